@@ -1,0 +1,67 @@
+"""The in-memory dataset every source of data is turned into before training or evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgemtl.errors import DataError
+from edgemtl.tasks import TaskKind, TaskSpec
+
+
+@dataclass
+class ArrayDataset:
+    """Frames and their per-task targets as NumPy arrays.
+
+    images: (N, H, W, 3) uint8 BGR, exactly what a camera hands the runtime.
+    targets: task name → (N,) int64 class ids (classification), (N, H, W) uint8 class ids
+    (segmentation), (N, L) float32 0/1 flags (multilabel), (N, K) float32 values (regression).
+    """
+
+    images: np.ndarray
+    targets: dict[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
+            raise DataError(
+                f"dataset images have shape {self.images.shape} and dtype {self.images.dtype}: "
+                "expected (N, H, W, 3) uint8"
+            )
+        for name, target in self.targets.items():
+            if len(target) != len(self.images):
+                raise DataError(
+                    f"dataset target {name!r} has {len(target)} entries for {len(self.images)} images"
+                )
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the frames."""
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    def subset(self, index: slice | np.ndarray) -> ArrayDataset:
+        return ArrayDataset(self.images[index], {k: v[index] for k, v in self.targets.items()})
+
+    def check_against(self, tasks: tuple[TaskSpec, ...]) -> None:
+        """Fail before training starts if a task has no target or ids outside its class range."""
+        for task in tasks:
+            if task.name not in self.targets:
+                raise DataError(
+                    f"dataset has no target for task {task.name!r}: it has {sorted(self.targets)}"
+                )
+            target = self.targets[task.name]
+            if task.kind in (TaskKind.CLASSIFICATION, TaskKind.SEGMENTATION) and len(target):
+                low, high = int(target.min()), int(target.max())
+                if low < 0 or high >= len(task.classes):
+                    raise DataError(
+                        f"dataset target {task.name!r} holds class ids {low}..{high}: expected "
+                        f"0..{len(task.classes) - 1} ({', '.join(task.classes)})"
+                    )
+            if task.kind is TaskKind.SEGMENTATION and target.shape[1:] != self.images.shape[1:3]:
+                raise DataError(
+                    f"dataset masks for {task.name!r} are {target.shape[1:]}, images are "
+                    f"{self.images.shape[1:3]}: expected equal sizes"
+                )

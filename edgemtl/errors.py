@@ -1,0 +1,45 @@
+"""The exceptions edgemtl raises for bad input.
+
+Every message is one line that names the offending thing and what was expected, so the CLI can
+print it as-is and an integrator can log it without a traceback. Pure Python: the runtime uses it.
+"""
+
+
+class EdgemtlError(Exception):
+    """Base class of every error caused by input edgemtl was given (paths, files, frames, options)."""
+
+
+class ConfigError(EdgemtlError):
+    """An option, preset, task description or other setting is not one edgemtl knows."""
+
+
+class DataError(EdgemtlError):
+    """A dataset is missing files, has mismatched sizes, or has labels out of range."""
+
+
+class CheckpointError(EdgemtlError):
+    """A checkpoint is missing, corrupt, or from an incompatible format version."""
+
+
+class ModelFileError(EdgemtlError):
+    """An .onnx file is missing, unreadable, not ONNX, or not an edgemtl export."""
+
+
+class FrameError(EdgemtlError):
+    """A frame given to the runtime has the wrong shape or dtype."""
+
+
+class DeviceError(EdgemtlError):
+    """The requested execution device (e.g. CUDA) cannot be used."""
+
+
+class ExportError(EdgemtlError):
+    """An export could not be written or failed its verification against PyTorch."""
+
+
+class SourceError(EdgemtlError):
+    """A frame source (image, folder, video, camera, stream) cannot be opened or read."""
+
+
+class OutputError(EdgemtlError):
+    """An output path cannot be written, or would overwrite something without permission."""

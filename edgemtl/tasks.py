@@ -1,0 +1,162 @@
+"""The task vocabulary: what each head of the network predicts, described once.
+
+A `TaskSpec` travels with the checkpoint and into the ONNX metadata, so nothing downstream (export,
+runtime, a C++ integrator reading the metadata) has to be told the class names again. Pure Python:
+the runtime imports it on devices without PyTorch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from edgemtl.errors import ConfigError
+
+_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class TaskKind(str, Enum):
+    CLASSIFICATION = "classification"  # one label per image (softmax)
+    MULTILABEL = "multilabel"  # several labels per image (sigmoid)
+    SEGMENTATION = "segmentation"  # one class per pixel
+    REGRESSION = "regression"  # one or more numbers per image
+
+    @classmethod
+    def parse(cls, value: str | TaskKind) -> TaskKind:
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(kind.value for kind in cls)
+            raise ConfigError(f"unknown task kind {value!r}: expected one of {allowed}") from None
+
+    @property
+    def is_per_image(self) -> bool:
+        """Per-image kinds share the global-pool → linear head; segmentation has a decoder."""
+        return self is not TaskKind.SEGMENTATION
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of the multi-task network.
+
+    `name` becomes part of ONNX output names (`<name>_probs`, `<name>_mask`, ...), hence it must be
+    an identifier. `classes` names the classes (classification, segmentation), the labels
+    (multilabel) or the predicted quantities (regression; empty means a single unnamed value).
+    """
+
+    name: str
+    kind: TaskKind
+    classes: tuple[str, ...] = ()
+    weight: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", TaskKind.parse(self.kind))
+        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        if not isinstance(self.name, str) or not _NAME_PATTERN.match(self.name):
+            raise ConfigError(
+                f"task name {self.name!r} is not usable: expected letters, digits and underscores, "
+                "not starting with a digit"
+            )
+        minimum = {
+            TaskKind.CLASSIFICATION: 2,
+            TaskKind.SEGMENTATION: 2,
+            TaskKind.MULTILABEL: 1,
+            TaskKind.REGRESSION: 0,
+        }[self.kind]
+        if len(self.classes) < minimum:
+            raise ConfigError(
+                f"task {self.name!r} ({self.kind.value}) has {len(self.classes)} class names: "
+                f"expected at least {minimum}"
+            )
+        duplicates = sorted({c for c in self.classes if self.classes.count(c) > 1})
+        if duplicates:
+            raise ConfigError(f"task {self.name!r} repeats class names {duplicates}: names must be unique")
+        if any(not c.strip() for c in self.classes):
+            raise ConfigError(f"task {self.name!r} has an empty class name")
+        try:
+            weight = float(self.weight)
+        except (TypeError, ValueError):
+            weight = math.nan
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"task {self.name!r} has loss weight {self.weight!r}: expected a number ≥ 0")
+        object.__setattr__(self, "weight", weight)
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the head's output: classes, labels or regressed values."""
+        return max(len(self.classes), 1) if self.kind is TaskKind.REGRESSION else len(self.classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind.value,
+            "classes": list(self.classes),
+            "weight": self.weight,
+        }
+        if self.extra:
+            data["extra"] = dict(self.extra)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TaskSpec:
+        if not isinstance(data, dict):
+            raise ConfigError(f"task description {data!r} is not a mapping: expected {{name, kind, classes}}")
+        known = {"name", "kind", "classes", "weight", "extra"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"task description has unknown keys {unknown}: expected some of {sorted(known)}")
+        missing = sorted({"name", "kind"} - set(data))
+        if missing:
+            raise ConfigError(f"task description {data!r} lacks {missing}")
+        classes = data.get("classes", ())
+        if isinstance(classes, str) or not isinstance(classes, Sequence):
+            raise ConfigError(f"task {data['name']!r}: classes must be a list of names, got {classes!r}")
+        return cls(
+            name=data["name"],
+            kind=data["kind"],
+            classes=tuple(classes),
+            weight=data.get("weight", 1.0),
+            extra=dict(data.get("extra", {})),
+        )
+
+
+def validate_tasks(tasks: Iterable[TaskSpec]) -> tuple[TaskSpec, ...]:
+    """Check a task list as a whole: at least one task, unique names."""
+    tasks = tuple(tasks)
+    if not tasks:
+        raise ConfigError("no tasks given: expected at least one task")
+    names = [t.name for t in tasks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"task names {duplicates} appear more than once: task names must be unique")
+    return tasks
+
+
+def tasks_to_json(tasks: Iterable[TaskSpec]) -> str:
+    return json.dumps([t.to_dict() for t in validate_tasks(tasks)])
+
+
+def tasks_from_json(text: str) -> tuple[TaskSpec, ...]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"task list is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(data, list):
+        raise ConfigError("task list JSON is not a list: expected [{name, kind, classes, weight}, ...]")
+    return validate_tasks(TaskSpec.from_dict(item) for item in data)
+
+
+NAVIGATION_DIRECTIONS = ("left", "straight", "right", "blocked")
+NAVIGATION_SEG_CLASSES = ("background", "path", "lane", "obstacle")
+
+#: The navigation default: where to go (a scene label) and what is where (a per-pixel mask).
+NAVIGATION_TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec("scene", TaskKind.CLASSIFICATION, NAVIGATION_DIRECTIONS, weight=1.0),
+    TaskSpec("segmentation", TaskKind.SEGMENTATION, NAVIGATION_SEG_CLASSES, weight=1.0),
+)
