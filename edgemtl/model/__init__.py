@@ -1,0 +1,19 @@
+"""The multi-task network, its blocks and its presets (PyTorch)."""
+
+from edgemtl.model.net import MultiTaskNet
+from edgemtl.model.preprocess import DEFAULT_MEAN, DEFAULT_STD, Preprocess
+from edgemtl.model.presets import PRESETS, ModelCost, Preset, check_input_size, create_model, get_preset, model_cost
+
+__all__ = [
+    "DEFAULT_MEAN",
+    "DEFAULT_STD",
+    "Preprocess",
+    "PRESETS",
+    "ModelCost",
+    "MultiTaskNet",
+    "Preset",
+    "check_input_size",
+    "create_model",
+    "get_preset",
+    "model_cost",
+]

@@ -1,0 +1,84 @@
+"""Draw results on the frame: the mask blended in colour, labels and confidences as text."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edgemtl.runtime.results import (
+    ClassificationResult,
+    MultilabelResult,
+    Prediction,
+    RegressionResult,
+    SegmentationResult,
+)
+
+# Hand-picked first colours (BGR) so the navigation classes read at a glance; more are generated.
+_BASE_COLORS_BGR = np.array(
+    [
+        (0, 0, 0),  # 0 background: left unpainted in overlays
+        (180, 60, 140),  # 1 path: purple
+        (0, 220, 255),  # 2 lane: yellow
+        (40, 40, 230),  # 3 obstacle: red
+        (80, 200, 60),  # 4 green
+        (230, 150, 30),  # 5 blue
+        (200, 200, 200),  # 6 light grey
+        (30, 120, 255),  # 7 orange
+    ],
+    dtype=np.uint8,
+)
+
+
+def class_colors(num_classes: int) -> np.ndarray:
+    """(num_classes, 3) uint8 BGR colours, deterministic; beyond the hand-picked ones, spread hues."""
+    if num_classes <= len(_BASE_COLORS_BGR):
+        return _BASE_COLORS_BGR[:num_classes].copy()
+    extra = num_classes - len(_BASE_COLORS_BGR)
+    golden_ratio = 0.618033988749895
+    hues = ((np.arange(extra) * golden_ratio) % 1.0 * 179).astype(np.uint8)
+    hsv = np.stack([hues, np.full(extra, 200, np.uint8), np.full(extra, 230, np.uint8)], axis=1)
+    generated = cv2.cvtColor(hsv[np.newaxis], cv2.COLOR_HSV2BGR)[0]
+    return np.concatenate([_BASE_COLORS_BGR, generated])
+
+
+def _text_lines(prediction: Prediction) -> list[str]:
+    lines = []
+    for name, result in prediction.items():
+        if isinstance(result, ClassificationResult):
+            lines.append(f"{name}: {result.label} {result.confidence:.2f}")
+        elif isinstance(result, MultilabelResult):
+            lines.append(f"{name}: {', '.join(result.labels) or '-'}")
+        elif isinstance(result, RegressionResult):
+            lines.append(f"{name}: {', '.join(f'{v:.2f}' for v in result.values)}")
+    return lines
+
+
+def draw_text_block(image: np.ndarray, lines: list[str], origin: tuple[int, int] = (4, 4)) -> None:
+    """Text on a dark box, in place, scaled to the image so it stays legible from 128 px to 1080p."""
+    if not lines:
+        return
+    scale = max(0.35, image.shape[0] / 480)
+    thickness = max(1, round(scale * 1.5))
+    sizes = [cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0] for line in lines]
+    line_height = max(h for _, h in sizes) + int(8 * scale)
+    x, y = origin
+    width = max(w for w, _ in sizes) + int(8 * scale)
+    box = image[y : y + line_height * len(lines) + int(4 * scale), x : x + width]
+    box[:] = (box * 0.35).astype(np.uint8)  # darken rather than cover: the scene stays visible
+    for row, line in enumerate(lines):
+        baseline = y + line_height * (row + 1) - int(2 * scale)
+        cv2.putText(image, line, (x + int(4 * scale), baseline), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), thickness, cv2.LINE_AA)
+
+
+def render_overlay(frame: np.ndarray, prediction: Prediction, alpha: float = 0.5) -> np.ndarray:
+    """A new BGR image: each segmentation mask blended over the frame (class 0 left clear), text on top."""
+    image = frame.copy()
+    for result in prediction.values():
+        if isinstance(result, SegmentationResult):
+            colors = class_colors(len(result.task.classes))
+            painted = result.mask > 0
+            blended = (1 - alpha) * image[painted] + alpha * colors[result.mask[painted]]
+            image[painted] = blended.astype(np.uint8)
+    draw_text_block(image, _text_lines(prediction))
+    return image
