@@ -147,3 +147,11 @@ class Engine:
             names = self.metadata.outputs[task.name]
             results[task.name] = task_result(task, {field: raw[name][0] for field, name in names.items()}, frame.shape[:2])
         return Prediction(results)
+
+
+def describe_graph(path: str | Path) -> list[str]:
+    """Inputs and outputs of any ONNX file, edgemtl export or not, as `name: type shape` lines."""
+    session = _open_session(Path(path), [CPU_PROVIDER], ort.SessionOptions())
+    lines = [f"input  {i.name}: {i.type} {i.shape}" for i in session.get_inputs()]
+    lines += [f"output {o.name}: {o.type} {o.shape}" for o in session.get_outputs()]
+    return lines

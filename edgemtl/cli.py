@@ -1,0 +1,210 @@
+"""The `edgemtl` command: thin wrappers over the library, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from edgemtl import __version__
+from edgemtl.errors import ConfigError, EdgemtlError, ModelFileError
+
+if TYPE_CHECKING:
+    from edgemtl.data import ArrayDataset
+    from edgemtl.tasks import TaskSpec
+
+DEFAULT_SYNTHETIC_TRAIN, DEFAULT_SYNTHETIC_VAL = 3000, 400
+
+
+class EdgemtlGroup(click.Group):
+    """Turns every EdgemtlError into one line on stderr and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgemtlError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; files written so far are complete", err=True)
+            sys.exit(130)
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """'128' → (128, 128); '96x160' → (96, 160) as height x width."""
+    if text is None:
+        return None
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise ConfigError(f"input size {text!r} is not understood: expected N or HxW, e.g. 128 or 96x160")
+    return parts[0], parts[1]
+
+
+def load_data(
+    spec: str, size: tuple[int, int], count: int, seed: int, tasks: tuple[TaskSpec, ...] | None = None
+) -> ArrayDataset:
+    """`synthetic` → generated navigation scenes; anything else → a dataset folder."""
+    if spec == "synthetic":
+        from edgemtl.data.synthetic import make_dataset
+
+        return make_dataset(count, size, seed=seed)
+    from edgemtl.data.folder import load_folder
+
+    return load_folder(Path(spec), tasks, size)
+
+
+@click.group(cls=EdgemtlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgemtl")
+@click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
+def main(verbose: bool) -> None:
+    """edgemtl: train a multi-task vision net, export it to ONNX, run it on camera frames."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True,
+              help="Output folder (a new numbered one if it exists).")
+@click.option("--epochs", type=click.IntRange(1), default=12, show_default=True)
+@click.option("--train-size", type=click.IntRange(8), default=DEFAULT_SYNTHETIC_TRAIN, show_default=True,
+              help="Synthetic training scenes.")
+@click.option("--video-frames", type=click.IntRange(1), default=300, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+def demo(out: Path, epochs: int, train_size: int, video_frames: int, seed: int, device: str, progress: bool) -> None:
+    """The whole path on the CPU in minutes: synthetic data → train nano → export → run on a video."""
+    from edgemtl.demo import DemoConfig, run_demo
+    from edgemtl.predict import fresh_dir
+
+    out = fresh_dir(out)
+    config = DemoConfig(epochs=epochs, train_size=train_size, video_frames=video_frames, seed=seed, device=device)
+    report = run_demo(out, config, progress=progress, log=click.echo)
+    click.echo("")
+    click.echo((out / "report.md").read_text())
+    click.echo(f"done in {report.seconds['total']} s; everything is in {out}")
+
+
+@main.command("train")
+@click.option("--data", default="synthetic", show_default=True,
+              help="'synthetic', or a dataset folder (images/, masks/, labels.csv, tasks.json).")
+@click.option("--val-data", default=None, help="Validation folder; default: synthetic, or 10% of --data.")
+@click.option("--preset", default="nano", show_default=True, help="nano, small or base.")
+@click.option("--input-size", default=None, help="HxW or N; default: the preset's.")
+@click.option("--epochs", type=click.IntRange(1), default=12, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=4e-3, show_default=True)
+@click.option("--train-size", type=click.IntRange(1), default=DEFAULT_SYNTHETIC_TRAIN, show_default=True,
+              help="Synthetic scenes to train on.")
+@click.option("--weighting", default="fixed", show_default=True, help="Task weighting method.")
+@click.option("--skips/--no-skips", default=True, help="Encoder skips into the segmentation decoder.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train/exp"), show_default=True,
+              help="Run folder (a new numbered one if it exists).")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+def train_command(data: str, val_data: str | None, preset: str, input_size: str | None, epochs: int, batch_size: int,
+                  lr: float, train_size: int, weighting: str, skips: bool, seed: int, device: str, out: Path,
+                  progress: bool) -> None:
+    """Train a multi-task model; writes best.pt, last.pt and metrics.jsonl to the run folder."""
+    import numpy as np
+
+    from edgemtl.data.folder import read_tasks
+    from edgemtl.model import get_preset
+    from edgemtl.predict import fresh_dir
+    from edgemtl.tasks import NAVIGATION_TASKS
+    from edgemtl.train import TrainConfig, train
+
+    size = parse_size(input_size) or get_preset(preset).input_size
+    tasks = NAVIGATION_TASKS if data == "synthetic" else read_tasks(Path(data))
+    train_set = load_data(data, size, train_size, seed, tasks)
+    if val_data:
+        val_set = load_data(val_data, size, DEFAULT_SYNTHETIC_VAL, seed + 1_000_003, tasks)
+    elif data == "synthetic":
+        val_set = load_data("synthetic", size, DEFAULT_SYNTHETIC_VAL, seed + 1_000_003)
+    else:
+        order = np.random.default_rng(seed).permutation(len(train_set))
+        cut = max(1, len(order) // 10)
+        train_set, val_set = train_set.subset(order[cut:]), train_set.subset(order[:cut])
+    config = TrainConfig(preset=preset, input_size=size, epochs=epochs, batch_size=batch_size, learning_rate=lr,
+                         weighting=weighting, skips=skips, seed=seed, device=device)
+    result = train(config, tasks, train_set, val_set, fresh_dir(out), progress=progress, log=click.echo)
+    click.echo(f"best checkpoint: {result.best_checkpoint}")
+
+
+@main.command("export")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="The .onnx file; default: beside the checkpoint.")
+@click.option("--precision", type=click.Choice(["fp32"]), default="fp32", show_default=True)
+@click.option("--opset", type=click.IntRange(17, 23), default=18, show_default=True)
+@click.option("--raw-logits/--no-raw-logits", default=False, help="Also output raw logits per task.")
+@click.option("--verify/--no-verify", default=True, help="Check parity with PyTorch on validation frames.")
+@click.option("--verify-data", default="synthetic", show_default=True, help="'synthetic' or a dataset folder.")
+@click.option("--verify-frames", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def export_command(checkpoint: Path, output: Path | None, precision: str, opset: int, raw_logits: bool, verify: bool,
+                   verify_data: str, verify_frames: int, overwrite: bool) -> None:
+    """Export a checkpoint to a self-describing .onnx file (uint8 BGR frames in, results out)."""
+    from edgemtl.deploy import export_onnx
+    from edgemtl.train import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint)
+    output = output or checkpoint.with_suffix(".onnx")
+    frames = None
+    if verify:
+        frames = load_data(verify_data, loaded.input_size, verify_frames, 1_000_003, loaded.tasks).images[:verify_frames]
+    result = export_onnx(loaded, output, verify_frames=frames, raw_logits=raw_logits, opset=opset, overwrite=overwrite)
+    click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {precision}, opset {opset})")
+    if result.parity:
+        click.echo(f"parity with PyTorch on {result.parity.frames} frames:")
+        for check in result.parity.checks:
+            click.echo(f"  {check}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+def info(model: Path) -> None:
+    """What an .onnx file is: tasks, classes, input, precision, metrics, version."""
+    from edgemtl.runtime.engine import Engine, describe_graph
+
+    try:
+        engine = Engine(model, device="cpu")
+    except ModelFileError as exc:
+        if "not an edgemtl export" not in str(exc):
+            raise
+        click.echo(f"{model}: an ONNX model, not an edgemtl export (no edgemtl.* metadata)")
+        for line in describe_graph(model):
+            click.echo(line)
+        return
+    click.echo(f"{model}")
+    for line in engine.metadata.describe():
+        click.echo(line)
+    for line in describe_graph(model):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("source")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/predict/exp"), show_default=True,
+              help="Output folder (a new numbered one if it exists).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--masks/--no-masks", default=True, help="Save masks as indexed PNGs (image sources).")
+def predict(model: Path, source: str, out: Path, device: str, masks: bool) -> None:
+    """Run a model on an image, folder, glob or video: overlays, masks and predictions.jsonl."""
+    from edgemtl.predict import fresh_dir, predict_source
+    from edgemtl.runtime import Engine
+
+    engine = Engine(model, device=device)
+    summary = predict_source(engine, source, fresh_dir(out), save_masks=masks)
+    click.echo(
+        f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} FPS) on {engine.providers[0]}; "
+        f"results in {summary.out_dir}"
+    )

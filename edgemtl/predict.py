@@ -1,0 +1,85 @@
+"""Run an exported model over a source and save what a user looks at: overlays, masks and labels."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgemtl.data.masks import write_mask
+from edgemtl.errors import OutputError
+from edgemtl.runtime import Engine, SegmentationResult, render_overlay
+from edgemtl.runtime.sinks import FrameSink, ImageFolderSink, VideoFileSink
+from edgemtl.runtime.sources import ImageSource, open_source
+from edgemtl.tasks import TaskKind
+
+
+@dataclass(frozen=True)
+class PredictSummary:
+    frames: int
+    out_dir: Path
+    seconds: float
+    predictions_file: Path
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def fresh_dir(base: Path) -> Path:
+    """`base` if it is new or empty, else base2, base3, ...: earlier results are never overwritten."""
+    base = Path(base)
+    candidate, number = base, 1
+    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+        number += 1
+        candidate = base.with_name(f"{base.name}{number}")
+    try:
+        candidate.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {candidate}: {exc.strerror}") from None
+    return candidate
+
+
+def predict_source(
+    engine: Engine,
+    source_uri: str | Path,
+    out_dir: Path,
+    *,
+    save_masks: bool = True,
+    on_frame: Callable[[int], None] | None = None,
+) -> PredictSummary:
+    """Images (file, folder, glob) → overlays/ and masks/ PNGs; a video → an annotated video.
+
+    Either way predictions.jsonl holds one line per frame (labels, mask class fractions), appended
+    as frames are done, so an interrupted run keeps every result it has.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    several_masks = sum(t.kind is TaskKind.SEGMENTATION for t in engine.tasks) > 1
+    predictions_file = out_dir / "predictions.jsonl"
+    frames = 0
+    start = time.perf_counter()
+    with open_source(source_uri) as source, predictions_file.open("w") as predictions:
+        is_video = not isinstance(source, ImageSource)
+        sink: FrameSink
+        if is_video:
+            sink = VideoFileSink(out_dir / f"{Path(str(source_uri)).stem}_overlay.mp4", source.fps or 30.0)
+        else:
+            sink = ImageFolderSink(out_dir / "overlays")
+        with sink:
+            for frame in source:
+                prediction = engine.predict(frame.image)
+                sink.write(render_overlay(frame.image, prediction), frame.name)
+                for result in prediction.values():
+                    if save_masks and not is_video and isinstance(result, SegmentationResult):
+                        folder = out_dir / "masks" / result.task.name if several_masks else out_dir / "masks"
+                        folder.mkdir(parents=True, exist_ok=True)
+                        write_mask(folder / f"{frame.name}.png", result.mask, len(result.task.classes))
+                predictions.write(json.dumps({"frame": frame.name, **prediction.to_dict()}) + "\n")
+                predictions.flush()
+                frames += 1
+                if on_frame:
+                    on_frame(frame.index)
+    return PredictSummary(frames, out_dir, time.perf_counter() - start, predictions_file)
