@@ -69,11 +69,21 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True,
-              help="Output folder (a new numbered one if it exists).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs/demo"),
+    show_default=True,
+    help="Output folder (a new numbered one if it exists).",
+)
 @click.option("--epochs", type=click.IntRange(1), default=12, show_default=True)
-@click.option("--train-size", type=click.IntRange(8), default=DEFAULT_SYNTHETIC_TRAIN, show_default=True,
-              help="Synthetic training scenes.")
+@click.option(
+    "--train-size",
+    type=click.IntRange(8),
+    default=DEFAULT_SYNTHETIC_TRAIN,
+    show_default=True,
+    help="Synthetic training scenes.",
+)
 @click.option("--video-frames", type=click.IntRange(1), default=300, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -92,26 +102,53 @@ def demo(out: Path, epochs: int, train_size: int, video_frames: int, seed: int, 
 
 
 @main.command("train")
-@click.option("--data", default="synthetic", show_default=True,
-              help="'synthetic', or a dataset folder (images/, masks/, labels.csv, tasks.json).")
+@click.option(
+    "--data",
+    default="synthetic",
+    show_default=True,
+    help="'synthetic', or a dataset folder (images/, masks/, labels.csv, tasks.json).",
+)
 @click.option("--val-data", default=None, help="Validation folder; default: synthetic, or 10% of --data.")
 @click.option("--preset", default="nano", show_default=True, help="nano, small or base.")
 @click.option("--input-size", default=None, help="HxW or N; default: the preset's.")
 @click.option("--epochs", type=click.IntRange(1), default=12, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=4e-3, show_default=True)
-@click.option("--train-size", type=click.IntRange(1), default=DEFAULT_SYNTHETIC_TRAIN, show_default=True,
-              help="Synthetic scenes to train on.")
+@click.option(
+    "--train-size",
+    type=click.IntRange(1),
+    default=DEFAULT_SYNTHETIC_TRAIN,
+    show_default=True,
+    help="Synthetic scenes to train on.",
+)
 @click.option("--weighting", default="fixed", show_default=True, help="Task weighting method.")
 @click.option("--skips/--no-skips", default=True, help="Encoder skips into the segmentation decoder.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train/exp"), show_default=True,
-              help="Run folder (a new numbered one if it exists).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs/train/exp"),
+    show_default=True,
+    help="Run folder (a new numbered one if it exists).",
+)
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
-def train_command(data: str, val_data: str | None, preset: str, input_size: str | None, epochs: int, batch_size: int,
-                  lr: float, train_size: int, weighting: str, skips: bool, seed: int, device: str, out: Path,
-                  progress: bool) -> None:
+def train_command(
+    data: str,
+    val_data: str | None,
+    preset: str,
+    input_size: str | None,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    train_size: int,
+    weighting: str,
+    skips: bool,
+    seed: int,
+    device: str,
+    out: Path,
+    progress: bool,
+) -> None:
     """Train a multi-task model; writes best.pt, last.pt and metrics.jsonl to the run folder."""
     import numpy as np
 
@@ -132,16 +169,30 @@ def train_command(data: str, val_data: str | None, preset: str, input_size: str 
         order = np.random.default_rng(seed).permutation(len(train_set))
         cut = max(1, len(order) // 10)
         train_set, val_set = train_set.subset(order[cut:]), train_set.subset(order[:cut])
-    config = TrainConfig(preset=preset, input_size=size, epochs=epochs, batch_size=batch_size, learning_rate=lr,
-                         weighting=weighting, skips=skips, seed=seed, device=device)
+    config = TrainConfig(
+        preset=preset,
+        input_size=size,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        weighting=weighting,
+        skips=skips,
+        seed=seed,
+        device=device,
+    )
     result = train(config, tasks, train_set, val_set, fresh_dir(out), progress=progress, log=click.echo)
     click.echo(f"best checkpoint: {result.best_checkpoint}")
 
 
 @main.command("export")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="The .onnx file; default: beside the checkpoint.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The .onnx file; default: beside the checkpoint.",
+)
 @click.option("--precision", type=click.Choice(["fp32"]), default="fp32", show_default=True)
 @click.option("--opset", type=click.IntRange(17, 23), default=18, show_default=True)
 @click.option("--raw-logits/--no-raw-logits", default=False, help="Also output raw logits per task.")
@@ -149,8 +200,17 @@ def train_command(data: str, val_data: str | None, preset: str, input_size: str 
 @click.option("--verify-data", default="synthetic", show_default=True, help="'synthetic' or a dataset folder.")
 @click.option("--verify-frames", type=click.IntRange(1), default=128, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def export_command(checkpoint: Path, output: Path | None, precision: str, opset: int, raw_logits: bool, verify: bool,
-                   verify_data: str, verify_frames: int, overwrite: bool) -> None:
+def export_command(
+    checkpoint: Path,
+    output: Path | None,
+    precision: str,
+    opset: int,
+    raw_logits: bool,
+    verify: bool,
+    verify_data: str,
+    verify_frames: int,
+    overwrite: bool,
+) -> None:
     """Export a checkpoint to a self-describing .onnx file (uint8 BGR frames in, results out)."""
     from edgemtl.deploy import export_onnx
     from edgemtl.train import load_checkpoint
@@ -159,7 +219,9 @@ def export_command(checkpoint: Path, output: Path | None, precision: str, opset:
     output = output or checkpoint.with_suffix(".onnx")
     frames = None
     if verify:
-        frames = load_data(verify_data, loaded.input_size, verify_frames, 1_000_003, loaded.tasks).images[:verify_frames]
+        frames = load_data(verify_data, loaded.input_size, verify_frames, 1_000_003, loaded.tasks).images[
+            :verify_frames
+        ]
     result = export_onnx(loaded, output, verify_frames=frames, raw_logits=raw_logits, opset=opset, overwrite=overwrite)
     click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {precision}, opset {opset})")
     if result.parity:
@@ -193,8 +255,13 @@ def info(model: Path) -> None:
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("source")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/predict/exp"), show_default=True,
-              help="Output folder (a new numbered one if it exists).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs/predict/exp"),
+    show_default=True,
+    help="Output folder (a new numbered one if it exists).",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--masks/--no-masks", default=True, help="Save masks as indexed PNGs (image sources).")
 def predict(model: Path, source: str, out: Path, device: str, masks: bool) -> None:

@@ -7,6 +7,7 @@ toolkit does and how well, and can open each artefact (checkpoint, .onnx, video,
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -64,7 +65,9 @@ def _latency_ms(engine: Engine, frame: np.ndarray, runs: int = 50) -> float:
     return float(np.median(timings) * 1e3)
 
 
-def run_demo(out_dir: Path, config: DemoConfig, *, progress: bool = True, log: Callable[[str], None] = print) -> DemoReport:
+def run_demo(
+    out_dir: Path, config: DemoConfig, *, progress: bool = True, log: Callable[[str], None] = print
+) -> DemoReport:
     out_dir = Path(out_dir)
     report = DemoReport(out_dir)
     timer = time.perf_counter()
@@ -77,7 +80,8 @@ def run_demo(out_dir: Path, config: DemoConfig, *, progress: bool = True, log: C
 
     tasks = NAVIGATION_TASKS
     size = TrainConfig(preset=config.preset).resolved_input_size()
-    log(f"[1/5] generating {config.train_size} + {config.val_size} + {config.test_size} synthetic scenes at {size[0]}x{size[1]}")
+    counts = f"{config.train_size} + {config.val_size} + {config.test_size}"
+    log(f"[1/5] generating {counts} synthetic scenes at {size[0]}x{size[1]}")
     train_data = make_dataset(config.train_size, size, seed=config.seed)
     val_data = make_dataset(config.val_size, size, seed=config.seed + 1_000_003)
     test_data = make_dataset(config.test_size, size, seed=config.seed + 2_000_003)  # held out: never seen in training
@@ -119,7 +123,7 @@ def run_demo(out_dir: Path, config: DemoConfig, *, progress: bool = True, log: C
     met = {f"{task}.{metric}": test_metrics[task][metric] >= target for (task, metric), target in TARGETS.items()}
     report.facts = {
         "edgemtl_version": __version__,
-        "machine": f"{platform.machine()}, {platform.processor() or platform.system()}, onnxruntime {onnxruntime.__version__}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, onnxruntime {onnxruntime.__version__}",
         "providers": engine.providers,
         "preset": config.preset,
         "input_size": list(size),
@@ -127,7 +131,10 @@ def run_demo(out_dir: Path, config: DemoConfig, *, progress: bool = True, log: C
         "gflops": round(cost.flops / 1e9, 4),
         "validation_pytorch": result.best_metrics,
         "test_onnx": test_metrics,
-        "parity": {check.output: {"measure": check.measure, "value": check.value, "ok": check.ok} for check in exported.parity.checks},
+        "parity": {
+            check.output: {"measure": check.measure, "value": check.value, "ok": check.ok}
+            for check in exported.parity.checks
+        },
         "onnx_latency_ms_batch1": round(latency, 3),
         "pipeline_fps_video": round(predicted_video.fps, 1),
         "targets_met": met,
@@ -151,7 +158,8 @@ def render_markdown(report: DemoReport) -> str:
     lines = [
         "# edgemtl demo report",
         "",
-        f"edgemtl {facts['edgemtl_version']}, preset {facts['preset']} at {facts['input_size'][0]}x{facts['input_size'][1]}: "
+        f"edgemtl {facts['edgemtl_version']}, preset {facts['preset']} at "
+        f"{facts['input_size'][0]}x{facts['input_size'][1]}: "
         f"{facts['parameters']:,} parameters, {facts['gflops']} GFLOPs; machine {facts['machine']}; "
         f"providers {', '.join(facts['providers'])}.",
         "",
@@ -167,7 +175,10 @@ def render_markdown(report: DemoReport) -> str:
         if name.startswith("iou_"):
             lines.append(f"| segmentation | {name} | {value:.4f} | |")
     lines += ["", "## ONNX vs PyTorch parity (validation frames)", ""]
-    lines += [f"- {name}: {p['measure']} {p['value']:.3g} ({'ok' if p['ok'] else 'FAILED'})" for name, p in facts["parity"].items()]
+    lines += [
+        f"- {name}: {p['measure']} {p['value']:.3g} ({'ok' if p['ok'] else 'FAILED'})"
+        for name, p in facts["parity"].items()
+    ]
     lines += [
         "",
         "## Speed (this machine, CPU unless the providers say otherwise)",

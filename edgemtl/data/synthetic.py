@@ -18,6 +18,7 @@ from __future__ import annotations
 import colorsys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -68,9 +69,12 @@ _FAR_DEPTH = 0.02  # depth clamp: the path is drawn up to (almost) the horizon
 _LINE_FAR_DEPTH = 0.15  # markings stop here: beyond, they would be thinner than a pixel and alias
 _LINE_MIN_SCALE = 0.35  # markings keep this fraction of their near width in the distance (learnable)
 _TEXTURE_SIZE = 64  # side of the tileable noise images textures are sampled from
+_TEXTURE_VARIANTS = 8  # distinct noise images per smoothness
+_NOISE_MARGIN = 64  # sensor noise: offsets into a fixed field per frame size (see _sensor_noise)
 _SHIFT = 4  # fractional bits for OpenCV drawing: sub-pixel positions keep small sizes faithful
 _SHAPES = ("box", "blob", "cone")
 _DRIVE_SPEED = 0.06  # drive_sequence: distance per frame, in units of the bottom row's distance
+_PASS_DISTANCE = 0.6  # drive_sequence: an obstacle this close is being passed and leaves the view
 
 
 @dataclass(frozen=True)
@@ -370,57 +374,81 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     return height, width
 
 
-def _periodic_noise(rng: np.random.Generator, smoothness: float) -> np.ndarray:
-    """Tileable noise (zero mean, unit spread): filtered in Fourier space, so it wraps without seams."""
+@lru_cache(maxsize=4 * _TEXTURE_VARIANTS)
+def _periodic_noise(variant: int, smoothness: float) -> np.ndarray:
+    """Tileable noise (zero mean, unit spread), filtered in Fourier space so it wraps without seams.
+
+    Cached: a few variants, shifted per scene, look as varied as fresh noise and cost nothing per scene.
+    """
+    rng = np.random.default_rng([variant, round(smoothness * 100)])
     frequencies = np.fft.fftfreq(_TEXTURE_SIZE)
     radius = np.hypot(frequencies[:, None], frequencies[None, :])
     radius[0, 0] = np.inf  # no constant term
     spectrum = np.fft.fft2(rng.standard_normal((_TEXTURE_SIZE, _TEXTURE_SIZE))) / radius**smoothness
     field = np.real(np.fft.ifft2(spectrum))
-    return ((field - field.mean()) / field.std()).astype(np.float32)
+    field = ((field - field.mean()) / field.std()).astype(np.float32)
+    field.setflags(write=False)
+    return field
 
 
-@dataclass
-class _Frame:
-    """Per-pixel geometry of one rendering: shared by the mask and the paint."""
-
-    xs: np.ndarray  # (W,) pixel-centre x, fraction of the width
-    ys: np.ndarray  # (H,) pixel-centre y, fraction of the height
-    ground: np.ndarray  # (H, 1) bool: row below the horizon
-    depth: np.ndarray  # (H, 1) clamped depth of each row
-    lateral: np.ndarray  # (H, W) x minus the path's centre on that row
+@lru_cache(maxsize=4)
+def _noise_bank(height: int, width: int) -> np.ndarray:
+    """A fixed unit-Gaussian field a little larger than the frame, drawn once per frame size."""
+    shape = (height + _NOISE_MARGIN, width + _NOISE_MARGIN, 3)
+    bank = np.random.default_rng([height, width]).standard_normal(shape, dtype=np.float32)
+    bank.setflags(write=False)
+    return bank
 
 
-def _frame_geometry(params: SceneParams, height: int, width: int) -> _Frame:
-    xs = (np.arange(width, dtype=np.float32) + 0.5) / width
+def _sensor_noise(seed: int, height: int, width: int) -> np.ndarray:
+    """Unit Gaussian noise for one frame: a window into a fixed bank at a seed-chosen offset.
+
+    Drawing fresh normal samples for every pixel costs more than all the rest of the rendering.
+    """
+    row, column = np.random.default_rng(seed).integers(_NOISE_MARGIN, size=2)
+    return _noise_bank(height, width)[row : row + height, column : column + width]
+
+
+@dataclass(frozen=True)
+class _Ground:
+    """Per-pixel geometry of the rows below the horizon: shared by the mask and the paint."""
+
+    top: int  # index of the first row below the horizon
+    depth: np.ndarray  # (h, 1) depth of each of those rows, clamped away from the horizon
+    lateral: np.ndarray  # (h, W) x minus the path's centre on that row, fraction of the width
+
+
+def _ground_geometry(params: SceneParams, height: int, width: int) -> _Ground:
     ys = (np.arange(height, dtype=np.float32) + 0.5) / height
-    raw_depth = _depth_of(ys, params.horizon)[:, None]
-    depth = np.maximum(raw_depth, _FAR_DEPTH).astype(np.float32)
-    lateral = xs[None, :] - _path_centre(params, depth)
-    return _Frame(xs, ys, raw_depth > 0, depth, lateral.astype(np.float32))
+    top = int(np.searchsorted(ys, params.horizon, side="right"))
+    depth = np.maximum(_depth_of(ys[top:], params.horizon), _FAR_DEPTH)[:, None].astype(np.float32)
+    xs = (np.arange(width, dtype=np.float32) + 0.5) / width
+    lateral = (xs[None, :] - _path_centre(params, depth)).astype(np.float32)
+    return _Ground(top, depth, lateral)
 
 
-def _markings(params: SceneParams, frame: _Frame, half_width: np.ndarray) -> np.ndarray:
-    """Lane markings: a dashed or solid centre line and/or two edge lines, as a (H, W) bool map."""
-    line = params.line_half_width * np.maximum(frame.depth, _LINE_MIN_SCALE)
-    distance = np.abs(frame.lateral)
-    marks = np.zeros(frame.lateral.shape, dtype=bool)
+def _markings(params: SceneParams, ground: _Ground, half_width: np.ndarray) -> np.ndarray:
+    """Lane markings: a dashed or solid centre line and/or two edge lines, as a (h, W) bool map."""
+    line = params.line_half_width * np.maximum(ground.depth, _LINE_MIN_SCALE)
+    distance = np.abs(ground.lateral)
+    marks = np.zeros(distance.shape, dtype=bool)
     if params.centre_line != "none":
         centre = distance < line
         if params.centre_line == "dashed":
-            along = 1.0 / frame.depth + params.travel  # distance along the path: dashes recede, and scroll
+            along = 1.0 / ground.depth + params.travel  # distance along the path: dashes recede, and scroll
             centre &= np.mod(along / params.dash_period, 1.0) < 0.5
         marks |= centre
     if params.edge_lines:
         marks |= (distance > half_width - 3.0 * line) & (distance < half_width - line)
-    return marks & (frame.depth >= _LINE_FAR_DEPTH)
+    return marks & (ground.depth >= _LINE_FAR_DEPTH)
 
 
-def _ground_mask(params: SceneParams, frame: _Frame) -> np.ndarray:
-    half_width = _path_half_width(params, frame.depth)
-    on_path = frame.ground & (np.abs(frame.lateral) < half_width)
-    mask = np.where(on_path, _PATH, _BACKGROUND).astype(np.uint8)
-    mask[on_path & _markings(params, frame, half_width)] = _LANE
+def _ground_mask(params: SceneParams, ground: _Ground) -> np.ndarray:
+    """(h, W) class ids of the ground rows: path, lane markings on it, background around it."""
+    half_width = _path_half_width(params, ground.depth)
+    on_path = np.abs(ground.lateral) < half_width
+    mask = on_path.astype(np.uint8) * np.uint8(_PATH)
+    mask[on_path & _markings(params, ground, half_width)] = _LANE
     return mask
 
 
@@ -428,50 +456,47 @@ def _rgb(color: Color) -> np.ndarray:
     return np.asarray(color, dtype=np.float32) / 255.0
 
 
-def _ground_textures(params: SceneParams, frame: _Frame) -> tuple[np.ndarray, np.ndarray]:
-    """Ground and path texture in ground coordinates, so grain recedes with the path and bends with it."""
-    rng = np.random.default_rng(params.texture_seed)
-    along = (1.0 / frame.depth + params.travel) * 10.0
-    across = frame.lateral / frame.depth * 40.0
+def _ground_textures(params: SceneParams, ground: _Ground) -> tuple[np.ndarray, np.ndarray]:
+    """Ground and path grain in ground coordinates, so it recedes with the path and bends with it."""
+    seed = params.texture_seed
+    shift = float((seed >> 6) % _TEXTURE_SIZE)  # scenes that share a noise variant still differ
+    along = (1.0 / ground.depth + params.travel) * 30.0 + shift
+    across = ground.lateral / ground.depth * 40.0 + shift
     map_x = np.mod(across, _TEXTURE_SIZE).astype(np.float32)
     map_y = np.broadcast_to(np.mod(along, _TEXTURE_SIZE), map_x.shape).astype(np.float32)
-    fade = np.clip(frame.depth * 3.0, 0.0, 1.0) * params.texture_strength  # far grain would only alias
-    textures = []
-    for smoothness in (1.1, 0.8):
-        noise = cv2.remap(
-            _periodic_noise(rng, smoothness), map_x, map_y, cv2.INTER_LINEAR, None, cv2.BORDER_WRAP
-        )
-        textures.append(1.0 + noise * fade)
-    return textures[0], textures[1]
+    fade = np.clip(ground.depth * 3.0, 0.0, 1.0) * params.texture_strength  # far grain would only alias
+    variants = ((seed % _TEXTURE_VARIANTS, 1.1), ((seed >> 3) % _TEXTURE_VARIANTS, 0.8))
+    ground_grain, path_grain = (
+        1.0 + fade * cv2.remap(_periodic_noise(v, s), map_x, map_y, cv2.INTER_LINEAR, None, cv2.BORDER_WRAP)
+        for v, s in variants
+    )
+    return ground_grain, path_grain
 
 
-def _paint_sky(params: SceneParams, frame: _Frame, image: np.ndarray) -> None:
+def _paint_sky(params: SceneParams, image: np.ndarray, top: int) -> None:
     """Sky gradient, then a silhouette of hills or trees sitting on the horizon (all background)."""
-    blend = np.clip(frame.ys / params.horizon, 0.0, 1.0)[:, None, None] ** 0.7
-    sky = _rgb(params.sky_top) * (1.0 - blend) + _rgb(params.sky_horizon) * blend
-    image[:] = np.broadcast_to(sky, image.shape)
-    rng = np.random.default_rng(params.texture_seed + 1)
-    profile = cv2.resize(
-        rng.random((1, 6)).astype(np.float32), (frame.xs.size, 1), interpolation=cv2.INTER_CUBIC
-    )
-    top = params.horizon - params.hill_height * (0.3 + 0.7 * np.clip(profile, 0.0, 1.0))
-    hills = (frame.ys[:, None] >= top) & ~frame.ground
-    hazed = _rgb(params.hills) * (1.0 - params.haze) + _rgb(params.sky_horizon) * params.haze
-    image[hills] = hazed
+    height, width = image.shape[:2]
+    ys = (np.arange(top, dtype=np.float32) + 0.5) / height
+    blend = (ys / params.horizon)[:, None, None] ** 0.7
+    image[:top] = _rgb(params.sky_top) * (1.0 - blend) + _rgb(params.sky_horizon) * blend
+    knots = np.random.default_rng(params.texture_seed).random((1, 6)).astype(np.float32)
+    profile = np.clip(cv2.resize(knots, (width, 1), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    hills = ys[:, None] >= params.horizon - params.hill_height * (0.3 + 0.7 * profile)
+    image[:top][hills] = _rgb(params.hills) * (1.0 - params.haze) + _rgb(params.sky_horizon) * params.haze
 
 
-def _paint_ground(params: SceneParams, frame: _Frame, mask: np.ndarray, image: np.ndarray) -> None:
-    ground_texture, path_texture = _ground_textures(params, frame)
-    layers = (
-        (frame.ground & (mask == _BACKGROUND), params.ground, ground_texture),
-        (mask == _PATH, params.path, path_texture),
-        (mask == _LANE, params.line, np.sqrt(path_texture)),
+def _paint_ground(params: SceneParams, ground: _Ground, mask: np.ndarray, image: np.ndarray) -> None:
+    """Ground, path and markings with their grain, fading into the sky's colour with distance (haze)."""
+    ground_mask = mask[ground.top :]
+    table = np.empty((len(NAVIGATION_SEG_CLASSES), 3), dtype=np.float32)
+    table[[_BACKGROUND, _PATH, _LANE]] = [_rgb(params.ground), _rgb(params.path), _rgb(params.line)]
+    ground_grain, path_grain = _ground_textures(params, ground)
+    grain = np.where(ground_mask == _BACKGROUND, ground_grain, path_grain)
+    haze = params.haze * (1.0 - ground.depth) ** 3
+    colors = table.take(ground_mask, axis=0)
+    image[ground.top :] = (
+        colors * (grain * (1.0 - haze))[..., None] + _rgb(params.sky_horizon) * haze[..., None]
     )
-    for where, color, texture in layers:
-        image[where] = (_rgb(color) * texture[..., None])[where]
-    haze = (params.haze * (1.0 - frame.depth) ** 3)[..., None]
-    below = np.broadcast_to(frame.ground, mask.shape)
-    image[below] = (image * (1.0 - haze) + _rgb(params.sky_horizon) * haze)[below]
 
 
 def _to_pixels(points: list[tuple[float, float]], height: int, width: int) -> np.ndarray:
@@ -570,18 +595,23 @@ def _paint_details(
         _draw(image, ([], [((cx, cy), (ax * 0.5, ay * 0.5))]), lighter, height, width)
 
 
+def _tone_curve(params: SceneParams) -> np.ndarray:
+    """White balance, gamma, contrast and brightness as one lookup table, (1, 256, 3) uint8."""
+    levels = np.arange(256, dtype=np.float32)[:, None] / 255.0
+    values = np.clip(levels * np.asarray(params.white_balance, dtype=np.float32), 0.0, 1.0) ** params.gamma
+    values = (values - 0.5) * params.contrast + 0.5 + params.brightness
+    return np.clip(values * 255.0 + 0.5, 0, 255).astype(np.uint8)[None]
+
+
 def _apply_camera(params: SceneParams, image: np.ndarray) -> np.ndarray:
-    """Lighting, lens blur and sensor noise: the nuisances a real camera adds, then 8-bit BGR."""
-    image *= np.asarray(params.white_balance, dtype=np.float32)
-    np.clip(image, 0.0, 1.0, out=image)
-    image = image ** np.float32(params.gamma)
-    image = (image - 0.5) * params.contrast + 0.5 + params.brightness
-    sigma = params.blur_sigma * image.shape[0] / 128.0
+    """Lens blur, sensor noise and lighting: the nuisances a real camera adds, then 8-bit BGR."""
+    height, width = image.shape[:2]
+    sigma = params.blur_sigma * height / 128.0
     if sigma >= 0.3:
         image = cv2.GaussianBlur(image, (0, 0), sigma)
-    noise = np.random.default_rng(params.noise_seed).standard_normal(image.shape, dtype=np.float32)
-    image += noise * params.noise_sigma
-    return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    image += _sensor_noise(params.noise_seed, height, width) * np.float32(params.noise_sigma)
+    frame = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return cv2.LUT(frame, _tone_curve(params))
 
 
 def render_scene(
@@ -592,11 +622,12 @@ def render_scene(
     size is (height, width). Geometry is continuous, so every size shows the same scene.
     """
     height, width = _check_size(size)
-    frame = _frame_geometry(params, height, width)
-    mask = _ground_mask(params, frame)
+    ground = _ground_geometry(params, height, width)
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[ground.top :] = _ground_mask(params, ground)
     image = np.empty((height, width, 3), dtype=np.float32)
-    _paint_sky(params, frame, image)
-    _paint_ground(params, frame, mask, image)
+    _paint_sky(params, image, ground.top)
+    _paint_ground(params, ground, mask, image)
     _paint_obstacles(params, mask, image)
     return _apply_camera(params, image), mask, scene_label(params)
 
@@ -659,8 +690,10 @@ class _Traffic:
         return tuple(replace(o, depth=1.0 / d) for d, o in self._moving)
 
     def _visible(self, distance: float, obstacle: Obstacle) -> bool:
-        """Still in the frame: its top (lid included) has not yet passed the bottom row."""
-        _, base, half = _placement(self._scene, replace(obstacle, depth=1.0 / max(distance, 1e-3)))
+        """Still ahead and in view: not yet passed, and its top (lid included) above the bottom row."""
+        if distance < _PASS_DISTANCE:
+            return False
+        _, base, half = _placement(self._scene, replace(obstacle, depth=1.0 / distance))
         return base - 2.0 * half * obstacle.aspect * 1.2 < 1.0
 
     def _spawn(self) -> Obstacle:

@@ -33,8 +33,7 @@ class ExportWrapper(nn.Module):
         self.model = model.eval()
         self.raw_logits = raw_logits
         self.outputs = {
-            task.name: {f: output_name(task, f) for f in task_output_fields(task, raw_logits)}
-            for task in model.tasks
+            task.name: {f: output_name(task, f) for f in task_output_fields(task, raw_logits)} for task in model.tasks
         }
 
     @property

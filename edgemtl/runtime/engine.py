@@ -140,12 +140,18 @@ class Engine:
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise FrameError(f"frame has {_describe(frame)}: expected (H, W, 3) uint8 BGR")
         height, width = self.metadata.input_size
-        resized = frame if frame.shape[:2] == (height, width) else cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        resized = (
+            frame
+            if frame.shape[:2] == (height, width)
+            else cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        )
         raw = self.run(resized[np.newaxis])
         results = {}
         for task in self.tasks:
             names = self.metadata.outputs[task.name]
-            results[task.name] = task_result(task, {field: raw[name][0] for field, name in names.items()}, frame.shape[:2])
+            results[task.name] = task_result(
+                task, {field: raw[name][0] for field, name in names.items()}, frame.shape[:2]
+            )
         return Prediction(results)
 
 

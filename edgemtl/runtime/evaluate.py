@@ -29,5 +29,7 @@ def evaluate_engine(
     for start in range(0, len(images), batch_size):
         outputs = engine.run(images[start : start + batch_size])
         for task in engine.tasks:
-            meters[task.name].update(outputs[scored_output(engine, task)], targets[task.name][start : start + batch_size])
+            meters[task.name].update(
+                outputs[scored_output(engine, task)], targets[task.name][start : start + batch_size]
+            )
     return {name: meter.compute() for name, meter in meters.items()}

@@ -67,8 +67,16 @@ def draw_text_block(image: np.ndarray, lines: list[str], origin: tuple[int, int]
     box[:] = (box * 0.35).astype(np.uint8)  # darken rather than cover: the scene stays visible
     for row, line in enumerate(lines):
         baseline = y + line_height * (row + 1) - int(2 * scale)
-        cv2.putText(image, line, (x + int(4 * scale), baseline), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (255, 255, 255), thickness, cv2.LINE_AA)
+        cv2.putText(
+            image,
+            line,
+            (x + int(4 * scale), baseline),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            thickness,
+            cv2.LINE_AA,
+        )
 
 
 def render_overlay(frame: np.ndarray, prediction: Prediction, alpha: float = 0.5) -> np.ndarray:

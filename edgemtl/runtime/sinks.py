@@ -35,7 +35,9 @@ class VideoFileSink(FrameSink):
         self.path = Path(path)
         codec = VIDEO_CODECS.get(self.path.suffix.lower())
         if codec is None:
-            raise OutputError(f"video output {self.path} has an unknown extension: expected one of {', '.join(VIDEO_CODECS)}")
+            raise OutputError(
+                f"video output {self.path} has an unknown extension: expected one of {', '.join(VIDEO_CODECS)}"
+            )
         if not self.path.parent.is_dir():
             raise OutputError(f"cannot write video {self.path}: folder {self.path.parent} does not exist")
         self.fourcc = cv2.VideoWriter_fourcc(*codec)

@@ -78,7 +78,9 @@ class VideoSource(FrameSource):
         self.uri = uri
         self.capture = cv2.VideoCapture(target)
         if not self.capture.isOpened():
-            raise SourceError(f"cannot open video source {uri!r}: expected a video file, camera or stream that OpenCV can read")
+            raise SourceError(
+                f"cannot open video source {uri!r}: expected a video file, camera or stream that OpenCV can read"
+            )
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and fps > 0 else None
         self.stem = Path(uri).stem if isinstance(target, str) else f"camera{target}"
@@ -105,7 +107,9 @@ def open_source(uri: str | Path) -> FrameSource:
         return VideoSource(text, text)
     if "://" in text:
         scheme = text.split("://", 1)[0]
-        raise SourceError(f"source {text!r} has unknown scheme {scheme!r}: expected rtsp, rtmp, http(s), a path or a camera index")
+        raise SourceError(
+            f"source {text!r} has unknown scheme {scheme!r}: expected rtsp, rtmp, http(s), a path or a camera index"
+        )
     if glob.has_magic(text):
         paths = sorted(Path(p) for p in glob.glob(text) if p.lower().endswith(IMAGE_SUFFIXES))
         return ImageSource(text, paths)
@@ -113,7 +117,9 @@ def open_source(uri: str | Path) -> FrameSource:
     if path.is_dir():
         return ImageSource(text, sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
     if not path.exists():
-        raise SourceError(f"source {text!r} does not exist: expected an image, folder, glob, video, camera index or stream URL")
+        raise SourceError(
+            f"source {text!r} does not exist: expected an image, folder, glob, video, camera index or stream URL"
+        )
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(text, [path])
     return VideoSource(text, text)

@@ -84,7 +84,9 @@ def load_checkpoint(path: Path) -> Checkpoint:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path} cannot be read ({reason}): expected a .pt file written by `edgemtl train`") from None
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({reason}): expected a .pt file written by `edgemtl train`"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an edgemtl checkpoint: expected a .pt file written by `edgemtl train`")
     if data.get("format_version") != CHECKPOINT_VERSION:

@@ -16,7 +16,15 @@ from tqdm import tqdm
 from edgemtl.data import ArrayDataset
 from edgemtl.errors import DataError, DeviceError
 from edgemtl.metrics import higher_is_better, make_meter, primary_metric
-from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, MultiTaskNet, Preprocess, check_input_size, create_model, get_preset
+from edgemtl.model import (
+    DEFAULT_MEAN,
+    DEFAULT_STD,
+    MultiTaskNet,
+    Preprocess,
+    check_input_size,
+    create_model,
+    get_preset,
+)
 from edgemtl.tasks import TaskSpec, validate_tasks
 from edgemtl.train.checkpoint import Checkpoint, save_checkpoint
 from edgemtl.train.losses import task_loss, task_prediction
@@ -164,9 +172,7 @@ def train(
     warmup_steps = max(1, int(config.warmup_fraction * total_steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda step: min(1.0, (step + 1) / warmup_steps)
-        * 0.5
-        * (1 + math.cos(math.pi * min(1.0, step / total_steps))),
+        lambda step: min(1.0, (step + 1) / warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total_steps))),
     )
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)

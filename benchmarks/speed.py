@@ -1,0 +1,96 @@
+"""ONNX Runtime vs PyTorch eager, per preset, on the same frames and the same graph (CPU).
+
+Both sides run the whole exported computation: uint8 frame in, normalization, network, softmax and
+argmax out. Prints a Markdown table for the README.
+
+    python benchmarks/speed.py [--presets nano small base] [--runs 200] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+
+from edgemtl.deploy import ExportWrapper, export_onnx
+from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset, model_cost
+from edgemtl.runtime import Engine, render_overlay
+from edgemtl.tasks import NAVIGATION_TASKS
+from edgemtl.train import Checkpoint
+
+
+def percentiles(timings: list[float]) -> tuple[float, float]:
+    milliseconds = np.array(timings) * 1e3
+    return float(np.percentile(milliseconds, 50)), float(np.percentile(milliseconds, 99))
+
+
+def time_calls(function, runs: int, warmup: int = 10) -> list[float]:
+    for _ in range(warmup):
+        function()
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - start)
+    return timings
+
+
+def bench_preset(name: str, runs: int, threads: int, folder: Path) -> dict:
+    size = get_preset(name).input_size
+    torch.manual_seed(0)
+    model = create_model(name, NAVIGATION_TASKS).eval()
+    checkpoint = Checkpoint(name, NAVIGATION_TASKS, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
+    path = export_onnx(checkpoint, folder / f"{name}.onnx").path
+    frame = np.random.default_rng(0).integers(0, 256, (1, *size, 3), dtype=np.uint8)
+
+    wrapper = ExportWrapper(model, DEFAULT_MEAN, DEFAULT_STD).eval()
+    torch.set_num_threads(threads)
+    tensor = torch.from_numpy(frame)
+    with torch.inference_mode():
+        torch_p50, torch_p99 = percentiles(time_calls(lambda: wrapper(tensor), runs))
+
+    engine = Engine(path, device="cpu", threads=threads)
+    ort_p50, ort_p99 = percentiles(time_calls(lambda: engine.run(frame), runs))
+    image = frame[0]
+    e2e_p50, e2e_p99 = percentiles(time_calls(lambda: render_overlay(image, engine.predict(image)), runs))
+    cost = model_cost(model, size)
+    return {
+        "preset": name,
+        "input": f"{size[0]}x{size[1]}",
+        "params (M)": f"{cost.parameters / 1e6:.3f}",
+        "GFLOPs": f"{cost.flops / 1e9:.3f}",
+        "PyTorch eager p50 / p99 (ms)": f"{torch_p50:.2f} / {torch_p99:.2f}",
+        "ORT CPU p50 / p99 (ms)": f"{ort_p50:.2f} / {ort_p99:.2f}",
+        "ORT speed-up (p50)": f"{torch_p50 / ort_p50:.2f}x",
+        "predict + overlay p50 / p99 (ms)": f"{e2e_p50:.2f} / {e2e_p99:.2f}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["nano", "small", "base"])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        rows = [bench_preset(name, args.runs, args.threads, Path(folder)) for name in args.presets]
+    print(
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider, no I/O binding, no CUDA graphs); "
+        f"batch 1, {args.runs} runs after 10 warm-up runs"
+    )
+    print()
+    print("| " + " | ".join(rows[0]) + " |")
+    print("|" + "---|" * len(rows[0]))
+    for row in rows:
+        print("| " + " | ".join(row.values()) + " |")
+
+
+if __name__ == "__main__":
+    main()

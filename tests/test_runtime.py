@@ -1,0 +1,432 @@
+"""The embeddable runtime: Engine, results, overlay, sources, and the exported file on its own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from edgemtl.errors import DeviceError, EdgemtlError, FrameError, ModelFileError, SourceError
+from edgemtl.runtime import (
+    ClassificationResult,
+    Engine,
+    Prediction,
+    SegmentationResult,
+    class_colors,
+    render_overlay,
+)
+from edgemtl.runtime.sources import ImageSource, VideoSource, open_source
+from edgemtl.tasks import NAVIGATION_TASKS
+
+SCENE, SEGMENTATION = NAVIGATION_TASKS
+
+
+def assert_one_line(error: pytest.ExceptionInfo, *fragments: str) -> str:
+    message = str(error.value)
+    assert message and "\n" not in message, f"not one line: {message!r}"
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
+
+
+def write_foreign_onnx(path: Path) -> Path:
+    """A valid ONNX model that edgemtl did not write: one Identity node, no edgemtl metadata."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(exported_model) -> Engine:
+    return Engine(exported_model, device="cpu")
+
+
+# --- Engine on the exported model -------------------------------------------------------------------
+
+
+def test_engine_reports_the_cpu_provider(engine):
+    assert isinstance(engine.providers, list) and engine.providers
+    assert "CPUExecutionProvider" in engine.providers
+    assert engine.input_size == (32, 32)
+    assert engine.tasks == NAVIGATION_TASKS
+
+
+def test_predict_gives_results_per_task_at_the_frame_size(engine, frame):
+    prediction = engine.predict(frame)
+    assert set(prediction) == {"scene", "segmentation"}
+
+    scene = prediction["scene"]
+    assert isinstance(scene, ClassificationResult)
+    assert scene.label in SCENE.classes
+    assert scene.probabilities.shape == (len(SCENE.classes),)
+    assert abs(float(scene.probabilities.sum()) - 1.0) < 1e-5
+    assert (scene.probabilities >= 0).all()
+    assert scene.confidence == pytest.approx(float(scene.probabilities.max()))
+    assert scene.label == SCENE.classes[int(np.argmax(scene.probabilities))]
+
+    segmentation = prediction["segmentation"]
+    assert isinstance(segmentation, SegmentationResult)
+    assert segmentation.mask.shape == frame.shape[:2] == (48, 64)
+    assert segmentation.mask.dtype == np.uint8
+    assert int(segmentation.mask.max()) < len(SEGMENTATION.classes) == 4
+    fractions = segmentation.class_fractions()
+    assert set(fractions) == set(SEGMENTATION.classes)
+    assert sum(fractions.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_predict_at_the_model_size_matches_run(engine, tiny_data):
+    image = tiny_data.images[0]
+    prediction = engine.predict(image)
+    raw = engine.run(image[np.newaxis])
+    np.testing.assert_array_equal(prediction["segmentation"].mask, raw["segmentation_mask"][0])
+    np.testing.assert_allclose(prediction["scene"].probabilities, raw["scene_probs"][0])
+    assert prediction["scene"].index == int(raw["scene_label"][0])
+
+
+def test_predict_does_not_modify_the_frame(engine, frame):
+    before = frame.copy()
+    engine.predict(frame)
+    np.testing.assert_array_equal(frame, before)
+
+
+def test_run_on_a_batch(engine, tiny_data):
+    frames = np.ascontiguousarray(tiny_data.images[:5])
+    assert frames.shape == (5, 32, 32, 3) and frames.dtype == np.uint8
+    outputs = engine.run(frames)
+    assert set(outputs) == {"scene_probs", "scene_label", "segmentation_mask"}
+    assert outputs["scene_probs"].shape == (5, 4)
+    assert outputs["scene_label"].shape == (5,)
+    assert outputs["segmentation_mask"].shape == (5, 32, 32)
+    np.testing.assert_allclose(outputs["scene_probs"].sum(axis=1), 1.0, atol=1e-5)
+    # Batching is per-frame: the third frame alone gives what it gave in the batch.
+    single = engine.run(frames[2:3])
+    np.testing.assert_array_equal(single["segmentation_mask"][0], outputs["segmentation_mask"][2])
+    np.testing.assert_allclose(single["scene_probs"][0], outputs["scene_probs"][2], atol=1e-5)
+
+
+def test_prediction_to_dict_is_json(engine, frame):
+    data = engine.predict(frame).to_dict()
+    decoded = json.loads(json.dumps(data))
+    assert decoded["scene"]["label"] in SCENE.classes
+    assert set(decoded["scene"]["probabilities"]) == set(SCENE.classes)
+    assert set(decoded["segmentation"]["class_fractions"]) == set(SEGMENTATION.classes)
+
+
+# --- the exported file needs no edgemtl code ----------------------------------------------------------
+
+
+def test_exported_file_runs_in_bare_onnxruntime(exported_model):
+    session = ort.InferenceSession(str(exported_model), providers=["CPUExecutionProvider"])
+    (model_input,) = session.get_inputs()
+    frame = np.random.default_rng(1).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
+    names = [o.name for o in session.get_outputs()]
+    outputs = dict(zip(names, session.run(None, {model_input.name: frame})))
+
+    probs = outputs["scene_probs"]
+    assert probs.shape == (1, 4) and probs.dtype == np.float32
+    assert abs(float(probs.sum()) - 1.0) < 1e-5
+    assert outputs["scene_label"].dtype == np.int64 and outputs["scene_label"].shape == (1,)
+    assert int(outputs["scene_label"][0]) == int(np.argmax(probs[0]))
+    mask = outputs["segmentation_mask"]
+    assert mask.shape == (1, 32, 32) and mask.dtype == np.uint8 and int(mask.max()) < 4
+
+    metadata = session.get_modelmeta().custom_metadata_map
+    tasks = json.loads(metadata["edgemtl.tasks"])
+    text = json.dumps(tasks)
+    for name in (*SCENE.classes, *SEGMENTATION.classes):
+        assert name in text
+    assert json.loads(metadata["edgemtl.input"])["height"] == 32
+
+
+# --- bad input: one-line errors of the right class ------------------------------------------------------
+
+
+def test_missing_model_file(tmp_path):
+    path = tmp_path / "nothing.onnx"
+    with pytest.raises(ModelFileError) as error:
+        Engine(path, device="cpu")
+    assert_one_line(error, str(path), "does not exist")
+
+
+def test_folder_as_model(tmp_path):
+    folder = tmp_path / "folder.onnx"
+    folder.mkdir()
+    with pytest.raises(ModelFileError) as error:
+        Engine(folder, device="cpu")
+    assert_one_line(error, str(folder), "folder")
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01 not a protobuf at all " * 20, b"", b"hello\nworld\n"])
+def test_non_onnx_file(tmp_path, content):
+    path = tmp_path / "garbage.onnx"
+    path.write_bytes(content)
+    with pytest.raises(ModelFileError) as error:
+        Engine(path, device="cpu")
+    assert_one_line(error, str(path), "ONNX")
+
+
+def test_foreign_onnx_file(tmp_path):
+    path = write_foreign_onnx(tmp_path / "identity.onnx")
+    with pytest.raises(ModelFileError) as error:
+        Engine(path, device="cpu")
+    assert_one_line(error, str(path), "not an edgemtl export")
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        (np.zeros((48, 64, 3), np.float32), "float32"),
+        (np.zeros((48, 64, 4), np.uint8), "(48, 64, 4)"),
+        (np.zeros((48, 64), np.uint8), "(48, 64)"),
+        (np.zeros((1, 32, 32, 3), np.uint8), "(1, 32, 32, 3)"),
+        (np.zeros((32, 32, 3), np.uint8).tolist(), "list"),
+        (None, "NoneType"),
+    ],
+    ids=["float32", "4-channels", "2d", "batch", "list", "none"],
+)
+def test_predict_rejects_bad_frames(engine, bad, shown):
+    with pytest.raises(FrameError) as error:
+        engine.predict(bad)
+    assert_one_line(error, shown, "(H, W, 3) uint8")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((1, 16, 16, 3), np.uint8),
+        np.zeros((32, 32, 3), np.uint8),
+        np.zeros((1, 32, 32, 3), np.float32),
+        np.zeros((1, 32, 32, 1), np.uint8),
+    ],
+    ids=["wrong-size", "no-batch", "float32", "1-channel"],
+)
+def test_run_rejects_frames_not_at_the_model_size(engine, bad):
+    with pytest.raises(FrameError) as error:
+        engine.run(bad)
+    assert_one_line(error, str(bad.shape), "(N, 32, 32, 3) uint8")
+
+
+def test_unknown_device(exported_model):
+    with pytest.raises(DeviceError) as error:
+        Engine(exported_model, device="tpu")
+    assert_one_line(error, "'tpu'", "cpu", "cuda")
+
+
+def test_cuda_without_a_gpu_says_what_is_missing(exported_model):
+    try:
+        engine = Engine(exported_model, device="cuda")
+    except DeviceError as exc:
+        message = str(exc)
+        assert "\n" not in message
+        assert "cuda" in message.lower()
+        # Either the build has no CUDA provider, or the provider could not start (no GPU / libraries).
+        assert "install onnxruntime-gpu" in message or "no GPU" in message, message
+        assert "device='cpu'" in message or "onnxruntime-gpu" in message
+    else:  # pragma: no cover - only on a machine with a working GPU
+        assert engine.providers[0] == "CUDAExecutionProvider"
+        pytest.skip("this machine has a usable GPU")
+
+
+def test_every_runtime_error_is_an_edgemtl_error():
+    for cls in (DeviceError, FrameError, ModelFileError, SourceError):
+        assert issubclass(cls, EdgemtlError)
+
+
+# --- overlay and colours --------------------------------------------------------------------------------
+
+
+def test_render_overlay_paints_the_mask_and_keeps_the_input():
+    frame = np.full((96, 128, 3), 100, np.uint8)
+    original = frame.copy()
+    mask = np.zeros((96, 128), np.uint8)
+    mask[60:80, 90:110] = 3  # obstacle square, away from the text box in the top-left corner
+    probabilities = np.array([0.1, 0.7, 0.1, 0.1], np.float32)
+    prediction = Prediction(
+        {
+            "scene": ClassificationResult(SCENE, 1, probabilities),
+            "segmentation": SegmentationResult(SEGMENTATION, mask),
+        }
+    )
+    overlay = render_overlay(frame, prediction)
+
+    assert overlay is not frame
+    assert overlay.shape == frame.shape and overlay.dtype == frame.dtype
+    np.testing.assert_array_equal(frame, original)
+
+    color = class_colors(4)[3].astype(np.float64)
+    expected = (0.5 * 100 + 0.5 * color).astype(np.uint8)
+    square = overlay[60:80, 90:110]
+    assert (square == expected).all()
+    assert (square != 100).any(axis=-1).all(), "every masked pixel changed"
+
+    # Background (class 0) is left clear: everything below the text box and outside the square.
+    background = np.ones((96, 128), bool)
+    background[:40] = False
+    background[60:80, 90:110] = False
+    np.testing.assert_array_equal(overlay[background], original[background])
+    # The text block (the scene label) darkened the top-left corner.
+    assert (overlay[:40, :40] != 100).any()
+
+
+def test_render_overlay_without_text_leaves_background_untouched():
+    frame = np.random.default_rng(2).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:10, 5:10] = 1
+    overlay = render_overlay(frame, Prediction({"segmentation": SegmentationResult(SEGMENTATION, mask)}))
+    np.testing.assert_array_equal(overlay[mask == 0], frame[mask == 0])
+    assert (overlay[mask == 1] != frame[mask == 1]).any()
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 8, 9, 13, 20])
+def test_class_colors(n):
+    colors = class_colors(n)
+    assert colors.shape == (n, 3) and colors.dtype == np.uint8
+    np.testing.assert_array_equal(colors, class_colors(n))
+    assert len(np.unique(colors, axis=0)) == n, "colours are distinct"
+    # Growing the class count keeps the colours of the existing classes.
+    np.testing.assert_array_equal(class_colors(20)[:n], colors)
+
+
+# --- frame sources --------------------------------------------------------------------------------------
+
+
+def write_images(folder: Path, count: int, size=(24, 40)) -> list[np.ndarray]:
+    folder.mkdir(parents=True, exist_ok=True)
+    images = []
+    for i in range(count):
+        image = np.full((*size, 3), 20 * i + 10, np.uint8)
+        image[0, 0] = (i, 2 * i, 3 * i)
+        cv2.imwrite(str(folder / f"img_{i}.png"), image)
+        images.append(image)
+    return images
+
+
+def write_video(path: Path, count: int, size=(40, 48), fps: float = 10.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size[1], size[0]))
+    assert writer.isOpened()
+    for i in range(count):
+        writer.write(np.full((*size, 3), 40 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def test_source_image_file(tmp_path):
+    (image,) = write_images(tmp_path, 1)
+    with open_source(tmp_path / "img_0.png") as source:
+        assert isinstance(source, ImageSource)
+        frames = list(source)
+    assert [(f.index, f.name) for f in frames] == [(0, "img_0")]
+    np.testing.assert_array_equal(frames[0].image, image)
+
+
+def test_source_folder_in_sorted_order_ignoring_other_files(tmp_path):
+    images = write_images(tmp_path / "frames", 3)
+    (tmp_path / "frames" / "notes.txt").write_text("not an image")
+    with open_source(str(tmp_path / "frames")) as source:
+        frames = list(source)
+    assert [f.name for f in frames] == ["img_0", "img_1", "img_2"]
+    assert [f.index for f in frames] == [0, 1, 2]
+    for frame, image in zip(frames, images):
+        np.testing.assert_array_equal(frame.image, image)
+        assert frame.image.dtype == np.uint8 and frame.image.shape == (24, 40, 3)
+
+
+def test_source_glob(tmp_path):
+    write_images(tmp_path, 3)
+    cv2.imwrite(str(tmp_path / "other.png"), np.zeros((4, 4, 3), np.uint8))
+    with open_source(str(tmp_path / "img_*.png")) as source:
+        names = [f.name for f in source]
+    assert names == ["img_0", "img_1", "img_2"]
+
+
+def test_source_glob_without_matches(tmp_path):
+    with pytest.raises(SourceError) as error:
+        open_source(str(tmp_path / "*.png"))
+    assert_one_line(error, "*.png")
+
+
+def test_source_video_file(tmp_path):
+    path = write_video(tmp_path / "clip.mp4", 5)
+    with open_source(str(path)) as source:
+        assert isinstance(source, VideoSource)
+        assert source.fps == pytest.approx(10.0)
+        frames = list(source)
+    assert [f.name for f in frames] == [f"clip_{i:06d}" for i in range(5)]
+    assert [f.index for f in frames] == list(range(5))
+    assert all(f.image.shape == (40, 48, 3) and f.image.dtype == np.uint8 for f in frames)
+    brightness = [float(f.image.mean()) for f in frames]
+    assert brightness == sorted(brightness), "frames come in order"
+
+
+def test_source_unknown_scheme():
+    with pytest.raises(SourceError) as error:
+        open_source("ftp://x")
+    assert_one_line(error, "ftp")
+
+
+def test_source_missing_path(tmp_path):
+    path = tmp_path / "missing.mp4"
+    with pytest.raises(SourceError) as error:
+        open_source(path)
+    assert_one_line(error, str(path), "does not exist")
+
+
+def test_source_empty_folder(tmp_path):
+    with pytest.raises(SourceError) as error:
+        open_source(tmp_path)
+    assert_one_line(error, str(tmp_path), "no images")
+
+
+def test_source_unreadable_image_fails_when_read(tmp_path):
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"this is not a png" * 10)
+    source = open_source(path)  # opening is lazy: the folder may be large
+    with pytest.raises(SourceError) as error:
+        list(source)
+    assert_one_line(error, str(path))
+
+
+def test_source_unreadable_video(tmp_path):
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(b"\x00garbage" * 50)
+    with pytest.raises(SourceError) as error:
+        open_source(path)
+    assert_one_line(error, str(path))
+
+
+# --- the runtime imports without torch, click or matplotlib ---------------------------------------------
+
+
+def test_runtime_works_without_torch(exported_model):
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["torch"] = None  # any `import torch` now raises ImportError
+        import numpy as np
+        import edgemtl.runtime
+        from edgemtl.runtime.sources import open_source  # noqa: F401
+        engine = edgemtl.runtime.Engine({str(exported_model)!r}, device="cpu")
+        prediction = engine.predict(np.zeros((32, 32, 3), np.uint8))
+        assert set(prediction) == {{"scene", "segmentation"}}, prediction
+        for name in ("click", "matplotlib"):
+            assert name not in sys.modules, name + " was imported by the runtime"
+        print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok")

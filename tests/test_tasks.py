@@ -1,0 +1,55 @@
+import pytest
+
+from edgemtl.errors import ConfigError, EdgemtlError
+from edgemtl.tasks import NAVIGATION_TASKS, TaskKind, TaskSpec, tasks_from_json, tasks_to_json, validate_tasks
+
+
+def test_json_round_trip_keeps_every_field():
+    tasks = (
+        *NAVIGATION_TASKS,
+        TaskSpec("objects", "multilabel", ("car", "person"), weight=0.5),
+        TaskSpec("distance", TaskKind.REGRESSION),
+    )
+    assert tasks_from_json(tasks_to_json(tasks)) == tasks
+
+
+def test_kind_is_parsed_from_string():
+    assert TaskSpec("a", "classification", ("x", "y")).kind is TaskKind.CLASSIFICATION
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"name": "a", "kind": "detection", "classes": ("x", "y")}, "unknown task kind 'detection'"),
+        ({"name": "a", "kind": "classification", "classes": ()}, "expected at least 2"),
+        ({"name": "a", "kind": "segmentation", "classes": ("x",)}, "expected at least 2"),
+        ({"name": "a", "kind": "classification", "classes": ("x", "x")}, "repeats class names ['x']"),
+        ({"name": "2a", "kind": "classification", "classes": ("x", "y")}, "task name '2a'"),
+        ({"name": "a", "kind": "classification", "classes": ("x", "y"), "weight": -1}, "loss weight -1"),
+    ],
+)
+def test_invalid_specs_name_the_problem(kwargs, fragment):
+    with pytest.raises(ConfigError) as error:
+        TaskSpec(**kwargs)
+    assert fragment in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_duplicate_task_names_are_rejected():
+    with pytest.raises(ConfigError, match="'scene'"):
+        validate_tasks((NAVIGATION_TASKS[0], NAVIGATION_TASKS[0]))
+
+
+def test_empty_task_list_is_rejected():
+    with pytest.raises(ConfigError, match="at least one task"):
+        validate_tasks(())
+
+
+@pytest.mark.parametrize("text", ["not json", "{}", '[{"name": "a"}]', '[{"name": "a", "kind": "x", "colour": 1}]'])
+def test_bad_json_is_an_edgemtl_error(text):
+    with pytest.raises(EdgemtlError):
+        tasks_from_json(text)
+
+
+def test_regression_without_names_has_one_output():
+    assert TaskSpec("distance", "regression").num_outputs == 1

@@ -1,0 +1,143 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from edgemtl.data import ArrayDataset
+from edgemtl.errors import CheckpointError, ConfigError, DataError, DeviceError
+from edgemtl.model import Preprocess
+from edgemtl.tasks import NAVIGATION_TASKS
+from edgemtl.train import TrainConfig, evaluate, load_checkpoint, resolve_device, save_checkpoint, train
+from edgemtl.train.weighting import create_weighting
+
+TINY_SIZE = (32, 32)  # the size of the conftest fixtures
+
+
+def test_run_folder_holds_checkpoints_config_and_history(trained_run):
+    folder = trained_run.run_dir
+    assert {"best.pt", "last.pt", "config.json", "metrics.jsonl"} <= {p.name for p in folder.iterdir()}
+    history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert len(history) == 1
+    assert set(history[0]["train_loss"]) == {"scene", "segmentation"}
+    assert set(history[0]["val"]["segmentation"]) >= {"miou", "pixel_accuracy", "loss"}
+    assert not list(folder.glob(".*.tmp")), "atomic writes leave no temporary files"
+
+
+def test_checkpoint_carries_what_export_needs(trained_run):
+    checkpoint = load_checkpoint(trained_run.best_checkpoint)
+    assert checkpoint.tasks == NAVIGATION_TASKS
+    assert checkpoint.input_size == TINY_SIZE
+    assert checkpoint.preset == "nano" and len(checkpoint.mean) == 3
+    assert checkpoint.metrics["scene"]["accuracy"] == trained_run.best_metrics["scene"]["accuracy"]
+    model = checkpoint.build_model()
+    assert not model.training
+
+
+def test_training_learns_a_learnable_signal(tmp_path):
+    """Scene label = which quarter is bright; mask = bright pixels. A few epochs must beat chance clearly."""
+    rng = np.random.default_rng(0)
+    count = 192
+    labels = rng.integers(0, 4, count)
+    images = rng.integers(0, 40, (count, 32, 32, 3), dtype=np.uint8)
+    masks = np.zeros((count, 32, 32), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        rows, cols = divmod(int(label), 2)
+        images[i, rows * 16 : rows * 16 + 16, cols * 16 : cols * 16 + 16] += 200
+        masks[i, rows * 16 : rows * 16 + 16, cols * 16 : cols * 16 + 16] = 1 + label % 3
+    data = ArrayDataset(images, {"scene": labels, "segmentation": masks})
+    config = TrainConfig(input_size=(32, 32), epochs=6, batch_size=16, learning_rate=1e-2, device="cpu")
+    result = train(
+        config,
+        NAVIGATION_TASKS,
+        data.subset(slice(0, 160)),
+        data.subset(slice(160, None)),
+        tmp_path,
+        progress=False,
+        log=lambda _: None,
+    )
+    assert result.best_metrics["scene"]["accuracy"] > 0.6
+    assert result.best_metrics["segmentation"]["pixel_accuracy"] > 0.8
+
+
+def test_same_seed_gives_the_same_model(tiny_data, tmp_path):
+    config = TrainConfig(input_size=TINY_SIZE, epochs=1, batch_size=16, device="cpu", seed=3)
+    states = []
+    for name in ("a", "b"):
+        result = train(
+            config,
+            NAVIGATION_TASKS,
+            tiny_data.subset(slice(0, 32)),
+            tiny_data.subset(slice(32, 40)),
+            tmp_path / name,
+            progress=False,
+            log=lambda _: None,
+        )
+        states.append(load_checkpoint(result.last_checkpoint).model_state)
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_evaluate_reports_every_task(trained_run, tiny_data):
+    checkpoint = load_checkpoint(trained_run.best_checkpoint)
+    model = checkpoint.build_model()
+    metrics = evaluate(model, tiny_data.subset(slice(0, 8)), Preprocess(checkpoint.mean, checkpoint.std))
+    assert 0.0 <= metrics["scene"]["accuracy"] <= 1.0
+    assert metrics["segmentation"]["loss"] > 0
+
+
+def test_data_of_the_wrong_size_is_refused(tiny_data, tmp_path):
+    with pytest.raises(DataError, match="32x32 but the model input is 64x64"):
+        train(TrainConfig(input_size=(64, 64), epochs=1), NAVIGATION_TASKS, tiny_data, tiny_data, tmp_path)
+
+
+def test_class_ids_out_of_range_are_refused(tiny_data, tmp_path):
+    broken = tiny_data.subset(slice(0, 8))
+    broken.targets["segmentation"] = broken.targets["segmentation"].copy()
+    broken.targets["segmentation"][0, 0, 0] = 9
+    with pytest.raises(DataError, match=r"class ids 0\.\.9: expected 0\.\.3"):
+        train(TrainConfig(input_size=TINY_SIZE, epochs=1), NAVIGATION_TASKS, broken, broken, tmp_path)
+
+
+def test_unknown_weighting_and_device_are_named():
+    with pytest.raises(ConfigError, match="unknown task weighting 'magic'"):
+        create_weighting("magic", NAVIGATION_TASKS)
+    with pytest.raises(DeviceError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+
+
+def test_cuda_without_a_gpu_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the error path cannot happen")
+    with pytest.raises(DeviceError, match="sees no CUDA GPU"):
+        resolve_device("cuda")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint", b"PK\x03\x04broken zip"])
+def test_corrupt_checkpoints_are_named(tmp_path, content):
+    path = tmp_path / "broken.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"broken\.pt"):
+        load_checkpoint(path)
+
+
+def test_foreign_and_missing_checkpoints(tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not an edgemtl checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(trained_run, tmp_path, monkeypatch):
+    checkpoint = load_checkpoint(trained_run.best_checkpoint)
+    target = save_checkpoint(checkpoint, tmp_path / "last.pt")
+    before = target.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(OSError):
+        save_checkpoint(checkpoint, target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
