@@ -153,12 +153,13 @@ def train_command(
     import numpy as np
 
     from edgemtl.data.folder import read_tasks
-    from edgemtl.model import get_preset
+    from edgemtl.model import check_input_size, get_preset
     from edgemtl.predict import fresh_dir
     from edgemtl.tasks import NAVIGATION_TASKS
     from edgemtl.train import TrainConfig, train
 
     size = parse_size(input_size) or get_preset(preset).input_size
+    check_input_size(size, get_preset(preset).stride)  # before minutes of data loading, not after
     tasks = NAVIGATION_TASKS if data == "synthetic" else read_tasks(Path(data))
     train_set = load_data(data, size, train_size, seed, tasks)
     if val_data:

@@ -2,7 +2,7 @@
 
 from edgemtl.data.dataset import ArrayDataset
 from edgemtl.data.folder import load_folder, read_tasks, write_dataset
-from edgemtl.data.masks import class_colors, read_mask, write_mask
+from edgemtl.data.masks import read_mask, write_mask
 from edgemtl.data.synthetic import (
     Obstacle,
     SceneParams,
@@ -17,7 +17,6 @@ __all__ = [
     "ArrayDataset",
     "Obstacle",
     "SceneParams",
-    "class_colors",
     "drive_sequence",
     "load_folder",
     "make_dataset",

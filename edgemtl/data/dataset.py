@@ -30,9 +30,7 @@ class ArrayDataset:
             )
         for name, target in self.targets.items():
             if len(target) != len(self.images):
-                raise DataError(
-                    f"dataset target {name!r} has {len(target)} entries for {len(self.images)} images"
-                )
+                raise DataError(f"dataset target {name!r} has {len(target)} entries for {len(self.images)} images")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -49,9 +47,7 @@ class ArrayDataset:
         """Fail before training starts if a task has no target or ids outside its class range."""
         for task in tasks:
             if task.name not in self.targets:
-                raise DataError(
-                    f"dataset has no target for task {task.name!r}: it has {sorted(self.targets)}"
-                )
+                raise DataError(f"dataset has no target for task {task.name!r}: it has {sorted(self.targets)}")
             target = self.targets[task.name]
             if task.kind in (TaskKind.CLASSIFICATION, TaskKind.SEGMENTATION) and len(target):
                 low, high = int(target.min()), int(target.max())

@@ -79,9 +79,7 @@ def read_tasks(root: Path | str) -> tuple[TaskSpec, ...]:
     """The task list a dataset folder describes itself with (root/tasks.json)."""
     path = Path(root) / "tasks.json"
     if not path.is_file():
-        raise DataError(
-            f"{Path(root)} has no tasks.json: expected the task list write_dataset writes, or pass tasks"
-        )
+        raise DataError(f"{Path(root)} has no tasks.json: expected the task list write_dataset writes, or pass tasks")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -127,9 +125,7 @@ def _read_rows(labels_path: Path, tasks: tuple[TaskSpec, ...]) -> list[tuple[int
         raise DataError(f"cannot read {labels_path} ({exc}): expected a UTF-8 CSV file") from None
     missing = [name for name in needed if name not in header]
     if missing:
-        raise DataError(
-            f"{labels_path} has columns {header}, lacking {missing}: expected header {','.join(needed)}"
-        )
+        raise DataError(f"{labels_path} has columns {header}, lacking {missing}: expected header {','.join(needed)}")
     if not rows:
         raise DataError(f"{labels_path} lists no images: expected at least one row under the header")
     return rows
@@ -273,9 +269,7 @@ def load_folder(
     root = Path(root)
     size = _check_size(size)
     if not root.is_dir():
-        raise DataError(
-            f"dataset folder {root} does not exist: expected a folder with images/ and labels.csv"
-        )
+        raise DataError(f"dataset folder {root} does not exist: expected a folder with images/ and labels.csv")
     tasks = _supported_tasks(read_tasks(root) if tasks is None else tuple(tasks))
     listing = _list_dataset(root, tasks)
     segmentation = _segmentation_task(tasks)
@@ -307,13 +301,10 @@ def _check_target(root: Path, overwrite: bool) -> None:
         raise OutputError(f"{root} exists and is not a folder: expected a new or empty folder")
     entries = {entry.name for entry in root.iterdir()}
     if entries and not overwrite:
-        raise OutputError(
-            f"{root} exists and is not empty: expected a new or empty folder (or overwrite=True)"
-        )
+        raise OutputError(f"{root} exists and is not empty: expected a new or empty folder (or overwrite=True)")
     if entries and not entries & {"labels.csv", "tasks.json"}:
         raise OutputError(
-            f"{root} is not empty and holds no labels.csv or tasks.json: "
-            "overwrite only replaces a dataset folder"
+            f"{root} is not empty and holds no labels.csv or tasks.json: overwrite only replaces a dataset folder"
         )
 
 

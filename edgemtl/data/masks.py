@@ -7,59 +7,34 @@ greyscale PNGs of class ids, as many labelling tools write, are accepted when re
 
 from __future__ import annotations
 
-import colorsys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from edgemtl import palette
 from edgemtl.errors import DataError, OutputError
 
-# Hand-picked for the navigation classes (background, path, lane, obstacle) and a few more, then generated.
-_FIRST_COLORS = (
-    (0, 0, 0),  # background: black
-    (128, 64, 160),  # path: purple
-    (255, 220, 0),  # lane: yellow
-    (230, 25, 25),  # obstacle: red
-    (30, 144, 255),  # blue
-    (40, 200, 60),  # green
-    (255, 140, 0),  # orange
-    (0, 210, 210),  # cyan
-    (240, 50, 230),  # magenta
-    (250, 250, 250),  # white
-)
-_MAX_CLASSES = 256  # a palette PNG holds at most 256 colours, a uint8 mask at most 256 ids
 
-
-def class_colors(num_classes: int) -> np.ndarray:
-    """(num_classes, 3) uint8 RGB colours, one per class id, the same on every call.
-
-    Beyond the hand-picked first ones, hues step by the golden ratio so neighbouring ids stay distinct.
-    """
-    if not 1 <= num_classes <= _MAX_CLASSES:
-        raise DataError(f"cannot colour {num_classes} classes: expected 1..{_MAX_CLASSES}")
-    colors = list(_FIRST_COLORS[:num_classes])
-    golden = (5**0.5 - 1) / 2
-    for i in range(num_classes - len(colors)):
-        hue = (0.1 + i * golden) % 1.0
-        value = (1.0, 0.75, 0.55)[i % 3]
-        colors.append(tuple(round(c * 255) for c in colorsys.hsv_to_rgb(hue, 0.8, value)))
-    return np.asarray(colors, dtype=np.uint8)
+def _palette_rgb(num_classes: int) -> np.ndarray:
+    """The overlay colours (edgemtl.palette, BGR) in the PNG palette's channel order (RGB)."""
+    try:
+        return np.ascontiguousarray(palette.class_colors(num_classes)[:, ::-1])
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
 
 
 def write_mask(path: Path | str, mask: np.ndarray, num_classes: int) -> None:
-    """Write (H, W) class ids as an indexed PNG coloured by `class_colors`."""
+    """Write (H, W) class ids as an indexed PNG coloured like the overlays (`edgemtl.palette`)."""
     path = Path(path)
     mask = np.asarray(mask)
     if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.integer):
-        raise DataError(
-            f"mask for {path} has shape {mask.shape} and dtype {mask.dtype}: expected (H, W) integers"
-        )
+        raise DataError(f"mask for {path} has shape {mask.shape} and dtype {mask.dtype}: expected (H, W) integers")
     if mask.size and (int(mask.min()) < 0 or int(mask.max()) >= num_classes):
         low, high = int(mask.min()), int(mask.max())
         raise DataError(f"mask for {path} holds class ids {low}..{high}: expected 0..{num_classes - 1}")
     image = Image.frombytes("P", (mask.shape[1], mask.shape[0]), mask.astype(np.uint8).tobytes())
-    image.putpalette(class_colors(num_classes).tobytes())
+    image.putpalette(_palette_rgb(num_classes).tobytes())
     try:
         image.save(path, format="PNG")
     except OSError as exc:

@@ -16,9 +16,10 @@ NumPy + OpenCV only: datasets can be generated and written on a machine without 
 from __future__ import annotations
 
 import colorsys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -30,6 +31,9 @@ from edgemtl.tasks import NAVIGATION_DIRECTIONS, NAVIGATION_SEG_CLASSES, NAVIGAT
 
 __all__ = [
     "BLOCKED",
+    "BLOCKING_OVERLAP",
+    "BLOCKING_ROW",
+    "CURVE_THRESHOLD",
     "LEFT",
     "RIGHT",
     "STRAIGHT",
@@ -44,10 +48,10 @@ __all__ = [
 ]
 
 Color = tuple[int, int, int]  # B, G, R: the network sees BGR frames, as a camera hands them over
+_Point = tuple[float, float]  # (x, y), fractions of the width and height
+_Shapes = tuple[list[list[_Point]], list[tuple[_Point, _Point]]]  # polygons; ellipses as (centre, semi-axes)
 
-LEFT, STRAIGHT, RIGHT, BLOCKED = (
-    NAVIGATION_DIRECTIONS.index(d) for d in ("left", "straight", "right", "blocked")
-)
+LEFT, STRAIGHT, RIGHT, BLOCKED = (NAVIGATION_DIRECTIONS.index(d) for d in ("left", "straight", "right", "blocked"))
 _BACKGROUND, _PATH, _LANE, _OBSTACLE = (
     NAVIGATION_SEG_CLASSES.index(c) for c in ("background", "path", "lane", "obstacle")
 )
@@ -213,7 +217,10 @@ _LINE_COLORS: tuple[Color, ...] = ((235, 235, 235), (40, 200, 235))  # white, ye
 _CONE_ORANGE: Color = (20, 110, 240)
 
 
-def _pick(rng: np.random.Generator, choices: tuple) -> object:
+_T = TypeVar("_T")
+
+
+def _pick(rng: np.random.Generator, choices: Sequence[_T]) -> _T:
     return choices[int(rng.integers(len(choices)))]
 
 
@@ -256,7 +263,7 @@ def _sample_curvature(rng: np.random.Generator, direction: int) -> float:
 def _new_obstacle(
     rng: np.random.Generator, depth: float, offset: float, half_width: float, avoid: tuple[Color, ...]
 ) -> Obstacle:
-    shape = str(_pick(rng, _SHAPES))
+    shape = _pick(rng, _SHAPES)
     aspect = {"box": (0.6, 1.2), "blob": (0.5, 0.85), "cone": (1.3, 2.0)}[shape]
     return Obstacle(
         depth=depth,
@@ -287,9 +294,7 @@ def _far_obstacle_on_path(
     return depth, float(rng.uniform(-0.4, 0.4)), float(rng.uniform(low, low + 0.35))
 
 
-def _obstacle_beside_path(
-    rng: np.random.Generator, geometry: SceneParams
-) -> tuple[float, float, float] | None:
+def _obstacle_beside_path(rng: np.random.Generator, geometry: SceneParams) -> tuple[float, float, float] | None:
     """An obstacle whose base stays clear of the path's edge; None when it would fall off the frame."""
     for _ in range(10):
         depth = float(rng.uniform(0.2, 0.95))
@@ -447,12 +452,13 @@ def _ground_mask(params: SceneParams, ground: _Ground) -> np.ndarray:
     """(h, W) class ids of the ground rows: path, lane markings on it, background around it."""
     half_width = _path_half_width(params, ground.depth)
     on_path = np.abs(ground.lateral) < half_width
-    mask = on_path.astype(np.uint8) * np.uint8(_PATH)
+    mask = np.where(on_path, _PATH, _BACKGROUND).astype(np.uint8)
     mask[on_path & _markings(params, ground, half_width)] = _LANE
     return mask
 
 
-def _rgb(color: Color) -> np.ndarray:
+def _float_color(color: Color) -> np.ndarray:
+    """BGR 0..255 → float32 0..1, the range the scene is painted in."""
     return np.asarray(color, dtype=np.float32) / 255.0
 
 
@@ -478,28 +484,34 @@ def _paint_sky(params: SceneParams, image: np.ndarray, top: int) -> None:
     height, width = image.shape[:2]
     ys = (np.arange(top, dtype=np.float32) + 0.5) / height
     blend = (ys / params.horizon)[:, None, None] ** 0.7
-    image[:top] = _rgb(params.sky_top) * (1.0 - blend) + _rgb(params.sky_horizon) * blend
+    image[:top] = _float_color(params.sky_top) * (1.0 - blend) + _float_color(params.sky_horizon) * blend
     knots = np.random.default_rng(params.texture_seed).random((1, 6)).astype(np.float32)
     profile = np.clip(cv2.resize(knots, (width, 1), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
     hills = ys[:, None] >= params.horizon - params.hill_height * (0.3 + 0.7 * profile)
-    image[:top][hills] = _rgb(params.hills) * (1.0 - params.haze) + _rgb(params.sky_horizon) * params.haze
+    image[:top][hills] = (
+        _float_color(params.hills) * (1.0 - params.haze) + _float_color(params.sky_horizon) * params.haze
+    )
 
 
 def _paint_ground(params: SceneParams, ground: _Ground, mask: np.ndarray, image: np.ndarray) -> None:
     """Ground, path and markings with their grain, fading into the sky's colour with distance (haze)."""
     ground_mask = mask[ground.top :]
     table = np.empty((len(NAVIGATION_SEG_CLASSES), 3), dtype=np.float32)
-    table[[_BACKGROUND, _PATH, _LANE]] = [_rgb(params.ground), _rgb(params.path), _rgb(params.line)]
+    table[[_BACKGROUND, _PATH, _LANE]] = [
+        _float_color(params.ground),
+        _float_color(params.path),
+        _float_color(params.line),
+    ]
     ground_grain, path_grain = _ground_textures(params, ground)
     grain = np.where(ground_mask == _BACKGROUND, ground_grain, path_grain)
     haze = params.haze * (1.0 - ground.depth) ** 3
     colors = table.take(ground_mask, axis=0)
     image[ground.top :] = (
-        colors * (grain * (1.0 - haze))[..., None] + _rgb(params.sky_horizon) * haze[..., None]
+        colors * (grain * (1.0 - haze))[..., None] + _float_color(params.sky_horizon) * haze[..., None]
     )
 
 
-def _to_pixels(points: list[tuple[float, float]], height: int, width: int) -> np.ndarray:
+def _to_pixels(points: list[_Point], height: int, width: int) -> np.ndarray:
     """Fractional (x, y) → OpenCV fixed-point pixel coordinates (pixel centres at integer positions)."""
     array = np.asarray(points, dtype=np.float64) * (width, height) - 0.5
     return np.round(array * (1 << _SHIFT)).astype(np.int32)
@@ -512,10 +524,8 @@ def _placement(params: SceneParams, obstacle: Obstacle) -> tuple[float, float, f
     return x, _row_of(obstacle.depth, params.horizon), obstacle.half_width * half_path
 
 
-def _obstacle_shapes(
-    params: SceneParams, obstacle: Obstacle
-) -> tuple[list[list[tuple[float, float]]], list[tuple[tuple[float, float], tuple[float, float]]]]:
-    """The obstacle as polygons and ellipses (centre, semi-axes) in fractional coordinates."""
+def _obstacle_shapes(params: SceneParams, obstacle: Obstacle) -> _Shapes:
+    """The obstacle's outline as polygons and ellipses."""
     x, base, half = _placement(params, obstacle)
     tall = 2.0 * half * obstacle.aspect
     if obstacle.shape == "box":
@@ -543,20 +553,18 @@ def _obstacle_shapes(
     ]
 
 
-def _draw(target: np.ndarray, shapes: tuple[list, list], value: object, height: int, width: int) -> None:
+def _draw(target: np.ndarray, shapes: _Shapes, value: float | tuple[float, ...], height: int, width: int) -> None:
     polygons, ellipses = shapes
     for polygon in polygons:
         cv2.fillPoly(target, [_to_pixels(polygon, height, width)], value, cv2.LINE_8, _SHIFT)
     for centre, axes in ellipses:
         c = _to_pixels([centre], height, width)[0]
         a = np.round(np.multiply(axes, (width, height)) * (1 << _SHIFT)).astype(np.int32)
-        cv2.ellipse(
-            target, (int(c[0]), int(c[1])), (int(a[0]), int(a[1])), 0, 0, 360, value, -1, cv2.LINE_8, _SHIFT
-        )
+        cv2.ellipse(target, (int(c[0]), int(c[1])), (int(a[0]), int(a[1])), 0, 0, 360, value, -1, cv2.LINE_8, _SHIFT)
 
 
 def _paint_obstacles(params: SceneParams, mask: np.ndarray, image: np.ndarray) -> None:
-    """Far to near, so nearer obstacles hide farther ones; each casts a soft shadow at its base."""
+    """Far to near, so nearer obstacles hide farther ones; each casts a shadow at its base."""
     height, width = mask.shape
     ordered = sorted(params.obstacles, key=lambda o: o.depth)
     shade = np.ones(mask.shape, dtype=np.float32)
@@ -566,14 +574,14 @@ def _paint_obstacles(params: SceneParams, mask: np.ndarray, image: np.ndarray) -
     image *= shade[..., None]
     for obstacle in ordered:
         shapes = _obstacle_shapes(params, obstacle)
-        color = tuple(float(c) for c in _rgb(obstacle.color))
+        color = tuple(float(c) for c in _float_color(obstacle.color))
         _draw(image, shapes, color, height, width)
         _draw(mask, shapes, _OBSTACLE, height, width)
         _paint_details(shapes, obstacle, color, image, height, width)
 
 
 def _paint_details(
-    shapes: tuple[list, list],
+    shapes: _Shapes,
     obstacle: Obstacle,
     color: tuple[float, ...],
     image: np.ndarray,
@@ -614,16 +622,14 @@ def _apply_camera(params: SceneParams, image: np.ndarray) -> np.ndarray:
     return cv2.LUT(frame, _tone_curve(params))
 
 
-def render_scene(
-    params: SceneParams, size: tuple[int, int] = (128, 128)
-) -> tuple[np.ndarray, np.ndarray, int]:
+def render_scene(params: SceneParams, size: tuple[int, int] = (128, 128)) -> tuple[np.ndarray, np.ndarray, int]:
     """Draw a scene: (image (H, W, 3) uint8 BGR, mask (H, W) uint8 class ids, direction label).
 
     size is (height, width). Geometry is continuous, so every size shows the same scene.
     """
     height, width = _check_size(size)
     ground = _ground_geometry(params, height, width)
-    mask = np.zeros((height, width), dtype=np.uint8)
+    mask = np.full((height, width), _BACKGROUND, dtype=np.uint8)
     mask[ground.top :] = _ground_mask(params, ground)
     image = np.empty((height, width, 3), dtype=np.float32)
     _paint_sky(params, image, ground.top)
@@ -649,14 +655,10 @@ def make_dataset(n: int, size: tuple[int, int] = (128, 128), seed: int = 0) -> A
     masks = np.empty((n, height, width), dtype=np.uint8)
     labels = np.empty(n, dtype=np.int64)
     for i in range(n):
-        params = sample_scene_params(
-            np.random.default_rng([seed, i]), direction=i % len(NAVIGATION_DIRECTIONS)
-        )
+        params = sample_scene_params(np.random.default_rng([seed, i]), direction=i % len(NAVIGATION_DIRECTIONS))
         images[i], masks[i], labels[i] = render_scene(params, (height, width))
     by_kind = {task.kind: task.name for task in NAVIGATION_TASKS}
-    return ArrayDataset(
-        images, {by_kind[TaskKind.CLASSIFICATION]: labels, by_kind[TaskKind.SEGMENTATION]: masks}
-    )
+    return ArrayDataset(images, {by_kind[TaskKind.CLASSIFICATION]: labels, by_kind[TaskKind.SEGMENTATION]: masks})
 
 
 def _curvature_track(rng: np.random.Generator, n_frames: int) -> np.ndarray:
@@ -703,12 +705,8 @@ class _Traffic:
             offset, half_width = self._rng.uniform(-0.35, 0.35), self._rng.uniform(max(0.45, low), 0.9)
         else:
             half_width = self._rng.uniform(max(0.3, low), max(0.7, low + 0.2))
-            offset = (1.3 + half_width + self._rng.uniform(0.0, 0.8)) * (
-                1 if self._rng.random() < 0.5 else -1
-            )
-        return _new_obstacle(
-            self._rng, depth, float(offset), float(half_width), (self._scene.path, self._scene.ground)
-        )
+            offset = (1.3 + half_width + self._rng.uniform(0.0, 0.8)) * (1 if self._rng.random() < 0.5 else -1)
+        return _new_obstacle(self._rng, depth, float(offset), float(half_width), (self._scene.path, self._scene.ground))
 
 
 def drive_sequence(

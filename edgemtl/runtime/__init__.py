@@ -1,8 +1,9 @@
 """The embeddable runtime: numpy, onnxruntime and OpenCV only — never torch, click or matplotlib."""
 
+from edgemtl.palette import class_colors
 from edgemtl.runtime.engine import Engine
 from edgemtl.runtime.metadata import ModelMetadata
-from edgemtl.runtime.overlay import class_colors, render_overlay
+from edgemtl.runtime.overlay import render_overlay
 from edgemtl.runtime.results import (
     ClassificationResult,
     MultilabelResult,

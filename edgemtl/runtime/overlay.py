@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edgemtl.palette import class_colors
 from edgemtl.runtime.results import (
     ClassificationResult,
     MultilabelResult,
@@ -12,33 +13,6 @@ from edgemtl.runtime.results import (
     RegressionResult,
     SegmentationResult,
 )
-
-# Hand-picked first colours (BGR) so the navigation classes read at a glance; more are generated.
-_BASE_COLORS_BGR = np.array(
-    [
-        (0, 0, 0),  # 0 background: left unpainted in overlays
-        (180, 60, 140),  # 1 path: purple
-        (0, 220, 255),  # 2 lane: yellow
-        (40, 40, 230),  # 3 obstacle: red
-        (80, 200, 60),  # 4 green
-        (230, 150, 30),  # 5 blue
-        (200, 200, 200),  # 6 light grey
-        (30, 120, 255),  # 7 orange
-    ],
-    dtype=np.uint8,
-)
-
-
-def class_colors(num_classes: int) -> np.ndarray:
-    """(num_classes, 3) uint8 BGR colours, deterministic; beyond the hand-picked ones, spread hues."""
-    if num_classes <= len(_BASE_COLORS_BGR):
-        return _BASE_COLORS_BGR[:num_classes].copy()
-    extra = num_classes - len(_BASE_COLORS_BGR)
-    golden_ratio = 0.618033988749895
-    hues = ((np.arange(extra) * golden_ratio) % 1.0 * 179).astype(np.uint8)
-    hsv = np.stack([hues, np.full(extra, 200, np.uint8), np.full(extra, 230, np.uint8)], axis=1)
-    generated = cv2.cvtColor(hsv[np.newaxis], cv2.COLOR_HSV2BGR)[0]
-    return np.concatenate([_BASE_COLORS_BGR, generated])
 
 
 def _text_lines(prediction: Prediction) -> list[str]:

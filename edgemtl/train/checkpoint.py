@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,10 +80,10 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"checkpoint {path} does not exist: expected a .pt file written by `edgemtl train`")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except Exception:  # torch's safe unpickler raises many types (KeyError, IndexError, ...) on garbage
         raise CheckpointError(
-            f"checkpoint {path} cannot be read ({reason}): expected a .pt file written by `edgemtl train`"
+            f"checkpoint {path} cannot be read (not a PyTorch checkpoint file, or truncated): "
+            "expected a .pt file written by `edgemtl train`"
         ) from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an edgemtl checkpoint: expected a .pt file written by `edgemtl train`")

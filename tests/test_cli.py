@@ -1,0 +1,301 @@
+"""The `edgemtl` command: output a user reads, files it writes, and one-line errors with exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from edgemtl.cli import main
+from edgemtl.tasks import NAVIGATION_TASKS
+
+SCENE, SEGMENTATION = NAVIGATION_TASKS
+
+
+def invoke(*args: object):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def assert_one_line_error(result, *fragments: str) -> str:
+    """Exit code ≠ 0, and stderr is exactly one `Error: ...` line naming what it must."""
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def write_images(folder: Path, count: int, size=(40, 56)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for i in range(count):
+        assert cv2.imwrite(str(folder / f"frame_{i}.png"), rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+    return folder
+
+
+def write_video(path: Path, count: int, size=(40, 48)) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (size[1], size[0]))
+    assert writer.isOpened()
+    for i in range(count):
+        writer.write(np.full((*size, 3), 30 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def write_foreign_onnx(path: Path) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --- info -----------------------------------------------------------------------------------------------
+
+
+def test_info_describes_an_export(exported_model):
+    result = invoke("info", exported_model)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for text in ("scene", "segmentation", *SCENE.classes, *SEGMENTATION.classes, "precision fp32", "32 x 32"):
+        assert text in out, f"{text!r} missing from:\n{out}"
+    assert "scene_probs" in out and "segmentation_mask" in out
+
+
+def test_info_on_a_foreign_onnx_file(tmp_path):
+    path = write_foreign_onnx(tmp_path / "identity.onnx")
+    result = invoke("info", path)
+    assert result.exit_code == 0, result.output
+    assert "not an edgemtl export" in result.output
+    assert "input  x" in result.output and "output y" in result.output
+
+
+def test_info_on_a_missing_file(tmp_path):
+    path = tmp_path / "missing.onnx"
+    result = invoke("info", path)
+    assert_one_line_error(result, str(path), "does not exist")
+
+
+def test_info_on_a_garbage_file(tmp_path):
+    path = tmp_path / "garbage.onnx"
+    path.write_bytes(np.random.default_rng(0).bytes(64) + b"not onnx")
+    result = invoke("info", path)
+    assert_one_line_error(result, str(path))
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    script = Path(sys.executable).with_name("edgemtl")
+    assert script.exists(), "the edgemtl console script is installed beside the interpreter"
+    path = tmp_path / "missing.onnx"
+    result = subprocess.run([str(script), "info", str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("Error: ") and str(path) in result.stderr
+
+
+# --- predict --------------------------------------------------------------------------------------------
+
+
+def test_predict_on_a_folder(tmp_path, exported_model):
+    images = write_images(tmp_path / "images", 3)
+    out = tmp_path / "out"
+    result = invoke("predict", exported_model, images, "--out", out, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "3 frames" in result.output and "CPUExecutionProvider" in result.output
+
+    overlays = sorted(p.name for p in (out / "overlays").glob("*.png"))
+    assert overlays == ["frame_0.png", "frame_1.png", "frame_2.png"]
+    assert cv2.imread(str(out / "overlays" / "frame_0.png")).shape == (40, 56, 3)
+    masks = sorted((out / "masks").glob("*.png"))
+    assert [p.name for p in masks] == overlays
+    for path in masks:
+        with Image.open(path) as mask:
+            assert mask.mode == "P"
+            assert mask.size == (56, 40)
+            assert int(np.asarray(mask).max()) < len(SEGMENTATION.classes)
+
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+    records = [json.loads(line) for line in lines]
+    assert [r["frame"] for r in records] == ["frame_0", "frame_1", "frame_2"]
+    for record in records:
+        assert record["scene"]["label"] in SCENE.classes
+        assert set(record["segmentation"]["class_fractions"]) == set(SEGMENTATION.classes)
+
+
+def test_predict_twice_never_overwrites(tmp_path, exported_model):
+    images = write_images(tmp_path / "images", 2)
+    out = tmp_path / "out"
+    first = invoke("predict", exported_model, images, "--out", out, "--device", "cpu")
+    assert first.exit_code == 0, first.output
+    before = snapshot(out)
+    assert before
+
+    second = invoke("predict", exported_model, images, "--out", out, "--device", "cpu")
+    assert second.exit_code == 0, second.output
+    assert str(tmp_path / "out2") in second.output
+    assert snapshot(out) == before, "the first results are untouched"
+    assert snapshot(tmp_path / "out2").keys() == before.keys()
+
+
+def test_predict_on_a_video(tmp_path, exported_model):
+    video = write_video(tmp_path / "clip.mp4", 6)
+    out = tmp_path / "out"
+    result = invoke("predict", exported_model, video, "--out", out, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    overlay = out / "clip_overlay.mp4"
+    assert overlay.is_file()
+    capture = cv2.VideoCapture(str(overlay))
+    try:
+        assert capture.isOpened()
+        frames = 0
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                break
+            assert image.shape == (40, 48, 3)
+            frames += 1
+    finally:
+        capture.release()
+    assert frames == 6
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 6
+    assert not (out / "masks").exists(), "video runs write no per-frame mask PNGs"
+
+
+def test_predict_on_a_missing_source(tmp_path, exported_model):
+    source = tmp_path / "nowhere"
+    result = invoke("predict", exported_model, source, "--out", tmp_path / "out", "--device", "cpu")
+    assert_one_line_error(result, str(source))
+
+
+# --- export ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # the PyTorch → ONNX export alone takes several seconds on a small CPU
+def test_export_writes_a_verified_model(tmp_path, trained_run):
+    path = tmp_path / "model.onnx"
+    result = invoke("export", trained_run.best_checkpoint, "-o", path, "--verify-frames", 8)
+    assert result.exit_code == 0, result.output
+    assert path.is_file() and path.stat().st_size > 0
+    assert f"wrote {path}" in result.output
+    assert "parity with PyTorch on 8 frames" in result.output
+    parity_lines = [line for line in result.output.splitlines() if line.startswith("  ")]
+    assert parity_lines, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"], "no temporary files are left behind"
+    info = invoke("info", path)
+    assert info.exit_code == 0 and "precision fp32" in info.output and "32 x 32" in info.output
+
+
+def test_export_refuses_to_overwrite(tmp_path, trained_run, exported_model):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(exported_model.read_bytes())
+    before = path.read_bytes()
+    result = invoke("export", trained_run.best_checkpoint, "-o", path, "--verify-frames", 8)
+    assert_one_line_error(result, str(path), "--overwrite")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [np.random.default_rng(0).bytes(300), b"this is not a checkpoint" * 20, b"hello world\n", b""],
+    ids=["random", "text-repeated", "text-line", "empty"],
+)
+def test_export_of_a_corrupt_checkpoint(tmp_path, content):
+    checkpoint = tmp_path / "broken.pt"
+    checkpoint.write_bytes(content)
+    result = CliRunner().invoke(main, ["export", str(checkpoint), "-o", str(tmp_path / "m.onnx")])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert_one_line_error(result, str(checkpoint))
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_of_a_missing_checkpoint(tmp_path):
+    checkpoint = tmp_path / "missing.pt"
+    result = invoke("export", checkpoint, "-o", tmp_path / "m.onnx")
+    assert_one_line_error(result, str(checkpoint), "does not exist")
+
+
+# --- train option errors --------------------------------------------------------------------------------
+
+
+def test_train_unknown_preset(tmp_path):
+    result = invoke("train", "--preset", "huge", "--out", tmp_path / "run", "--no-progress")
+    line = assert_one_line_error(result, "huge")
+    for name in ("nano", "small", "base"):
+        assert name in line
+
+
+def test_train_input_size_that_does_not_fit(tmp_path):
+    result = invoke(
+        "train",
+        "--input-size",
+        "100",
+        "--train-size",
+        8,
+        "--epochs",
+        1,
+        "--device",
+        "cpu",
+        "--out",
+        tmp_path / "run",
+        "--no-progress",
+    )
+    assert_one_line_error(result, "100x100", "128x128")
+
+
+def test_train_input_size_not_understood(tmp_path):
+    result = invoke("train", "--input-size", "big", "--out", tmp_path / "run", "--no-progress")
+    assert_one_line_error(result, "'big'", "HxW")
+
+
+# --- end to end -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_export_info_predict_through_the_cli(tmp_path):
+    run = tmp_path / "run"
+    trained = invoke(
+        "train", "--input-size", 32, "--epochs", 1, "--train-size", 64, "--device", "cpu", "--no-progress", "--out", run
+    )
+    assert trained.exit_code == 0, trained.output
+    assert (run / "best.pt").is_file() and (run / "last.pt").is_file()
+
+    exported = invoke("export", run / "best.pt", "--verify-frames", 8)
+    assert exported.exit_code == 0, exported.output
+    model = run / "best.onnx"
+    assert model.is_file()
+    assert "parity with PyTorch on 8 frames" in exported.output
+
+    info = invoke("info", model)
+    assert info.exit_code == 0, info.output
+    assert "32 x 32" in info.output and all(c in info.output for c in SCENE.classes)
+
+    images = write_images(tmp_path / "images", 4, size=(48, 64))
+    out = tmp_path / "predictions"
+    predicted = invoke("predict", model, images, "--out", out, "--device", "cpu")
+    assert predicted.exit_code == 0, predicted.output
+    assert len(list((out / "overlays").glob("*.png"))) == 4
+    assert len(list((out / "masks").glob("*.png"))) == 4
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+    assert all(json.loads(line)["scene"]["label"] in SCENE.classes for line in lines)
