@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,23 @@ def load_data(
     return load_folder(Path(spec), tasks, size)
 
 
+def out_option(default: str) -> Callable:
+    return click.option(
+        "--out",
+        type=click.Path(path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help="Output folder (a new numbered one if it exists, so nothing is overwritten).",
+    )
+
+
+device_option = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Where to run."
+)
+seed_option = click.option("--seed", type=int, default=0, show_default=True)
+progress_option = click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+
+
 @click.group(cls=EdgemtlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgemtl")
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
@@ -69,13 +87,7 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("runs/demo"),
-    show_default=True,
-    help="Output folder (a new numbered one if it exists).",
-)
+@out_option("runs/demo")
 @click.option("--epochs", type=click.IntRange(1), default=12, show_default=True)
 @click.option(
     "--train-size",
@@ -85,9 +97,9 @@ def main(verbose: bool) -> None:
     help="Synthetic training scenes.",
 )
 @click.option("--video-frames", type=click.IntRange(1), default=300, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@seed_option
+@device_option
+@progress_option
 def demo(out: Path, epochs: int, train_size: int, video_frames: int, seed: int, device: str, progress: bool) -> None:
     """The whole path on the CPU in minutes: synthetic data → train nano → export → run on a video."""
     from edgemtl.demo import DemoConfig, run_demo
@@ -123,16 +135,10 @@ def demo(out: Path, epochs: int, train_size: int, video_frames: int, seed: int, 
 )
 @click.option("--weighting", default="fixed", show_default=True, help="Task weighting method.")
 @click.option("--skips/--no-skips", default=True, help="Encoder skips into the segmentation decoder.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("runs/train/exp"),
-    show_default=True,
-    help="Run folder (a new numbered one if it exists).",
-)
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@seed_option
+@device_option
+@out_option("runs/train/exp")
+@progress_option
 def train_command(
     data: str,
     val_data: str | None,
@@ -256,14 +262,8 @@ def info(model: Path) -> None:
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("source")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("runs/predict/exp"),
-    show_default=True,
-    help="Output folder (a new numbered one if it exists).",
-)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@out_option("runs/predict/exp")
+@device_option
 @click.option("--masks/--no-masks", default=True, help="Save masks as indexed PNGs (image sources).")
 def predict(model: Path, source: str, out: Path, device: str, masks: bool) -> None:
     """Run a model on an image, folder, glob or video: overlays, masks and predictions.jsonl."""

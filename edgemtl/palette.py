@@ -6,6 +6,7 @@ NumPy and the standard library only, so both the runtime and the data package ca
 from __future__ import annotations
 
 import colorsys
+from functools import lru_cache
 
 import numpy as np
 
@@ -27,6 +28,7 @@ _GOLDEN_RATIO = 0.618033988749895
 MAX_CLASSES = 256  # a uint8 mask and a palette PNG hold at most 256 ids
 
 
+@lru_cache(maxsize=32)  # called for every overlaid frame
 def class_colors(num_classes: int) -> np.ndarray:
     """(num_classes, 3) uint8 BGR colours, the same on every call and every machine.
 
@@ -46,4 +48,6 @@ def class_colors(num_classes: int) -> np.ndarray:
         if min(sum(abs(a - b) for a, b in zip(candidate, color)) for color in colors) >= spacing:
             colors.append(candidate)
         step += 1
-    return np.asarray(colors, dtype=np.uint8)
+    table = np.asarray(colors, dtype=np.uint8)
+    table.flags.writeable = False  # shared by every caller through the cache
+    return table

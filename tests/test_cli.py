@@ -16,6 +16,8 @@ from PIL import Image
 from edgemtl.cli import main
 from edgemtl.tasks import NAVIGATION_TASKS
 
+from .files import write_foreign_onnx, write_images, write_video
+
 SCENE, SEGMENTATION = NAVIGATION_TASKS
 
 
@@ -32,36 +34,6 @@ def assert_one_line_error(result, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
     return lines[0]
-
-
-def write_images(folder: Path, count: int, size=(40, 56)) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(3)
-    for i in range(count):
-        assert cv2.imwrite(str(folder / f"frame_{i}.png"), rng.integers(0, 256, (*size, 3), dtype=np.uint8))
-    return folder
-
-
-def write_video(path: Path, count: int, size=(40, 48)) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (size[1], size[0]))
-    assert writer.isOpened()
-    for i in range(count):
-        writer.write(np.full((*size, 3), 30 * i, np.uint8))
-    writer.release()
-    return path
-
-
-def write_foreign_onnx(path: Path) -> Path:
-    import onnx
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -116,7 +88,8 @@ def test_console_script_error_has_no_traceback(tmp_path):
 
 
 def test_predict_on_a_folder(tmp_path, exported_model):
-    images = write_images(tmp_path / "images", 3)
+    images = tmp_path / "images"
+    write_images(images, 3, size=(40, 56), prefix="frame")
     out = tmp_path / "out"
     result = invoke("predict", exported_model, images, "--out", out, "--device", "cpu")
     assert result.exit_code == 0, result.output
@@ -143,7 +116,8 @@ def test_predict_on_a_folder(tmp_path, exported_model):
 
 
 def test_predict_twice_never_overwrites(tmp_path, exported_model):
-    images = write_images(tmp_path / "images", 2)
+    images = tmp_path / "images"
+    write_images(images, 2, size=(40, 56), prefix="frame")
     out = tmp_path / "out"
     first = invoke("predict", exported_model, images, "--out", out, "--device", "cpu")
     assert first.exit_code == 0, first.output
@@ -290,7 +264,8 @@ def test_train_export_info_predict_through_the_cli(tmp_path):
     assert info.exit_code == 0, info.output
     assert "32 x 32" in info.output and all(c in info.output for c in SCENE.classes)
 
-    images = write_images(tmp_path / "images", 4, size=(48, 64))
+    images = tmp_path / "images"
+    write_images(images, 4, size=(48, 64), prefix="frame")
     out = tmp_path / "predictions"
     predicted = invoke("predict", model, images, "--out", out, "--device", "cpu")
     assert predicted.exit_code == 0, predicted.output

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,6 +24,8 @@ from edgemtl.runtime import (
 from edgemtl.runtime.sources import ImageSource, VideoSource, open_source
 from edgemtl.tasks import NAVIGATION_TASKS
 
+from .files import write_foreign_onnx, write_images, write_video
+
 SCENE, SEGMENTATION = NAVIGATION_TASKS
 
 
@@ -34,20 +35,6 @@ def assert_one_line(error: pytest.ExceptionInfo, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     return message
-
-
-def write_foreign_onnx(path: Path) -> Path:
-    """A valid ONNX model that edgemtl did not write: one Identity node, no edgemtl metadata."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -302,26 +289,6 @@ def test_class_colors(n):
 
 
 # --- frame sources --------------------------------------------------------------------------------------
-
-
-def write_images(folder: Path, count: int, size=(24, 40)) -> list[np.ndarray]:
-    folder.mkdir(parents=True, exist_ok=True)
-    images = []
-    for i in range(count):
-        image = np.full((*size, 3), 20 * i + 10, np.uint8)
-        image[0, 0] = (i, 2 * i, 3 * i)
-        cv2.imwrite(str(folder / f"img_{i}.png"), image)
-        images.append(image)
-    return images
-
-
-def write_video(path: Path, count: int, size=(40, 48), fps: float = 10.0) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size[1], size[0]))
-    assert writer.isOpened()
-    for i in range(count):
-        writer.write(np.full((*size, 3), 40 * i, np.uint8))
-    writer.release()
-    return path
 
 
 def test_source_image_file(tmp_path):

@@ -11,7 +11,7 @@ from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import TrainConfig, evaluate, load_checkpoint, resolve_device, save_checkpoint, train
 from edgemtl.train.weighting import create_weighting
 
-TINY_SIZE = (32, 32)  # the size of the conftest fixtures
+from .conftest import TINY_SIZE
 
 
 def test_run_folder_holds_checkpoints_config_and_history(trained_run):

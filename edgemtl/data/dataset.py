@@ -6,8 +6,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgemtl.errors import DataError
+from edgemtl.errors import ConfigError, DataError
 from edgemtl.tasks import TaskKind, TaskSpec
+
+
+def check_image_size(size: tuple[int, int], minimum: int = 1) -> tuple[int, int]:
+    """(height, width) as ints, or a ConfigError saying what a usable size is."""
+    try:
+        height, width = (int(v) for v in size)
+    except (TypeError, ValueError):
+        height = width = 0
+    if height < minimum or width < minimum:
+        raise ConfigError(f"image size {size!r} is not usable: expected (height, width), both ≥ {minimum} pixels")
+    return height, width
 
 
 @dataclass

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgemtl.data.dataset import ArrayDataset
+from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.masks import read_mask, write_mask
 from edgemtl.errors import ConfigError, DataError, OutputError
 from edgemtl.tasks import NAVIGATION_TASKS, TaskKind, TaskSpec, tasks_from_json, tasks_to_json, validate_tasks
@@ -61,18 +61,6 @@ def _supported_tasks(tasks: tuple[TaskSpec, ...]) -> tuple[TaskSpec, ...]:
 
 def _segmentation_task(tasks: tuple[TaskSpec, ...]) -> TaskSpec | None:
     return next((t for t in tasks if t.kind is TaskKind.SEGMENTATION), None)
-
-
-def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    try:
-        height, width = (int(v) for v in size)
-    except (TypeError, ValueError):
-        height = width = 0
-    if height < 1 or width < 1:
-        raise ConfigError(f"image size {size!r} is not usable: expected (height, width) in pixels, or None")
-    return height, width
 
 
 def read_tasks(root: Path | str) -> tuple[TaskSpec, ...]:
@@ -267,7 +255,7 @@ def load_folder(
     neighbour (class ids must never be blended).
     """
     root = Path(root)
-    size = _check_size(size)
+    size = None if size is None else check_image_size(size)
     if not root.is_dir():
         raise DataError(f"dataset folder {root} does not exist: expected a folder with images/ and labels.csv")
     tasks = _supported_tasks(read_tasks(root) if tasks is None else tuple(tasks))

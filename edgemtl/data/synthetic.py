@@ -24,7 +24,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from edgemtl.data.dataset import ArrayDataset
+from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.folder import write_dataset
 from edgemtl.errors import ConfigError
 from edgemtl.tasks import NAVIGATION_DIRECTIONS, NAVIGATION_SEG_CLASSES, NAVIGATION_TASKS, TaskKind
@@ -369,16 +369,6 @@ def sample_scene_params(rng: np.random.Generator, direction: int | None = None) 
 # Rendering
 
 
-def _check_size(size: tuple[int, int]) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in size)
-    except (TypeError, ValueError):
-        height = width = 0
-    if height < 8 or width < 8:
-        raise ConfigError(f"image size {size!r} is not usable: expected (height, width), both ≥ 8 pixels")
-    return height, width
-
-
 @lru_cache(maxsize=4 * _TEXTURE_VARIANTS)
 def _periodic_noise(variant: int, smoothness: float) -> np.ndarray:
     """Tileable noise (zero mean, unit spread), filtered in Fourier space so it wraps without seams.
@@ -627,7 +617,7 @@ def render_scene(params: SceneParams, size: tuple[int, int] = (128, 128)) -> tup
 
     size is (height, width). Geometry is continuous, so every size shows the same scene.
     """
-    height, width = _check_size(size)
+    height, width = check_image_size(size, minimum=8)
     ground = _ground_geometry(params, height, width)
     mask = np.full((height, width), _BACKGROUND, dtype=np.uint8)
     mask[ground.top :] = _ground_mask(params, ground)
@@ -650,7 +640,7 @@ def make_dataset(n: int, size: tuple[int, int] = (128, 128), seed: int = 0) -> A
     """
     if int(n) < 0 or int(seed) < 0:
         raise ConfigError(f"make_dataset(n={n!r}, seed={seed!r}): expected n ≥ 0 and seed ≥ 0")
-    height, width = _check_size(size)
+    height, width = check_image_size(size, minimum=8)
     images = np.empty((n, height, width, 3), dtype=np.uint8)
     masks = np.empty((n, height, width), dtype=np.uint8)
     labels = np.empty(n, dtype=np.int64)
@@ -717,7 +707,7 @@ def drive_sequence(
     The path eases between left bends, straights and right bends; obstacles appear far away and approach;
     colours, lighting and texture stay fixed (only sensor noise changes), so videos do not flicker.
     """
-    height, width = _check_size(size)
+    height, width = check_image_size(size, minimum=8)
     rng = np.random.default_rng([seed, 1 << 20])  # apart from make_dataset's (seed, i) streams
     scene = sample_scene_params(rng, STRAIGHT)
     curvature = _curvature_track(rng, n_frames)

@@ -212,7 +212,7 @@ def train(
             _batches(len(train_data), config.batch_size, generator),
             total=steps_per_epoch,
             desc=f"epoch {epoch}/{config.epochs}",
-            disable=not progress,
+            disable=None if progress else True,  # None: only when writing to a terminal
             leave=False,
             unit="batch",
         )
