@@ -191,6 +191,15 @@ def train_command(
     click.echo(f"best checkpoint: {result.best_checkpoint}")
 
 
+def parse_batch(text: str) -> int | None:
+    """'dynamic' → None; '8' → 8."""
+    if text == "dynamic":
+        return None
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ConfigError(f"batch {text!r} is not understood: expected 'dynamic' or a positive number")
+
+
 @main.command("export")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option(
@@ -198,43 +207,91 @@ def train_command(
     "--output",
     type=click.Path(path_type=Path),
     default=None,
-    help="The .onnx file; default: beside the checkpoint.",
+    help="The .onnx file (--format onnx) or model repository folder (--format triton); default: beside the checkpoint.",
 )
-@click.option("--precision", type=click.Choice(["fp32"]), default="fp32", show_default=True)
-@click.option("--opset", type=click.IntRange(17, 23), default=18, show_default=True)
+@click.option("--format", "target", type=click.Choice(["onnx", "triton"]), default="onnx", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@click.option("--opset", type=int, default=18, show_default=True)
+@click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
+@click.option("--input-size", default=None, help="HxW or N, multiples of 32; default: the training size.")
 @click.option("--raw-logits/--no-raw-logits", default=False, help="Also output raw logits per task.")
-@click.option("--verify/--no-verify", default=True, help="Check parity with PyTorch on validation frames.")
+@click.option("--verify/--no-verify", default=True, help="Compare with PyTorch on labelled validation frames.")
 @click.option("--verify-data", default="synthetic", show_default=True, help="'synthetic' or a dataset folder.")
-@click.option("--verify-frames", type=click.IntRange(1), default=128, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--verify-frames", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--calib-data", default="synthetic", show_default=True, help="int8: 'synthetic' or a folder of images.")
+@click.option("--calib-size", type=click.IntRange(1), default=128, show_default=True, help="int8: calibration frames.")
+@click.option(
+    "--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax", show_default=True
+)
+@click.option("--max-drop", type=float, default=None, help="Points a task may lose [fp32 0.1, fp16 0.5, int8 1].")
+@click.option("--allow-degraded", is_flag=True, help="Keep an export that lost more than --max-drop.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 def export_command(
     checkpoint: Path,
     output: Path | None,
+    target: str,
     precision: str,
     opset: int,
+    batch: str,
+    input_size: str | None,
     raw_logits: bool,
     verify: bool,
     verify_data: str,
     verify_frames: int,
+    calib_data: str,
+    calib_size: int,
+    calib_method: str,
+    max_drop: float | None,
+    allow_degraded: bool,
     overwrite: bool,
 ) -> None:
     """Export a checkpoint to a self-describing .onnx file (uint8 BGR frames in, results out)."""
-    from edgemtl.deploy import export_onnx
+    from edgemtl.data import load_frames
+    from edgemtl.deploy import ExportOptions, export_onnx
+    from edgemtl.deploy.triton import model_file, write_triton_config
     from edgemtl.train import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
-    output = output or checkpoint.with_suffix(".onnx")
-    frames = None
+    options = ExportOptions(
+        precision=precision,
+        opset=opset,
+        batch=parse_batch(batch),
+        input_size=parse_size(input_size),
+        raw_logits=raw_logits,
+        calibration_method=calib_method,
+        max_drop=max_drop,
+        allow_degraded=allow_degraded,
+    ).validate(loaded)  # before minutes of data loading, not after
+    if target == "triton":
+        repository = output or checkpoint.parent / "triton"
+        output = model_file(repository, checkpoint.stem)
+        output.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        output = output or checkpoint.with_suffix(".onnx" if precision == "fp32" else f".{precision}.onnx")
+    size = options.input_size
+    whole_batches = options.batch or 1
+    data = None
     if verify:
-        frames = load_data(verify_data, loaded.input_size, verify_frames, 1_000_003, loaded.tasks).images[
-            :verify_frames
-        ]
-    result = export_onnx(loaded, output, verify_frames=frames, raw_logits=raw_logits, opset=opset, overwrite=overwrite)
+        data = load_data(verify_data, size, verify_frames, 1_000_003, loaded.tasks)
+        data = data.subset(slice(0, (min(len(data), verify_frames) // whole_batches) * whole_batches))
+    calibration = None
+    if precision == "int8":
+        if calib_data == "synthetic":  # the first training scenes: make_dataset(n, seed=0) is a prefix
+            calibration = load_data("synthetic", size, calib_size, 0).images
+        else:
+            calibration = load_frames(Path(calib_data), size, calib_size)
+        calibration = calibration[: len(calibration) // whole_batches * whole_batches]
+    result = export_onnx(loaded, output, options, verify_data=data, calibration_frames=calibration, overwrite=overwrite)
     click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {precision}, opset {opset})")
+    if target == "triton":
+        click.echo(f"wrote {write_triton_config(repository, checkpoint.stem, result.metadata)}")
     if result.parity:
         click.echo(f"parity with PyTorch on {result.parity.frames} frames:")
         for check in result.parity.checks:
             click.echo(f"  {check}")
+    if result.verification:
+        for line in result.verification.lines():
+            click.echo(line)
 
 
 @main.command()

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import onnxruntime
 
 from edgemtl import __version__
 from edgemtl.data.synthetic import drive_sequence, make_dataset
 from edgemtl.deploy import export_onnx
+from edgemtl.deploy.verify import measure_latency_ms
 from edgemtl.model import create_model, model_cost
 from edgemtl.predict import predict_source
 from edgemtl.runtime import Engine
@@ -55,16 +55,6 @@ class DemoReport:
         return json.dumps({"seconds": self.seconds, **self.facts}, indent=2)
 
 
-def _latency_ms(engine: Engine, frame: np.ndarray, runs: int = 50) -> float:
-    engine.warmup()
-    timings = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        engine.run(frame)
-        timings.append(time.perf_counter() - start)
-    return float(np.median(timings) * 1e3)
-
-
 def run_demo(
     out_dir: Path, config: DemoConfig, *, progress: bool = True, log: Callable[[str], None] = print
 ) -> DemoReport:
@@ -95,7 +85,7 @@ def run_demo(
     log("[3/5] exporting to ONNX and checking parity with PyTorch on validation frames")
     checkpoint = load_checkpoint(result.best_checkpoint)
     model_path = out_dir / "model.onnx"
-    exported = export_onnx(checkpoint, model_path, verify_frames=val_data.images, overwrite=True)
+    exported = export_onnx(checkpoint, model_path, verify_data=val_data, overwrite=True)
     for check in exported.parity.checks:
         log(f"      {check}")
     lap("export")
@@ -103,7 +93,7 @@ def run_demo(
     log(f"[4/5] evaluating the .onnx file on {config.test_size} held-out scenes with ONNX Runtime")
     engine = Engine(model_path, device=config.device)
     test_metrics = evaluate_engine(engine, test_data.images, test_data.targets)
-    latency = _latency_ms(engine, test_data.images[:1])
+    latency = measure_latency_ms(engine, test_data.images[:1])
     lap("evaluate")
 
     log(f"[5/5] running the model on a {config.video_frames}-frame synthetic drive video")

@@ -41,7 +41,7 @@ def exported_model(tmp_path_factory, trained_run, tiny_data) -> Path:
     from edgemtl.train import load_checkpoint
 
     path = tmp_path_factory.mktemp("export") / "tiny.onnx"
-    export_onnx(load_checkpoint(trained_run.best_checkpoint), path, verify_frames=tiny_data.images[:8])
+    export_onnx(load_checkpoint(trained_run.best_checkpoint), path, verify_data=tiny_data.subset(slice(0, 8)))
     return path
 
 

@@ -5,7 +5,7 @@ import onnx
 import pytest
 import torch
 
-from edgemtl.deploy import ExportWrapper, export_onnx, verify_parity
+from edgemtl.deploy import ExportOptions, ExportWrapper, export_onnx, verify_parity
 from edgemtl.errors import ExportError, OutputError
 from edgemtl.runtime.metadata import ModelMetadata
 from edgemtl.tasks import NAVIGATION_TASKS
@@ -32,8 +32,8 @@ def test_raw_logits_are_added_on_request(trained_run, tmp_path, tiny_data):
     result = export_onnx(
         load_checkpoint(trained_run.best_checkpoint),
         tmp_path / "raw.onnx",
-        verify_frames=tiny_data.images[:4],
-        raw_logits=True,
+        ExportOptions(raw_logits=True),
+        verify_data=tiny_data.subset(slice(0, 4)),
     )
     names = [o.name for o in onnx.load(str(result.path)).graph.output]
     assert names == ["scene_probs", "scene_label", "scene_logits", "segmentation_mask", "segmentation_logits"]
@@ -68,7 +68,10 @@ def test_a_failed_verification_replaces_nothing(trained_run, tmp_path, tiny_data
     monkeypatch.setattr("edgemtl.deploy.onnx_export.verify_parity", disagree)
     with pytest.raises(ExportError):
         export_onnx(
-            load_checkpoint(trained_run.best_checkpoint), target, verify_frames=tiny_data.images[:2], overwrite=True
+            load_checkpoint(trained_run.best_checkpoint),
+            target,
+            verify_data=tiny_data.subset(slice(0, 2)),
+            overwrite=True,
         )
     assert target.read_bytes() == b"previous model"
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]

@@ -1,7 +1,7 @@
 """Datasets: procedural navigation scenes and the on-disk folder format. No PyTorch here."""
 
 from edgemtl.data.dataset import ArrayDataset
-from edgemtl.data.folder import load_folder, read_tasks, write_dataset
+from edgemtl.data.folder import load_folder, load_frames, read_tasks, write_dataset
 from edgemtl.data.masks import read_mask, write_mask
 from edgemtl.data.synthetic import (
     Obstacle,
@@ -19,6 +19,7 @@ __all__ = [
     "SceneParams",
     "drive_sequence",
     "load_folder",
+    "load_frames",
     "make_dataset",
     "read_mask",
     "read_tasks",

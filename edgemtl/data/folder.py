@@ -187,14 +187,37 @@ def _shape(array: np.ndarray) -> str:
     return f"{array.shape[1]}×{array.shape[0]}"
 
 
-def _load_images(root: Path, names: list[str]) -> list[np.ndarray]:
-    images = [cv2.imread(str(root / "images" / name), cv2.IMREAD_COLOR) for name in names]
+def _load_images(folder: Path, names: list[str]) -> list[np.ndarray]:
+    images = [cv2.imread(str(folder / name), cv2.IMREAD_COLOR) for name in names]
     _fail_if_any(
         [n for n, image in zip(names, images, strict=True) if image is None],
-        f"unreadable images in {root / 'images'}",
+        f"unreadable images in {folder}",
         "expected PNG, JPEG or BMP files OpenCV can decode",
     )
     return images
+
+
+def load_frames(root: Path | str, size: tuple[int, int], limit: int | None = None) -> np.ndarray:
+    """Unlabelled frames for int8 calibration: root/images/ of a dataset, or any folder of images.
+
+    Frames must already be at `size` (height, width): calibrating on resized frames would measure
+    activation ranges the deployed model never sees, so a wrong size is an error, not a resize.
+    """
+    root = Path(root)
+    folder = root / "images" if (root / "images").is_dir() else root
+    if not folder.is_dir():
+        raise DataError(f"calibration folder {root} does not exist: expected a folder of images")
+    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    if not names:
+        raise DataError(f"calibration folder {folder} holds no images: expected {', '.join(IMAGE_SUFFIXES)} files")
+    images = _load_images(folder, names)
+    height, width = check_image_size(size)
+    _fail_if_any(
+        [n for n, image in zip(names, images, strict=True) if image.shape[:2] != (height, width)],
+        f"calibration images in {folder} are not {height}x{width}",
+        "resize them to the export's input size",
+    )
+    return np.stack(images)
 
 
 def _load_masks(root: Path, names: list[str], images: list[np.ndarray], task: TaskSpec) -> list[np.ndarray]:
@@ -263,7 +286,7 @@ def load_folder(
     segmentation = _segmentation_task(tasks)
     if segmentation is not None:
         _check_masks_exist(root, listing.names, segmentation)
-    images = _load_images(root, listing.names)
+    images = _load_images(root / "images", listing.names)
     masks = _load_masks(root, listing.names, images, segmentation) if segmentation is not None else []
     height, width = size or _common_size(root, listing.names, images)
     if size is not None:

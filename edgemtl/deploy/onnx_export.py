@@ -1,4 +1,5 @@
-"""Checkpoint → self-describing .onnx file, checked and verified before it replaces anything."""
+"""Checkpoint → self-describing .onnx file (fp32, fp16 or int8), checked and verified before it
+replaces anything."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +18,57 @@ import onnx
 import torch
 
 from edgemtl import __version__
-from edgemtl.deploy.verify import ParityReport, verify_parity
+from edgemtl.data import ArrayDataset
+from edgemtl.deploy.precision import CALIBRATION_METHODS, PRECISIONS, convert_fp16, quantize_int8
+from edgemtl.deploy.verify import (
+    DEFAULT_MAX_DROP,
+    ParityReport,
+    VerificationReport,
+    compare_metrics,
+    verify_parity,
+)
 from edgemtl.deploy.wrapper import ExportWrapper
-from edgemtl.errors import ExportError, OutputError
+from edgemtl.errors import ConfigError, ExportError, OutputError
+from edgemtl.model import Preprocess, check_input_size, get_preset
 from edgemtl.runtime.metadata import INPUT_NAME, ModelMetadata
 from edgemtl.train.checkpoint import Checkpoint
 
 DEFAULT_OPSET = 18  # what the dynamo exporter targets natively; TensorRT 10 and ORT ≥ 1.14 read it
+MIN_OPSET = {"fp32": 17, "fp16": 17, "int8": 17}  # per-channel QDQ needs ≥ 13; the exporter ≥ 17
+MAX_OPSET = 23  # the newest opset this onnx / onnxruntime pair both run
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Everything that shapes the exported file, validated before any work starts."""
+
+    precision: str = "fp32"
+    opset: int = DEFAULT_OPSET
+    batch: int | None = None  # None: dynamic batch axis; N: fixed, for targets that want static shapes
+    input_size: tuple[int, int] | None = None  # (height, width); None: the size the model was trained at
+    raw_logits: bool = False
+    calibration_method: str = "minmax"
+    max_drop: float | None = None  # points a task may lose; None: DEFAULT_MAX_DROP[precision]
+    allow_degraded: bool = False  # keep a file that lost more than max_drop, and say so
+
+    def validate(self, checkpoint: Checkpoint) -> ExportOptions:
+        """Return the options with defaults resolved, or raise ConfigError naming the bad one."""
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
+        low = MIN_OPSET[self.precision]
+        if not low <= self.opset <= MAX_OPSET:
+            raise ConfigError(f"opset {self.opset} cannot carry a {self.precision} export: expected {low}..{MAX_OPSET}")
+        if self.batch is not None and self.batch < 1:
+            raise ConfigError(f"batch {self.batch} is not usable: expected a positive size, or dynamic")
+        if self.calibration_method not in CALIBRATION_METHODS:
+            methods = ", ".join(CALIBRATION_METHODS)
+            raise ConfigError(f"unknown calibration method {self.calibration_method!r}: expected one of {methods}")
+        if self.max_drop is not None and self.max_drop < 0:
+            raise ConfigError(f"max drop {self.max_drop} is negative: expected points ≥ 0")
+        size = tuple(self.input_size or checkpoint.input_size)
+        check_input_size(size, get_preset(checkpoint.preset).stride)
+        max_drop = DEFAULT_MAX_DROP[self.precision] if self.max_drop is None else self.max_drop
+        return replace(self, input_size=size, max_drop=max_drop)
 
 
 @dataclass(frozen=True)
@@ -31,6 +76,7 @@ class ExportResult:
     path: Path
     metadata: ModelMetadata
     parity: ParityReport | None
+    verification: VerificationReport | None
     size_bytes: int
 
 
@@ -48,24 +94,29 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def build_metadata(checkpoint: Checkpoint, wrapper: ExportWrapper, opset: int) -> ModelMetadata:
+def build_metadata(
+    checkpoint: Checkpoint, wrapper: ExportWrapper, options: ExportOptions, calibration: dict
+) -> ModelMetadata:
     return ModelMetadata(
         tasks=checkpoint.tasks,
-        input_size=checkpoint.input_size,
+        input_size=options.input_size,
         mean=checkpoint.mean,
         std=checkpoint.std,
         outputs=wrapper.outputs,
-        precision="fp32",
+        precision=options.precision,
         preset=checkpoint.preset,
-        opset=opset,
+        opset=options.opset,
         edgemtl_version=__version__,
         metrics=checkpoint.metrics,
+        batch=options.batch,
+        calibration=calibration,
     )
 
 
-def _trace_to_onnx(wrapper: ExportWrapper, input_size: tuple[int, int], opset: int, path: Path) -> None:
-    example = torch.zeros(2, *input_size, 3, dtype=torch.uint8)  # batch 2 so the batch axis stays symbolic
-    batch = torch.export.Dim("batch", min=1, max=4096)
+def _trace_to_onnx(wrapper: ExportWrapper, options: ExportOptions, path: Path) -> None:
+    # A dynamic axis needs an example of at least 2, or the exporter specializes it to 1.
+    example = torch.zeros(options.batch or 2, *options.input_size, 3, dtype=torch.uint8)
+    dynamic = None if options.batch else {"frames": {0: torch.export.Dim("batch", min=1, max=4096)}}
     try:
         with _quiet_exporter():
             torch.onnx.export(
@@ -74,31 +125,17 @@ def _trace_to_onnx(wrapper: ExportWrapper, input_size: tuple[int, int], opset: i
                 str(path),
                 input_names=[INPUT_NAME],
                 output_names=wrapper.output_names,
-                dynamic_shapes={"frames": {0: batch}},
-                opset_version=opset,
+                dynamic_shapes=dynamic,
+                opset_version=options.opset,
                 external_data=False,
                 dynamo=True,
             )
     except Exception as exc:  # the exporter raises many internal types; report them as one
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportError(f"PyTorch could not export the model to ONNX opset {opset}: {first_line}") from exc
+        raise ExportError(f"PyTorch could not export the model to ONNX opset {options.opset}: {first_line}") from exc
 
 
-def export_onnx(
-    checkpoint: Checkpoint,
-    path: Path,
-    *,
-    verify_frames: np.ndarray | None = None,
-    raw_logits: bool = False,
-    opset: int = DEFAULT_OPSET,
-    overwrite: bool = False,
-) -> ExportResult:
-    """Export, embed metadata, run onnx.checker and (given frames) the PyTorch parity check.
-
-    Work happens in a temporary file beside `path`; only a file that passed every check is moved
-    into place, so a failed export never damages an existing model.
-    """
-    path = Path(path)
+def _check_output_path(path: Path, overwrite: bool) -> None:
     if path.suffix != ".onnx":
         raise OutputError(f"export path {path} does not end in .onnx: name the file model.onnx or similar")
     if path.exists() and not overwrite:
@@ -106,24 +143,102 @@ def export_onnx(
     if not path.parent.is_dir():
         raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
 
-    model = checkpoint.build_model()
-    wrapper = ExportWrapper(model, checkpoint.mean, checkpoint.std, raw_logits).eval()
-    metadata = build_metadata(checkpoint, wrapper, opset)
-    handle, temporary_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".onnx", dir=path.parent)
-    os.close(handle)
-    temporary = Path(temporary_name)
+
+def _check_frames(name: str, frames: np.ndarray | None, options: ExportOptions) -> None:
+    """Frames must fit the exported graph: its size, and whole batches when the batch is fixed."""
+    if frames is None:
+        return
+    if len(frames) == 0:
+        raise ConfigError(f"no {name} frames: expected at least one (and a whole batch when the batch is fixed)")
+    if tuple(frames.shape[1:3]) != options.input_size:
+        height, width = options.input_size
+        raise ConfigError(
+            f"{name} frames are {frames.shape[1]}x{frames.shape[2]}, the export is {height}x{width}: "
+            "load them at the export size"
+        )
+    if options.batch and len(frames) % options.batch:
+        raise ConfigError(f"{len(frames)} {name} frames do not fill batches of {options.batch}: give a multiple")
+
+
+def _convert(
+    fp32_file: Path, target: Path, options: ExportOptions, calibration_frames: np.ndarray | None
+) -> dict[str, object]:
+    """Write the requested precision of `fp32_file` to `target`; returns the calibration summary."""
+    if options.precision == "fp16":
+        onnx.save(convert_fp16(onnx.load(str(fp32_file))), str(target))
+        return {}
+    if options.precision == "int8":
+        return quantize_int8(fp32_file, target, calibration_frames, INPUT_NAME, options.calibration_method)
+    os.replace(fp32_file, target)
+    return {}
+
+
+def _finish(path: Path, metadata: ModelMetadata) -> None:
+    """Stamp the metadata into the file and hold it to the full ONNX checker."""
+    proto = onnx.load(str(path))
+    proto.doc_string = "edgemtl multi-task model: uint8 NHWC BGR frames in; see metadata_props (edgemtl.*)"
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, metadata.to_props())
     try:
-        _trace_to_onnx(wrapper, checkpoint.input_size, opset, temporary)
-        proto = onnx.load(str(temporary))
-        proto.doc_string = "edgemtl multi-task model: uint8 NHWC BGR frames in; see metadata_props (edgemtl.*)"
-        onnx.helper.set_model_props(proto, metadata.to_props())
-        try:
-            onnx.checker.check_model(proto, full_check=True)
-        except onnx.checker.ValidationError as exc:
-            raise ExportError(f"exported graph fails onnx.checker: {str(exc).splitlines()[0]}") from None
-        onnx.save(proto, str(temporary))
-        parity = verify_parity(temporary, wrapper, verify_frames) if verify_frames is not None else None
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return ExportResult(path, metadata, parity, path.stat().st_size)
+        onnx.checker.check_model(proto, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ExportError(
+            f"exported {metadata.precision} graph fails onnx.checker: {str(exc).splitlines()[0]}"
+        ) from None
+    onnx.save(proto, str(path))
+
+
+def export_onnx(
+    checkpoint: Checkpoint,
+    path: Path,
+    options: ExportOptions = ExportOptions(),
+    *,
+    verify_data: ArrayDataset | None = None,
+    calibration_frames: np.ndarray | None = None,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Export at the requested precision, embed metadata, check, and (given data) verify.
+
+    Verification on labelled `verify_data`: fp32 must match PyTorch output by output (parity),
+    and every precision must keep each task's metric within `options.max_drop` points, else
+    ExportError names the task and the loss (unless `allow_degraded`). Work happens in temporary
+    files beside `path`; only a file that passed is moved into place, so a failed export never
+    damages an existing model.
+    """
+    path = Path(path)
+    options = options.validate(checkpoint)
+    _check_output_path(path, overwrite)
+    if options.precision == "int8" and (calibration_frames is None or len(calibration_frames) == 0):
+        raise ConfigError("int8 export needs calibration frames: give --calib-data (a folder or synthetic)")
+    _check_frames("calibration", calibration_frames, options)
+    if verify_data is not None:
+        _check_frames("verification", verify_data.images, options)
+
+    model = checkpoint.build_model()
+    wrapper = ExportWrapper(model, checkpoint.mean, checkpoint.std, options.raw_logits).eval()
+    parity = verification = None
+    with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as folder:
+        fp32_file, candidate = Path(folder) / "fp32.onnx", Path(folder) / "model.onnx"
+        _trace_to_onnx(wrapper, options, fp32_file)
+        calibration = _convert(fp32_file, candidate, options, calibration_frames)
+        metadata = build_metadata(checkpoint, wrapper, options, calibration)
+        _finish(candidate, metadata)
+        if verify_data is not None:
+            batch = options.batch or 32
+            if options.precision == "fp32":
+                parity = verify_parity(candidate, wrapper, verify_data.images, batch)
+            preprocess = Preprocess(checkpoint.mean, checkpoint.std)
+            verification = compare_metrics(
+                candidate, model, preprocess, verify_data, options.precision, options.max_drop, batch
+            )
+            if verification.failures and not options.allow_degraded:
+                lost = "; ".join(
+                    f"{c.task} {c.metric} {c.pytorch:.4f} -> {c.exported:.4f} (-{c.drop:.2f} points)"
+                    for c in verification.failures
+                )
+                raise ExportError(
+                    f"{options.precision} export lost more than {options.max_drop:g} points: {lost}; "
+                    "pass --allow-degraded to keep it, or raise --max-drop"
+                )
+        os.replace(candidate, path)
+    return ExportResult(path, metadata, parity, verification, path.stat().st_size)

@@ -1,20 +1,33 @@
-"""Parity of the exported file with PyTorch, on real frames, through the runtime users will run."""
+"""Proof that an exported file behaves like the PyTorch model, measured through the runtime users run.
+
+Two checks. Parity (fp32): the same frames give the same probabilities and masks, to 1e-4. Metrics
+(every precision): each task's headline metric on labelled validation frames, PyTorch against the
+file, with the drop in points held to a tolerance; plus the file's size and latency on this machine.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from edgemtl.data import ArrayDataset
 from edgemtl.deploy.wrapper import ExportWrapper
 from edgemtl.errors import ExportError
+from edgemtl.metrics import higher_is_better, primary_metric
+from edgemtl.model import MultiTaskNet, Preprocess
 from edgemtl.runtime.engine import Engine
+from edgemtl.runtime.evaluate import evaluate_engine
+from edgemtl.train import evaluate
 
 PROBABILITY_TOLERANCE = 1e-4  # max |p_onnx - p_torch|: far below any decision threshold
 VALUE_TOLERANCE = 1e-3  # regression values and raw logits, which are not bounded to [0, 1]
 MIN_AGREEMENT = 0.999  # fraction of mask pixels, labels and flags that must match
+#: Points (accuracy, mIoU, F1 × 100; for MAE, % of PyTorch's MAE) a precision may lose by default.
+DEFAULT_MAX_DROP = {"fp32": 0.1, "fp16": 0.5, "int8": 1.0}
 
 
 @dataclass(frozen=True)
@@ -78,3 +91,84 @@ def verify_parity(path: Path, wrapper: ExportWrapper, frames: np.ndarray, batch_
         failures = "; ".join(str(check) for check in checks if not check.ok)
         raise ExportError(f"{path.name} disagrees with PyTorch on {len(frames)} frames: {failures}")
     return report
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    task: str
+    metric: str
+    pytorch: float
+    exported: float
+    higher_is_better: bool = True
+
+    @property
+    def drop(self) -> float:
+        """Points lost by the export; negative when it did better."""
+        if self.higher_is_better:
+            return (self.pytorch - self.exported) * 100
+        return (self.exported - self.pytorch) / max(abs(self.pytorch), 1e-12) * 100
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    precision: str
+    frames: int
+    comparisons: tuple[MetricComparison, ...]
+    max_drop: float
+    size_bytes: int
+    latency_ms: float
+
+    @property
+    def failures(self) -> list[MetricComparison]:
+        return [c for c in self.comparisons if c.drop > self.max_drop]
+
+    def lines(self) -> list[str]:
+        """A table: one row per task, then size and latency."""
+        rows = [f"{'task':<14} {'metric':<10} {'PyTorch':>9} {self.precision + ' file':>10} {'drop (pt)':>9}"]
+        for c in self.comparisons:
+            verdict = "" if c.drop <= self.max_drop else f"  > {self.max_drop:g} allowed"
+            rows.append(f"{c.task:<14} {c.metric:<10} {c.pytorch:>9.4f} {c.exported:>10.4f} {c.drop:>9.2f}{verdict}")
+        rows.append(
+            f"{self.frames} validation frames; file {self.size_bytes / 1e6:.2f} MB; "
+            f"{self.latency_ms:.2f} ms per frame (batch 1, CPU, this machine)"
+        )
+        return rows
+
+
+def measure_latency_ms(engine: Engine, frames: np.ndarray, runs: int = 50, warmup: int = 5) -> float:
+    """Median wall time of one `engine.run` on `frames`, after a few untimed runs on the same input."""
+    timings = []
+    for _ in range(warmup):
+        engine.run(frames)
+    for _ in range(runs):
+        start = time.perf_counter()
+        engine.run(frames)
+        timings.append(time.perf_counter() - start)
+    return float(np.median(timings) * 1e3)
+
+
+def compare_metrics(
+    path: Path,
+    model: MultiTaskNet,
+    preprocess: Preprocess,
+    data: ArrayDataset,
+    precision: str,
+    max_drop: float,
+    batch_size: int = 32,
+) -> VerificationReport:
+    """Each task's headline metric for PyTorch (fp32) and for the file, on the same labelled frames."""
+    reference = evaluate(model, data, preprocess)
+    engine = Engine(path, device="cpu")
+    exported = evaluate_engine(engine, data.images, data.targets, batch_size)
+    comparisons = tuple(
+        MetricComparison(
+            task.name,
+            primary_metric(task),
+            reference[task.name][primary_metric(task)],
+            exported[task.name][primary_metric(task)],
+            higher_is_better(task),
+        )
+        for task in model.tasks
+    )
+    latency = measure_latency_ms(engine, data.images[: engine.metadata.batch or 1])
+    return VerificationReport(precision, len(data), comparisons, max_drop, path.stat().st_size, latency)

@@ -52,6 +52,8 @@ class ModelMetadata:
     opset: int = 0
     edgemtl_version: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)  # validation metrics at training time
+    batch: int | None = None  # fixed batch size, or None when the batch axis is dynamic
+    calibration: dict[str, Any] = field(default_factory=dict)  # int8 only: method, frames, format
     extra: dict[str, Any] = field(default_factory=dict)  # anything else the exporter records
     input_name: str = INPUT_NAME
     layout: str = "NHWC"
@@ -72,6 +74,7 @@ class ModelMetadata:
                     "layout": self.layout,
                     "color_order": self.color_order,
                     "dtype": self.input_dtype,
+                    "batch": self.batch or "dynamic",
                 }
             ),
             "normalization": json.dumps({"mean": list(self.mean), "std": list(self.std), "scale": "0-255"}),
@@ -80,6 +83,7 @@ class ModelMetadata:
             "preset": self.preset,
             "opset": str(self.opset),
             "metrics": json.dumps(self.metrics),
+            "calibration": json.dumps(self.calibration),
             "extra": json.dumps(self.extra),
         }
         return {PREFIX + key: value for key, value in props.items()}
@@ -112,6 +116,8 @@ class ModelMetadata:
                 opset=int(props.get(PREFIX + "opset", "0")),
                 edgemtl_version=props.get(PREFIX + "version", ""),
                 metrics=json.loads(props.get(PREFIX + "metrics", "{}")),
+                batch=None if model_input.get("batch", "dynamic") == "dynamic" else int(model_input["batch"]),
+                calibration=json.loads(props.get(PREFIX + "calibration", "{}")),
                 extra=json.loads(props.get(PREFIX + "extra", "{}")),
                 input_name=model_input["name"],
                 layout=model_input["layout"],
@@ -128,8 +134,11 @@ class ModelMetadata:
             f"edgemtl export (format {FORMAT_VERSION}, edgemtl {self.edgemtl_version}), preset {self.preset}, "
             f"precision {self.precision}, opset {self.opset}",
             f"input  {self.input_name}: {self.input_dtype} {self.layout} {self.color_order}, "
-            f"batch dynamic x {height} x {width} x 3; normalization mean {list(self.mean)} std {list(self.std)}",
+            f"batch {self.batch or 'dynamic'} x {height} x {width} x 3; "
+            f"normalization mean {list(self.mean)} std {list(self.std)}",
         ]
+        if self.calibration:
+            lines.append("int8   calibration: " + ", ".join(f"{k} {v}" for k, v in self.calibration.items()))
         for task in self.tasks:
             outputs = ", ".join(self.outputs.get(task.name, {}).values())
             classes = ", ".join(task.classes) if task.classes else "(one value)"

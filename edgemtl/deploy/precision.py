@@ -1,0 +1,122 @@
+"""fp16 and int8 versions of an exported fp32 graph, with the frame I/O left exactly as it was.
+
+Both keep the in-graph preprocessing (uint8 → float, normalize, transpose) in fp32 and leave the
+final softmax / argmax unquantized, so the file's contract (uint8 BGR in, float32 probabilities and
+uint8 masks out) does not change with precision and the runtime needs no branch for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnxconverter_common import float16
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from edgemtl.errors import ConfigError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+CALIBRATION_METHODS = {
+    "minmax": CalibrationMethod.MinMax,
+    "entropy": CalibrationMethod.Entropy,
+    "percentile": CalibrationMethod.Percentile,
+}
+# The network's compute ops: quantizing only these leaves preprocessing (Cast, Sub, Mul, Transpose)
+# and postprocessing (Softmax, ArgMax) in float, without naming nodes.
+INT8_OPS = ("Conv", "ConvTranspose", "Gemm", "Add", "Relu")
+CALIBRATION_BATCH = 16
+
+
+def preprocessing_nodes(proto: onnx.ModelProto) -> list[str]:
+    """Names of the nodes between the uint8 input and the first convolution (cast, normalize, transpose)."""
+    names = []
+    for node in proto.graph.node:  # topologically sorted, as ONNX requires
+        if node.op_type == "Conv":
+            break
+        names.append(node.name)
+    return names
+
+
+def convert_fp16(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Weights and activations to float16; preprocessing stays fp32 (onnxconverter-common mis-types the
+    uint8 → float Cast otherwise), graph inputs and outputs keep their types."""
+    return float16.convert_float_to_float16(proto, keep_io_types=True, node_block_list=preprocessing_nodes(proto))
+
+
+class _FrameReader(CalibrationDataReader):
+    """ONNX Runtime's calibration interface over uint8 frames, a batch at a time."""
+
+    def __init__(self, input_name: str, frames: np.ndarray) -> None:
+        self.batches = iter(
+            [{input_name: frames[i : i + CALIBRATION_BATCH]} for i in range(0, len(frames), CALIBRATION_BATCH)]
+        )
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self.batches, None)
+
+
+def cpu_has_vnni() -> bool:
+    """VNNI (AVX-512 VNNI or AVX-VNNI) makes u8×s8 dot products exact at full range; without it the
+    AVX2 kernels can saturate, so weights are quantized to 7 bits (reduce_range) instead."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags or "amx_int8" in flags
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """The quantizer logs a line per tensor and prints advice; errors still surface as exceptions."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def quantize_int8(
+    source: Path, target: Path, frames: np.ndarray, input_name: str, method: str = "minmax"
+) -> dict[str, object]:
+    """Static QDQ quantization, per-channel int8 weights, uint8 activations, calibrated on `frames`.
+
+    Returns the calibration summary that goes into the file's metadata.
+    """
+    if method not in CALIBRATION_METHODS:
+        raise ConfigError(f"unknown calibration method {method!r}: expected one of {', '.join(CALIBRATION_METHODS)}")
+    if len(frames) == 0:
+        raise ConfigError("int8 export needs calibration frames: got none")
+    reduce_range = not cpu_has_vnni()
+    with tempfile.TemporaryDirectory() as folder, _quiet_quantizer():
+        prepared = Path(folder) / "prepared.onnx"
+        quant_pre_process(str(source), str(prepared))  # shape inference + folding, as ORT recommends
+        quantize_static(
+            str(prepared),
+            str(target),
+            _FrameReader(input_name, frames),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(INT8_OPS),
+            per_channel=True,
+            reduce_range=reduce_range,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CALIBRATION_METHODS[method],
+            extra_options={"CalibTensorRangeSymmetric": False},
+        )
+    return {"method": method, "frames": len(frames), "format": "QDQ", "per_channel": True, "reduce_range": reduce_range}

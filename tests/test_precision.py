@@ -1,0 +1,159 @@
+"""fp16 / int8 exports, their verification against PyTorch, fixed batch, Triton, and option checks."""
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from edgemtl.data import load_frames
+from edgemtl.deploy import ExportOptions, export_onnx
+from edgemtl.deploy.triton import model_file, triton_config, write_triton_config
+from edgemtl.deploy.verify import MetricComparison, VerificationReport
+from edgemtl.errors import ConfigError, DataError, ExportError
+from edgemtl.runtime import Engine
+from edgemtl.train import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def checkpoint(trained_run):
+    return load_checkpoint(trained_run.best_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def int8_export(checkpoint, tiny_data, tmp_path_factory):
+    path = tmp_path_factory.mktemp("int8") / "tiny.int8.onnx"
+    options = ExportOptions(precision="int8", allow_degraded=True)  # a one-epoch model: the table is the point
+    return export_onnx(
+        checkpoint, path, options, verify_data=tiny_data.subset(slice(0, 16)), calibration_frames=tiny_data.images
+    )
+
+
+def test_int8_is_quantized_qdq_and_keeps_the_frame_contract(int8_export):
+    proto = onnx.load(str(int8_export.path))
+    onnx.checker.check_model(proto, full_check=True)
+    ops = {node.op_type for node in proto.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    session = ort.InferenceSession(str(int8_export.path), providers=["CPUExecutionProvider"])
+    probs, labels, masks = session.run(None, {"frames": np.zeros((2, 32, 32, 3), np.uint8)})
+    assert probs.dtype == np.float32 and labels.dtype == np.int64 and masks.dtype == np.uint8
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_int8_metadata_records_precision_and_calibration(int8_export):
+    metadata = Engine(int8_export.path, device="cpu").metadata
+    assert metadata.precision == "int8"
+    assert metadata.calibration["frames"] == 48 and metadata.calibration["method"] == "minmax"
+    assert metadata.calibration["format"] == "QDQ" and metadata.calibration["per_channel"] is True
+    assert any("calibration" in line for line in metadata.describe())
+
+
+def test_verification_table_compares_every_task(int8_export):
+    report = int8_export.verification
+    assert [(c.task, c.metric) for c in report.comparisons] == [("scene", "accuracy"), ("segmentation", "miou")]
+    assert report.frames == 16 and report.size_bytes == int8_export.size_bytes and report.latency_ms > 0
+    lines = report.lines()
+    assert "int8 file" in lines[0] and len(lines) == 4
+
+
+def test_fp16_keeps_io_types_and_halves_the_weights(checkpoint, exported_model, tiny_data, tmp_path):
+    result = export_onnx(
+        checkpoint,
+        tmp_path / "tiny.fp16.onnx",
+        ExportOptions(precision="fp16"),
+        verify_data=tiny_data.subset(slice(0, 8)),
+    )
+    proto = onnx.load(str(result.path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert [o.type.tensor_type.elem_type for o in proto.graph.output] == [
+        onnx.TensorProto.FLOAT,
+        onnx.TensorProto.INT64,
+        onnx.TensorProto.UINT8,
+    ]
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)
+    assert result.size_bytes < 0.7 * exported_model.stat().st_size
+    assert all(c.drop <= 0.5 for c in result.verification.comparisons)
+
+
+def test_degraded_export_is_refused_unless_allowed(checkpoint, tiny_data, tmp_path, monkeypatch):
+    def lossy(path, model, preprocess, data, precision, max_drop, batch_size):
+        return VerificationReport(
+            precision, len(data), (MetricComparison("segmentation", "miou", 0.80, 0.75),), max_drop, 1, 1.0
+        )
+
+    monkeypatch.setattr("edgemtl.deploy.onnx_export.compare_metrics", lossy)
+    target = tmp_path / "model.onnx"
+    with pytest.raises(ExportError, match=r"segmentation miou 0\.8000 -> 0\.7500 \(-5\.00 points\).*--allow-degraded"):
+        export_onnx(checkpoint, target, verify_data=tiny_data.subset(slice(0, 4)))
+    assert not target.exists()
+    kept = export_onnx(
+        checkpoint, target, ExportOptions(allow_degraded=True), verify_data=tiny_data.subset(slice(0, 4))
+    )
+    assert kept.path.exists() and kept.verification.failures
+
+
+def test_fixed_batch_and_triton_repository(checkpoint, tiny_data, tmp_path):
+    repository = tmp_path / "models"
+    path = model_file(repository, "nav")
+    path.parent.mkdir(parents=True)
+    result = export_onnx(checkpoint, path, ExportOptions(batch=2), verify_data=tiny_data.subset(slice(0, 4)))
+    dims = [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [2, 32, 32, 3] and result.metadata.batch == 2
+    config = write_triton_config(repository, "nav", result.metadata).read_text()
+    assert 'name: "nav"' in config and "max_batch_size: 0" in config and "dynamic_batching" not in config
+    assert 'name: "frames"\n    data_type: TYPE_UINT8\n    dims: [2, 32, 32, 3]' in config
+
+
+def test_triton_config_of_a_dynamic_batch_export(exported_model):
+    config = triton_config(exported_model, "nav", Engine(exported_model, device="cpu").metadata)
+    assert "max_batch_size: 32" in config and "dynamic_batching" in config
+    assert 'name: "frames"\n    data_type: TYPE_UINT8\n    dims: [32, 32, 3]' in config
+    assert 'name: "segmentation_mask"\n    data_type: TYPE_UINT8\n    dims: [32, 32]' in config
+    assert 'name: "scene_probs"\n    data_type: TYPE_FP32\n    dims: [4]' in config
+    assert '\\"left\\"' in config, "class names travel in the config's parameters"
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (ExportOptions(precision="int4"), "unknown precision 'int4'"),
+        (ExportOptions(opset=9), "opset 9 cannot carry"),
+        (ExportOptions(batch=0), "batch 0"),
+        (ExportOptions(input_size=(100, 100)), "multiples of 32"),
+        (ExportOptions(calibration_method="magic"), "unknown calibration method 'magic'"),
+        (ExportOptions(max_drop=-1), "max drop -1"),
+    ],
+)
+def test_bad_options_fail_before_any_work(checkpoint, options, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        options.validate(checkpoint)
+
+
+def test_int8_without_calibration_frames_is_refused(checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match="calibration frames"):
+        export_onnx(checkpoint, tmp_path / "m.onnx", ExportOptions(precision="int8"))
+
+
+def test_frames_of_the_wrong_size_are_refused(checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match="calibration frames are 16x16, the export is 32x32"):
+        export_onnx(
+            checkpoint,
+            tmp_path / "m.onnx",
+            ExportOptions(precision="int8"),
+            calibration_frames=np.zeros((4, 16, 16, 3), np.uint8),
+        )
+
+
+def test_calibration_folder_problems_are_named(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_frames(tmp_path / "missing", (32, 32))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no images"):
+        load_frames(tmp_path / "empty", (32, 32))
+    (tmp_path / "frames").mkdir()
+    cv2.imwrite(str(tmp_path / "frames" / "a.png"), np.zeros((32, 32, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "frames" / "b.png"), np.zeros((48, 32, 3), np.uint8))
+    with pytest.raises(DataError, match=r"1 calibration images .* are not 32x32 \(first: b\.png\)"):
+        load_frames(tmp_path / "frames", (32, 32))
+    assert load_frames(tmp_path / "frames", (32, 32), limit=1).shape == (1, 32, 32, 3)
