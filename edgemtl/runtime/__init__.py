@@ -1,9 +1,10 @@
 """The embeddable runtime: numpy, onnxruntime and OpenCV only — never torch, click or matplotlib."""
 
 from edgemtl.palette import class_colors
-from edgemtl.runtime.engine import Engine
+from edgemtl.runtime.engine import Engine, EngineOptions
 from edgemtl.runtime.metadata import ModelMetadata
-from edgemtl.runtime.overlay import render_overlay
+from edgemtl.runtime.overlay import Overlay, render_overlay
+from edgemtl.runtime.pipeline import PipelineStats, run_pipeline
 from edgemtl.runtime.results import (
     ClassificationResult,
     MultilabelResult,
@@ -11,15 +12,24 @@ from edgemtl.runtime.results import (
     RegressionResult,
     SegmentationResult,
 )
+from edgemtl.runtime.sinks import open_output
+from edgemtl.runtime.sources import Frame, open_source
 
 __all__ = [
     "ClassificationResult",
     "Engine",
+    "EngineOptions",
+    "Frame",
     "ModelMetadata",
     "MultilabelResult",
+    "Overlay",
+    "PipelineStats",
     "Prediction",
     "RegressionResult",
     "SegmentationResult",
     "class_colors",
+    "open_output",
+    "open_source",
     "render_overlay",
+    "run_pipeline",
 ]

@@ -19,7 +19,7 @@ from edgemtl.runtime.results import (
 
 @lru_cache(maxsize=32)
 def _lookup_table(num_classes: int) -> np.ndarray:
-    """class id → BGR colour as a (256, 1, 3) table for cv2.LUT."""
+    """class id → BGR colour as a (256, 1, 3) table for cv2.applyColorMap."""
     table = np.zeros((256, 1, 3), dtype=np.uint8)
     table[:num_classes, 0] = class_colors(num_classes)
     return table
@@ -37,8 +37,13 @@ def _text_lines(prediction: Prediction) -> list[str]:
     return lines
 
 
-def draw_text_block(image: np.ndarray, lines: list[str], origin: tuple[int, int] = (4, 4)) -> None:
-    """Text on a dark box, in place, scaled to the image so it stays legible from 128 px to 1080p."""
+def draw_text_block(
+    image: np.ndarray, lines: list[str], origin: tuple[int, int] = (4, 4), *, bottom: bool = False
+) -> None:
+    """Text on a dark box, in place, scaled to the image so it stays legible from 128 px to 1080p.
+
+    `bottom=True` measures the origin's y from the bottom edge (live statistics go there, clear of the labels).
+    """
     if not lines:
         return
     scale = max(0.35, image.shape[0] / 480)
@@ -46,9 +51,11 @@ def draw_text_block(image: np.ndarray, lines: list[str], origin: tuple[int, int]
     sizes = [cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0] for line in lines]
     line_height = max(h for _, h in sizes) + int(8 * scale)
     x, y = origin
+    if bottom:
+        y = max(0, image.shape[0] - y - line_height * len(lines) - int(4 * scale))
     width = max(w for w, _ in sizes) + int(8 * scale)
     box = image[y : y + line_height * len(lines) + int(4 * scale), x : x + width]
-    box[:] = (box * 0.35).astype(np.uint8)  # darken rather than cover: the scene stays visible
+    np.multiply(box, 0.35, out=box, casting="unsafe")  # darken rather than cover: the scene stays visible
     for row, line in enumerate(lines):
         baseline = y + line_height * (row + 1) - int(2 * scale)
         cv2.putText(
@@ -63,14 +70,40 @@ def draw_text_block(image: np.ndarray, lines: list[str], origin: tuple[int, int]
         )
 
 
+class Overlay:
+    """Draws results like `render_overlay`, keeping its image buffers between frames of one size.
+
+    A pipeline draws thousands of frames: reusing the buffers avoids allocating ~4 frame-sized arrays
+    each time. The returned image is one of those buffers, valid until the next `render`.
+    """
+
+    def __init__(self, alpha: float = 0.5) -> None:
+        self.alpha = alpha
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def _buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != shape:
+            buffer = self._buffers[name] = np.empty(shape, np.uint8)
+        return buffer
+
+    def render(self, frame: np.ndarray, prediction: Prediction) -> np.ndarray:
+        """Each segmentation mask blended over the frame (class 0 left clear), text on top."""
+        image = self._buffer("image", frame.shape)
+        np.copyto(image, frame)
+        for result in prediction.values():
+            if isinstance(result, SegmentationResult):
+                # OpenCV kernels throughout: NumPy fancy indexing is ~40x slower on a 640x480 frame.
+                table = _lookup_table(len(result.task.classes))
+                painted = cv2.applyColorMap(result.mask, table, dst=self._buffer("painted", frame.shape))
+                blended = self._buffer("blended", frame.shape)
+                cv2.addWeighted(image, 1 - self.alpha, painted, self.alpha, 0, dst=blended)
+                keep = cv2.compare(result.mask, 0, cv2.CMP_GT, dst=self._buffer("keep", result.mask.shape))
+                cv2.copyTo(blended, keep, image)  # class 0 stays clear
+        draw_text_block(image, _text_lines(prediction))
+        return image
+
+
 def render_overlay(frame: np.ndarray, prediction: Prediction, alpha: float = 0.5) -> np.ndarray:
     """A new BGR image: each segmentation mask blended over the frame (class 0 left clear), text on top."""
-    image = frame.copy()
-    for result in prediction.values():
-        if isinstance(result, SegmentationResult):
-            # OpenCV kernels throughout: NumPy fancy indexing is ~40x slower on a 640x480 frame.
-            painted = cv2.LUT(cv2.merge([result.mask] * 3), _lookup_table(len(result.task.classes)))
-            blended = cv2.addWeighted(image, 1 - alpha, painted, alpha, 0)
-            cv2.copyTo(blended, cv2.compare(result.mask, 0, cv2.CMP_GT), image)  # class 0 stays clear
-    draw_text_block(image, _text_lines(prediction))
-    return image
+    return Overlay(alpha).render(frame, prediction)

@@ -1,22 +1,34 @@
-"""Where annotated frames go: a video file or a folder of images.
+"""Where annotated frames go, behind one URI syntax: `display`, a video file, a folder of images, or `none`.
 
 Sinks open lazily on the first frame (its size decides the video's size) and always finalize in
 `close()`, which a `with` block guarantees even when the run is interrupted, so the file plays.
+A path that cannot be written fails in `open_output`, before any work.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edgemtl.errors import OutputError
+from edgemtl.runtime.sources import IMAGE_SUFFIXES
 
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+DISPLAY, NO_OUTPUT = "display", "none"
+_ESCAPE = 27
 
 
 class FrameSink:
+    """`write()` annotated frames; `stop_requested` turns true when the viewer asked to stop (a window's q)."""
+
+    stop_requested = False
+
     def write(self, image: np.ndarray, name: str) -> None:
         raise NotImplementedError
 
@@ -38,8 +50,7 @@ class VideoFileSink(FrameSink):
             raise OutputError(
                 f"video output {self.path} has an unknown extension: expected one of {', '.join(VIDEO_CODECS)}"
             )
-        if not self.path.parent.is_dir():
-            raise OutputError(f"cannot write video {self.path}: folder {self.path.parent} does not exist")
+        _check_writable_folder(self.path.parent, f"video {self.path}")
         self.fourcc = cv2.VideoWriter_fourcc(*codec)
         self.fps = fps
         self.writer: cv2.VideoWriter | None = None
@@ -75,8 +86,90 @@ class ImageFolderSink(FrameSink):
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create output folder {self.folder}: {exc.strerror}") from None
+        _check_writable_folder(self.folder, f"images in {self.folder}")
 
     def write(self, image: np.ndarray, name: str) -> None:
         path = self.folder / f"{name}{self.suffix}"
         if not cv2.imwrite(str(path), image):
             raise OutputError(f"cannot write image {path}")
+
+
+class NullSink(FrameSink):
+    """Discards frames: for measuring, or when only the log and the summary matter."""
+
+    def write(self, image: np.ndarray, name: str = "") -> None:
+        """Nothing to do."""
+
+
+def _check_writable_folder(folder: Path, what: str) -> None:
+    if not folder.is_dir():
+        reason = "is not a folder" if folder.exists() else "does not exist"
+        raise OutputError(f"cannot write {what}: {folder} {reason}")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"cannot write {what}: folder {folder} is not writable")
+
+
+def display_problem() -> str | None:
+    """Why no window can be shown here, or None. Checked before opening one: OpenCV's Qt backend
+    aborts the whole process when it finds no display, so the last check runs in a child process."""
+    gui = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    if gui is None or gui.group(1).upper() == "NONE":
+        return (
+            f"this OpenCV ({cv2.__version__}) was built without a GUI backend (GTK, Qt, Win32 or Cocoa), "
+            "e.g. opencv-python-headless: install opencv-python"
+        )
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "there is no display: DISPLAY and WAYLAND_DISPLAY are unset (a headless machine, or ssh without -X)"
+    probe = "import cv2; cv2.namedWindow('edgemtl'); cv2.waitKey(1); cv2.destroyAllWindows()"
+    try:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "opening a test window did not finish within 20 s"
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+        return f"OpenCV could not open a test window ({last})"
+    return None
+
+
+class DisplaySink(FrameSink):
+    """An OpenCV window. Pressing q or Esc, or closing the window, sets `stop_requested`."""
+
+    def __init__(self, title: str = "edgemtl") -> None:
+        problem = display_problem()
+        if problem:
+            raise OutputError(f"output 'display' cannot open a window: {problem}; write to a file instead")
+        self.title = title
+        self.frames = 0
+
+    def write(self, image: np.ndarray, name: str = "") -> None:
+        cv2.imshow(self.title, image)
+        key = cv2.waitKey(1) & 0xFF
+        self.frames += 1
+        closed = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+        if key in (ord("q"), _ESCAPE) or closed:
+            self.stop_requested = True
+
+    def close(self) -> None:
+        cv2.destroyWindow(self.title)
+
+
+def open_output(uri: str | Path, *, fps: float | None = None, overwrite: bool = False) -> FrameSink:
+    """`display`, `none`, a video file (.mp4, .avi, .mkv) or a folder of images; checked before any work."""
+    text = str(uri)
+    if text == DISPLAY:
+        return DisplaySink()
+    if text in (NO_OUTPUT, ""):
+        return NullSink()
+    if "://" in text:
+        raise OutputError(f"output {text!r} has an unknown scheme: expected display, none, a video file or a folder")
+    path = Path(text)
+    if path.suffix.lower() in VIDEO_CODECS:
+        if path.exists() and not overwrite:
+            raise OutputError(f"output {path} exists: choose another name, or allow overwriting it")
+        return VideoFileSink(path, fps=fps or 30.0)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise OutputError(
+            f"output {path} is one image, which cannot hold a stream: "
+            f"expected display, none, a video ({', '.join(VIDEO_CODECS)}) or a folder"
+        )
+    return ImageFolderSink(path)

@@ -1,12 +1,23 @@
 """Frame sources behind one URI syntax: an image, a folder, a glob, a video file, a camera or a stream.
 
-`open_source("clip.mp4")`, `open_source("frames/*.png")`, `open_source("0")`. Every source yields
-`Frame`s in order and ends by itself; it reports its frame rate when it has one.
+`open_source("clip.mp4")`, `open_source("frames/*.png")`, `open_source("0")`, `open_source("/dev/video0")`,
+`open_source("rtsp://…")`, `open_source("http://…/stream.mjpg")`. `read()` gives the next `Frame`, or None
+at the end of the stream; iterating does the same. Every source reports its frame size and rate when
+it knows them, and how many frames it dropped.
+
+Files are read in order and nothing is dropped (unless `pace=True` asks for their own frame rate).
+Cameras and streams are live: a grabber thread keeps only the newest frame, so a slow consumer always
+gets the present, and the stale frames it never saw are counted in `dropped`. Streams that drop are
+reopened with a growing pause a bounded number of times, then stop with a SourceError.
 """
 
 from __future__ import annotations
 
+import collections
 import glob
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,27 +25,40 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgemtl.errors import SourceError
+from edgemtl.errors import EdgemtlError, SourceError
+
+log = logging.getLogger("edgemtl")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://")
+_BACKOFF_S = (0.25, 4.0)  # first pause before reopening a dropped stream, and the cap as it doubles
 
 
 @dataclass(frozen=True)
 class Frame:
-    index: int  # position in the source, from 0
+    index: int  # position in the source, from 0 (a live source's dropped frames take indices too)
     name: str  # file stem for images; "<video stem>_<index>" for video frames
     image: np.ndarray  # (H, W, 3) uint8 BGR
+    timestamp: float = 0.0  # time.perf_counter() when captured: latency is measured from here
 
 
 class FrameSource:
-    """Iterate to get frames; `close()` (or a `with` block) releases files and devices."""
+    """`read()` (or iterate) to get frames; `close()` (or a `with` block) releases files, devices, threads."""
 
     uri: str
     fps: float | None = None  # frames per second when the source has a rate (video, camera)
+    size: tuple[int, int] | None = None  # (height, width) of its frames once known
+    live: bool = False  # frames come in real time, and stale ones are dropped rather than queued
+    dropped: int = 0  # frames captured but never returned (live sources only)
+    ended: bool = False  # read() has returned None: the end of the stream
+
+    def read(self) -> Frame | None:
+        """The next frame, or None at the end of the stream."""
+        raise NotImplementedError
 
     def __iter__(self) -> Iterator[Frame]:
-        raise NotImplementedError
+        while (frame := self.read()) is not None:
+            yield frame
 
     def close(self) -> None:
         """Nothing to release by default."""
@@ -55,71 +79,250 @@ def read_image(path: Path) -> np.ndarray:
 
 
 class ImageSource(FrameSource):
-    """A fixed list of image files, read lazily so a large folder starts at once."""
+    """A fixed list of image files, read lazily so a large folder starts at once; sizes may differ."""
 
     def __init__(self, uri: str, paths: list[Path]) -> None:
         if not paths:
             raise SourceError(f"source {uri!r} holds no images: expected files ending in {', '.join(IMAGE_SUFFIXES)}")
         self.uri = uri
         self.paths = paths
+        self._next = 0
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __iter__(self) -> Iterator[Frame]:
-        for index, path in enumerate(self.paths):
-            yield Frame(index, path.stem, read_image(path))
+    def read(self) -> Frame | None:
+        if self._next >= len(self.paths):
+            self.ended = True
+            return None
+        path = self.paths[self._next]
+        image = read_image(path)
+        self.size = image.shape[:2]
+        frame = Frame(self._next, path.stem, image, time.perf_counter())
+        self._next += 1
+        return frame
 
 
 class VideoSource(FrameSource):
-    """Anything OpenCV's VideoCapture opens: a video file, a camera index or device, a stream URL."""
+    """Anything OpenCV's VideoCapture opens: a video file, a camera index or device, a stream URL.
 
-    def __init__(self, uri: str, target: str | int) -> None:
+    Frames come in order in the caller's thread. A video file that ends before the frame count its
+    header promises is truncated or corrupt: SourceError. A frame whose size differs from the first:
+    SourceError. A network stream (`reconnects` > 0) that stops is reopened up to `reconnects` times.
+    """
+
+    def __init__(
+        self, uri: str, target: str | int, *, pace: bool = False, reconnects: int = 0, timeout_s: float = 5.0
+    ) -> None:
         self.uri = uri
-        self.capture = cv2.VideoCapture(target)
+        self.target = target
+        self.pace = pace
+        self.reconnects = reconnects
+        self.timeout_s = timeout_s
+        self.is_stream = isinstance(target, str) and target.startswith(STREAM_SCHEMES)
+        self.capture = self._open()
         if not self.capture.isOpened():
+            what = f"no answer within {timeout_s:g} s or not a stream OpenCV can decode" if self.is_stream else ""
             raise SourceError(
-                f"cannot open video source {uri!r}: expected a video file, camera or stream that OpenCV can read"
+                f"cannot open video source {uri!r}: "
+                + (what or "expected a video file, camera or stream that OpenCV can read")
             )
         fps = self.capture.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if fps and fps > 0 else None
-        self.stem = Path(uri).stem if isinstance(target, str) else f"camera{target}"
+        self.fps = fps if fps and 0 < fps < 1000 else None  # some streams report 90000 (the clock rate)
+        height, width = (int(self.capture.get(p)) for p in (cv2.CAP_PROP_FRAME_HEIGHT, cv2.CAP_PROP_FRAME_WIDTH))
+        self.size = (height, width) if height > 0 and width > 0 else None
+        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count = count if count > 0 and not self.is_stream and isinstance(target, str) else None
+        if isinstance(target, int):
+            self.stem = f"camera{target}"
+        else:
+            self.stem = "stream" if self.is_stream else Path(uri).stem
+        self._index = 0
+        self._started = 0.0
 
-    def __iter__(self) -> Iterator[Frame]:
-        index = 0
-        while True:
+    def _open(self) -> cv2.VideoCapture:
+        if self.is_stream:  # FFmpeg honours open and read timeouts, so a silent server cannot hang us
+            milliseconds = int(self.timeout_s * 1000)
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds, cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds]
+            return cv2.VideoCapture(self.target, cv2.CAP_FFMPEG, params)
+        return cv2.VideoCapture(self.target)
+
+    def _reconnect(self) -> bool:
+        """Reopen a dropped stream, pausing longer each time; False once `reconnects` attempts failed."""
+        pause = _BACKOFF_S[0]
+        for attempt in range(1, self.reconnects + 1):
+            self.capture.release()
+            time.sleep(pause)
+            self.capture = self._open()
+            if self.capture.isOpened():
+                log.warning("source %s dropped; reconnected (attempt %d of %d)", self.uri, attempt, self.reconnects)
+                return True
+            pause = min(pause * 2, _BACKOFF_S[1])
+        return False
+
+    def read(self) -> Frame | None:
+        if self.ended:
+            return None
+        ok, image = self.capture.read()
+        if not ok and self.is_stream and self.reconnects:
+            if not self._reconnect():
+                raise SourceError(
+                    f"stream {self.uri!r} stopped after {self._index} frames and did not come back after "
+                    f"{self.reconnects} reconnect attempts"
+                )
             ok, image = self.capture.read()
-            if not ok:
-                return
-            yield Frame(index, f"{self.stem}_{index:06d}", image)
-            index += 1
+        if not ok:
+            return self._end()
+        if self.size is None:
+            self.size = image.shape[:2]
+        elif image.shape[:2] != self.size:
+            raise SourceError(
+                f"source {self.uri!r} changed frame size from {self.size[1]}x{self.size[0]} to "
+                f"{image.shape[1]}x{image.shape[0]} at frame {self._index}: expected one size per stream"
+            )
+        now = time.perf_counter()
+        if self.pace and self.fps:
+            if self._index == 0:
+                self._started = now
+            due = self._started + self._index / self.fps
+            if due > now:
+                time.sleep(due - now)
+                now = due
+        frame = Frame(self._index, f"{self.stem}_{self._index:06d}", image, now)
+        self._index += 1
+        return frame
+
+    def _end(self) -> None:
+        """The end of a file; for a camera or a stream, which never end by themselves, an error."""
+        self.ended = True
+        if self.is_stream:
+            raise SourceError(f"stream {self.uri!r} stopped after {self._index} frames")
+        if self.frame_count and self._index < self.frame_count - 1:  # the count can be off by one
+            raise SourceError(
+                f"video {self.uri!r} ended after {self._index} of {self.frame_count} frames: "
+                "the file is truncated or corrupt"
+            )
+        if isinstance(self.target, int) or str(self.target).startswith("/dev/video"):
+            raise SourceError(f"camera {self.uri!r} stopped delivering frames after {self._index} (unplugged?)")
+        return None
 
     def close(self) -> None:
         self.capture.release()
 
 
-def open_source(uri: str | Path) -> FrameSource:
-    """Pick the source from the URI's shape; unknown or missing things fail here, before any work."""
+class ThreadedSource(FrameSource):
+    """Reads another source in a background thread, so decoding overlaps whatever the caller does.
+
+    `drop_stale=True` (live sources): only the newest frame is kept; frames replaced before they were
+    read are counted in `dropped`. `drop_stale=False` (files): up to `depth` frames are read ahead and
+    nothing is dropped. An error in the thread is raised by the next `read()`, after the frames before it.
+    """
+
+    def __init__(self, inner: FrameSource, *, drop_stale: bool, depth: int = 4) -> None:
+        self.inner = inner
+        self.uri = inner.uri
+        self.fps = inner.fps
+        self.live = drop_stale
+        self.depth = 1 if drop_stale else depth
+        self._frames: collections.deque[Frame] = collections.deque()
+        self._error: EdgemtlError | None = None
+        self._done = False
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._grab, name=f"edgemtl-source {self.uri}", daemon=True)
+        self._thread.start()
+
+    @property
+    def size(self) -> tuple[int, int] | None:  # type: ignore[override]
+        return self.inner.size
+
+    def _grab(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self.inner.read()
+                if frame is None:
+                    break
+                with self._changed:
+                    if self.live and self._frames:
+                        self.dropped += len(self._frames)
+                        self._frames.clear()
+                    while len(self._frames) >= self.depth and not self._stop.is_set():
+                        self._changed.wait(0.1)
+                    self._frames.append(frame)
+                    self._changed.notify_all()
+        except EdgemtlError as exc:
+            self._error = exc
+        except cv2.error as exc:  # a decoder failing outright rather than returning no frame
+            self._error = SourceError(f"source {self.uri!r} failed to decode: {str(exc).strip().splitlines()[-1]}")
+        finally:
+            with self._changed:
+                self._done = True
+                self._changed.notify_all()
+
+    def read(self) -> Frame | None:
+        with self._changed:
+            while not self._frames and not self._done:
+                self._changed.wait(0.25)  # a timeout keeps Ctrl-C responsive in the waiting thread
+            if self._frames:
+                frame = self._frames.popleft()
+                self._changed.notify_all()
+                return frame
+        if self._error is not None:
+            raise self._error
+        self.ended = True
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
+        self._thread.join()  # bounded: a stream read times out, a file read returns
+        self.inner.close()
+
+
+def _is_camera(text: str) -> bool:
+    return text.isdigit() or text.startswith("/dev/video")
+
+
+def open_source(
+    uri: str | Path,
+    *,
+    live: bool | None = None,
+    pace: bool = False,
+    reconnects: int = 3,
+    timeout_s: float = 5.0,
+) -> FrameSource:
+    """Pick the source from the URI's shape; unknown or missing things fail here, before any work.
+
+    `live`: None picks by kind (cameras and streams are live, files are not); True reads a video file
+    as if it were a camera (at its own frame rate, newest frame only), False reads a camera without drops.
+    `pace`: read a video file at its own frame rate. `reconnects` and `timeout_s` apply to streams.
+    """
     text = str(uri)
-    if text.isdigit():
-        return VideoSource(text, int(text))
-    if text.startswith(STREAM_SCHEMES) or text.startswith("/dev/video"):
-        return VideoSource(text, text)
-    if "://" in text:
+    source: FrameSource
+    if _is_camera(text):
+        source = VideoSource(text, int(text) if text.isdigit() else text, timeout_s=timeout_s)
+    elif text.startswith(STREAM_SCHEMES):
+        source = VideoSource(text, text, reconnects=reconnects, timeout_s=timeout_s)
+    elif "://" in text:
         scheme = text.split("://", 1)[0]
         raise SourceError(
             f"source {text!r} has unknown scheme {scheme!r}: expected rtsp, rtmp, http(s), a path or a camera index"
         )
-    if glob.has_magic(text):
+    elif glob.has_magic(text):
         paths = sorted(Path(p) for p in glob.glob(text) if p.lower().endswith(IMAGE_SUFFIXES))
-        return ImageSource(text, paths)
-    path = Path(text)
-    if path.is_dir():
-        return ImageSource(text, sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
-    if not path.exists():
-        raise SourceError(
-            f"source {text!r} does not exist: expected an image, folder, glob, video, camera index or stream URL"
-        )
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return ImageSource(text, [path])
-    return VideoSource(text, text)
+        source = ImageSource(text, paths)
+    else:
+        path = Path(text)
+        if path.is_dir():
+            source = ImageSource(text, sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        elif not path.exists():
+            raise SourceError(
+                f"source {text!r} does not exist: expected an image, folder, glob, video, camera index or stream URL"
+            )
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            source = ImageSource(text, [path])
+        else:
+            source = VideoSource(text, text, pace=pace or bool(live))
+    is_live = _is_camera(text) or text.startswith(STREAM_SCHEMES) if live is None else live
+    return ThreadedSource(source, drop_stale=True) if is_live else source

@@ -1,0 +1,209 @@
+"""The camera loop: capture → infer → overlay → output, measuring FPS, latency and drops as it runs.
+
+The stages overlap on three threads, so a 2-core machine keeps the model busy instead of waiting
+for a decoder or a drawing call:
+
+    source thread     decode (a live source keeps only the newest frame; a file is read ahead, no drops)
+    inference thread  Engine.predict
+    calling thread    overlay, statistics text, output (a window wants one thread; Ctrl-C lands here)
+
+Buffers are reused across frames (the Engine's resize target, the Overlay's images). Latency is
+measured from the moment a frame was captured to the moment its output was written.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgemtl.runtime.engine import Engine
+from edgemtl.runtime.overlay import Overlay, draw_text_block
+from edgemtl.runtime.results import Prediction
+from edgemtl.runtime.sinks import FrameSink
+from edgemtl.runtime.sources import Frame, FrameSource, ThreadedSource
+
+log = logging.getLogger("edgemtl")
+
+PERCENTILES = (50, 90, 99)
+_LIVE_WINDOW_S = 1.0  # live FPS and latency are over the last second: recent enough to react, stable to read
+_TEXT_REFRESH_S = 0.5  # the statistics drawn on the frame change at most this often, so they can be read
+_END = object()  # the inference thread's last item
+
+
+class LatencyHistogram:
+    """Percentiles of a whole run in constant memory: counts in log-spaced bins about 1 % wide.
+
+    A camera may run for days; keeping every latency would grow without bound.
+    """
+
+    _EDGES = np.geomspace(1e-5, 1e3, 1853)  # seconds: 10 µs .. 1000 s, ratio 1.01 between edges
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(len(self._EDGES) + 1, np.int64)
+        self.total = 0
+
+    def add(self, seconds: float) -> None:
+        self.counts[np.searchsorted(self._EDGES, seconds)] += 1
+        self.total += 1
+
+    def percentile(self, q: float) -> float:
+        """The q-th percentile in seconds (the geometric middle of its bin); 0.0 before any sample."""
+        if not self.total:
+            return 0.0
+        index = int(np.searchsorted(np.cumsum(self.counts), q / 100 * self.total))
+        index = min(max(index, 1), len(self._EDGES) - 1)
+        return float(np.sqrt(self._EDGES[index - 1] * self._EDGES[index]))
+
+
+@dataclass
+class PipelineStats:
+    """What a run did: the final summary, and (on the way) what the live reports show."""
+
+    source: str
+    output: str
+    engine: str
+    frames: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)  # "p50", "p90", "p99"
+    interrupted: bool = False  # stopped by Ctrl-C, or the window asked to stop; files are complete either way
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "fps": round(self.fps, 2)}
+
+    def describe(self) -> str:
+        latency = " / ".join(f"{self.latency_ms.get(f'p{q}', 0.0):.1f}" for q in PERCENTILES)
+        return (
+            f"{self.frames} frames in {self.seconds:.1f} s: {self.fps:.1f} FPS, capture-to-output latency "
+            f"p50 / p90 / p99 {latency} ms, {self.dropped} dropped"
+        )
+
+
+class _LiveMeter:
+    """FPS and latency over the last second, for the text on the frame and the periodic log line."""
+
+    def __init__(self) -> None:
+        self.recent: collections.deque[tuple[float, float]] = collections.deque()  # (output time, latency)
+
+    def add(self, now: float, latency: float) -> None:
+        self.recent.append((now, latency))
+        while self.recent and now - self.recent[0][0] > _LIVE_WINDOW_S:
+            self.recent.popleft()
+
+    def text(self, dropped: int) -> str:
+        if len(self.recent) < 2:
+            return "measuring..."
+        span = self.recent[-1][0] - self.recent[0][0]
+        fps = (len(self.recent) - 1) / span if span > 0 else 0.0
+        latencies = np.array([latency for _, latency in self.recent]) * 1e3
+        p50, p99 = np.percentile(latencies, [50, 99])
+        return f"{fps:.1f} FPS  latency {p50:.1f} ms (p99 {p99:.1f})  dropped {dropped}"
+
+
+def _put(items: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put unless asked to stop; False when the consumer went away."""
+    while not stop.is_set():
+        try:
+            items.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _infer(
+    engine: Engine, source: FrameSource, items: queue.Queue, stop: threading.Event, max_frames: int | None
+) -> None:
+    """The inference thread: frames in, (frame, prediction) out; an error travels to the caller as an item."""
+    count = 0
+    try:
+        while not stop.is_set() and (max_frames is None or count < max_frames):
+            frame = source.read()
+            if frame is None:
+                break
+            if not _put(items, (frame, engine.predict(frame.image)), stop):
+                return
+            count += 1
+    except Exception as exc:  # an EdgemtlError or anything unexpected: the calling thread re-raises it
+        _put(items, exc, stop)
+    _put(items, _END, stop)
+
+
+def run_pipeline(
+    engine: Engine,
+    source: FrameSource,
+    sink: FrameSink,
+    *,
+    max_frames: int | None = None,
+    draw_stats: bool = True,
+    report: Callable[[str], None] | None = log.info,
+    report_every_s: float = 5.0,
+    output_name: str = "",
+) -> PipelineStats:
+    """Run until the source ends, `max_frames` are done, the sink asks to stop, or Ctrl-C.
+
+    Ctrl-C is the normal way to stop a camera: it ends the loop, not the program, and the summary
+    says `interrupted`. `report` gets a status line every `report_every_s` seconds (None: silent).
+    The caller opens and closes `source` and `sink` (a `with` block finalizes the video file).
+    """
+    stats = PipelineStats(source.uri, output_name or type(sink).__name__, engine.describe())
+    engine.warmup()
+    feed = source if source.live else ThreadedSource(source, drop_stale=False)  # decode while the model runs
+    items: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=_infer, args=(engine, feed, items, stop, max_frames), name="edgemtl-infer", daemon=True
+    )
+    overlay, histogram, meter = Overlay(), LatencyHistogram(), _LiveMeter()
+    start = time.perf_counter()
+    next_report = next_text = start
+    text = "measuring..."
+    worker.start()
+    try:
+        while (item := items.get()) is not _END:
+            if isinstance(item, Exception):
+                raise item
+            frame, prediction = item
+            _output(frame, prediction, overlay, sink, text if draw_stats else None)
+            now = time.perf_counter()
+            histogram.add(now - frame.timestamp)
+            meter.add(now, now - frame.timestamp)
+            stats.frames += 1
+            if now >= next_text:
+                text, next_text = meter.text(feed.dropped), now + _TEXT_REFRESH_S
+            if report is not None and now >= next_report:
+                report(f"{stats.frames} frames, {text}")
+                next_report = now + report_every_s
+            if sink.stop_requested:
+                stats.interrupted = True
+                break
+    except KeyboardInterrupt:
+        stats.interrupted = True
+    finally:
+        stats.seconds = time.perf_counter() - start
+        stop.set()
+        worker.join()  # bounded: it checks `stop` between frames, and a source read returns or times out
+        if feed is not source:
+            feed.close()
+    stats.dropped = feed.dropped
+    stats.latency_ms = {f"p{q}": round(histogram.percentile(q) * 1e3, 3) for q in PERCENTILES}
+    return stats
+
+
+def _output(frame: Frame, prediction: Prediction, overlay: Overlay, sink: FrameSink, stats_text: str | None) -> None:
+    image = overlay.render(frame.image, prediction)
+    if stats_text is not None:
+        draw_text_block(image, [stats_text], bottom=True)
+    sink.write(image, frame.name)
