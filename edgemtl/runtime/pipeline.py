@@ -184,7 +184,7 @@ def run_pipeline(
             if now >= next_text:
                 text, next_text = meter.text(feed.dropped), now + _TEXT_REFRESH_S
             if report is not None and now >= next_report:
-                report(f"{stats.frames} frames, {text}")
+                report(f"{stats.frames} frames, {meter.text(feed.dropped)}")
                 next_report = now + report_every_s
             if sink.stop_requested:
                 stats.interrupted = True

@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 
 from edgemtl.errors import OutputError
-from edgemtl.runtime.sources import IMAGE_SUFFIXES
 
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DISPLAY, NO_OUTPUT = "display", "none"
@@ -126,8 +125,8 @@ def display_problem() -> str | None:
     except subprocess.TimeoutExpired:
         return "opening a test window did not finish within 20 s"
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
-        return f"OpenCV could not open a test window ({last})"
+        first = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[0]
+        return f"OpenCV could not open a test window ({first})"
     return None
 
 
@@ -154,7 +153,10 @@ class DisplaySink(FrameSink):
 
 
 def open_output(uri: str | Path, *, fps: float | None = None, overwrite: bool = False) -> FrameSink:
-    """`display`, `none`, a video file (.mp4, .avi, .mkv) or a folder of images; checked before any work."""
+    """`display`, `none`, a video file (.mp4, .avi, .mkv) or a folder of images; checked before any work.
+
+    A video file that exists is kept unless `overwrite`; `fps` is the rate written into a video's header.
+    """
     text = str(uri)
     if text == DISPLAY:
         return DisplaySink()
@@ -167,9 +169,9 @@ def open_output(uri: str | Path, *, fps: float | None = None, overwrite: bool = 
         if path.exists() and not overwrite:
             raise OutputError(f"output {path} exists: choose another name, or allow overwriting it")
         return VideoFileSink(path, fps=fps or 30.0)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix and not path.is_dir():
         raise OutputError(
-            f"output {path} is one image, which cannot hold a stream: "
-            f"expected display, none, a video ({', '.join(VIDEO_CODECS)}) or a folder"
+            f"output {path} has extension {path.suffix!r}: expected display, none, a video file "
+            f"({', '.join(VIDEO_CODECS)}) or a folder (a name without an extension)"
         )
     return ImageFolderSink(path)
