@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from edgemtl.errors import ConfigError
-from edgemtl.model import PRESETS, create_model, model_cost
+from edgemtl.model import PRESETS, Preprocess, create_model, model_cost
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 
 ALL_KINDS = (
@@ -52,3 +52,12 @@ def test_unknown_preset_lists_the_valid_ones():
 def test_input_size_not_a_multiple_of_the_stride_suggests_a_fix():
     with pytest.raises(ConfigError, match="use 128x128"):
         model_cost(create_model("nano", NAVIGATION_TASKS), (100, 120))
+
+
+@pytest.mark.parametrize(("mean", "std"), [((127.5,) * 3, (64.0,) * 3), ((100.0, 120.0, 140.0), (50.0, 60.0, 70.0))])
+def test_preprocess_normalizes_per_channel_from_bgr_nhwc(mean, std):
+    frames = torch.randint(0, 256, (2, 8, 8, 3), dtype=torch.uint8)
+    expected = (frames.permute(0, 3, 1, 2).float() - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(
+        1, 3, 1, 1
+    )
+    torch.testing.assert_close(Preprocess(mean, std)(frames), expected)

@@ -1,0 +1,142 @@
+"""fp32 vs fp16 vs int8: accuracy and CPU speed of each preset, side by side, as a Markdown table.
+
+Each preset is trained on synthetic scenes with the same budget (or given as checkpoints), exported at
+every precision through `export_onnx` (int8 calibrated on training frames, MinMax), scored on held-out
+scenes through the runtime, and timed with the three files interleaved run by run, so machine load
+affects them alike. An op-by-op profile (ONNX Runtime's profiler) shows where the time goes.
+
+    python benchmarks/precision.py [--presets nano small base] [--epochs 8] [--train-size 2000]
+    python benchmarks/precision.py --checkpoints runs/demo/train/best.pt --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+from edgemtl.data.synthetic import make_dataset
+from edgemtl.deploy import ExportOptions, export_onnx
+from edgemtl.deploy.precision import cpu_has_vnni
+from edgemtl.metrics import primary_metric
+from edgemtl.runtime import Engine
+from edgemtl.runtime.evaluate import evaluate_engine
+from edgemtl.tasks import NAVIGATION_TASKS
+from edgemtl.train import TrainConfig, load_checkpoint, train
+
+PRECISIONS = ("fp32", "fp16", "int8")
+SIZE = (128, 128)  # one input size for every preset, so the budget is the same
+
+
+def checkpoints_for(args: argparse.Namespace, folder: Path) -> list[Path]:
+    if args.checkpoints:
+        return [Path(p) for p in args.checkpoints]
+    train_data = make_dataset(args.train_size, SIZE, seed=0)
+    val_data = make_dataset(300, SIZE, seed=1_000_003)
+    paths = []
+    for preset in args.presets:
+        config = TrainConfig(preset=preset, input_size=SIZE, epochs=args.epochs, device="cpu")
+        result = train(config, NAVIGATION_TASKS, train_data, val_data, folder / preset, progress=False, log=print)
+        paths.append(result.best_checkpoint)
+    return paths
+
+
+def interleaved_latency_ms(engines: dict[str, Engine], frame: np.ndarray, runs: int) -> dict[str, float]:
+    timings: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(10):
+        for engine in engines.values():
+            engine.run(frame)
+    for _ in range(runs):
+        for name, engine in engines.items():
+            start = time.perf_counter()
+            engine.run(frame)
+            timings[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values) * 1e3) for name, values in timings.items()}
+
+
+def op_profile(path: Path, frame: np.ndarray, runs: int = 200) -> dict[str, float]:
+    """Microseconds per run spent in each op type, from ONNX Runtime's own profiler."""
+    options = onnxruntime.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(path.with_suffix(""))
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    for _ in range(runs):
+        session.run(None, {"frames": frame})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    totals: collections.Counter[str] = collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            totals[event["args"]["op_name"]] += event["dur"] / runs
+    return dict(totals.most_common())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["nano", "small", "base"])
+    parser.add_argument("--checkpoints", nargs="+", help="use these instead of training")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--train-size", type=int, default=2000)
+    parser.add_argument("--test-size", type=int, default=600)
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--profile", action="store_true", help="print an op-by-op profile of each precision")
+    args = parser.parse_args()
+
+    rows = []
+    profiles = []
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        for checkpoint_path in checkpoints_for(args, folder):
+            checkpoint = load_checkpoint(checkpoint_path)
+            test = make_dataset(args.test_size, checkpoint.input_size, seed=2_000_003)
+            calibration = make_dataset(128, checkpoint.input_size, seed=0).images
+            engines, sizes = {}, {}
+            for precision in PRECISIONS:
+                path = folder / f"{checkpoint.preset}.{precision}.onnx"
+                options = ExportOptions(precision=precision, allow_degraded=True)
+                export_onnx(checkpoint, path, options, calibration_frames=calibration, overwrite=True)
+                engines[precision] = Engine(path, device="cpu", threads=2)
+                sizes[precision] = path.stat().st_size
+            frame = test.images[:1]
+            latency = interleaved_latency_ms(engines, frame, args.runs)
+            for precision, engine in engines.items():
+                metrics = evaluate_engine(engine, test.images, test.targets)
+                scores = [f"{metrics[t.name][primary_metric(t)]:.4f}" for t in checkpoint.tasks]
+                rows.append(
+                    [
+                        checkpoint.preset,
+                        precision,
+                        *scores,
+                        f"{sizes[precision] / 1e6:.2f}",
+                        f"{latency[precision]:.2f}",
+                        f"{latency['fp32'] / latency[precision]:.2f}x",
+                    ]
+                )
+                if args.profile:
+                    profiles.append((checkpoint.preset, precision, op_profile(engine.path, frame)))
+
+    tasks = NAVIGATION_TASKS
+    header = ["preset", "precision", *(f"{t.name} {primary_metric(t)}" for t in tasks), "MB", "ms (batch 1)", "vs fp32"]
+    print(
+        f"Machine: {platform.machine()}, VNNI {'yes' if cpu_has_vnni() else 'no'}, onnxruntime "
+        f"{onnxruntime.__version__} CPUExecutionProvider, 2 threads; {args.test_size} held-out scenes at "
+        f"{SIZE[0]}x{SIZE[1]}; median of {args.runs} interleaved runs"
+    )
+    print()
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    for preset, precision, profile in profiles:
+        top = ", ".join(f"{op} {us:.0f}" for op, us in list(profile.items())[:8])
+        print(f"\n{preset} {precision}: {sum(profile.values()):.0f} µs of kernels per run — {top}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+// edgemtl_infer: run an edgemtl export on one image with the ONNX Runtime C++ API and OpenCV.
+//
+//   edgemtl_infer model.onnx scene.png
+//
+// Everything the program needs comes from the file itself: the input size from the graph, the
+// outputs by name, the task list from metadata_props. The graph does the preprocessing (uint8 BGR
+// NHWC in) and the postprocessing (probabilities, labels, a uint8 class mask), so this file holds
+// no normalization constants and no softmax.
+#include <onnxruntime_cxx_api.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <array>
+#include <cstdint>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void print_output(const std::string& name, const Ort::Value& value) {
+  const auto info = value.GetTensorTypeAndShapeInfo();
+  const size_t count = info.GetElementCount();
+  if (ends_with(name, "_label")) {
+    std::cout << name << ": " << value.GetTensorData<int64_t>()[0] << "\n";
+  } else if (ends_with(name, "_probs")) {
+    const float* probs = value.GetTensorData<float>();
+    std::cout << name << ":";
+    for (size_t i = 0; i < count; ++i) std::cout << " " << std::fixed << std::setprecision(4) << probs[i];
+    std::cout << "\n";
+  } else if (ends_with(name, "_mask")) {
+    const uint8_t* mask = value.GetTensorData<uint8_t>();
+    std::map<int, size_t> pixels;
+    for (size_t i = 0; i < count; ++i) ++pixels[mask[i]];
+    std::cout << name << " (" << count << " pixels), share per class id:";
+    for (const auto& [id, n] : pixels) std::cout << " " << id << "=" << std::setprecision(3) << double(n) / count;
+    std::cout << "\n";
+  } else {
+    std::cout << name << ": " << count << " values\n";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: edgemtl_infer MODEL.onnx IMAGE\n";
+    return 2;
+  }
+  try {
+    Ort::Env env(ORT_LOGGING_LEVEL_WARNING, "edgemtl");
+    Ort::SessionOptions options;
+    options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+    Ort::Session session(env, argv[1], options);
+    Ort::AllocatorWithDefaultOptions allocator;
+
+    Ort::ModelMetadata metadata = session.GetModelMetadata();
+    auto format = metadata.LookupCustomMetadataMapAllocated("edgemtl.format", allocator);
+    if (!format || std::string(format.get()) != "edgemtl-onnx") {
+      std::cerr << "error: " << argv[1] << " is not an edgemtl export (no edgemtl.format metadata)\n";
+      return 1;
+    }
+    auto tasks = metadata.LookupCustomMetadataMapAllocated("edgemtl.tasks", allocator);
+    auto precision = metadata.LookupCustomMetadataMapAllocated("edgemtl.precision", allocator);
+    std::cout << "tasks: " << tasks.get() << "\nprecision: " << precision.get() << "\n";
+
+    // Input: [batch, height, width, 3] uint8 BGR; a dynamic batch shows as -1.
+    const std::vector<int64_t> shape = session.GetInputTypeInfo(0).GetTensorTypeAndShapeInfo().GetShape();
+    const int64_t batch = shape[0] > 0 ? shape[0] : 1, height = shape[1], width = shape[2];
+    cv::Mat image = cv::imread(argv[2], cv::IMREAD_COLOR);
+    if (image.empty()) {
+      std::cerr << "error: cannot read image " << argv[2] << "\n";
+      return 1;
+    }
+    cv::Mat resized;
+    cv::resize(image, resized, cv::Size(static_cast<int>(width), static_cast<int>(height)), 0, 0, cv::INTER_AREA);
+    std::vector<uint8_t> frames(static_cast<size_t>(batch) * resized.total() * 3);
+    for (int64_t b = 0; b < batch; ++b)  // a fixed-batch export gets the frame repeated
+      std::copy(resized.data, resized.data + resized.total() * 3, frames.begin() + b * resized.total() * 3);
+
+    const std::array<int64_t, 4> input_shape{batch, height, width, 3};
+    auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+    Ort::Value input = Ort::Value::CreateTensor<uint8_t>(memory, frames.data(), frames.size(), input_shape.data(),
+                                                         input_shape.size());
+    auto input_name = session.GetInputNameAllocated(0, allocator);
+    std::vector<Ort::AllocatedStringPtr> owned_names;
+    std::vector<const char*> output_names;
+    for (size_t i = 0; i < session.GetOutputCount(); ++i) {
+      owned_names.push_back(session.GetOutputNameAllocated(i, allocator));
+      output_names.push_back(owned_names.back().get());
+    }
+    const char* input_names[] = {input_name.get()};
+    auto outputs = session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names.data(),
+                               output_names.size());
+    for (size_t i = 0; i < outputs.size(); ++i) print_output(output_names[i], outputs[i]);
+  } catch (const Ort::Exception& error) {
+    std::cerr << "error: " << error.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
