@@ -10,7 +10,7 @@ from edgemtl.data import load_frames
 from edgemtl.deploy import ExportOptions, export_onnx
 from edgemtl.deploy.triton import model_file, triton_config, write_triton_config
 from edgemtl.deploy.verify import MetricComparison, VerificationReport
-from edgemtl.errors import ConfigError, DataError, ExportError
+from edgemtl.errors import ConfigError, DataError, ExportError, FrameError
 from edgemtl.runtime import Engine
 from edgemtl.train import load_checkpoint
 
@@ -157,3 +157,13 @@ def test_calibration_folder_problems_are_named(tmp_path):
     with pytest.raises(DataError, match=r"1 calibration images .* are not 32x32 \(first: b\.png\)"):
         load_frames(tmp_path / "frames", (32, 32))
     assert load_frames(tmp_path / "frames", (32, 32), limit=1).shape == (1, 32, 32, 3)
+
+
+def test_engine_runs_a_fixed_batch_export(checkpoint, tmp_path, frame):
+    path = export_onnx(checkpoint, tmp_path / "batch3.onnx", ExportOptions(batch=3)).path
+    engine = Engine(path, device="cpu")
+    engine.warmup(1)
+    assert engine.predict(frame)["segmentation"].mask.shape == frame.shape[:2]
+    assert engine.run(np.zeros((3, 32, 32, 3), np.uint8))["scene_probs"].shape == (3, 4)
+    with pytest.raises(FrameError, match="batches of exactly 3"):
+        engine.run(np.zeros((2, 32, 32, 3), np.uint8))

@@ -263,7 +263,7 @@ class Engine:
     def warmup(self, runs: int = 3) -> None:
         """Run a few black frames: first runs allocate memory and pick kernels (and capture a CUDA graph),
         and would skew timings."""
-        frames = np.zeros((1, *self._input_shape), dtype=np.uint8)
+        frames = np.zeros((self.metadata.batch or 1, *self._input_shape), dtype=np.uint8)
         for _ in range(runs):
             self.run(frames)
 
@@ -272,6 +272,11 @@ class Engine:
         if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.shape[1:] != self._input_shape:
             expected = f"(N, {', '.join(map(str, self._input_shape))}) uint8 BGR"
             raise FrameError(f"frames have {_describe(frames)}: expected {expected}")
+        if self.metadata.batch and len(frames) != self.metadata.batch:
+            raise FrameError(
+                f"a batch of {len(frames)} frames: {self.path.name} was exported for batches of exactly "
+                f"{self.metadata.batch} (re-export with --batch dynamic for any size)"
+            )
         frames = np.ascontiguousarray(frames)
         if not self.io_binding:
             return dict(zip(self._output_names, self.session.run(self._output_names, {self._input_name: frames})))
@@ -293,7 +298,10 @@ class Engine:
             resized = frame
         else:
             resized = cv2.resize(frame, (width, height), dst=self._resized, interpolation=cv2.INTER_AREA)
-        raw = self.run(resized[np.newaxis])
+        batch = resized[np.newaxis]  # (1, H, W, 3); a fixed-batch export gets the frame repeated
+        raw = self.run(
+            np.broadcast_to(batch, (self.metadata.batch, *batch.shape[1:])) if self.metadata.batch else batch
+        )
         results = {}
         for task in self.tasks:
             names = self.metadata.outputs[task.name]
