@@ -94,6 +94,7 @@ def main() -> None:
         folder = Path(folder)
         for checkpoint_path in checkpoints_for(args, folder):
             checkpoint = load_checkpoint(checkpoint_path)
+            tasks = checkpoint.tasks  # the table's columns; every checkpoint must share them
             test = make_dataset(args.test_size, checkpoint.input_size, seed=2_000_003)
             calibration = make_dataset(128, checkpoint.input_size, seed=0).images
             engines, sizes = {}, {}
@@ -121,12 +122,11 @@ def main() -> None:
                 if args.profile:
                     profiles.append((checkpoint.preset, precision, op_profile(engine.path, frame)))
 
-    tasks = NAVIGATION_TASKS
     header = ["preset", "precision", *(f"{t.name} {primary_metric(t)}" for t in tasks), "MB", "ms (batch 1)", "vs fp32"]
     print(
         f"Machine: {platform.machine()}, VNNI {'yes' if cpu_has_vnni() else 'no'}, onnxruntime "
         f"{onnxruntime.__version__} CPUExecutionProvider, 2 threads; {args.test_size} held-out scenes at "
-        f"{SIZE[0]}x{SIZE[1]}; median of {args.runs} interleaved runs"
+        f"{checkpoint.input_size[0]}x{checkpoint.input_size[1]}; median of {args.runs} interleaved runs"
     )
     print()
     print("| " + " | ".join(header) + " |")

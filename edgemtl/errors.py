@@ -25,6 +25,10 @@ class ModelFileError(EdgemtlError):
     """An .onnx file is missing, unreadable, not ONNX, or not an edgemtl export."""
 
 
+class ForeignModelError(ModelFileError):
+    """A valid ONNX file that edgemtl did not export (no edgemtl metadata): usable, but not by the Engine."""
+
+
 class FrameError(EdgemtlError):
     """A frame given to the runtime has the wrong shape or dtype."""
 

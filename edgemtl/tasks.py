@@ -17,7 +17,8 @@ from typing import Any
 
 from edgemtl.errors import ConfigError
 
-_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_SEGMENTATION_CLASSES = 256  # class ids travel as uint8 masks
 
 
 class TaskKind(str, Enum):
@@ -58,7 +59,7 @@ class TaskSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", TaskKind.parse(self.kind))
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-        if not isinstance(self.name, str) or not _NAME_PATTERN.match(self.name):
+        if not isinstance(self.name, str) or not _NAME_PATTERN.fullmatch(self.name):
             raise ConfigError(
                 f"task name {self.name!r} is not usable: expected letters, digits and underscores, "
                 "not starting with a digit"
@@ -73,6 +74,11 @@ class TaskSpec:
             raise ConfigError(
                 f"task {self.name!r} ({self.kind.value}) has {len(self.classes)} class names: "
                 f"expected at least {minimum}"
+            )
+        if self.kind is TaskKind.SEGMENTATION and len(self.classes) > MAX_SEGMENTATION_CLASSES:
+            raise ConfigError(
+                f"task {self.name!r} has {len(self.classes)} classes: masks are uint8, so at most "
+                f"{MAX_SEGMENTATION_CLASSES}"
             )
         duplicates = sorted({c for c in self.classes if self.classes.count(c) > 1})
         if duplicates:
@@ -114,6 +120,9 @@ class TaskSpec:
         missing = sorted({"name", "kind"} - set(data))
         if missing:
             raise ConfigError(f"task description {data!r} lacks {missing}")
+        extra = data.get("extra", {})
+        if not isinstance(extra, dict):
+            raise ConfigError(f"task {data['name']!r}: extra must be a mapping, got {extra!r}")
         classes = data.get("classes", ())
         if isinstance(classes, str) or not isinstance(classes, Sequence):
             raise ConfigError(f"task {data['name']!r}: classes must be a list of names, got {classes!r}")
@@ -122,7 +131,7 @@ class TaskSpec:
             kind=data["kind"],
             classes=tuple(classes),
             weight=data.get("weight", 1.0),
-            extra=dict(data.get("extra", {})),
+            extra=dict(extra),
         )
 
 

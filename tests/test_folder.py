@@ -167,6 +167,12 @@ def test_unknown_class_name(root: Path) -> None:
         load_folder(root)
 
 
+def test_labels_csv_row_with_surplus_fields(root: Path) -> None:
+    _rewrite_labels(root, "000002.png,right", "000002.png,right,,")
+    with pytest.raises(DataError, match=r"labels\.csv line 4 has 4 fields: expected 2"):
+        load_folder(root)
+
+
 def test_labels_csv_without_the_task_column(root: Path) -> None:
     (root / "labels.csv").write_text("image,direction\n000000.png,left\n")
     with pytest.raises(DataError, match=r"labels\.csv has columns .*lacking \['scene'\]"):

@@ -30,13 +30,19 @@ def test_iou_by_hand_and_absent_class_is_nan():
 
 
 def test_segmentation_meter_accumulates_over_batches():
-    meter = SegmentationMeter(SEG)
-    target = np.random.default_rng(0).integers(0, 3, (4, 8, 8))
-    meter.update(target[:2], target[:2])
-    meter.update(target[2:], target[2:])
-    result = meter.compute()
-    assert result["miou"] == 1.0 and result["pixel_accuracy"] == 1.0
-    assert set(result) >= {"iou_a", "iou_b", "iou_c"}
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 3, (4, 8, 8))
+    predicted = np.where(rng.random((4, 8, 8)) < 0.7, target, rng.integers(0, 3, (4, 8, 8)))
+    batched, whole = SegmentationMeter(SEG), SegmentationMeter(SEG)
+    batched.update(predicted[:1], target[:1])
+    batched.update(predicted[1:], target[1:])
+    whole.update(predicted, target)
+    assert batched.compute() == whole.compute()
+    assert 0.5 < whole.compute()["pixel_accuracy"] < 1.0
+    assert set(whole.compute()) >= {"iou_a", "iou_b", "iou_c"}
+    perfect = SegmentationMeter(SEG)
+    perfect.update(target, target)
+    assert perfect.compute()["miou"] == 1.0
 
 
 def test_classification_accuracy():

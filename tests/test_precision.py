@@ -72,6 +72,10 @@ def test_fp16_keeps_io_types_and_halves_the_weights(checkpoint, exported_model, 
         onnx.TensorProto.UINT8,
     ]
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)
+    typed = onnx.shape_inference.infer_shapes(proto).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*typed.value_info, *typed.input, *typed.output]}
+    finals = [n for n in typed.node if n.op_type in ("Softmax", "ArgMax")]
+    assert finals and all(types[n.input[0]] == onnx.TensorProto.FLOAT for n in finals), "softmax/argmax run in fp32"
     assert result.size_bytes < 0.7 * exported_model.stat().st_size
     assert all(c.drop <= 0.5 for c in result.verification.comparisons)
 
@@ -101,12 +105,26 @@ def test_fixed_batch_and_triton_repository(checkpoint, tiny_data, tmp_path):
     dims = [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
     assert dims == [2, 32, 32, 3] and result.metadata.batch == 2
     config = write_triton_config(repository, "nav", result.metadata).read_text()
+    assert parse_triton_config(config).max_batch_size == 0
     assert 'name: "nav"' in config and "max_batch_size: 0" in config and "dynamic_batching" not in config
     assert 'name: "frames"\n    data_type: TYPE_UINT8\n    dims: [2, 32, 32, 3]' in config
 
 
+def parse_triton_config(text: str):
+    """Through Triton's own ModelConfig schema: a config Triton would reject fails here."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    return text_format.Parse(text, model_config_pb2.ModelConfig())
+
+
 def test_triton_config_of_a_dynamic_batch_export(exported_model):
     config = triton_config(exported_model, "nav", Engine(exported_model, device="cpu").metadata)
+    parsed = parse_triton_config(config)
+    assert parsed.max_batch_size == 32 and parsed.backend == "onnxruntime"
+    assert all(list(o.dims) for o in parsed.output), "Triton rejects outputs with empty dims"
+    label = next(o for o in parsed.output if o.name == "scene_label")
+    assert list(label.dims) == [1] and label.HasField("reshape") and list(label.reshape.shape) == []
     assert "max_batch_size: 32" in config and "dynamic_batching" in config
     assert 'name: "frames"\n    data_type: TYPE_UINT8\n    dims: [32, 32, 3]' in config
     assert 'name: "segmentation_mask"\n    data_type: TYPE_UINT8\n    dims: [32, 32]' in config

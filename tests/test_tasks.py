@@ -26,6 +26,8 @@ def test_kind_is_parsed_from_string():
         ({"name": "a", "kind": "classification", "classes": ("x", "x")}, "repeats class names ['x']"),
         ({"name": "2a", "kind": "classification", "classes": ("x", "y")}, "task name '2a'"),
         ({"name": "a", "kind": "classification", "classes": ("x", "y"), "weight": -1}, "loss weight -1"),
+        ({"name": "seg\n", "kind": "segmentation", "classes": ("x", "y")}, "task name 'seg\\n'"),
+        ({"name": "a", "kind": "segmentation", "classes": tuple(map(str, range(300)))}, "at most 256"),
     ],
 )
 def test_invalid_specs_name_the_problem(kwargs, fragment):
@@ -45,7 +47,16 @@ def test_empty_task_list_is_rejected():
         validate_tasks(())
 
 
-@pytest.mark.parametrize("text", ["not json", "{}", '[{"name": "a"}]', '[{"name": "a", "kind": "x", "colour": 1}]'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "{}",
+        '[{"name": "a"}]',
+        '[{"name": "a", "kind": "x", "colour": 1}]',
+        '[{"name": "a", "kind": "regression", "extra": 5}]',
+    ],
+)
 def test_bad_json_is_an_edgemtl_error(text):
     with pytest.raises(EdgemtlError):
         tasks_from_json(text)

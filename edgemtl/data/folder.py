@@ -108,7 +108,15 @@ def _read_rows(labels_path: Path, tasks: tuple[TaskSpec, ...]) -> list[tuple[int
             reader = csv.DictReader(file)
             header = [name.strip() for name in reader.fieldnames or []]
             reader.fieldnames = header
-            rows = [(reader.line_num, row) for row in reader if any((v or "").strip() for v in row.values())]
+            rows = []
+            for row in reader:
+                if None in row:  # DictReader files surplus fields under None
+                    raise DataError(
+                        f"{labels_path} line {reader.line_num} has {len(header) + len(row[None])} fields: "
+                        f"expected {len(header)}, as in the header"
+                    )
+                if any((v or "").strip() for v in row.values()):
+                    rows.append((reader.line_num, row))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read {labels_path} ({exc}): expected a UTF-8 CSV file") from None
     missing = [name for name in needed if name not in header]

@@ -34,7 +34,7 @@ from edgemtl.runtime.metadata import INPUT_NAME, ModelMetadata
 from edgemtl.train.checkpoint import Checkpoint
 
 DEFAULT_OPSET = 18  # what the dynamo exporter targets natively; TensorRT 10 and ORT ≥ 1.14 read it
-MIN_OPSET = {"fp32": 17, "fp16": 17, "int8": 17}  # per-channel QDQ needs ≥ 13; the exporter ≥ 17
+MIN_OPSET = 17  # the dynamo exporter's floor (per-channel QDQ needs only 13)
 MAX_OPSET = 23  # the newest opset this onnx / onnxruntime pair both run
 
 
@@ -48,6 +48,7 @@ class ExportOptions:
     input_size: tuple[int, int] | None = None  # (height, width); None: the size the model was trained at
     raw_logits: bool = False
     calibration_method: str = "minmax"
+    reduce_range: bool | None = None  # int8 7-bit weights; None: when the exporting CPU lacks VNNI
     max_drop: float | None = None  # points a task may lose; None: DEFAULT_MAX_DROP[precision]
     allow_degraded: bool = False  # keep a file that lost more than max_drop, and say so
 
@@ -55,9 +56,10 @@ class ExportOptions:
         """Return the options with defaults resolved, or raise ConfigError naming the bad one."""
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
-        low = MIN_OPSET[self.precision]
-        if not low <= self.opset <= MAX_OPSET:
-            raise ConfigError(f"opset {self.opset} cannot carry a {self.precision} export: expected {low}..{MAX_OPSET}")
+        if not MIN_OPSET <= self.opset <= MAX_OPSET:
+            raise ConfigError(
+                f"opset {self.opset} cannot carry a {self.precision} export: expected {MIN_OPSET}..{MAX_OPSET}"
+            )
         if self.batch is not None and self.batch < 1:
             raise ConfigError(f"batch {self.batch} is not usable: expected a positive size, or dynamic")
         if self.calibration_method not in CALIBRATION_METHODS:
@@ -168,7 +170,9 @@ def _convert(
         onnx.save(convert_fp16(onnx.load(str(fp32_file))), str(target))
         return {}
     if options.precision == "int8":
-        return quantize_int8(fp32_file, target, calibration_frames, INPUT_NAME, options.calibration_method)
+        return quantize_int8(
+            fp32_file, target, calibration_frames, INPUT_NAME, options.calibration_method, options.reduce_range
+        )
     os.replace(fp32_file, target)
     return {}
 
@@ -213,6 +217,7 @@ def export_onnx(
     _check_frames("calibration", calibration_frames, options)
     if verify_data is not None:
         _check_frames("verification", verify_data.images, options)
+        verify_data.check_against(checkpoint.tasks)
 
     model = checkpoint.build_model()
     wrapper = ExportWrapper(model, checkpoint.mean, checkpoint.std, options.raw_logits).eval()

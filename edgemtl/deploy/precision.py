@@ -26,7 +26,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from edgemtl.errors import ConfigError
+from edgemtl.errors import ConfigError, ExportError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIBRATION_METHODS = {
@@ -38,6 +38,7 @@ CALIBRATION_METHODS = {
 # and postprocessing (Softmax, ArgMax) in float, without naming nodes.
 INT8_OPS = ("Conv", "ConvTranspose", "Gemm", "Add", "Relu")
 CALIBRATION_BATCH = 16
+FP32_POSTPROCESSING_OPS = ("Softmax", "Sigmoid", "ArgMax", "Greater")
 
 
 def preprocessing_nodes(proto: onnx.ModelProto) -> list[str]:
@@ -51,9 +52,34 @@ def preprocessing_nodes(proto: onnx.ModelProto) -> list[str]:
 
 
 def convert_fp16(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """Weights and activations to float16; preprocessing stays fp32 (onnxconverter-common mis-types the
-    uint8 → float Cast otherwise), graph inputs and outputs keep their types."""
-    return float16.convert_float_to_float16(proto, keep_io_types=True, node_block_list=preprocessing_nodes(proto))
+    """Weights and activations to float16. Preprocessing stays fp32 (onnxconverter-common mis-types the
+    uint8 → float Cast otherwise); softmax, sigmoid and argmax run on float32 logits, so probabilities
+    keep full precision and near-ties resolve as in fp32; graph inputs and outputs keep their types."""
+    output_types = {o.name: o.type.tensor_type.elem_type for o in proto.graph.output}
+    converted = float16.convert_float_to_float16(
+        proto,
+        keep_io_types=True,
+        node_block_list=preprocessing_nodes(proto),
+        op_block_list=[*float16.DEFAULT_OP_BLOCK_LIST, *FP32_POSTPROCESSING_OPS],
+    )
+    _restore_output_types(converted, output_types)
+    return converted
+
+
+def _restore_output_types(proto: onnx.ModelProto, types: dict[str, int]) -> None:
+    """onnxconverter-common casts a blocked op's result back to fp16 even when it is a graph output
+    (here: the softmax probabilities), despite keep_io_types; point that final Cast back at the
+    original type."""
+    producers = {name: node for node in proto.graph.node for name in node.output}
+    for value in [*proto.graph.output, *proto.graph.value_info]:
+        wanted = types.get(value.name)
+        if wanted is None or value.type.tensor_type.elem_type == wanted:
+            continue
+        node = producers[value.name]
+        if node.op_type != "Cast":
+            raise ExportError(f"fp16 conversion changed the type of output {value.name!r}: re-export as fp32")
+        next(a for a in node.attribute if a.name == "to").i = wanted
+        value.type.tensor_type.elem_type = wanted
 
 
 class _FrameReader(CalibrationDataReader):
@@ -92,17 +118,24 @@ def _quiet_quantizer() -> Iterator[None]:
 
 
 def quantize_int8(
-    source: Path, target: Path, frames: np.ndarray, input_name: str, method: str = "minmax"
+    source: Path,
+    target: Path,
+    frames: np.ndarray,
+    input_name: str,
+    method: str = "minmax",
+    reduce_range: bool | None = None,
 ) -> dict[str, object]:
     """Static QDQ quantization, per-channel int8 weights, uint8 activations, calibrated on `frames`.
 
-    Returns the calibration summary that goes into the file's metadata.
+    `reduce_range=None` decides from this machine's CPU; pass True when the target device lacks
+    VNNI and this one has it. Returns the calibration summary that goes into the file's metadata.
     """
     if method not in CALIBRATION_METHODS:
         raise ConfigError(f"unknown calibration method {method!r}: expected one of {', '.join(CALIBRATION_METHODS)}")
     if len(frames) == 0:
         raise ConfigError("int8 export needs calibration frames: got none")
-    reduce_range = not cpu_has_vnni()
+    if reduce_range is None:
+        reduce_range = not cpu_has_vnni()
     with tempfile.TemporaryDirectory() as folder, _quiet_quantizer():
         prepared = Path(folder) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))  # shape inference + folding, as ORT recommends

@@ -10,6 +10,7 @@ The config is derived from the file's own graph and metadata, so it cannot disag
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import onnx
@@ -30,12 +31,18 @@ def model_file(repository: Path, model_name: str) -> Path:
     return Path(repository) / model_name / "1" / "model.onnx"
 
 
-def _tensor_block(kind: str, value: onnx.ValueInfoProto, skip_batch: bool) -> str:
+def _tensor_entry(value: onnx.ValueInfoProto, skip_batch: bool) -> str:
     dims = [d.dim_value if d.dim_value else -1 for d in value.type.tensor_type.shape.dim]
     if skip_batch:
         dims = dims[1:]  # Triton adds the batch axis itself when max_batch_size > 0
     data_type = _TRITON_TYPES[value.type.tensor_type.elem_type]
-    return f'{kind} [\n  {{\n    name: "{value.name}"\n    data_type: {data_type}\n    dims: {dims}\n  }}\n]'
+    # Triton needs non-empty dims: a per-frame scalar (a label) is declared [1] and reshaped to [].
+    reshape = "\n    reshape: { shape: [] }" if not dims else ""
+    return f'  {{\n    name: "{value.name}"\n    data_type: {data_type}\n    dims: {dims or [1]}{reshape}\n  }}'
+
+
+def _tensor_list(kind: str, values: list[onnx.ValueInfoProto], skip_batch: bool) -> str:
+    return f"{kind} [\n" + ",\n".join(_tensor_entry(v, skip_batch) for v in values) + "\n]"
 
 
 def triton_config(path: Path, model_name: str, metadata: ModelMetadata) -> str:
@@ -46,8 +53,8 @@ def triton_config(path: Path, model_name: str, metadata: ModelMetadata) -> str:
         f'name: "{model_name}"',
         'backend: "onnxruntime"',
         f"max_batch_size: {MAX_BATCH if dynamic else 0}",
-        *(_tensor_block("input", value, dynamic) for value in graph.input),
-        *(_tensor_block("output", value, dynamic) for value in graph.output),
+        _tensor_list("input", list(graph.input), dynamic),
+        _tensor_list("output", list(graph.output), dynamic),
     ]
     if dynamic:
         blocks.append(f"dynamic_batching {{\n  max_queue_delay_microseconds: {QUEUE_DELAY_US}\n}}")
@@ -57,6 +64,9 @@ def triton_config(path: Path, model_name: str, metadata: ModelMetadata) -> str:
 
 
 def write_triton_config(repository: Path, model_name: str, metadata: ModelMetadata) -> Path:
+    """Written beside the model and renamed into place: Triton never sees half a config."""
     config = Path(repository) / model_name / "config.pbtxt"
-    config.write_text(triton_config(model_file(repository, model_name), model_name, metadata))
+    partial = config.with_suffix(".pbtxt.tmp")
+    partial.write_text(triton_config(model_file(repository, model_name), model_name, metadata))
+    os.replace(partial, config)
     return config

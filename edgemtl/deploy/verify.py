@@ -116,7 +116,8 @@ class VerificationReport:
     comparisons: tuple[MetricComparison, ...]
     max_drop: float
     size_bytes: int
-    latency_ms: float
+    latency_ms: float  # one run of `batch` frames
+    batch: int = 1
 
     @property
     def failures(self) -> list[MetricComparison]:
@@ -130,7 +131,7 @@ class VerificationReport:
             rows.append(f"{c.task:<14} {c.metric:<10} {c.pytorch:>9.4f} {c.exported:>10.4f} {c.drop:>9.2f}{verdict}")
         rows.append(
             f"{self.frames} validation frames; file {self.size_bytes / 1e6:.2f} MB; "
-            f"{self.latency_ms:.2f} ms per frame (batch 1, CPU, this machine)"
+            f"{self.latency_ms:.2f} ms per batch of {self.batch} (CPU, this machine)"
         )
         return rows
 
@@ -170,5 +171,6 @@ def compare_metrics(
         )
         for task in model.tasks
     )
-    latency = measure_latency_ms(engine, data.images[: engine.metadata.batch or 1])
-    return VerificationReport(precision, len(data), comparisons, max_drop, path.stat().st_size, latency)
+    batch = engine.metadata.batch or 1
+    latency = measure_latency_ms(engine, data.images[:batch])
+    return VerificationReport(precision, len(data), comparisons, max_drop, path.stat().st_size, latency, batch)

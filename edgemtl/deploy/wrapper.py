@@ -31,7 +31,6 @@ class ExportWrapper(nn.Module):
         super().__init__()
         self.preprocess = Preprocess(mean, std)
         self.model = model.eval()
-        self.raw_logits = raw_logits
         self.outputs = {
             task.name: {f: output_name(task, f) for f in task_output_fields(task, raw_logits)} for task in model.tasks
         }

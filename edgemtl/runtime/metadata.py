@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgemtl.errors import ModelFileError
+from edgemtl.errors import ForeignModelError, ModelFileError
 from edgemtl.tasks import TaskKind, TaskSpec, tasks_from_json, tasks_to_json
 
 FORMAT_NAME = "edgemtl-onnx"
@@ -92,7 +92,7 @@ class ModelMetadata:
     def from_props(cls, props: Mapping[str, str], source: str) -> ModelMetadata:
         """Parse metadata_props; `source` names the file in errors."""
         if props.get(PREFIX + "format") != FORMAT_NAME:
-            raise ModelFileError(
+            raise ForeignModelError(
                 f"{source} is an ONNX model but not an edgemtl export (no {PREFIX}format metadata): "
                 "export it with `edgemtl export`, or run it with onnxruntime directly"
             )

@@ -32,7 +32,6 @@ class Checkpoint:
     skips: bool = True
     epoch: int = 0
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    training_state: dict[str, Any] = field(default_factory=dict)  # optimizer, scheduler, ... for resume
     edgemtl_version: str = __version__
 
     def build_model(self) -> MultiTaskNet:
@@ -53,7 +52,6 @@ class Checkpoint:
             "epoch": self.epoch,
             "metrics": self.metrics,
             "model": self.model_state,
-            "training_state": self.training_state,
         }
 
 
@@ -67,6 +65,9 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> Path:
             torch.save(checkpoint.to_dict(), file)
             file.flush()
             os.fsync(file.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it 0600; give it the mode a plain open() would
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -104,7 +105,6 @@ def load_checkpoint(path: Path) -> Checkpoint:
             skips=data["skips"],
             epoch=data["epoch"],
             metrics=data["metrics"],
-            training_state=data["training_state"],
             edgemtl_version=data["edgemtl_version"],
         )
     except (KeyError, TypeError, ConfigError) as exc:

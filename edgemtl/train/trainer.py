@@ -85,7 +85,7 @@ def selection_score(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec,
     for task in tasks:
         value = metrics[task.name][primary_metric(task)]
         scores.append(value if higher_is_better(task) else -value)
-    return float(np.mean(scores))
+    return float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else -math.inf
 
 
 def _batches(count: int, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
@@ -245,7 +245,7 @@ def train(
         with history_file.open("a") as file:
             file.write(json.dumps(entry) + "\n")
         score = selection_score(metrics, tasks)
-        improved = score > best_score
+        improved = score > best_score or not best_metrics  # epoch 1 always writes best.pt, even if NaN
         state = checkpoint(epoch, metrics)
         if improved:
             best_score, best_metrics = score, metrics

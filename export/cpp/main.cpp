@@ -11,6 +11,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <iomanip>
@@ -67,9 +68,10 @@ int main(int argc, char** argv) {
       std::cerr << "error: " << argv[1] << " is not an edgemtl export (no edgemtl.format metadata)\n";
       return 1;
     }
-    auto tasks = metadata.LookupCustomMetadataMapAllocated("edgemtl.tasks", allocator);
-    auto precision = metadata.LookupCustomMetadataMapAllocated("edgemtl.precision", allocator);
-    std::cout << "tasks: " << tasks.get() << "\nprecision: " << precision.get() << "\n";
+    for (const char* key : {"edgemtl.tasks", "edgemtl.precision"}) {
+      auto value = metadata.LookupCustomMetadataMapAllocated(key, allocator);
+      std::cout << key << ": " << (value ? value.get() : "(missing)") << "\n";
+    }
 
     // Input: [batch, height, width, 3] uint8 BGR; a dynamic batch shows as -1.
     const std::vector<int64_t> shape = session.GetInputTypeInfo(0).GetTensorTypeAndShapeInfo().GetShape();
@@ -100,7 +102,7 @@ int main(int argc, char** argv) {
     auto outputs = session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names.data(),
                                output_names.size());
     for (size_t i = 0; i < outputs.size(); ++i) print_output(output_names[i], outputs[i]);
-  } catch (const Ort::Exception& error) {
+  } catch (const std::exception& error) {  // Ort::Exception, cv::Exception and allocation failures
     std::cerr << "error: " << error.what() << "\n";
     return 1;
   }
