@@ -333,3 +333,140 @@ def predict(model: Path, source: str, out: Path, device: str, masks: bool) -> No
         f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} FPS) on {engine.providers[0]}; "
         f"results in {summary.out_dir}"
     )
+
+
+def engine_options(function: Callable) -> Callable:
+    """The ONNX Runtime flags `camera` and `bench` share; they become an EngineOptions."""
+    options = [
+        click.option("--threads", type=click.IntRange(1), default=None, help="ORT intra-op threads [one per core]."),
+        click.option("--spinning/--no-spinning", default=True, help="Idle ORT threads busy-wait (lowest latency)."),
+        click.option("--io-binding/--no-io-binding", default=None, help="Bind buffers once [on with CUDA/TensorRT]."),
+        click.option("--cuda-graph/--no-cuda-graph", default=False, help="Capture and replay a CUDA graph."),
+        click.option("--trt-fp16/--no-trt-fp16", default=False, help="TensorRT: allow fp16 kernels."),
+        click.option("--trt-cache", type=click.Path(path_type=Path), default=None, help="TensorRT engine cache dir."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def make_engine_options(**flags: Any) -> Any:
+    from edgemtl.runtime import EngineOptions
+
+    return EngineOptions(
+        threads=flags["threads"],
+        spinning=flags["spinning"],
+        io_binding=flags["io_binding"],
+        cuda_graph=flags["cuda_graph"],
+        trt_fp16=flags["trt_fp16"],
+        trt_cache_dir=flags["trt_cache"],
+    )
+
+
+runtime_device_option = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]),
+    default="auto",
+    show_default=True,
+    help="Where to run (CUDA and TensorRT are untested: no GPU was at hand).",
+)
+
+
+@main.command()
+@click.argument("source")
+@click.option("-m", "--model", type=click.Path(path_type=Path), required=True, help="The exported .onnx file.")
+@click.option(
+    "-o", "--output", default="display", show_default=True, help="display, none, a video (.mp4/.avi/.mkv) or a folder."
+)
+@runtime_device_option
+@engine_options
+@click.option("--live/--no-live", default=None, help="Newest frame only, stale ones dropped [cameras, streams].")
+@click.option("--pace/--no-pace", default=False, help="Read a video file at its own frame rate.")
+@click.option("--frames", "max_frames", type=click.IntRange(1), default=None, help="Stop after this many frames.")
+@click.option("--reconnects", type=click.IntRange(0), default=3, show_default=True, help="Stream reconnect attempts.")
+@click.option("--stats/--no-stats", default=True, help="Draw FPS and latency on the frames.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write the summary here.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output video.")
+def camera(
+    source: str,
+    model: Path,
+    output: str,
+    device: str,
+    live: bool | None,
+    pace: bool,
+    max_frames: int | None,
+    reconnects: int,
+    stats: bool,
+    json_path: Path | None,
+    overwrite: bool,
+    **flags: Any,
+) -> None:
+    """Live: a camera, stream or file → model → overlay → window, video, folder or nothing; Ctrl-C stops.
+
+    SOURCE: a camera index (0) or /dev/videoN, a video file, an image, folder or glob, rtsp:// or http(s)://.
+    """
+    import json
+
+    from edgemtl.runtime import Engine, open_output, open_source, run_pipeline
+
+    engine = Engine(model, device, make_engine_options(**flags))
+    with (
+        open_source(source, live=live, pace=pace, reconnects=reconnects) as frames,
+        open_output(output, fps=frames.fps, overwrite=overwrite) as sink,
+    ):
+        click.echo(f"{source} -> {output} on {engine.describe()}; Ctrl-C stops", err=True)
+        summary = run_pipeline(
+            engine, frames, sink, max_frames=max_frames, draw_stats=stats, report=_echo_err, output_name=output
+        )
+    click.echo(("stopped: " if summary.interrupted else "") + summary.describe())
+    if json_path:
+        json_path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+
+
+def _echo_err(line: str) -> None:
+    click.echo(line, err=True)
+
+
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "cuda", "tensorrt"]), help="[every one]")
+@engine_options
+@click.option("--batch", "batches", multiple=True, type=click.IntRange(1), default=(1,), show_default=True)
+@click.option("--runs", type=click.IntRange(10), default=200, show_default=True, help="Timed calls per row.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Adds PyTorch eager rows.")
+@click.option("--video", type=click.Path(path_type=Path), default=None, help="Pipeline source [a synthetic drive].")
+@click.option("--frame-size", default="480x640", show_default=True, help="Camera frame HxW for end-to-end rows.")
+@click.option("--pipeline-frames", type=click.IntRange(0), default=500, show_default=True, help="0: no pipeline.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write the results here.")
+def bench(
+    models: tuple[Path, ...],
+    devices: tuple[str, ...],
+    batches: tuple[int, ...],
+    runs: int,
+    checkpoint: Path | None,
+    video: Path | None,
+    frame_size: str,
+    pipeline_frames: int,
+    json_path: Path | None,
+    **flags: Any,
+) -> None:
+    """Latency and throughput of .onnx files per provider and batch, end to end, and in the pipeline."""
+    import json
+
+    from edgemtl.bench import BENCH_DEVICES, run_bench
+
+    report = run_bench(
+        list(models),
+        devices=devices or BENCH_DEVICES,
+        batches=batches,
+        runs=runs,
+        options=make_engine_options(**flags),
+        checkpoint=checkpoint,
+        video=video,
+        frame_size=parse_size(frame_size) or (480, 640),
+        pipeline_frames=pipeline_frames,
+    )
+    for line in report.lines():
+        click.echo(line)
+    if json_path:
+        json_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")

@@ -6,21 +6,24 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edgemtl.errors import DeviceError, EdgemtlError, FrameError, ModelFileError, SourceError
+from edgemtl.errors import ConfigError, DeviceError, EdgemtlError, FrameError, ModelFileError, SourceError
 from edgemtl.runtime import (
     ClassificationResult,
     Engine,
+    EngineOptions,
     Prediction,
     SegmentationResult,
     class_colors,
     render_overlay,
 )
+from edgemtl.runtime.engine import provider_list, tensorrt_cache_folder
 from edgemtl.runtime.sources import ImageSource, VideoSource, open_source
 from edgemtl.tasks import NAVIGATION_TASKS
 
@@ -213,18 +216,90 @@ def test_unknown_device(exported_model):
     assert_one_line(error, "'tpu'", "cpu", "cuda")
 
 
-def test_cuda_without_a_gpu_says_what_is_missing(exported_model):
+def test_io_binding_gives_what_run_gives(exported_model, tiny_data):
+    plain = Engine(exported_model, device="cpu")
+    bound = Engine(exported_model, device="cpu", options=EngineOptions(io_binding=True, threads=1, spinning=False))
+    assert bound.io_binding and not plain.io_binding
+    assert "I/O binding on" in bound.describe() and "I/O binding off" in plain.describe()
+    for batch in (tiny_data.images[:1], tiny_data.images[1:4], tiny_data.images[4:5]):
+        expected, got = plain.run(batch), bound.run(batch)
+        for name in expected:
+            np.testing.assert_array_equal(got[name], expected[name])
+    first = bound.run(tiny_data.images[:1])
+    kept = {name: value.copy() for name, value in first.items()}
+    bound.run(tiny_data.images[5:6])  # the bound buffers are reused: earlier results must not change
+    for name in kept:
+        np.testing.assert_array_equal(first[name], kept[name])
+
+
+def test_prepare_then_predict_is_predict(engine, frame):
+    prepared = engine.prepare(frame)
+    assert prepared.shape == (32, 32, 3)
+    direct, split = engine.predict(frame), engine.predict(frame, prepared=prepared)
+    np.testing.assert_array_equal(direct["segmentation"].mask, split["segmentation"].mask)
+    np.testing.assert_array_equal(direct["scene"].probabilities, split["scene"].probabilities)
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"optimization": "fast"}, "'fast'"),
+        ({"threads": 0}, "threads"),
+    ],
+)
+def test_engine_options_are_checked(options, fragment):
+    with pytest.raises(ConfigError) as error:
+        EngineOptions(**options)
+    assert_one_line(error, fragment)
+
+
+def test_cuda_graphs_need_a_gpu(exported_model):
+    with pytest.raises(ConfigError) as error:
+        Engine(exported_model, device="cpu", options=EngineOptions(cuda_graph=True))
+    assert_one_line(error, "CUDA graphs", "GPU")
+
+
+def test_cpu_session_options_are_applied(exported_model):
+    options = EngineOptions(threads=1, optimization="basic", spinning=False)
+    session_options = options.session_options()
+    assert session_options.intra_op_num_threads == 1
+    assert session_options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    assert session_options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    engine = Engine(exported_model, device="cpu", options=options)
+    assert engine.run(np.zeros((1, 32, 32, 3), np.uint8))["scene_probs"].shape == (1, 4)
+
+
+def test_tensorrt_provider_options_and_cache_folder(exported_model, tmp_path):
+    if "TensorrtExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("this onnxruntime build has no TensorRT provider")
+    options = EngineOptions(trt_fp16=True, cuda_graph=True, trt_cache_dir=tmp_path / "trt")
+    providers = provider_list("tensorrt", options, exported_model)
+    assert [p if isinstance(p, str) else p[0] for p in providers] == [
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+    trt, cuda = providers[0][1], providers[1][1]
+    assert trt["trt_fp16_enable"] is True and trt["trt_cuda_graph_enable"] is True
+    assert trt["trt_engine_cache_enable"] is True and cuda == {"enable_cuda_graph": "1"}
+    folder = Path(trt["trt_engine_cache_path"])
+    assert folder.is_dir() and folder.parent == tmp_path / "trt"
+    assert f"ort{ort.__version__}" in folder.name and folder.name.endswith("-fp16")
+    other = tmp_path / "other.onnx"
+    other.write_bytes(exported_model.read_bytes() + b"\x00")
+    assert tensorrt_cache_folder(tmp_path, other, True).name.split("-")[1] != folder.name.split("-")[1]
+
+
+@pytest.mark.parametrize("device", ["cuda", "tensorrt"])
+def test_gpu_devices_without_a_gpu_say_what_is_missing(exported_model, device):
     try:
-        engine = Engine(exported_model, device="cuda")
+        engine = Engine(exported_model, device=device)
     except DeviceError as exc:
         message = str(exc)
-        assert "\n" not in message
-        assert "cuda" in message.lower()
-        # Either the build has no CUDA provider, or the provider could not start (no GPU / libraries).
-        assert "install onnxruntime-gpu" in message or "no GPU" in message, message
-        assert "device='cpu'" in message or "onnxruntime-gpu" in message
+        assert "\n" not in message and repr(device) in message
+        assert "install onnxruntime-gpu" in message or "could not start" in message, message
     else:  # pragma: no cover - only on a machine with a working GPU
-        assert engine.providers[0] == "CUDAExecutionProvider"
+        assert engine.providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
         pytest.skip("this machine has a usable GPU")
 
 
@@ -385,7 +460,7 @@ def test_runtime_works_without_torch(exported_model):
         sys.modules["torch"] = None  # any `import torch` now raises ImportError
         import numpy as np
         import edgemtl.runtime
-        from edgemtl.runtime.sources import open_source  # noqa: F401
+        from edgemtl.runtime import bench, pipeline, sinks, sources  # noqa: F401
         engine = edgemtl.runtime.Engine({str(exported_model)!r}, device="cpu")
         prediction = engine.predict(np.zeros((32, 32, 3), np.uint8))
         assert set(prediction) == {{"scene", "segmentation"}}, prediction

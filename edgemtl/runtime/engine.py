@@ -289,15 +289,25 @@ class Engine:
             self._bound[batch] = _BoundRun(self.session, self._input_name, frames.shape, device)
         return self._bound[batch].run(frames)
 
-    def predict(self, frame: np.ndarray) -> Prediction:
-        """Per-task results for one BGR frame of any size; masks come back at the frame's size."""
+    def prepare(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The frame resized to the model's input (area averaging, as in training), into `out` if given.
+
+        `predict` does this itself; a pipeline calls it on its reader thread and passes the result as
+        `predict(frame, prepared=...)`, so the resize overlaps the previous frame's inference.
+        """
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise FrameError(f"frame has {_describe(frame)}: expected (H, W, 3) uint8 BGR")
         height, width = self.metadata.input_size
         if frame.shape[:2] == (height, width):
-            resized = frame
-        else:
-            resized = cv2.resize(frame, (width, height), dst=self._resized, interpolation=cv2.INTER_AREA)
+            return frame
+        return cv2.resize(frame, (width, height), dst=out, interpolation=cv2.INTER_AREA)
+
+    def predict(self, frame: np.ndarray, prepared: np.ndarray | None = None) -> Prediction:
+        """Per-task results for one BGR frame of any size; masks come back at the frame's size.
+
+        `prepared`: `prepare(frame)` already done elsewhere (another thread); otherwise done here.
+        """
+        resized = self.prepare(frame, self._resized) if prepared is None else prepared
         batch = resized[np.newaxis]  # (1, H, W, 3); a fixed-batch export gets the frame repeated
         raw = self.run(
             np.broadcast_to(batch, (self.metadata.batch, *batch.shape[1:])) if self.metadata.batch else batch

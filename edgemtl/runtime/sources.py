@@ -14,11 +14,12 @@ reopened with a growing pause a bounded number of times, then stop with a Source
 from __future__ import annotations
 
 import collections
+import dataclasses
 import glob
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class Frame:
     name: str  # file stem for images; "<video stem>_<index>" for video frames
     image: np.ndarray  # (H, W, 3) uint8 BGR
     timestamp: float = 0.0  # time.perf_counter() when captured: latency is measured from here
+    prepared: np.ndarray | None = None  # the image resized for a model, when a reader thread did it
 
 
 class FrameSource:
@@ -216,10 +218,19 @@ class ThreadedSource(FrameSource):
     `drop_stale=True` (live sources): only the newest frame is kept; frames replaced before they were
     read are counted in `dropped`. `drop_stale=False` (files): up to `depth` frames are read ahead and
     nothing is dropped. An error in the thread is raised by the next `read()`, after the frames before it.
+    `prepare`, when given, runs on the thread too and its result travels as `Frame.prepared`.
     """
 
-    def __init__(self, inner: FrameSource, *, drop_stale: bool, depth: int = 4) -> None:
+    def __init__(
+        self,
+        inner: FrameSource,
+        *,
+        drop_stale: bool,
+        depth: int = 2,
+        prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         self.inner = inner
+        self.prepare = prepare
         self.uri = inner.uri
         self.fps = inner.fps
         self.live = drop_stale
@@ -242,6 +253,8 @@ class ThreadedSource(FrameSource):
                 frame = self.inner.read()
                 if frame is None:
                     break
+                if self.prepare is not None:
+                    frame = dataclasses.replace(frame, prepared=self.prepare(frame.image))
                 with self._changed:
                     if self.live and self._frames:
                         self.dropped += len(self._frames)

@@ -1,0 +1,176 @@
+"""`edgemtl bench`: how fast exported models run here, per provider, batch and precision, end to end and
+in the camera pipeline, with PyTorch eager beside them when torch and the checkpoint are at hand.
+
+The runtime measures itself (`edgemtl.runtime.bench`, no PyTorch); this module adds what a device
+without PyTorch cannot: a synthetic drive video for the pipeline, and the PyTorch eager row.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import onnxruntime
+
+from edgemtl.errors import DeviceError
+from edgemtl.runtime.bench import (
+    BenchRow,
+    PipelineComparison,
+    bench_engine,
+    bench_pipeline,
+    engine_only,
+    make_row,
+    markdown_table,
+    time_calls,
+)
+from edgemtl.runtime.engine import Engine, EngineOptions
+from edgemtl.runtime.sinks import VideoFileSink
+
+BENCH_DEVICES = ("cpu", "cuda", "tensorrt")
+_DISTINCT_FRAMES = 60  # a synthetic drive of this many frames is looped to the pipeline's length
+
+
+def machine_description() -> str:
+    """What the figures were measured on, load included: on a shared machine it explains the noise."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        cpu = names[0] if names else cpu
+    load = " / ".join(f"{value:.2f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (
+        f"{platform.machine()} {cpu}, {os.cpu_count()} CPUs, load average (1/5/15 min) {load}; "
+        f"onnxruntime {onnxruntime.__version__}, OpenCV {cv2.__version__}"
+    )
+
+
+@dataclass
+class BenchReport:
+    machine: str
+    rows: list[BenchRow] = field(default_factory=list)
+    pipelines: list[tuple[str, str, PipelineComparison]] = field(default_factory=list)  # model, engine, result
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        lines = [f"Machine: {self.machine}", "", *markdown_table(self.rows)]
+        if self.pipelines:
+            lines += [
+                "",
+                "| model | engine | model alone (FPS) | pipeline on a file (FPS) | pipeline / model |",
+                "|---|---|---|---|---|",
+            ]
+            for model, engine, result in self.pipelines:
+                lines.append(
+                    f"| {model} | {engine} | {result.model_alone_fps:.0f} | {result.pipeline_fps:.0f} "
+                    f"| {result.ratio:.1%} |"
+                )
+        return [*lines, "", *self.notes] if self.notes else lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "machine": self.machine,
+            "rows": [row.to_dict() for row in self.rows],
+            "pipelines": [{"model": m, "engine": e, **r.to_dict()} for m, e, r in self.pipelines],
+            "notes": self.notes,
+        }
+
+
+def drive_frames(count: int, size: tuple[int, int]) -> list[np.ndarray]:
+    """Frames a forward camera would see on a synthetic drive, at `size` (height, width)."""
+    from edgemtl.data.synthetic import drive_sequence
+
+    return [image for image, _, _ in drive_sequence(count, size, seed=0)]
+
+
+def write_drive_video(path: Path, frames: int, size: tuple[int, int]) -> Path:
+    """A synthetic drive of `frames` frames (a short one, looped) as a video file: a camera stand-in."""
+    images = drive_frames(min(frames, _DISTINCT_FRAMES), size)
+    with VideoFileSink(path, fps=30.0) as sink:
+        for index in range(frames):
+            sink.write(images[index % len(images)], str(index))
+    return path
+
+
+def bench_torch(checkpoint: Path, batches: tuple[int, ...], runs: int, threads: int | None) -> list[BenchRow]:
+    """PyTorch eager on the same whole computation the export holds: uint8 frames in, results out."""
+    import torch
+
+    from edgemtl.deploy import ExportWrapper
+    from edgemtl.train import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint)
+    wrapper = ExportWrapper(loaded.build_model(), loaded.mean, loaded.std).eval()
+    if threads:
+        torch.set_num_threads(threads)
+    rows = []
+    for batch in batches:
+        frames = torch.from_numpy(
+            np.random.default_rng(0).integers(0, 256, (batch, *loaded.input_size, 3), dtype=np.uint8)
+        )
+        with torch.inference_mode():
+            timings = time_calls(lambda frames=frames: wrapper(frames), runs)
+        runner = f"PyTorch {torch.__version__} eager, {torch.get_num_threads()} threads"
+        rows.append(make_row(runner, checkpoint.name, "fp32", engine_only(loaded.input_size), batch, timings))
+    return rows
+
+
+def _speedups(rows: list[BenchRow]) -> list[str]:
+    """ONNX Runtime on the CPU against PyTorch eager, batch by batch (p50)."""
+    eager = {(r.measure, r.batch): r for r in rows if r.runner.startswith("PyTorch")}
+    return [
+        f"{row.model} on {row.runner} is {eager[key].p50_ms / row.p50_ms:.2f}x as fast as PyTorch eager "
+        f"({row.measure}, batch {row.batch}; p50 {row.p50_ms:.2f} ms vs {eager[key].p50_ms:.2f} ms)"
+        for row in rows
+        if row.runner == "CPUExecutionProvider" and (key := (row.measure, row.batch)) in eager
+    ]
+
+
+def run_bench(
+    models: list[Path],
+    *,
+    devices: tuple[str, ...] = BENCH_DEVICES,
+    batches: tuple[int, ...] = (1,),
+    runs: int = 200,
+    options: EngineOptions | None = None,
+    checkpoint: Path | None = None,
+    video: Path | None = None,
+    frame_size: tuple[int, int] = (480, 640),
+    pipeline_frames: int = 500,
+) -> BenchReport:
+    """Every model on every device usable here; a device that is not is skipped with the reason in `notes`."""
+    options = options or EngineOptions()
+    report = BenchReport(machine_description())
+    frame = None
+    with tempfile.TemporaryDirectory() as folder:
+        for model in models:
+            for device in devices:
+                try:
+                    engine = Engine(model, device, options)
+                except DeviceError as exc:
+                    report.notes.append(f"{model.name} on {device}: skipped ({exc})")
+                    continue
+                if frame is None:  # rendered once a model has opened, so a wrong path fails at once
+                    (frame,) = drive_frames(1, frame_size)
+                    if video is None and pipeline_frames:
+                        video = write_drive_video(Path(folder) / "drive.mp4", pipeline_frames, frame_size)
+                report.rows += bench_engine(engine, frame, batches=batches, runs=runs)
+                if video is not None and pipeline_frames:
+                    result = bench_pipeline(engine, video, frames=pipeline_frames)
+                    report.pipelines.append((model.name, engine.describe(), result))
+    if checkpoint is None:
+        report.notes.append(
+            "PyTorch eager: skipped (an .onnx file holds no PyTorch weights; pass --checkpoint to add the row)"
+        )
+    else:
+        try:
+            report.rows += bench_torch(checkpoint, batches, runs, options.threads)
+        except ImportError as exc:
+            report.notes.append(f"PyTorch eager: skipped ({exc.name or 'torch'} is not installed)")
+    report.notes += _speedups(report.rows)
+    return report

@@ -1,0 +1,150 @@
+"""Latency and throughput of an Engine, end to end, and in the camera pipeline against the model alone.
+
+NumPy, onnxruntime and OpenCV only, like the rest of the runtime, so a device without PyTorch can
+measure itself. `edgemtl bench` adds the PyTorch eager row when torch and a checkpoint are at hand.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgemtl.runtime.engine import Engine
+from edgemtl.runtime.overlay import Overlay
+from edgemtl.runtime.pipeline import run_pipeline
+from edgemtl.runtime.sinks import NullSink
+from edgemtl.runtime.sources import open_source
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One line of the table: what ran, where, how, and how fast."""
+
+    model: str
+    precision: str
+    runner: str  # the execution provider, or "PyTorch eager"
+    io_binding: str  # "on" / "off" / "-"
+    cuda_graph: str
+    measure: str  # what one timed call does
+    batch: int
+    p50_ms: float
+    p99_ms: float
+    fps: float  # frames per second: batch / mean call time
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+COLUMNS = (
+    "model",
+    "precision",
+    "runner",
+    "I/O binding",
+    "CUDA graphs",
+    "measure",
+    "batch",
+    "p50 (ms)",
+    "p99 (ms)",
+    "throughput (FPS)",
+)
+
+
+def time_calls(function: Callable[[], object], runs: int, warmup: int = 10) -> np.ndarray:
+    """Seconds per call over `runs` calls, after `warmup` untimed ones (first calls allocate and tune)."""
+    for _ in range(warmup):
+        function()
+    timings = np.empty(runs)
+    for index in range(runs):
+        start = time.perf_counter()
+        function()
+        timings[index] = time.perf_counter() - start
+    return timings
+
+
+def engine_only(input_size: tuple[int, int]) -> str:
+    """The measure of a row timing the graph alone; rows with equal measures compare like for like."""
+    return f"engine only, {input_size[1]}x{input_size[0]} input"
+
+
+def make_row(
+    engine_or_runner: Engine | str, model: str, precision: str, measure: str, batch: int, timings: np.ndarray
+) -> BenchRow:
+    """A row from raw timings; an Engine fills in its provider, I/O binding and CUDA-graph state."""
+    if isinstance(engine_or_runner, Engine):
+        engine = engine_or_runner
+        runner = engine.providers[0]
+        binding, graph = ("on" if engine.io_binding else "off"), ("on" if engine.options.cuda_graph else "off")
+    else:
+        runner, binding, graph = engine_or_runner, "-", "-"
+    p50, p99 = np.percentile(timings, [50, 99]) * 1e3
+    return BenchRow(model, precision, runner, binding, graph, measure, batch, p50, p99, batch / timings.mean())
+
+
+def bench_engine(
+    engine: Engine, frame: np.ndarray, *, batches: tuple[int, ...] = (1,), runs: int = 200
+) -> list[BenchRow]:
+    """Engine-only rows (uint8 frames at the model size in, graph outputs out) per batch size, and an
+    end-to-end row at batch 1: `frame` (any camera size) → predict (resize, graph, mask back) → overlay."""
+    name, precision = engine.path.name, engine.metadata.precision
+    height, width = engine.input_size
+    rows = []
+    for batch in (engine.metadata.batch,) if engine.metadata.batch else batches:  # a fixed-batch export: its own
+        frames = np.random.default_rng(0).integers(0, 256, (batch, height, width, 3), dtype=np.uint8)
+        timings = time_calls(lambda frames=frames: engine.run(frames), runs)
+        rows.append(make_row(engine, name, precision, engine_only(engine.input_size), batch, timings))
+    overlay = Overlay()
+    timings = time_calls(lambda: overlay.render(frame, engine.predict(frame)), runs)
+    measure = f"predict + overlay, {frame.shape[1]}x{frame.shape[0]} frame"
+    rows.append(make_row(engine, name, precision, measure, 1, timings))
+    return rows
+
+
+@dataclass(frozen=True)
+class PipelineComparison:
+    """The pipeline's throughput on a file against the model alone on the same frames, decoded beforehand."""
+
+    model_alone_fps: float  # Engine.predict in a loop over frames held in memory
+    pipeline_fps: float  # decode → predict → overlay (+ statistics text) → no output, on the threads of run_pipeline
+    frames: int
+    repeats: int
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline_fps / self.model_alone_fps if self.model_alone_fps else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": round(self.ratio, 4)}
+
+
+def bench_pipeline(
+    engine: Engine, video: Path, *, frames: int = 500, repeats: int = 3, held: int = 50
+) -> PipelineComparison:
+    """`frames` frames of `video` through each, measured `repeats` times, interleaved, keeping the best
+    of each: on a shared machine the best run is the least disturbed, and interleaving exposes both to
+    the same drift. The model alone cycles over the first `held` decoded frames (memory stays small)."""
+    with open_source(video) as source:
+        images = [frame.image for _, frame in zip(range(held), source)]
+    engine.warmup()
+    alone, piped = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for index in range(frames):
+            engine.predict(images[index % len(images)])
+        alone.append(frames / (time.perf_counter() - start))
+        with open_source(video) as source:
+            stats = run_pipeline(engine, source, NullSink(), max_frames=frames, report=None)
+        piped.append(stats.fps)
+    return PipelineComparison(max(alone), max(piped), min(frames, stats.frames), repeats)
+
+
+def markdown_table(rows: list[BenchRow]) -> list[str]:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        values = [*list(row.to_dict().values())[:7], f"{row.p50_ms:.2f}", f"{row.p99_ms:.2f}", f"{row.fps:.0f}"]
+        lines.append("| " + " | ".join(str(v) for v in values) + " |")
+    return lines

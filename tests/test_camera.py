@@ -1,0 +1,82 @@
+"""`edgemtl camera`: a source through the model to a file, the summary, errors, and Ctrl-C mid-run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .files import write_video
+from .test_cli import assert_one_line_error, invoke
+from .test_pipeline import count_frames
+from .test_sources import write_mjpeg_avi
+
+
+def test_camera_to_a_video_file_with_a_json_summary(tmp_path, exported_model):
+    source = write_video(tmp_path / "drive.mp4", 8, size=(48, 64))
+    output, summary = tmp_path / "out.mp4", tmp_path / "summary.json"
+    result = invoke("camera", source, "-m", exported_model, "-o", output, "--device", "cpu", "--json", summary)
+    assert result.exit_code == 0, result.output
+    assert "8 frames in" in result.stdout and "FPS" in result.stdout and "p50 / p90 / p99" in result.stdout
+    assert "CPUExecutionProvider" in result.stderr
+    assert count_frames(output) == 8
+    data = json.loads(summary.read_text())
+    assert data["frames"] == 8 and data["dropped"] == 0 and not data["interrupted"]
+    assert set(data["latency_ms"]) == {"p50", "p90", "p99"}
+
+
+def test_camera_stops_after_the_frames_asked_for(tmp_path, exported_model):
+    source = write_video(tmp_path / "drive.mp4", 8)
+    result = invoke("camera", source, "-m", exported_model, "-o", "none", "--frames", 3, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("3 frames in")
+
+
+def test_camera_refuses_to_replace_a_recording(tmp_path, exported_model):
+    source = write_video(tmp_path / "drive.mp4", 3)
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"yesterday's recording")
+    result = invoke("camera", source, "-m", exported_model, "-o", output, "--device", "cpu")
+    assert_one_line_error(result, str(output), "exists")
+    assert output.read_bytes() == b"yesterday's recording"
+    assert invoke("camera", source, "-m", exported_model, "-o", output, "--overwrite").exit_code == 0
+    assert count_frames(output) == 3
+
+
+def test_camera_display_on_a_headless_machine(tmp_path, exported_model, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    result = invoke("camera", write_video(tmp_path / "drive.mp4", 3), "-m", exported_model)
+    assert_one_line_error(result, "display", "write to a file instead")
+
+
+def test_camera_that_cannot_be_opened(exported_model):
+    result = invoke("camera", "/dev/video97", "-m", exported_model, "-o", "none")
+    assert_one_line_error(result, "/dev/video97", "cannot open")
+
+
+def test_ctrl_c_leaves_a_playable_video_with_every_frame_written(tmp_path, exported_model):
+    source = write_mjpeg_avi(tmp_path / "camera.avi", 400, fps=40.0)  # a 10 s camera
+    output = tmp_path / "out.mp4"
+    script = Path(sys.executable).with_name("edgemtl")
+    command = [str(script), "camera", str(source), "-m", str(exported_model), "-o", str(output), "--live"]
+    command += ["--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "Ctrl-C stops" in process.stderr.readline()  # the pipeline is starting
+        deadline = time.monotonic() + 20
+        while not (output.exists() and output.stat().st_size > 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # a few more frames
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert stdout.startswith("stopped: "), stdout
+    written = int(stdout.split()[1])
+    assert 0 < written < 400
+    assert count_frames(output) == written, "the file was finalized and holds every frame written"
