@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,35 +20,34 @@ import torch
 from edgemtl.deploy import ExportWrapper, export_onnx
 from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset, model_cost
 from edgemtl.runtime import Engine, render_overlay
+from edgemtl.runtime.bench import time_calls
 from edgemtl.tasks import NAVIGATION_TASKS
-from edgemtl.train import Checkpoint
+from edgemtl.train import Checkpoint, load_checkpoint, save_checkpoint
 
 
-def percentiles(timings: list[float]) -> tuple[float, float]:
-    milliseconds = np.array(timings) * 1e3
-    return float(np.percentile(milliseconds, 50)), float(np.percentile(milliseconds, 99))
+def percentiles(timings: np.ndarray) -> tuple[float, float]:
+    p50, p99 = np.percentile(timings, [50, 99]) * 1e3
+    return float(p50), float(p99)
 
 
-def time_calls(function, runs: int, warmup: int = 10) -> list[float]:
-    for _ in range(warmup):
-        function()
-    timings = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        timings.append(time.perf_counter() - start)
-    return timings
-
-
-def bench_preset(name: str, runs: int, threads: int, folder: Path) -> dict:
+def export_random(name: str, folder: Path) -> tuple[Path, Path]:
+    """A random-weight model of the preset, exported as `edgemtl export` does, and its checkpoint file."""
     size = get_preset(name).input_size
     torch.manual_seed(0)
     model = create_model(name, NAVIGATION_TASKS).eval()
     checkpoint = Checkpoint(name, NAVIGATION_TASKS, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
-    path = export_onnx(checkpoint, folder / f"{name}.onnx").path
+    path = export_onnx(checkpoint, folder / f"{name}.onnx", overwrite=True).path
+    return path, save_checkpoint(checkpoint, folder / f"{name}.pt")
+
+
+def bench_preset(name: str, runs: int, threads: int, folder: Path) -> dict:
+    size = get_preset(name).input_size
+    path, checkpoint_path = export_random(name, folder)
+    checkpoint = load_checkpoint(checkpoint_path)
+    model = checkpoint.build_model()
     frame = np.random.default_rng(0).integers(0, 256, (1, *size, 3), dtype=np.uint8)
 
-    wrapper = ExportWrapper(model, DEFAULT_MEAN, DEFAULT_STD).eval()
+    wrapper = ExportWrapper(model, checkpoint.mean, checkpoint.std).eval()
     torch.set_num_threads(threads)
     tensor = torch.from_numpy(frame)
     with torch.inference_mode():

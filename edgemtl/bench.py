@@ -7,6 +7,7 @@ without PyTorch cannot: a synthetic drive video for the pipeline, and the PyTorc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import tempfile
@@ -115,8 +116,15 @@ def bench_torch(checkpoint: Path, batches: tuple[int, ...], runs: int, threads: 
         )
         with torch.inference_mode():
             timings = time_calls(lambda frames=frames: wrapper(frames), runs)
-        runner = f"PyTorch {torch.__version__} eager, {torch.get_num_threads()} threads"
-        rows.append(make_row(runner, checkpoint.name, "fp32", engine_only(loaded.input_size), batch, timings))
+        row = make_row(
+            f"PyTorch {torch.__version__} eager",
+            checkpoint.name,
+            "fp32",
+            engine_only(loaded.input_size),
+            batch,
+            timings,
+        )
+        rows.append(dataclasses.replace(row, threads=str(torch.get_num_threads())))
     return rows
 
 

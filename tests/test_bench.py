@@ -22,7 +22,7 @@ def test_bench_table_with_pytorch_and_the_pipeline(tmp_path, exported_model, tra
     assert result.exit_code == 0, result.output
     out = result.output
     assert out.startswith("Machine: ") and "CPUs" in out and "onnxruntime" in out
-    assert "| model | precision | runner | I/O binding | CUDA graphs | measure | batch |" in out
+    assert "| model | precision | runner | I/O binding | CUDA graphs | threads | measure | batch |" in out
 
     data = json.loads(results.read_text())
     rows = [(r["runner"], r["measure"], r["batch"]) for r in data["rows"]]
@@ -38,6 +38,7 @@ def test_bench_table_with_pytorch_and_the_pipeline(tmp_path, exported_model, tra
         assert 0 < row["p50_ms"] <= row["p99_ms"] and row["fps"] > 0
         assert row["model"] in (exported_model.name, checkpoint.name)
     assert [r["io_binding"] for r in data["rows"]] == ["off", "off", "off", "-", "-"]
+    assert [r["threads"] for r in data["rows"]] == ["1", "1", "1", "1", "1"]
 
     (pipeline,) = data["pipelines"]
     assert pipeline["model_alone_fps"] > 0 and pipeline["pipeline_fps"] > 0 and pipeline["frames"] == 12

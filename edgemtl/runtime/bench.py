@@ -30,6 +30,7 @@ class BenchRow:
     runner: str  # the execution provider, or "PyTorch eager"
     io_binding: str  # "on" / "off" / "-"
     cuda_graph: str
+    threads: str  # intra-op threads, and whether idle ones spin
     measure: str  # what one timed call does
     batch: int
     p50_ms: float
@@ -46,6 +47,7 @@ COLUMNS = (
     "runner",
     "I/O binding",
     "CUDA graphs",
+    "threads",
     "measure",
     "batch",
     "p50 (ms)",
@@ -79,10 +81,11 @@ def make_row(
         engine = engine_or_runner
         runner = engine.providers[0]
         binding, graph = ("on" if engine.io_binding else "off"), ("on" if engine.options.cuda_graph else "off")
+        threads = f"{engine.options.threads or 'default'}{'' if engine.options.spinning else ', no spinning'}"
     else:
-        runner, binding, graph = engine_or_runner, "-", "-"
+        runner, binding, graph, threads = engine_or_runner, "-", "-", "-"
     p50, p99 = np.percentile(timings, [50, 99]) * 1e3
-    return BenchRow(model, precision, runner, binding, graph, measure, batch, p50, p99, batch / timings.mean())
+    return BenchRow(model, precision, runner, binding, graph, threads, measure, batch, p50, p99, batch / timings.mean())
 
 
 def bench_engine(
@@ -145,6 +148,6 @@ def bench_pipeline(
 def markdown_table(rows: list[BenchRow]) -> list[str]:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
-        values = [*list(row.to_dict().values())[:7], f"{row.p50_ms:.2f}", f"{row.p99_ms:.2f}", f"{row.fps:.0f}"]
+        values = [*list(row.to_dict().values())[:8], f"{row.p50_ms:.2f}", f"{row.p99_ms:.2f}", f"{row.fps:.0f}"]
         lines.append("| " + " | ".join(str(v) for v in values) + " |")
     return lines
