@@ -335,19 +335,29 @@ def predict(model: Path, source: str, out: Path, device: str, masks: bool) -> No
     )
 
 
-def engine_options(function: Callable) -> Callable:
-    """The ONNX Runtime flags `camera` and `bench` share; they become an EngineOptions."""
+def engine_options(spinning: bool) -> Callable[[Callable], Callable]:
+    """The ONNX Runtime flags `camera` and `bench` share; they become an EngineOptions.
+
+    `spinning` is the default for busy-waiting ORT threads: on for `bench` (lowest latency of the model
+    alone), off for `camera`, where spinning threads take the cores the decoder and the overlay need.
+    """
     options = [
         click.option("--threads", type=click.IntRange(1), default=None, help="ORT intra-op threads [one per core]."),
-        click.option("--spinning/--no-spinning", default=True, help="Idle ORT threads busy-wait (lowest latency)."),
+        click.option(
+            "--spinning/--no-spinning", default=spinning, show_default=True, help="Idle ORT threads busy-wait."
+        ),
         click.option("--io-binding/--no-io-binding", default=None, help="Bind buffers once [on with CUDA/TensorRT]."),
         click.option("--cuda-graph/--no-cuda-graph", default=False, help="Capture and replay a CUDA graph."),
         click.option("--trt-fp16/--no-trt-fp16", default=False, help="TensorRT: allow fp16 kernels."),
         click.option("--trt-cache", type=click.Path(path_type=Path), default=None, help="TensorRT engine cache dir."),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+
+    def decorate(function: Callable) -> Callable:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
 
 
 def make_engine_options(**flags: Any) -> Any:
@@ -379,7 +389,7 @@ runtime_device_option = click.option(
     "-o", "--output", default="display", show_default=True, help="display, none, a video (.mp4/.avi/.mkv) or a folder."
 )
 @runtime_device_option
-@engine_options
+@engine_options(spinning=False)
 @click.option("--live/--no-live", default=None, help="Newest frame only, stale ones dropped [cameras, streams].")
 @click.option("--pace/--no-pace", default=False, help="Read a video file at its own frame rate.")
 @click.option("--frames", "max_frames", type=click.IntRange(1), default=None, help="Stop after this many frames.")
@@ -430,7 +440,7 @@ def _echo_err(line: str) -> None:
 @main.command()
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "cuda", "tensorrt"]), help="[every one]")
-@engine_options
+@engine_options(spinning=True)
 @click.option("--batch", "batches", multiple=True, type=click.IntRange(1), default=(1,), show_default=True)
 @click.option("--runs", type=click.IntRange(10), default=200, show_default=True, help="Timed calls per row.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Adds PyTorch eager rows.")

@@ -147,6 +147,12 @@ class VideoSource(FrameSource):
             milliseconds = int(self.timeout_s * 1000)
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds, cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds]
             return cv2.VideoCapture(self.target, cv2.CAP_FFMPEG, params)
+        if isinstance(self.target, str) and not _is_camera(self.target):
+            # A file: one decoder thread. The pipeline already decodes beside inference; FFmpeg's frame
+            # threads on top cost CPU (measured 0.86 vs 0.61 ms per 640x480 MPEG-4 frame on 2 cores).
+            capture = cv2.VideoCapture(self.target, cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, 1])
+            if capture.isOpened():
+                return capture
         return cv2.VideoCapture(self.target)
 
     def _reconnect(self) -> bool:
