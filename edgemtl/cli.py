@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from edgemtl import __version__
-from edgemtl.errors import ConfigError, EdgemtlError, ModelFileError
+from edgemtl.errors import ConfigError, EdgemtlError, ForeignModelError
 
 if TYPE_CHECKING:
     from edgemtl.data import ArrayDataset
@@ -28,6 +29,9 @@ class EdgemtlGroup(click.Group):
             return super().invoke(ctx)
         except EdgemtlError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # a full disk or a read-only folder met while writing
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
         except KeyboardInterrupt:
             click.echo("interrupted; files written so far are complete", err=True)
             sys.exit(130)
@@ -103,7 +107,7 @@ def main(verbose: bool) -> None:
 def demo(out: Path, epochs: int, train_size: int, video_frames: int, seed: int, device: str, progress: bool) -> None:
     """The whole path on the CPU in minutes: synthetic data → train nano → export → run on a video."""
     from edgemtl.demo import DemoConfig, run_demo
-    from edgemtl.predict import fresh_dir
+    from edgemtl.paths import fresh_dir
 
     out = fresh_dir(out)
     config = DemoConfig(epochs=epochs, train_size=train_size, video_frames=video_frames, seed=seed, device=device)
@@ -160,7 +164,7 @@ def train_command(
 
     from edgemtl.data.folder import read_tasks
     from edgemtl.model import check_input_size, get_preset
-    from edgemtl.predict import fresh_dir
+    from edgemtl.paths import fresh_dir
     from edgemtl.tasks import NAVIGATION_TASKS
     from edgemtl.train import TrainConfig, train
 
@@ -249,6 +253,7 @@ def export_command(
     from edgemtl.data import load_frames
     from edgemtl.deploy import ExportOptions, export_onnx
     from edgemtl.deploy.triton import model_file, write_triton_config
+    from edgemtl.tasks import NAVIGATION_TASKS
     from edgemtl.train import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
@@ -262,10 +267,16 @@ def export_command(
         max_drop=max_drop,
         allow_degraded=allow_degraded,
     ).validate(loaded)  # before minutes of data loading, not after
+    if loaded.tasks != NAVIGATION_TASKS:  # synthetic scenes only label the navigation tasks
+        if verify and verify_data == "synthetic":
+            raise ConfigError(
+                "this model's tasks are not the navigation ones: pass --verify-data FOLDER or --no-verify"
+            )
+        if precision == "int8" and calib_data == "synthetic":
+            raise ConfigError("this model's tasks are not the navigation ones: pass --calib-data FOLDER for int8")
     if target == "triton":
         repository = output or checkpoint.parent / "triton"
         output = model_file(repository, checkpoint.stem)
-        output.parent.mkdir(parents=True, exist_ok=True)
     else:
         output = output or checkpoint.with_suffix(".onnx" if precision == "fp32" else f".{precision}.onnx")
     size = options.input_size
@@ -281,7 +292,16 @@ def export_command(
         else:
             calibration = load_frames(Path(calib_data), size, calib_size)
         calibration = calibration[: len(calibration) // whole_batches * whole_batches]
-    result = export_onnx(loaded, output, options, verify_data=data, calibration_frames=calibration, overwrite=overwrite)
+    created = next((p for p in reversed(output.parents) if not p.exists()), None)  # Triton's model folders
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        result = export_onnx(
+            loaded, output, options, verify_data=data, calibration_frames=calibration, overwrite=overwrite
+        )
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)  # leave no empty repository behind a failed export
+        raise
     click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {precision}, opset {opset})")
     if target == "triton":
         click.echo(f"wrote {write_triton_config(repository, checkpoint.stem, result.metadata)}")
@@ -302,9 +322,7 @@ def info(model: Path) -> None:
 
     try:
         engine = Engine(model, device="cpu")
-    except ModelFileError as exc:
-        if "not an edgemtl export" not in str(exc):
-            raise
+    except ForeignModelError:
         click.echo(f"{model}: an ONNX model, not an edgemtl export (no edgemtl.* metadata)")
         for line in describe_graph(model):
             click.echo(line)
@@ -324,7 +342,8 @@ def info(model: Path) -> None:
 @click.option("--masks/--no-masks", default=True, help="Save masks as indexed PNGs (image sources).")
 def predict(model: Path, source: str, out: Path, device: str, masks: bool) -> None:
     """Run a model on an image, folder, glob or video: overlays, masks and predictions.jsonl."""
-    from edgemtl.predict import fresh_dir, predict_source
+    from edgemtl.paths import fresh_dir
+    from edgemtl.predict import predict_source
     from edgemtl.runtime import Engine
 
     engine = Engine(model, device=device)

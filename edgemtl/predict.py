@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgemtl.data.masks import write_mask
-from edgemtl.errors import OutputError
 from edgemtl.runtime import Engine, SegmentationResult, render_overlay
 from edgemtl.runtime.sinks import FrameSink, ImageFolderSink, VideoFileSink
 from edgemtl.runtime.sources import ImageSource, open_source
@@ -26,20 +25,6 @@ class PredictSummary:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
-
-
-def fresh_dir(base: Path) -> Path:
-    """`base` if it is new or empty, else base2, base3, ...: earlier results are never overwritten."""
-    base = Path(base)
-    candidate, number = base, 1
-    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
-        number += 1
-        candidate = base.with_name(f"{base.name}{number}")
-    try:
-        candidate.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {candidate}: {exc.strerror}") from None
-    return candidate
 
 
 def predict_source(

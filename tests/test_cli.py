@@ -274,3 +274,53 @@ def test_train_export_info_predict_through_the_cli(tmp_path):
     lines = (out / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 4
     assert all(json.loads(line)["scene"]["label"] in SCENE.classes for line in lines)
+
+
+# --- export edge cases ----------------------------------------------------------------------------------
+
+
+def test_export_of_a_model_with_its_own_tasks_asks_for_its_data(trained_run, tmp_path):
+    import dataclasses
+
+    from edgemtl.tasks import TaskSpec
+    from edgemtl.train import load_checkpoint, save_checkpoint
+
+    checkpoint = load_checkpoint(trained_run.best_checkpoint)
+    renamed = (TaskSpec("turn", "classification", SCENE.classes), SEGMENTATION)
+    custom = save_checkpoint(dataclasses.replace(checkpoint, tasks=renamed), tmp_path / "custom.pt")
+    result = invoke("export", custom, "-o", tmp_path / "m.onnx")
+    assert_one_line_error(result, "--verify-data FOLDER")
+    result = invoke("export", custom, "--no-verify", "--precision", "int8", "-o", tmp_path / "m.onnx")
+    assert_one_line_error(result, "--calib-data FOLDER")
+
+
+def test_a_full_disk_during_export_is_one_line_and_replaces_nothing(trained_run, tmp_path, monkeypatch):
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"previous model")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "tmp.onnx"))
+
+    monkeypatch.setattr("onnx.save", disk_full)
+    result = invoke("export", trained_run.best_checkpoint, "--no-verify", "--overwrite", "-o", target)
+    assert_one_line_error(result, "No space left on device")
+    assert target.read_bytes() == b"previous model"
+
+
+def test_a_failed_triton_export_leaves_no_repository(trained_run, tmp_path):
+    repository = tmp_path / "models"
+    result = invoke(
+        "export", trained_run.best_checkpoint, "--format", "triton", "--input-size", "100", "-o", repository
+    )
+    assert_one_line_error(result, "multiples of 32")
+    assert not repository.exists()
+
+
+def test_cli_choices_match_the_library_tables():
+    from edgemtl.deploy import CALIBRATION_METHODS, DEFAULT_OPSET, PRECISIONS
+
+    export = main.commands["export"]
+    options = {p.name: p for p in export.params}
+    assert tuple(options["precision"].type.choices) == PRECISIONS
+    assert tuple(options["calib_method"].type.choices) == tuple(CALIBRATION_METHODS)
+    assert options["opset"].default == DEFAULT_OPSET
