@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from itertools import pairwise
 
 import numpy as np
 import pytest
 
 from edgemtl.data import drive_sequence, make_dataset, render_scene, sample_scene_params, scene_label
+from edgemtl.data.synthetic import CURVE_THRESHOLD, Obstacle, image_targets, visible_obstacles
 from edgemtl.errors import ConfigError
-from edgemtl.tasks import NAVIGATION_DIRECTIONS, NAVIGATION_SEG_CLASSES
+from edgemtl.tasks import (
+    ALL_SYNTHETIC_TASKS,
+    NAVIGATION_DIRECTIONS,
+    NAVIGATION_SEG_CLASSES,
+    OBJECTS_TASK,
+    OBSTACLE_SHAPES,
+    TaskKind,
+    TaskSpec,
+)
 
 PATH, LANE, OBSTACLE = (NAVIGATION_SEG_CLASSES.index(c) for c in ("path", "lane", "obstacle"))
-BLOCKED = NAVIGATION_DIRECTIONS.index("blocked")
+LEFT, STRAIGHT, RIGHT, BLOCKED = range(4)
 
 
 def _standing_on_path(mask: np.ndarray) -> float:
@@ -107,6 +117,75 @@ def test_unusable_size_is_a_config_error(size: object) -> None:
 def test_forcing_an_unknown_direction_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="direction"):
         sample_scene_params(np.random.default_rng(0), direction=7)
+
+
+# --- the per-image targets beyond navigation: objects (multilabel), curvature and proximity (regression) ---
+
+
+def test_all_synthetic_tasks_keep_the_scenes_and_add_targets() -> None:
+    default = make_dataset(16, (32, 48), seed=3)
+    everything = make_dataset(16, (32, 48), seed=3, tasks=ALL_SYNTHETIC_TASKS)
+    assert np.array_equal(default.images, everything.images)  # asking for more targets changes no scene
+    for name in ("scene", "segmentation"):
+        assert np.array_equal(default.targets[name], everything.targets[name])
+    assert list(everything.targets) == [t.name for t in ALL_SYNTHETIC_TASKS]
+    assert everything.targets["objects"].shape == (16, 3) and everything.targets["objects"].dtype == np.float32
+    assert set(np.unique(everything.targets["objects"])) <= {0.0, 1.0}
+    for name in ("curvature", "proximity"):
+        assert everything.targets[name].shape == (16, 1) and everything.targets[name].dtype == np.float32
+    only = make_dataset(4, (32, 48), seed=3, tasks=(OBJECTS_TASK,))
+    assert list(only.targets) == ["objects"] and np.array_equal(only.images, default.images[:4])
+
+
+def test_targets_agree_with_the_label_and_the_mask() -> None:
+    data = make_dataset(120, (64, 64), seed=4, tasks=ALL_SYNTHETIC_TASKS)
+    labels = data.targets["scene"]
+    curvature, proximity = data.targets["curvature"][:, 0], data.targets["proximity"][:, 0]
+    assert np.all(curvature[labels == LEFT] <= -CURVE_THRESHOLD)  # negative: bends left
+    assert np.all(curvature[labels == RIGHT] >= CURVE_THRESHOLD)
+    assert np.all(np.abs(curvature[labels == STRAIGHT]) < CURVE_THRESHOLD)
+    assert np.all((proximity >= 0) & (proximity <= 1))
+    assert proximity[labels == BLOCKED].min() > proximity[labels != BLOCKED].max()  # blocked: something is near
+    for flags, mask in zip(data.targets["objects"], data.targets["segmentation"], strict=True):
+        if flags.any():
+            assert np.count_nonzero(mask == OBSTACLE) >= 4  # a named shape is one you can see
+    counts = data.targets["objects"].sum(0)
+    assert np.all(counts > 20) and np.all(counts < 100)  # every shape shows up, none always does
+
+
+def test_an_empty_scene_has_no_objects_and_a_clear_path() -> None:
+    params = replace(sample_scene_params(np.random.default_rng(0), direction=BLOCKED), obstacles=())
+    targets = image_targets(params)
+    assert not targets["objects"].any() and targets["proximity"][0] == 0.0
+    assert targets["curvature"][0] == np.float32(params.curvature)
+
+
+def test_an_obstacle_hidden_behind_a_nearer_one_is_not_seen() -> None:
+    params = sample_scene_params(np.random.default_rng(1), direction=STRAIGHT)
+    near = Obstacle(depth=0.8, offset=0.0, half_width=0.9, aspect=1.2, shape="box", color=(0, 0, 255))
+    hidden = Obstacle(depth=0.3, offset=0.0, half_width=0.4, aspect=1.3, shape="cone", color=(0, 255, 0))
+    beside = Obstacle(depth=0.5, offset=3.0, half_width=0.4, aspect=0.6, shape="blob", color=(255, 0, 0))
+    params = replace(params, obstacles=(hidden, near, beside))
+    assert visible_obstacles(params) == (near, beside)  # near to far
+    targets = image_targets(params)
+    assert dict(zip(OBSTACLE_SHAPES, targets["objects"])) == {"box": 1.0, "blob": 1.0, "cone": 0.0}
+    assert targets["proximity"][0] == np.float32(0.8)  # the box on the path; the blob beside it does not count
+    alone = image_targets(replace(params, obstacles=(hidden,)))
+    assert alone["objects"][OBSTACLE_SHAPES.index("cone")] == 1.0 and alone["proximity"][0] == np.float32(0.3)
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        TaskSpec("weather", TaskKind.CLASSIFICATION, ("sun", "rain")),
+        TaskSpec("objects", TaskKind.MULTILABEL, ("car", "person")),
+        TaskSpec("curvature", TaskKind.REGRESSION, ("a", "b")),
+    ],
+)
+def test_a_task_the_scenes_cannot_label_is_a_config_error(task: TaskSpec) -> None:
+    with pytest.raises(ConfigError, match=rf"no target for task '{task.name}'.*they provide scene") as error:
+        make_dataset(2, (16, 16), tasks=(task,))
+    assert "\n" not in str(error.value)
 
 
 def test_drive_sequence_is_smooth_and_deterministic() -> None:

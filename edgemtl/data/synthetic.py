@@ -27,7 +27,19 @@ import numpy as np
 from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.folder import write_dataset
 from edgemtl.errors import ConfigError
-from edgemtl.tasks import NAVIGATION_DIRECTIONS, NAVIGATION_SEG_CLASSES, NAVIGATION_TASKS, TaskKind
+from edgemtl.tasks import (
+    ALL_SYNTHETIC_TASKS,
+    CURVATURE_TASK,
+    NAVIGATION_DIRECTIONS,
+    NAVIGATION_SEG_CLASSES,
+    NAVIGATION_TASKS,
+    OBJECTS_TASK,
+    OBSTACLE_SHAPES,
+    PROXIMITY_TASK,
+    TaskKind,
+    TaskSpec,
+    validate_tasks,
+)
 
 __all__ = [
     "BLOCKED",
@@ -40,10 +52,12 @@ __all__ = [
     "Obstacle",
     "SceneParams",
     "drive_sequence",
+    "image_targets",
     "make_dataset",
     "render_scene",
     "sample_scene_params",
     "scene_label",
+    "visible_obstacles",
     "write_dataset",
 ]
 
@@ -76,9 +90,13 @@ _TEXTURE_SIZE = 64  # side of the tileable noise images textures are sampled fro
 _TEXTURE_VARIANTS = 8  # distinct noise images per smoothness
 _NOISE_MARGIN = 64  # sensor noise: offsets into a fixed field per frame size (see _sensor_noise)
 _SHIFT = 4  # fractional bits for OpenCV drawing: sub-pixel positions keep small sizes faithful
-_SHAPES = ("box", "blob", "cone")
+_SHAPES = OBSTACLE_SHAPES
 _DRIVE_SPEED = 0.06  # drive_sequence: distance per frame, in units of the bottom row's distance
 _PASS_DISTANCE = 0.6  # drive_sequence: an obstacle this close is being passed and leaves the view
+_VISIBILITY_SIZE = 128  # visibility is judged on a frame of this size, whatever size is rendered
+_MIN_VISIBLE_SHARE = 0.25  # an obstacle counts as seen when this share of its outline is not hidden...
+_MIN_VISIBLE_AREA = 0.001  # ...and what shows covers this fraction of the frame (16 px at 128 x 128)
+_IMAGE_TARGETS = frozenset(t.name for t in (OBJECTS_TASK, CURVATURE_TASK, PROXIMITY_TASK))  # image_targets' keys
 
 
 @dataclass(frozen=True)
@@ -628,27 +646,95 @@ def render_scene(params: SceneParams, size: tuple[int, int] = (128, 128)) -> tup
     return _apply_camera(params, image), mask, scene_label(params)
 
 
+def visible_obstacles(params: SceneParams) -> tuple[Obstacle, ...]:
+    """The obstacles one can make out in the frame, near to far: nearer ones hide farther ones, edges clip.
+
+    A target about what is *seen* must not name an obstacle hidden behind another (about 5 % of sampled
+    obstacles are mostly hidden). Judged on an id map at a fixed size, so every render size agrees.
+    """
+    size = _VISIBILITY_SIZE
+    ordered = sorted(params.obstacles, key=lambda o: o.depth)  # painting order: far to near
+    ids = np.zeros((size, size), dtype=np.float32)
+    single = np.empty_like(ids)
+    areas = []
+    for number, obstacle in enumerate(ordered, start=1):
+        shapes = _obstacle_shapes(params, obstacle)
+        single.fill(0.0)
+        _draw(single, shapes, 1.0, size, size)
+        areas.append(np.count_nonzero(single))
+        _draw(ids, shapes, float(number), size, size)
+    shown = np.bincount(ids.astype(np.int64).ravel(), minlength=len(ordered) + 1)[1:]
+    seen = [
+        obstacle
+        for obstacle, area, count in zip(ordered, areas, shown, strict=True)
+        if count >= _MIN_VISIBLE_SHARE * area and count >= _MIN_VISIBLE_AREA * size * size
+    ]
+    return tuple(reversed(seen))
+
+
+def image_targets(params: SceneParams) -> dict[str, np.ndarray]:
+    """The per-image targets beyond the navigation ones, by task name, from the scene's geometry.
+
+    objects: which obstacle shapes are visible, (3,) 0/1. curvature: the path's bend, (1,) in -1..1.
+    proximity: depth of the nearest visible obstacle standing on the path, (1,) in 0..1 (0: path clear).
+    """
+    seen = visible_obstacles(params)
+    shapes = {obstacle.shape for obstacle in seen}
+    nearest = max((o.depth for o in seen if _path_overlap(o) > 0), default=0.0)
+    return {
+        OBJECTS_TASK.name: np.array([shape in shapes for shape in OBSTACLE_SHAPES], dtype=np.float32),
+        CURVATURE_TASK.name: np.array([params.curvature], dtype=np.float32),
+        PROXIMITY_TASK.name: np.array([min(nearest, 1.0)], dtype=np.float32),
+    }
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Datasets and drives
 
 
-def make_dataset(n: int, size: tuple[int, int] = (128, 128), seed: int = 0) -> ArrayDataset:
-    """n scenes with the navigation targets, labels cycling left, straight, right, blocked.
+def _check_synthetic_tasks(tasks: Sequence[TaskSpec]) -> tuple[TaskSpec, ...]:
+    """Each task must be one the scenes can label: same name, kind and classes as in ALL_SYNTHETIC_TASKS."""
+    tasks = validate_tasks(tasks)
+    provided = {(t.name, t.kind, t.classes) for t in ALL_SYNTHETIC_TASKS}
+    for task in tasks:
+        if (task.name, task.kind, task.classes) not in provided:
+            offer = "; ".join(
+                f"{t.name} ({t.kind.value}: {', '.join(t.classes) or 'one value'})" for t in ALL_SYNTHETIC_TASKS
+            )
+            raise ConfigError(
+                f"synthetic scenes have no target for task {task.name!r} ({task.kind.value}: "
+                f"{', '.join(task.classes) or 'one value'}): they provide {offer}"
+            )
+    return tasks
+
+
+def make_dataset(
+    n: int, size: tuple[int, int] = (128, 128), seed: int = 0, tasks: Sequence[TaskSpec] = NAVIGATION_TASKS
+) -> ArrayDataset:
+    """n scenes with targets for `tasks` (any of ALL_SYNTHETIC_TASKS); scene labels cycle left .. blocked.
 
     Scene i is drawn from its own generator seeded by (seed, i): the same arguments give the same arrays,
-    and a larger n extends a smaller one rather than reshuffling it.
+    and a larger n extends a smaller one rather than reshuffling it. The tasks only choose which targets are
+    kept, never the scenes, so the images are the same whatever tasks are asked for.
     """
     if int(n) < 0 or int(seed) < 0:
         raise ConfigError(f"make_dataset(n={n!r}, seed={seed!r}): expected n ≥ 0 and seed ≥ 0")
     height, width = check_image_size(size, minimum=8)
+    tasks = _check_synthetic_tasks(tasks)
     images = np.empty((n, height, width, 3), dtype=np.uint8)
     masks = np.empty((n, height, width), dtype=np.uint8)
     labels = np.empty(n, dtype=np.int64)
+    per_image = {t.name: np.empty((n, t.num_outputs), dtype=np.float32) for t in tasks if t.name in _IMAGE_TARGETS}
     for i in range(n):
         params = sample_scene_params(np.random.default_rng([seed, i]), direction=i % len(NAVIGATION_DIRECTIONS))
         images[i], masks[i], labels[i] = render_scene(params, (height, width))
+        if per_image:
+            values = image_targets(params)
+            for name, target in per_image.items():
+                target[i] = values[name]
     by_kind = {task.kind: task.name for task in NAVIGATION_TASKS}
-    return ArrayDataset(images, {by_kind[TaskKind.CLASSIFICATION]: labels, by_kind[TaskKind.SEGMENTATION]: masks})
+    everything = {by_kind[TaskKind.CLASSIFICATION]: labels, by_kind[TaskKind.SEGMENTATION]: masks, **per_image}
+    return ArrayDataset(images, {task.name: everything[task.name] for task in tasks})
 
 
 def _curvature_track(rng: np.random.Generator, n_frames: int) -> np.ndarray:

@@ -15,8 +15,6 @@ from edgemtl.model import MultiTaskNet, Preprocess
 from edgemtl.runtime.metadata import output_name, task_output_fields
 from edgemtl.tasks import TaskKind
 
-MULTILABEL_THRESHOLD = 0.5
-
 
 class ExportWrapper(nn.Module):
     """uint8 (N, H, W, 3) BGR frames → a tuple of outputs in the order of `output_names`."""
@@ -34,6 +32,9 @@ class ExportWrapper(nn.Module):
         self.outputs = {
             task.name: {f: output_name(task, f) for f in task_output_fields(task, raw_logits)} for task in model.tasks
         }
+        for task in model.tasks:
+            if task.kind is TaskKind.MULTILABEL:  # per-label thresholds from the spec, constants in the graph
+                self.register_buffer(_threshold_buffer(task.name), torch.tensor(task.thresholds), persistent=False)
 
     @property
     def output_names(self) -> list[str]:
@@ -49,7 +50,8 @@ class ExportWrapper(nn.Module):
                 results += [probs, probs.argmax(1)]  # label: (N,) int64
             elif task.kind is TaskKind.MULTILABEL:
                 probs = torch.sigmoid(logits)  # (N, L)
-                results += [probs, (probs > MULTILABEL_THRESHOLD).to(torch.uint8)]
+                thresholds = getattr(self, _threshold_buffer(task.name))  # (L,)
+                results += [probs, (probs > thresholds).to(torch.uint8)]
             elif task.kind is TaskKind.SEGMENTATION:
                 results.append(logits.argmax(1).to(torch.uint8))  # (N, H, W)
             else:
@@ -57,3 +59,7 @@ class ExportWrapper(nn.Module):
             if "logits" in self.outputs[task.name]:
                 results.append(logits)
         return tuple(results)
+
+
+def _threshold_buffer(task_name: str) -> str:
+    return f"thresholds_{task_name}"

@@ -143,6 +143,8 @@ class ModelMetadata:
             outputs = ", ".join(self.outputs.get(task.name, {}).values())
             classes = ", ".join(task.classes) if task.classes else "(one value)"
             lines.append(f"task   {task.name} ({task.kind.value}): {classes} -> {outputs}")
+            if task.kind is TaskKind.MULTILABEL:  # the flags depend on them: an integrator must know
+                lines.append(f"       thresholds: {', '.join(f'{t:g}' for t in task.thresholds)}")
             if task.name in self.metrics:
                 scores = ", ".join(f"{k} {v:.4f}" for k, v in self.metrics[task.name].items() if isinstance(v, float))
                 lines.append(f"       validation: {scores}")

@@ -26,14 +26,19 @@ def _lookup_table(num_classes: int) -> np.ndarray:
 
 
 def _text_lines(prediction: Prediction) -> list[str]:
+    """One line per per-image task: the label and its confidence, the labels that are on (with their
+    probabilities, "-" when none is), or the values (named when the task names them)."""
     lines = []
     for name, result in prediction.items():
         if isinstance(result, ClassificationResult):
             lines.append(f"{name}: {result.label} {result.confidence:.2f}")
         elif isinstance(result, MultilabelResult):
-            lines.append(f"{name}: {', '.join(result.labels) or '-'}")
+            lines.append(f"{name}: {', '.join(f'{c} {p:.2f}' for c, p in result.active.items()) or '-'}")
         elif isinstance(result, RegressionResult):
-            lines.append(f"{name}: {', '.join(f'{v:.2f}' for v in result.values)}")
+            if result.task.classes:
+                lines.append(f"{name}: {', '.join(f'{n} {v:.2f}' for n, v in result.by_name.items())}")
+            else:
+                lines.append(f"{name}: {', '.join(f'{v:.2f}' for v in result.values)}")
     return lines
 
 

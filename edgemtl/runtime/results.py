@@ -37,12 +37,18 @@ class ClassificationResult:
 @dataclass(frozen=True)
 class MultilabelResult:
     task: TaskSpec
-    flags: np.ndarray  # (L,) uint8
+    flags: np.ndarray  # (L,) uint8: 1 where the probability exceeds the label's threshold (in the graph)
     probabilities: np.ndarray  # (L,) float32
 
     @property
     def labels(self) -> list[str]:
+        """Names of the labels that are on, in the task's order."""
         return [c for c, flag in zip(self.task.classes, self.flags) if flag]
+
+    @property
+    def active(self) -> dict[str, float]:
+        """The labels that are on, with their probabilities: what an application acts on."""
+        return {c: float(p) for c, p, flag in zip(self.task.classes, self.probabilities, self.flags) if flag}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,9 +76,14 @@ class RegressionResult:
     task: TaskSpec
     values: np.ndarray  # (K,) float32
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def by_name(self) -> dict[str, float]:
+        """Each value under the name the task gives it; a task with one unnamed value calls it "value"."""
         names = self.task.classes or ("value",)
-        return {"values": {n: float(v) for n, v in zip(names, self.values)}}
+        return {n: float(v) for n, v in zip(names, self.values)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"values": self.by_name}
 
 
 TaskResult = ClassificationResult | MultilabelResult | SegmentationResult | RegressionResult
