@@ -18,7 +18,13 @@ from typing import Any
 from edgemtl.errors import ConfigError
 
 _NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-MAX_SEGMENTATION_CLASSES = 256  # class ids travel as uint8 masks
+# Missing targets (partial labels): a sample may lack a task's target. Losses and metrics skip these.
+MISSING_CLASS = -1  # classification: an int64 label of -1
+IGNORE_PIXEL = 255  # segmentation: a uint8 mask value for an unlabelled pixel (a whole mask of it: no mask)
+# multilabel and regression: a float32 row of NaN
+MAX_SEGMENTATION_CLASSES = IGNORE_PIXEL  # class ids travel as uint8 masks, and 255 means "unlabelled"
+DEFAULT_THRESHOLD = 0.5  # multilabel: a label is on when its probability exceeds this
+REGRESSION_LOSSES = ("mse", "huber")  # huber: robust to outlying targets; mse (the default) otherwise
 
 
 class TaskKind(str, Enum):
@@ -48,6 +54,9 @@ class TaskSpec:
     `name` becomes part of ONNX output names (`<name>_probs`, `<name>_mask`, ...), hence it must be
     an identifier. `classes` names the classes (classification, segmentation), the labels
     (multilabel) or the predicted quantities (regression; empty means a single unnamed value).
+    `extra` carries kind-specific options, validated here so a typo fails before training:
+    `threshold` (multilabel: one number in (0, 1), or one per label) and `loss` (regression: mse or huber);
+    `flip_pairs` / `flip_negate` say what a horizontal flip does to the targets (see `_check_flip`).
     """
 
     name: str
@@ -92,6 +101,79 @@ class TaskSpec:
         if not math.isfinite(weight) or weight < 0:
             raise ConfigError(f"task {self.name!r} has loss weight {self.weight!r}: expected a number ≥ 0")
         object.__setattr__(self, "weight", weight)
+        self._check_extra()
+        self._check_flip()
+
+    def _check_flip(self) -> None:
+        """How a horizontal flip changes the targets (edgemtl.data.augment), checked once, here.
+
+        extra["flip_pairs"] (classification, multilabel, segmentation): class pairs a flip swaps, e.g.
+        [["left", "right"]]. extra["flip_negate"] (regression): true when a flip negates the values
+        (a curvature, a lateral offset), or the list of value names it negates.
+        """
+        pairs = self.extra.get("flip_pairs", [])
+        if not (
+            (not pairs or self.kind is not TaskKind.REGRESSION)
+            and isinstance(pairs, list | tuple)
+            and all(isinstance(pair, list | tuple) and len(pair) == 2 for pair in pairs)
+            and all(isinstance(name, str) and name in self.classes for pair in pairs for name in pair)
+            and len({name for pair in pairs for name in pair}) == 2 * len(pairs)
+        ):
+            raise ConfigError(
+                f"task {self.name!r} ({self.kind.value}) has flip_pairs {pairs!r}: expected pairs of distinct "
+                f"class names of a non-regression task, e.g. [['left', 'right']]"
+            )
+        negate = self.extra.get("flip_negate", False)
+        if not (
+            isinstance(negate, bool)
+            or (isinstance(negate, list | tuple) and all(isinstance(n, str) and n in self.classes for n in negate))
+        ) or (negate and self.kind is not TaskKind.REGRESSION):
+            raise ConfigError(
+                f"task {self.name!r} ({self.kind.value}) has flip_negate {negate!r}: expected true, false or a list "
+                f"of value names ({', '.join(self.classes) or 'none'}) of a regression task"
+            )
+
+    def _check_extra(self) -> None:
+        if "threshold" in self.extra:
+            if self.kind is not TaskKind.MULTILABEL:
+                raise ConfigError(
+                    f"task {self.name!r} ({self.kind.value}) has a threshold: only multilabel tasks take one"
+                )
+            value = self.extra["threshold"]
+            per_label = isinstance(value, (list, tuple))
+            if per_label and len(value) != len(self.classes):
+                raise ConfigError(
+                    f"task {self.name!r} has {len(value)} thresholds for {len(self.classes)} labels: expected "
+                    f"one number, or one per label ({', '.join(self.classes)})"
+                )
+            for number in value if per_label else [value]:
+                if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 < number < 1:
+                    raise ConfigError(
+                        f"task {self.name!r} has threshold {number!r}: expected a number between 0 and 1, exclusive"
+                    )
+        if "loss" in self.extra:
+            if self.kind is not TaskKind.REGRESSION:
+                raise ConfigError(
+                    f"task {self.name!r} ({self.kind.value}) has a loss option: only regression tasks take one"
+                )
+            if self.extra["loss"] not in REGRESSION_LOSSES:
+                raise ConfigError(
+                    f"task {self.name!r} has loss {self.extra['loss']!r}: "
+                    f"expected one of {', '.join(REGRESSION_LOSSES)}"
+                )
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        """Per-label decision thresholds of a multilabel task (rare labels often want a lower one)."""
+        value = self.extra.get("threshold", DEFAULT_THRESHOLD)
+        if isinstance(value, (list, tuple)):
+            return tuple(float(v) for v in value)
+        return (float(value),) * len(self.classes)
+
+    @property
+    def regression_loss(self) -> str:
+        """mse or huber, for a regression task."""
+        return str(self.extra.get("loss", REGRESSION_LOSSES[0]))
 
     @property
     def num_outputs(self) -> int:
@@ -166,6 +248,21 @@ NAVIGATION_SEG_CLASSES = ("background", "path", "lane", "obstacle")
 
 #: The navigation default: where to go (a scene label) and what is where (a per-pixel mask).
 NAVIGATION_TASKS: tuple[TaskSpec, ...] = (
-    TaskSpec("scene", TaskKind.CLASSIFICATION, NAVIGATION_DIRECTIONS, weight=1.0),
+    TaskSpec(
+        "scene", TaskKind.CLASSIFICATION, NAVIGATION_DIRECTIONS, weight=1.0, extra={"flip_pairs": [["left", "right"]]}
+    ),
     TaskSpec("segmentation", TaskKind.SEGMENTATION, NAVIGATION_SEG_CLASSES, weight=1.0),
 )
+
+OBSTACLE_SHAPES = ("box", "blob", "cone")
+
+# Further targets the synthetic scenes derive from the same geometry (edgemtl.data.synthetic), so every
+# task kind can be trained and exported without a download.
+#: Which obstacle shapes are visible in the frame.
+OBJECTS_TASK = TaskSpec("objects", TaskKind.MULTILABEL, OBSTACLE_SHAPES)
+#: How the path bends: -1 sharp left .. 0 straight .. 1 sharp right.
+CURVATURE_TASK = TaskSpec("curvature", TaskKind.REGRESSION, extra={"flip_negate": True})
+#: Nearness of the nearest obstacle on the path, as inverse distance: 1 at the bottom row, 0 at the horizon or
+#: when the path is clear. Linear in the image row of the obstacle's base, which is what a CNN sees.
+PROXIMITY_TASK = TaskSpec("proximity", TaskKind.REGRESSION)
+ALL_SYNTHETIC_TASKS: tuple[TaskSpec, ...] = (*NAVIGATION_TASKS, OBJECTS_TASK, CURVATURE_TASK, PROXIMITY_TASK)

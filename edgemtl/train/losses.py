@@ -6,18 +6,35 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from edgemtl.tasks import TaskKind, TaskSpec
+from edgemtl.tasks import IGNORE_PIXEL, MISSING_CLASS, TaskKind, TaskSpec
+
+
+def _mean_over(values: Tensor, known: Tensor) -> Tensor:
+    """Mean of values where known; a batch with nothing known gives 0 that still backpropagates (zeros)."""
+    return torch.where(known, values, 0.0).sum() / known.sum().clamp(min=1)
 
 
 def task_loss(task: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
-    """Mean loss of one task over a batch. Targets come as the dataset stores them."""
-    if task.kind is TaskKind.CLASSIFICATION:
-        return F.cross_entropy(output, target.long())  # output (B, C), target (B,)
-    if task.kind is TaskKind.SEGMENTATION:
-        return F.cross_entropy(output, target.long())  # output (B, C, H, W), target (B, H, W)
+    """Mean loss of one task over the labelled part of a batch. Targets come as the dataset stores them.
+
+    Missing targets (partial labels, edgemtl.tasks: -1 class, 255 pixel, NaN row) take no part: the
+    mean is over what is labelled, and a batch with no label for the task gives a zero loss whose
+    gradients are zeros, so a weighted sum over tasks stays a valid graph.
+    """
+    if task.kind in (TaskKind.CLASSIFICATION, TaskKind.SEGMENTATION):
+        # output (B, C) or (B, C, H, W), target (B,) or (B, H, W)
+        ignore = MISSING_CLASS if task.kind is TaskKind.CLASSIFICATION else IGNORE_PIXEL
+        target = target.long()
+        per_item = F.cross_entropy(output, target, ignore_index=ignore, reduction="none")
+        return _mean_over(per_item, target != ignore)
+    target = target.float().view_as(output)  # (B, L) or (B, K)
+    known = ~torch.isnan(target)
+    target = torch.nan_to_num(target)
     if task.kind is TaskKind.MULTILABEL:
-        return F.binary_cross_entropy_with_logits(output, target.float())  # (B, L) both
-    return F.mse_loss(output, target.float().view_as(output))  # regression (B, K)
+        return _mean_over(F.binary_cross_entropy_with_logits(output, target, reduction="none"), known)
+    if task.regression_loss == "huber":
+        return _mean_over(F.huber_loss(output, target, reduction="none"), known)
+    return _mean_over(F.mse_loss(output, target, reduction="none"), known)
 
 
 def task_prediction(task: TaskSpec, output: Tensor) -> Tensor:
@@ -25,5 +42,6 @@ def task_prediction(task: TaskSpec, output: Tensor) -> Tensor:
     if task.kind in (TaskKind.CLASSIFICATION, TaskKind.SEGMENTATION):
         return output.argmax(1)
     if task.kind is TaskKind.MULTILABEL:
-        return (torch.sigmoid(output) > 0.5).to(torch.uint8)
+        thresholds = torch.tensor(task.thresholds, device=output.device)  # (L,): the same flags as the export
+        return (torch.sigmoid(output) > thresholds).to(torch.uint8)
     return output
