@@ -1,7 +1,9 @@
 """Per-task metrics on NumPy arrays, shared by training validation, export verification and eval.
 
 One meter per task kind; each accumulates over batches and reports a flat dict of floats, with the
-headline number first under the key `TaskMeter.primary` (accuracy, mIoU, mean F1, MAE).
+headline number first under the key `TaskMeter.primary` (accuracy, mIoU, mean F1, MAE). Classification
+adds its confusion matrix (nested lists of counts under "confusion"), so plots and reports read it from
+the same dict as the scores, without a second pass over the data.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from edgemtl.tasks import TaskKind, TaskSpec
+from edgemtl.tasks import IGNORE_PIXEL, MISSING_CLASS, TaskKind, TaskSpec
 
 
 def confusion_matrix(predicted: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
@@ -65,25 +67,29 @@ class TaskMeter:
 
 
 class ClassificationMeter(TaskMeter):
-    """predicted / target: (N,) class ids."""
+    """predicted / target: (N,) class ids; targets equal to `missing` (unlabelled) are skipped."""
 
     primary = "accuracy"
+    missing: ClassVar[int] = MISSING_CLASS
 
     def __init__(self, task: TaskSpec) -> None:
         super().__init__(task)
         self.confusion = np.zeros((task.num_outputs, task.num_outputs), dtype=np.int64)
 
     def update(self, predicted: np.ndarray, target: np.ndarray) -> None:
-        self.confusion += confusion_matrix(predicted, target, self.task.num_outputs)
+        predicted, target = np.asarray(predicted), np.asarray(target)
+        known = target != self.missing
+        self.confusion += confusion_matrix(predicted[known], target[known], self.task.num_outputs)
 
-    def compute(self) -> dict[str, float]:
-        return {"accuracy": accuracy(self.confusion)}
+    def compute(self) -> dict[str, float | list[list[int]]]:
+        return {"accuracy": accuracy(self.confusion), "confusion": self.confusion.tolist()}
 
 
 class SegmentationMeter(ClassificationMeter):
-    """predicted / target: (N, H, W) class ids per pixel."""
+    """predicted / target: (N, H, W) class ids per pixel; unlabelled pixels (255) are skipped."""
 
     primary = "miou"
+    missing = IGNORE_PIXEL
 
     def compute(self) -> dict[str, float]:
         ious = iou_per_class(self.confusion)
@@ -93,7 +99,7 @@ class SegmentationMeter(ClassificationMeter):
 
 
 class MultilabelMeter(TaskMeter):
-    """predicted / target: (N, L) 0/1 flags."""
+    """predicted / target: (N, L) 0/1 flags; NaN targets (unlabelled) count neither way."""
 
     primary = "mean_f1"
 
@@ -103,8 +109,10 @@ class MultilabelMeter(TaskMeter):
         self.target: list[np.ndarray] = []
 
     def update(self, predicted: np.ndarray, target: np.ndarray) -> None:
-        self.predicted.append(np.asarray(predicted))
-        self.target.append(np.asarray(target))
+        target = np.asarray(target, dtype=np.float32)
+        known = ~np.isnan(target)  # unknown entries become "neither predicted nor present": no effect on F1
+        self.predicted.append(np.asarray(predicted).astype(bool) & known)
+        self.target.append(np.where(known, target, 0) > 0.5)
 
     def compute(self) -> dict[str, float]:
         f1 = f1_per_label(np.concatenate(self.predicted), np.concatenate(self.target))
@@ -114,7 +122,7 @@ class MultilabelMeter(TaskMeter):
 
 
 class RegressionMeter(TaskMeter):
-    """predicted / target: (N, K) values."""
+    """predicted / target: (N, K) values; NaN targets (unlabelled) are skipped."""
 
     primary = "mae"
 
@@ -126,8 +134,9 @@ class RegressionMeter(TaskMeter):
     def update(self, predicted: np.ndarray, target: np.ndarray) -> None:
         predicted = np.asarray(predicted, dtype=np.float64)
         target = np.asarray(target, dtype=np.float64).reshape(predicted.shape)
-        self.absolute_error += float(np.abs(predicted - target).sum())
-        self.count += predicted.size
+        known = ~np.isnan(target)
+        self.absolute_error += float(np.abs(predicted - target)[known].sum())
+        self.count += int(known.sum())
 
     def compute(self) -> dict[str, float]:
         return {"mae": self.absolute_error / self.count if self.count else float("nan")}

@@ -27,7 +27,7 @@ def test_kind_is_parsed_from_string():
         ({"name": "2a", "kind": "classification", "classes": ("x", "y")}, "task name '2a'"),
         ({"name": "a", "kind": "classification", "classes": ("x", "y"), "weight": -1}, "loss weight -1"),
         ({"name": "seg\n", "kind": "segmentation", "classes": ("x", "y")}, "task name 'seg\\n'"),
-        ({"name": "a", "kind": "segmentation", "classes": tuple(map(str, range(300)))}, "at most 256"),
+        ({"name": "a", "kind": "segmentation", "classes": tuple(map(str, range(300)))}, "at most 255"),
     ],
 )
 def test_invalid_specs_name_the_problem(kwargs, fragment):

@@ -1,7 +1,9 @@
-"""Datasets: procedural navigation scenes and the on-disk folder format. No PyTorch here."""
+"""Datasets: procedural navigation scenes, the on-disk folder format and manifests, augmentation. No PyTorch."""
 
+from edgemtl.data.augment import AugmentConfig, augment_batch
 from edgemtl.data.dataset import ArrayDataset
-from edgemtl.data.folder import load_folder, load_frames, read_tasks, write_dataset
+from edgemtl.data.folder import load_dataset, load_folder, load_frames, read_tasks, write_dataset
+from edgemtl.data.manifest import load_manifest
 from edgemtl.data.masks import read_mask, write_mask
 from edgemtl.data.synthetic import (
     Obstacle,
@@ -15,11 +17,15 @@ from edgemtl.data.synthetic import (
 
 __all__ = [
     "ArrayDataset",
+    "AugmentConfig",
     "Obstacle",
     "SceneParams",
+    "augment_batch",
     "drive_sequence",
+    "load_dataset",
     "load_folder",
     "load_frames",
+    "load_manifest",
     "make_dataset",
     "read_mask",
     "read_tasks",

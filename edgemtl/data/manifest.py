@@ -1,0 +1,441 @@
+"""Datasets listed sample by sample: CSV / JSON manifests, and the checking and loading they share with
+the folder format (whose labels.csv is a manifest with fixed places for images and masks).
+
+A manifest names, per sample, an image, its targets and, for a segmentation task, a mask, with paths
+relative to the manifest, so a dataset can keep whatever layout it already has:
+
+    manifest.csv     header `image,<task>,...`, one column per task:
+                       classification  a class name (a class index is accepted too)
+                       multilabel      the label names present, joined by `;`; a lone `-`: none present
+                       regression      a number, or the task's K numbers joined by `;`
+                       segmentation    the mask's path: an indexed or greyscale PNG of class ids
+                     with the task list in tasks.json beside the manifest.
+    manifest.json    {"tasks": [...], "samples": [{"image": "img/0.png", "scene": "left",
+                     "objects": ["cone"], "curvature": 0.4, "segmentation": "masks/0.png"}, ...]}:
+                     the same values as JSON (a list of names, a number or a list of numbers); without
+                     "tasks", a bare list of samples and tasks.json beside it.
+
+Partial labels: an empty cell (CSV), or null or an absent key (JSON), means the sample has no target for
+that task; it loads as the task's missing marker (edgemtl.tasks: class -1, a mask of 255, a NaN row) and
+losses and metrics skip it. A listed file that does not exist is an error, never "unlabelled": a typo in a
+path must not silently drop labels. Within a mask, pixels of value 255 are unlabelled.
+
+Everything is checked before pixels are decoded, and each kind of problem is one DataError giving the count
+and the first offenders, so a broken dataset of thousands of files fails in a second, not mid-training.
+NumPy, OpenCV and Pillow only: no PyTorch.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgemtl.data.dataset import ArrayDataset, check_image_size
+from edgemtl.data.masks import read_mask
+from edgemtl.errors import ConfigError, DataError
+from edgemtl.tasks import IGNORE_PIXEL, MISSING_CLASS, TaskKind, TaskSpec, tasks_from_json, validate_tasks
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+MANIFEST_SUFFIXES = (".csv", ".json")
+NO_LABELS = "-"  # a multilabel cell saying "none of the labels present" (an empty cell: not labelled)
+_SHOWN = 3  # offending files named in one message
+
+
+def fail_if_any(bad: list[str], what: str, expected: str) -> None:
+    """One line for a whole kind of problem: how many, the first few of them, what was expected."""
+    if bad:
+        more = ", ..." if len(bad) > _SHOWN else ""
+        raise DataError(f"{len(bad)} {what} (first: {', '.join(bad[:_SHOWN])}{more}): {expected}")
+
+
+def read_tasks_file(path: Path) -> tuple[TaskSpec, ...]:
+    """A tasks.json (edgemtl.tasks.tasks_to_json); a bad one is a DataError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path} ({exc}): expected a UTF-8 JSON task list") from None
+    try:
+        return tasks_from_json(text)
+    except ConfigError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path} ({exc}): expected a UTF-8 JSON manifest") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): expected a manifest") from None
+
+
+def manifest_tasks(path: Path | str) -> tuple[TaskSpec, ...]:
+    """The tasks of a manifest: its "tasks" (JSON), else the tasks.json beside it."""
+    path = Path(path)
+    if path.suffix.lower() == ".json" and path.is_file():
+        data = _read_json(path)
+        if isinstance(data, dict) and "tasks" in data:
+            try:
+                return tasks_from_json(json.dumps(data["tasks"]))
+            except ConfigError as exc:
+                raise DataError(f"{path}: {exc}") from None
+    beside = path.parent / "tasks.json"
+    if not beside.is_file():
+        raise DataError(f"{path} names no tasks and {beside} does not exist: expected a task list, or pass tasks")
+    return read_tasks_file(beside)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rows: (where, {column: value}) from a CSV file or a JSON list of samples
+
+
+Row = tuple[str, dict[str, Any]]  # ("line 4" or "samples[2]", the sample's values by column / key)
+
+
+def read_csv_rows(path: Path, needed: list[str]) -> list[Row]:
+    """Every non-empty row, after checking the header names each needed column."""
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            reader = csv.DictReader(file)
+            header = [name.strip() for name in reader.fieldnames or []]
+            reader.fieldnames = header
+            rows = []
+            for row in reader:
+                if None in row:  # DictReader files surplus fields under None
+                    raise DataError(
+                        f"{path} line {reader.line_num} has {len(header) + len(row[None])} fields: "
+                        f"expected {len(header)}, as in the header"
+                    )
+                if any((v or "").strip() for v in row.values()):
+                    rows.append((f"line {reader.line_num}", row))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read {path} ({exc}): expected a UTF-8 CSV file") from None
+    missing = [name for name in needed if name not in header]
+    if missing:
+        raise DataError(f"{path} has columns {header}, lacking {missing}: expected header {','.join(needed)}")
+    return rows
+
+
+def _suggestion(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, 1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _read_json_rows(path: Path, tasks: tuple[TaskSpec, ...]) -> list[Row]:
+    data = _read_json(path)
+    samples = data.get("samples") if isinstance(data, dict) else data
+    if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
+        raise DataError(
+            f'{path} holds no list of samples: expected [{{"image": ...}}, ...] or '
+            '{"tasks": [...], "samples": [{"image": ...}, ...]}'
+        )
+    known = ["image", *(t.name for t in tasks)]
+    unknown = [
+        f"samples[{i}] key {key!r}" + _suggestion(key, known)
+        for i, sample in enumerate(samples)
+        for key in sample
+        if key not in known
+    ]
+    fail_if_any(unknown, f"unknown keys in {path}", f"expected keys {', '.join(known)}")
+    return [(f"samples[{i}]", sample) for i, sample in enumerate(samples)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cells: one value → one target, or None when the value is unusable
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _class_id(value: Any, classes: tuple[str, ...]) -> int | None:
+    """A class given by name, or by index as a fallback; None when it is neither."""
+    value = str(value).strip()
+    if value in classes:
+        return classes.index(value)
+    if value.isdigit() and int(value) < len(classes):
+        return int(value)
+    return None
+
+
+def _parse_class(value: Any, task: TaskSpec) -> int | None:
+    return MISSING_CLASS if _empty(value) else _class_id(value, task.classes)
+
+
+def _parse_flags(value: Any, task: TaskSpec) -> np.ndarray | None:
+    flags = np.full(len(task.classes), np.nan, dtype=np.float32)
+    if _empty(value):
+        return flags
+    if isinstance(value, str):
+        value = [] if value.strip() == NO_LABELS else [name for name in value.split(";") if name.strip()]
+    if not isinstance(value, list):
+        return None
+    ids = [_class_id(name, task.classes) for name in value]
+    if None in ids:
+        return None
+    flags[:] = 0
+    flags[ids] = 1
+    return flags
+
+
+def _parse_values(value: Any, task: TaskSpec) -> np.ndarray | None:
+    values = np.full(task.num_outputs, np.nan, dtype=np.float32)
+    if _empty(value):
+        return values
+    items = value.split(";") if isinstance(value, str) else value if isinstance(value, list) else [value]
+    numbers = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            return None
+        try:
+            numbers.append(float(item))
+        except ValueError:
+            return None
+    if len(numbers) != task.num_outputs or not all(math.isfinite(n) for n in numbers):
+        return None
+    values[:] = numbers
+    return values
+
+
+_PARSERS: dict[TaskKind, tuple[Callable[[Any, TaskSpec], Any], str, Callable[[TaskSpec], str]]] = {
+    # kind: (parser, what a bad value is, what was expected)
+    TaskKind.CLASSIFICATION: (
+        _parse_class,
+        "unknown class names",
+        lambda t: f"expected one of {', '.join(t.classes)} (or an index 0..{len(t.classes) - 1}), empty if unlabelled",
+    ),
+    TaskKind.MULTILABEL: (
+        _parse_flags,
+        "unknown label names",
+        lambda t: f"expected names of {', '.join(t.classes)} joined by ';' ('{NO_LABELS}': none), empty if unlabelled",
+    ),
+    TaskKind.REGRESSION: (
+        _parse_values,
+        "unusable values",
+        lambda t: f"expected {t.num_outputs} finite number(s) joined by ';', empty if unlabelled",
+    ),
+}
+
+
+def _parse_labels(source: Path, rows: list[Row], task: TaskSpec, field: str) -> np.ndarray:
+    parse, what, expected = _PARSERS[task.kind]
+    parsed = [parse(row.get(task.name), task) for _, row in rows]
+    fail_if_any(
+        [f"{row.get(task.name)!r} on {where}" for (where, row), p in zip(rows, parsed, strict=True) if p is None],
+        f"{what} in {field} {task.name!r} of {source}",
+        expected(task),
+    )
+    return np.asarray(parsed, dtype=np.int64 if task.kind is TaskKind.CLASSIFICATION else np.float32)
+
+
+def format_cell(task: TaskSpec, target: np.ndarray) -> str:
+    """One sample's target of a per-image task as a CSV cell, the inverse of the parsers above."""
+    if task.kind is TaskKind.CLASSIFICATION:
+        return "" if int(target) == MISSING_CLASS else task.classes[int(target)]
+    row = np.asarray(target, dtype=np.float32).reshape(-1)
+    if np.isnan(row).all():
+        return ""
+    if task.kind is TaskKind.MULTILABEL:
+        return ";".join(name for name, flag in zip(task.classes, row, strict=True) if flag) or NO_LABELS
+    return ";".join(format(float(v), ".9g") for v in row)  # 9 digits: float32 reads back exactly
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A listing: the parsed list of samples, checked against the files
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a list of samples says, checked against the files, before any pixel is decoded."""
+
+    source: Path  # the labels.csv or manifest the samples come from, named in messages
+    image_dir: Path  # image names are relative to it
+    mask_dir: Path  # mask names are relative to it
+    images: list[str]  # image names, as listed
+    labels: dict[str, np.ndarray]  # per-image task → (N,) int64 class ids or (N, L|K) float32 rows
+    masks: dict[str, list[str | None]]  # segmentation task → mask name per image, None: no mask (unlabelled)
+
+
+def parse_listing(
+    source: Path,
+    rows: list[Row],
+    tasks: tuple[TaskSpec, ...],
+    dirs: tuple[Path, Path],
+    masks: dict[str, list[str | None]] | None = None,
+    field: str = "column",
+) -> Listing:
+    """Rows → a Listing: targets parsed, images and masks checked to exist. dirs: (image_dir, mask_dir).
+
+    masks: mask names already known per segmentation task (the folder format's defaults); the other
+    segmentation tasks take theirs from the rows.
+    """
+    image_dir, mask_dir = dirs
+    if not rows:
+        raise DataError(f"{source} lists no images: expected at least one sample")
+    images = [row.get("image") if isinstance(row.get("image"), str) else "" for _, row in rows]
+    images = [name.strip() for name in images]
+    fail_if_any(
+        [where for (where, _), name in zip(rows, images, strict=True) if not name],
+        f"samples in {source} without an image",
+        f"expected an image path in every sample, relative to {image_dir}",
+    )
+    fail_if_any(
+        [name for name, count in Counter(images).items() if count > 1],
+        f"images listed more than once in {source}",
+        "expected one row per image",
+    )
+    fail_if_any(
+        [n for n in images if Path(n).suffix.lower() not in IMAGE_SUFFIXES],
+        f"images in {source} of an unsupported type",
+        f"expected names ending in {', '.join(IMAGE_SUFFIXES)}",
+    )
+    fail_if_any(
+        [n for n in images if not (image_dir / n).is_file()],
+        f"images listed in {source} missing from {image_dir}",
+        "expected every listed image to exist",
+    )
+    labels = {t.name: _parse_labels(source, rows, t, field) for t in tasks if t.kind is not TaskKind.SEGMENTATION}
+    masks = dict(masks or {})
+    for task in (t for t in tasks if t.kind is TaskKind.SEGMENTATION and t.name not in masks):
+        cells = [row.get(task.name) for _, row in rows]
+        fail_if_any(
+            [
+                f"{cell!r} on {where}"
+                for (where, _), cell in zip(rows, cells, strict=True)
+                if not _empty(cell) and not isinstance(cell, str)
+            ],
+            f"mask entries in {field} {task.name!r} of {source} that are not paths",
+            "expected a mask path, empty if the image has no mask",
+        )
+        masks[task.name] = [None if _empty(cell) else cell.strip() for cell in cells]
+        fail_if_any(
+            [n for n in masks[task.name] if n is not None and not (mask_dir / n).is_file()],
+            f"masks listed in {source} missing from {mask_dir}",
+            "expected every listed mask to exist (leave the entry empty for an image without a mask)",
+        )
+    return Listing(source, image_dir, mask_dir, images, labels, masks)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pixels
+
+
+def _shape(array: np.ndarray) -> str:
+    return f"{array.shape[1]}×{array.shape[0]}"
+
+
+def load_images(folder: Path, names: list[str]) -> list[np.ndarray]:
+    """BGR images, or one DataError counting those OpenCV cannot decode."""
+    images = [cv2.imread(str(folder / name), cv2.IMREAD_COLOR) for name in names]
+    fail_if_any(
+        [n for n, image in zip(names, images, strict=True) if image is None],
+        f"unreadable images in {folder}",
+        "expected PNG, JPEG or BMP files OpenCV can decode",
+    )
+    return images
+
+
+def _load_masks(listing: Listing, task: TaskSpec, images: list[np.ndarray]) -> list[np.ndarray]:
+    """Masks, checked one by one (readable, ids in range, same size as the image) and reported together.
+
+    An image without a mask gets one of IGNORE_PIXEL: nothing of it is labelled for this task.
+    """
+    names = listing.masks[task.name]
+    masks: list[np.ndarray] = []
+    unusable: list[str] = []
+    for name, image in zip(names, images, strict=True):
+        if name is None:
+            masks.append(np.full(image.shape[:2], IGNORE_PIXEL, dtype=np.uint8))
+            continue
+        try:
+            masks.append(read_mask(listing.mask_dir / name))
+        except DataError as exc:
+            unusable.append(str(exc))
+            masks.append(np.zeros(image.shape[:2], dtype=np.uint8))
+    if unusable:
+        raise DataError(f"{len(unusable)} unusable masks in {listing.mask_dir}, the first: {unusable[0]}")
+    k = len(task.classes)
+    highest = [int(m[m != IGNORE_PIXEL].max(initial=0)) for m in masks]
+    fail_if_any(
+        [f"{n}, max id {h}" for n, h in zip(names, highest, strict=True) if h >= k],
+        f"masks in {listing.mask_dir} with class ids ≥ {k}",
+        f"expected ids 0..{k - 1} ({', '.join(task.classes)}), or {IGNORE_PIXEL} where unlabelled",
+    )
+    fail_if_any(
+        [
+            f"{n} is {_shape(m)}, its image {_shape(i)}"
+            for n, m, i in zip(names, masks, images, strict=True)
+            if m.shape != i.shape[:2]
+        ],
+        f"masks in {listing.mask_dir} of another size than their image",
+        "expected a mask exactly as large as its image",
+    )
+    return masks
+
+
+def _common_size(listing: Listing, images: list[np.ndarray]) -> tuple[int, int]:
+    first, names = images[0], listing.images
+    fail_if_any(
+        [
+            f"{n} is {_shape(i)}, {names[0]} {_shape(first)}"
+            for n, i in zip(names, images, strict=True)
+            if i.shape[:2] != first.shape[:2]
+        ],
+        f"images in {listing.image_dir} differ in size from the first",
+        "expected one size, or pass size=(height, width) to resize them",
+    )
+    return int(first.shape[0]), int(first.shape[1])
+
+
+def load_listing(listing: Listing, tasks: tuple[TaskSpec, ...], size: tuple[int, int] | None) -> ArrayDataset:
+    """Decode, check and resize what a listing names into an ArrayDataset.
+
+    Images are resized with area averaging, masks with nearest neighbour (class ids must never be blended).
+    """
+    images = load_images(listing.image_dir, listing.images)
+    masks = {t.name: _load_masks(listing, t, images) for t in tasks if t.kind is TaskKind.SEGMENTATION}
+    if size is not None:
+        height, width = check_image_size(size)
+        images = [cv2.resize(i, (width, height), interpolation=cv2.INTER_AREA) for i in images]
+        masks = {
+            name: [cv2.resize(m, (width, height), interpolation=cv2.INTER_NEAREST) for m in task_masks]
+            for name, task_masks in masks.items()
+        }
+    else:
+        _common_size(listing, images)
+    targets = {**listing.labels, **{name: np.stack(task_masks) for name, task_masks in masks.items()}}
+    dataset = ArrayDataset(np.stack(images), targets)
+    dataset.check_against(tasks)
+    return dataset
+
+
+def load_manifest(
+    path: Path | str, tasks: tuple[TaskSpec, ...] | None = None, size: tuple[int, int] | None = None
+) -> ArrayDataset:
+    """Read the dataset a manifest.csv / manifest.json lists, resized to size (height, width) if given.
+
+    Tasks default to the manifest's own ("tasks" in JSON) or the tasks.json beside it.
+    """
+    path = Path(path)
+    size = None if size is None else check_image_size(size)
+    if path.suffix.lower() not in MANIFEST_SUFFIXES:
+        raise DataError(f"{path} is not a manifest: expected a {' or '.join(MANIFEST_SUFFIXES)} file")
+    if not path.is_file():
+        raise DataError(f"manifest {path} does not exist: expected a {path.suffix} file listing the samples")
+    tasks = validate_tasks(manifest_tasks(path) if tasks is None else tuple(tasks))
+    if path.suffix.lower() == ".csv":
+        rows = read_csv_rows(path, ["image", *(t.name for t in tasks)])
+        listing = parse_listing(path, rows, tasks, (path.parent, path.parent))
+    else:
+        listing = parse_listing(path, _read_json_rows(path, tasks), tasks, (path.parent, path.parent), field="key")
+    return load_listing(listing, tasks, size)

@@ -1,0 +1,174 @@
+"""`edgemtl eval`: per-task metrics of a checkpoint (in PyTorch) or of an exported .onnx file (in ONNX Runtime)
+on a labelled dataset, with the plots training writes: confusion matrices, per-class scores, predictions.
+
+Both kinds of model answer the same two questions (metrics of a dataset, predictions of a few frames), so
+the report and the plots are one code path whichever file was given.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edgemtl.data import ArrayDataset
+from edgemtl.errors import DataError, ModelFileError
+from edgemtl.paths import fresh_dir
+from edgemtl.tasks import TaskSpec
+from edgemtl.train.plots import (
+    PREDICTION_SAMPLES,
+    engine_predictions,
+    model_predictions,
+    plot_predictions,
+    plot_scores,
+)
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+
+
+class Evaluator(Protocol):
+    """A model under evaluation, whatever runs it."""
+
+    path: Path
+    tasks: tuple[TaskSpec, ...]
+    input_size: tuple[int, int]  # (height, width) the data is loaded at
+    batch: int  # frames are evaluated in whole batches of this many (a fixed-batch export)
+    description: str  # what runs it, for the report
+
+    def metrics(self, data: ArrayDataset) -> dict[str, dict[str, Any]]: ...
+
+    def predictions(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+class CheckpointEvaluator:
+    """A checkpoint, run in PyTorch by the very `evaluate` that picked it during training."""
+
+    batch = 1
+
+    def __init__(self, path: Path, device: str) -> None:
+        from edgemtl.model import Preprocess
+        from edgemtl.train import load_checkpoint, resolve_device
+
+        self.path = path
+        checkpoint = load_checkpoint(path)
+        torch_device = resolve_device(device)
+        self.model = checkpoint.build_model().to(torch_device)
+        self.preprocess = Preprocess(checkpoint.mean, checkpoint.std).to(torch_device)
+        self.tasks = checkpoint.tasks
+        self.input_size = checkpoint.input_size
+        self.description = f"checkpoint of epoch {checkpoint.epoch}, PyTorch on {torch_device}"
+
+    def metrics(self, data: ArrayDataset) -> dict[str, dict[str, Any]]:
+        from edgemtl.train import evaluate
+
+        return evaluate(self.model, data, self.preprocess)
+
+    def predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        return model_predictions(self.model, self.preprocess, images)
+
+
+class OnnxEvaluator:
+    """An edgemtl export, run by the runtime's Engine: the numbers a deployment will see."""
+
+    def __init__(self, path: Path, device: str) -> None:
+        from edgemtl.runtime import Engine
+
+        self.path = path
+        self.engine = Engine(path, device=device)
+        self.tasks = self.engine.tasks
+        self.input_size = self.engine.input_size
+        self.batch = self.engine.metadata.batch or 1
+        self.description = f"{self.engine.metadata.precision} export, ONNX Runtime on {self.engine.providers[0]}"
+
+    def metrics(self, data: ArrayDataset) -> dict[str, dict[str, Any]]:
+        from edgemtl.runtime.evaluate import evaluate_engine
+
+        return evaluate_engine(self.engine, data.images, data.targets, self.engine.metadata.batch or 32)
+
+    def predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        return engine_predictions(self.engine, images)
+
+
+def open_evaluator(path: Path, device: str = "auto") -> Evaluator:
+    """A checkpoint (.pt) or an export (.onnx), by its suffix; anything else is refused before any work."""
+    path = Path(path)
+    expected = "expected a checkpoint (.pt) written by `edgemtl train` or an .onnx file written by `edgemtl export`"
+    if not path.exists():
+        raise ModelFileError(f"model {path} does not exist: {expected}")
+    if path.suffix == ".onnx":
+        return OnnxEvaluator(path, device)
+    if path.suffix in CHECKPOINT_SUFFIXES:
+        return CheckpointEvaluator(path, device)
+    raise ModelFileError(f"model {path} is neither a checkpoint nor an .onnx file: {expected}")
+
+
+@dataclass
+class EvalReport:
+    model: Path
+    description: str
+    data: str
+    frames: int
+    tasks: tuple[TaskSpec, ...]
+    metrics: dict[str, dict[str, Any]]
+    out_dir: Path
+    files: list[Path]
+
+    def lines(self) -> list[str]:
+        """A table: one row per task and metric, the headline metric first (matrices are in the plots)."""
+        rows = [
+            (task.name, name, f"{value:.4f}")
+            for task in self.tasks
+            for name, value in self.metrics[task.name].items()
+            if isinstance(value, float)
+        ]
+        task_width = max(len("task"), *(len(row[0]) for row in rows))
+        metric_width = max(len("metric"), *(len(row[1]) for row in rows))
+        lines = [f"{self.model} ({self.description}) on {self.data}, {self.frames} frames"]
+        lines.append(f"{'task':<{task_width}}  {'metric':<{metric_width}}  value")
+        previous = None
+        for task, name, value in rows:
+            lines.append(f"{task if task != previous else '':<{task_width}}  {name:<{metric_width}}  {value}")
+            previous = task
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": str(self.model),
+            "runs_on": self.description,
+            "data": self.data,
+            "frames": self.frames,
+            "metrics": self.metrics,
+            "files": [path.name for path in self.files],
+        }
+
+
+def run_eval(evaluator: Evaluator, data: ArrayDataset, data_name: str, out: Path) -> EvalReport:
+    """Metrics, plots and metrics.json; the output folder is made (never reused) only once the metrics are in."""
+    try:
+        data.check_against(evaluator.tasks)
+    except DataError as exc:
+        raise DataError(f"cannot evaluate {evaluator.path} on {data_name}: {exc}") from None
+    usable = len(data) // evaluator.batch * evaluator.batch
+    if usable == 0:
+        raise DataError(
+            f"{data_name} has {len(data)} frames: {evaluator.path} was exported for batches of exactly "
+            f"{evaluator.batch}; give at least that many"
+        )
+    data = data.subset(slice(0, usable))
+    metrics = evaluator.metrics(data)
+    out_dir = fresh_dir(out)
+    samples = data.subset(slice(0, PREDICTION_SAMPLES))
+    predictions = evaluator.predictions(samples.images)
+    files = plot_scores(out_dir, evaluator.tasks, metrics)
+    files.append(
+        plot_predictions(out_dir / "predictions.png", evaluator.tasks, samples.images, samples.targets, predictions)
+    )
+    report = EvalReport(
+        evaluator.path, evaluator.description, data_name, usable, evaluator.tasks, metrics, out_dir, files
+    )
+    report.files.append(out_dir / "metrics.json")
+    (out_dir / "metrics.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report
