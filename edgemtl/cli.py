@@ -55,14 +55,15 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
 def load_data(
     spec: str, size: tuple[int, int], count: int, seed: int, tasks: tuple[TaskSpec, ...] | None = None
 ) -> ArrayDataset:
-    """`synthetic` → generated navigation scenes; anything else → a dataset folder."""
+    """`synthetic` → generated scenes (targets for `tasks`, navigation by default); else a folder or manifest."""
     if spec == "synthetic":
         from edgemtl.data.synthetic import make_dataset
+        from edgemtl.tasks import NAVIGATION_TASKS
 
-        return make_dataset(count, size, seed=seed)
-    from edgemtl.data.folder import load_folder
+        return make_dataset(count, size, seed=seed, tasks=tasks or NAVIGATION_TASKS)
+    from edgemtl.data import load_dataset
 
-    return load_folder(Path(spec), tasks, size)
+    return load_dataset(Path(spec), tasks, size)
 
 
 def out_option(default: str) -> Callable:
@@ -119,10 +120,23 @@ def demo(out: Path, epochs: int, train_size: int, video_frames: int, seed: int, 
 
 @main.command("train")
 @click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A TOML training config (or a run's config.json); flags given on the command line override it.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Continue the run in this folder from its last.pt, with its saved config (--epochs may extend it).",
+)
+@click.option(
     "--data",
     default="synthetic",
     show_default=True,
-    help="'synthetic', or a dataset folder (images/, masks/, labels.csv, tasks.json).",
+    help="'synthetic', a dataset folder (images/, masks/, labels.csv, tasks.json) or a manifest .csv/.json.",
 )
 @click.option("--val-data", default=None, help="Validation folder; default: synthetic, or 10% of --data.")
 @click.option("--preset", default="nano", show_default=True, help="nano, small or base.")
@@ -143,7 +157,11 @@ def demo(out: Path, epochs: int, train_size: int, video_frames: int, seed: int, 
 @device_option
 @out_option("runs/train/exp")
 @progress_option
+@click.pass_context
 def train_command(
+    ctx: click.Context,
+    config_file: Path | None,
+    resume: Path | None,
     data: str,
     val_data: str | None,
     preset: str,
@@ -159,40 +177,76 @@ def train_command(
     out: Path,
     progress: bool,
 ) -> None:
-    """Train a multi-task model; writes best.pt, last.pt and metrics.jsonl to the run folder."""
+    """Train a multi-task model; writes best.pt, last.pt, config.json and metrics.jsonl to the run folder.
+
+    Settings come from the flags given on the command line, then the --config file (or, with --resume,
+    the run's saved config), then the defaults shown. Under `torchrun --nproc_per_node N` the same
+    command trains with DistributedDataParallel; --batch-size is per process.
+    """
+    from dataclasses import replace
+
     import numpy as np
+    from click.core import ParameterSource
 
     from edgemtl.data.folder import read_tasks
     from edgemtl.model import check_input_size, get_preset
     from edgemtl.paths import fresh_dir
     from edgemtl.tasks import NAVIGATION_TASKS
-    from edgemtl.train import TrainConfig, train
+    from edgemtl.train import train
+    from edgemtl.train.checkpoint import load_resumable
+    from edgemtl.train.config import RunConfig, load_config, with_overrides
+    from edgemtl.train.distributed import is_main_process
 
-    size = parse_size(input_size) or get_preset(preset).input_size
-    check_input_size(size, get_preset(preset).stride)  # before minutes of data loading, not after
-    tasks = NAVIGATION_TASKS if data == "synthetic" else read_tasks(Path(data))
-    train_set = load_data(data, size, train_size, seed, tasks)
-    if val_data:
-        val_set = load_data(val_data, size, DEFAULT_SYNTHETIC_VAL, seed + 1_000_003, tasks)
-    elif data == "synthetic":
-        val_set = load_data("synthetic", size, DEFAULT_SYNTHETIC_VAL, seed + 1_000_003)
+    command_line = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) in command_line}
+    if resume is not None and "out" in given:
+        raise ConfigError("--out cannot be combined with --resume: a resumed run continues in its own folder")
+    if config_file is not None:
+        run = load_config(config_file)
+    elif resume is not None:
+        run = RunConfig.from_dict(load_resumable(resume / "last.pt").config, str(resume / "last.pt"))
+    else:
+        run = RunConfig()
+    flags = {**ctx.params, "input_size": parse_size(input_size)}
+    train_fields = {"lr": "learning_rate", "preset": "preset", "input_size": "input_size", "epochs": "epochs"}
+    train_fields |= {name: name for name in ("batch_size", "weighting", "skips", "seed", "device")}
+    data_fields = {"data": "train", "val_data": "val", "train_size": "train_size"}
+    run = with_overrides(
+        run,
+        {field: flags[flag] for flag, field in train_fields.items() if flag in given},
+        {field: flags[flag] for flag, field in data_fields.items() if flag in given},
+    )
+
+    config, source = run.train, run.data
+    size = config.resolved_input_size()
+    check_input_size(size, get_preset(config.preset).stride)  # before minutes of data loading, not after
+    seed = config.seed
+    tasks = run.tasks or (NAVIGATION_TASKS if source.train == "synthetic" else read_tasks(Path(source.train)))
+    train_set = load_data(source.train, size, source.train_size, seed, tasks)
+    if source.val:
+        val_set = load_data(source.val, size, source.val_size, seed + 1_000_003, tasks)
+    elif source.train == "synthetic":
+        val_set = load_data("synthetic", size, source.val_size, seed + 1_000_003)
     else:
         order = np.random.default_rng(seed).permutation(len(train_set))
         cut = max(1, len(order) // 10)
         train_set, val_set = train_set.subset(order[cut:]), train_set.subset(order[:cut])
-    config = TrainConfig(
-        preset=preset,
-        input_size=size,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=lr,
-        weighting=weighting,
-        skips=skips,
-        seed=seed,
-        device=device,
+    config = replace(config, input_size=size)  # recorded resolved, so a resume compares like with like
+    # A resumed run continues in its folder; under torchrun only rank 0 makes (and writes) a new one.
+    run_dir = resume if resume is not None else fresh_dir(out) if is_main_process() else out
+    result = train(
+        config,
+        tasks,
+        train_set,
+        val_set,
+        run_dir,
+        progress=progress,
+        log=click.echo,
+        resume=resume is not None,
+        settings=run,
     )
-    result = train(config, tasks, train_set, val_set, fresh_dir(out), progress=progress, log=click.echo)
-    click.echo(f"best checkpoint: {result.best_checkpoint}")
+    if is_main_process():
+        click.echo(f"best checkpoint: {result.best_checkpoint}")
 
 
 def parse_batch(text: str) -> int | None:
@@ -312,6 +366,32 @@ def export_command(
     if result.verification:
         for line in result.verification.lines():
             click.echo(line)
+
+
+@main.command("eval")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--data", default="synthetic", show_default=True, help="'synthetic' (held-out scenes) or a folder.")
+@click.option(
+    "--frames", type=click.IntRange(1), default=DEFAULT_SYNTHETIC_VAL, show_default=True, help="Synthetic scenes."
+)
+@seed_option
+@device_option
+@out_option("runs/eval/exp")
+def eval_command(model: Path, data: str, frames: int, seed: int, device: str, out: Path) -> None:
+    """Per-task metrics of a checkpoint (.pt, PyTorch) or an export (.onnx, ONNX Runtime) on a labelled dataset.
+
+    Prints a table and writes metrics.json, confusion matrices, per-class scores and a prediction grid.
+    """
+    from edgemtl.evaluation import open_evaluator, run_eval
+
+    evaluator = open_evaluator(model, device)
+    # Synthetic scenes under the demo's test seed: neither the training (seed) nor the validation
+    # (seed + 1_000_003) scenes of a run with the same seed.
+    dataset = load_data(data, evaluator.input_size, frames, seed + 2_000_003, evaluator.tasks)
+    report = run_eval(evaluator, dataset, data, out)
+    for line in report.lines():
+        click.echo(line)
+    click.echo(f"metrics.json and plots in {report.out_dir}")
 
 
 @main.command()

@@ -86,8 +86,8 @@ class TaskSpec:
             )
         if self.kind is TaskKind.SEGMENTATION and len(self.classes) > MAX_SEGMENTATION_CLASSES:
             raise ConfigError(
-                f"task {self.name!r} has {len(self.classes)} classes: masks are uint8, so at most "
-                f"{MAX_SEGMENTATION_CLASSES}"
+                f"task {self.name!r} has {len(self.classes)} classes: masks are uint8 and {IGNORE_PIXEL} marks "
+                f"unlabelled pixels, so at most {MAX_SEGMENTATION_CLASSES}"
             )
         duplicates = sorted({c for c in self.classes if self.classes.count(c) > 1})
         if duplicates:

@@ -1,13 +1,22 @@
-"""Checkpoints: everything needed to rebuild, export or resume a model, written atomically."""
+"""Checkpoints: everything needed to rebuild, export or resume a model, written atomically.
+
+Two kinds share one format: best.pt is lean (model, tasks, metrics: what export needs), last.pt also
+carries the training state (optimizer, scheduler, grad scaler, task weighting, random streams, history)
+so that `edgemtl train --resume` continues exactly where the run stopped. Both carry the resolved run
+configuration. The training state and configuration are optional keys, so format version 1 still
+describes every file and older checkpoints still load (they just cannot be resumed).
+"""
 
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from edgemtl import __version__
@@ -33,6 +42,8 @@ class Checkpoint:
     epoch: int = 0
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     edgemtl_version: str = __version__
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved run configuration (RunConfig.to_dict())
+    training: dict[str, Any] | None = None  # what resuming needs; last.pt only, so best.pt stays lean
 
     def build_model(self) -> MultiTaskNet:
         model = create_model(self.preset, self.tasks, skips=self.skips)
@@ -52,6 +63,8 @@ class Checkpoint:
             "epoch": self.epoch,
             "metrics": self.metrics,
             "model": self.model_state,
+            "config": self.config,
+            **({"training": self.training} if self.training is not None else {}),
         }
 
 
@@ -106,6 +119,98 @@ def load_checkpoint(path: Path) -> Checkpoint:
             epoch=data["epoch"],
             metrics=data["metrics"],
             edgemtl_version=data["edgemtl_version"],
+            config=data.get("config", {}),  # absent in files from before configs were recorded
+            training=data.get("training"),
         )
     except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path} is incomplete or damaged ({exc}): re-run `edgemtl train`") from None
+
+
+def load_resumable(path: Path) -> Checkpoint:
+    """A checkpoint that carries training state: the last.pt of a run, written by this edgemtl."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint.training is None or not checkpoint.config:
+        raise CheckpointError(
+            f"checkpoint {path} holds no training state (a best.pt, or written by an older edgemtl): "
+            "resume from a run folder whose last.pt was written by this version"
+        )
+    return checkpoint
+
+
+def capture_rng(batch_order: torch.Generator) -> dict[str, Any]:
+    """Every random stream training draws from, as tensors and plain values that `weights_only` loading accepts."""
+    _, keys, position, has_gauss, cached_gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gauss": float(cached_gauss),
+        },
+        "torch": torch.get_rng_state(),
+        "batch_order": batch_order.get_state(),
+    }
+    if torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any], batch_order: torch.Generator) -> None:
+    """Put every random stream back where `capture_rng` found it, so a resumed run draws the same numbers."""
+    random.setstate(state["python"])
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        (
+            "MT19937",
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["position"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gauss"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    batch_order.set_state(state["batch_order"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])  # another GPU count: the CUDA streams start afresh
+
+
+def training_state(
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    weighting: torch.nn.Module,
+    batch_order: torch.Generator,
+    best_score: float,
+    best_metrics: dict[str, dict[str, float]],
+    history: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """What last.pt needs beyond the model for a resumed run to continue as if never stopped."""
+    return {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "weighting": weighting.state_dict(),
+        "rng": capture_rng(batch_order),
+        "best_score": best_score,
+        "best_metrics": best_metrics,
+        "history": history,
+    }
+
+
+def restore_training(
+    state: dict[str, Any],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    weighting: torch.nn.Module,
+    batch_order: torch.Generator,
+) -> tuple[float, dict[str, dict[str, float]], list[dict[str, Any]]]:
+    """Load `training_state` back into freshly built objects; returns the best score, its metrics and the history."""
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if state["scaler"]:  # empty when the run was on the CPU, where AMP is off
+        scaler.load_state_dict(state["scaler"])
+    weighting.load_state_dict(state["weighting"])
+    restore_rng(state["rng"], batch_order)
+    return state["best_score"], state["best_metrics"], state["history"]

@@ -6,15 +6,16 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from edgemtl.data import ArrayDataset
-from edgemtl.errors import DataError, DeviceError
+from edgemtl.errors import ConfigError, DataError, DeviceError
 from edgemtl.metrics import higher_is_better, make_meter, primary_metric
 from edgemtl.model import (
     DEFAULT_MEAN,
@@ -26,9 +27,20 @@ from edgemtl.model import (
     get_preset,
 )
 from edgemtl.tasks import TaskSpec, validate_tasks
-from edgemtl.train.checkpoint import Checkpoint, save_checkpoint
+from edgemtl.train import distributed
+from edgemtl.train.checkpoint import (
+    Checkpoint,
+    load_resumable,
+    restore_training,
+    save_checkpoint,
+    training_state,
+)
 from edgemtl.train.losses import task_loss, task_prediction
-from edgemtl.train.weighting import create_weighting
+from edgemtl.train.plots import plot_run
+from edgemtl.train.weighting import create_weighting, last_shared_weight
+
+if TYPE_CHECKING:
+    from edgemtl.train.config import RunConfig
 
 
 @dataclass
@@ -45,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # mixed precision; only on CUDA (CPU autocast is slower than fp32 for small convs)
+    plots: bool = True  # PNG curves, scores and predictions in the run folder each epoch (~0.5 s on a CPU)
     mean: tuple[float, float, float] = DEFAULT_MEAN
     std: tuple[float, float, float] = DEFAULT_STD
 
@@ -88,14 +101,24 @@ def selection_score(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec,
     return float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else -math.inf
 
 
-def _batches(count: int, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
-    """Index batches; shuffled and without a ragged last batch when a generator is given (training)."""
+def _batches(
+    count: int,
+    batch_size: int,
+    generator: torch.Generator | None,
+    context: distributed.Distributed = distributed.SINGLE_PROCESS,
+) -> Iterator[torch.Tensor]:
+    """Index batches; shuffled and without a ragged last batch when a generator is given (training).
+
+    Under torchrun each rank batches its own disjoint shard of the shared shuffled order
+    (`distributed.shard`): what DistributedSampler does for a DataLoader, done directly on the indices
+    because the data are in-memory arrays.
+    """
     if generator is None:
         order = torch.arange(count)
         stop = count
     else:
-        order = torch.randperm(count, generator=generator)
-        stop = max(count - count % batch_size, min(count, batch_size))
+        order = distributed.shard(torch.randperm(count, generator=generator), context)
+        stop = max(len(order) - len(order) % batch_size, min(len(order), batch_size))
     for start in range(0, stop, batch_size):
         yield order[start : start + batch_size]
 
@@ -144,8 +167,24 @@ def train(
     *,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    resume: bool = False,
+    settings: RunConfig | None = None,
 ) -> TrainResult:
-    """Train a fresh model; write last.pt every epoch, best.pt when the selection score improves."""
+    """Train a model; write last.pt every epoch, best.pt when the selection score improves.
+
+    `resume=True` continues the run in `run_dir` from its last.pt: model, optimizer, scheduler, grad
+    scaler, task weighting, random streams, epoch, best score and history come back, so the run ends as
+    it would have uninterrupted. Its configuration must be the one the run started with (more epochs
+    are allowed). `settings` holds the rest of the run's configuration (data source, augmentation),
+    recorded with `config` and `tasks` in config.json and the checkpoints so the CLI can resume it.
+
+    Under torchrun the same function runs in every process (see `edgemtl.train.distributed`):
+    DistributedDataParallel wraps the model, each rank trains on its shard of every epoch, and rank 0
+    alone validates, on the full validation set so the metrics equal a single-process evaluation (the
+    other ranks receive them), and writes files and logs.
+    """
+    from edgemtl.train.config import RunConfig, check_resumable, save_config  # config.py imports TrainConfig
+
     tasks = validate_tasks(tasks)
     input_size = config.resolved_input_size()
     check_input_size(input_size, get_preset(config.preset).stride)
@@ -158,16 +197,32 @@ def train(
                 f"{name} images are {data.size[0]}x{data.size[1]} but the model input is "
                 f"{input_size[0]}x{input_size[1]}: load the data at the model's input size"
             )
-    device = resolve_device(config.device)
+    run_config = replace(settings or RunConfig(data=None), train=config, tasks=tasks)
+    run_dir = Path(run_dir)
+    resumed = load_resumable(run_dir / "last.pt") if resume else None
+    if resumed is not None:
+        check_resumable(resumed.config, run_config.to_dict(), run_dir)
+        if config.epochs < resumed.epoch:
+            raise ConfigError(
+                f"cannot resume {run_dir} for {config.epochs} epochs: it has trained {resumed.epoch} already; "
+                f"give at least {resumed.epoch}"
+            )
+    context, device = distributed.setup(resolve_device(config.device))
+    if not context.is_main:
+        progress, log = False, lambda _: None
     generator = seed_everything(config.seed)
     model = create_model(config.preset, tasks, skips=config.skips)
+    if resumed is not None:
+        model.load_state_dict(resumed.model_state)
     model = model.to(device, memory_format=torch.channels_last)
+    net = distributed.wrap(model, context, device)  # training steps go through DDP; checkpoints use `model`
     preprocess = Preprocess(config.mean, config.std).to(device)
     weighting = create_weighting(config.weighting, tasks).to(device)
+    shared_weight = last_shared_weight(model)  # where GradNorm measures per-task gradient norms
     optimizer = torch.optim.AdamW(
         [*model.parameters(), *weighting.parameters()], lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    steps_per_epoch = max(1, len(train_data) // config.batch_size)
+    steps_per_epoch = max(1, len(train_data) // context.world_size // config.batch_size)
     total_steps = config.epochs * steps_per_epoch
     warmup_steps = max(1, int(config.warmup_fraction * total_steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -177,18 +232,21 @@ def train(
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(
-        json.dumps({**asdict(config), "tasks": [t.to_dict() for t in tasks]}, indent=2)
-    )
-    history_file = run_dir / "metrics.jsonl"
-    history_file.write_text("")
-    images = torch.from_numpy(train_data.images)
-    targets = {t.name: torch.from_numpy(train_data.targets[t.name]) for t in tasks}
     best_score = -math.inf
     best_metrics: dict[str, dict[str, float]] = {}
-    history = []
+    history: list[dict] = []
+    if resumed is not None:
+        best_score, best_metrics, history = restore_training(
+            resumed.training, optimizer, scheduler, scaler, weighting, generator
+        )
+    history_file = run_dir / "metrics.jsonl"
+    if context.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(run_config, run_dir / "config.json")
+        # The epochs last.pt holds; on resume this drops only lines of an epoch cut off before its checkpoint.
+        history_file.write_text("".join(json.dumps(entry) + "\n" for entry in history))
+    images = torch.from_numpy(train_data.images)
+    targets = {t.name: torch.from_numpy(train_data.targets[t.name]) for t in tasks}
 
     def checkpoint(epoch: int, metrics: dict[str, dict[str, float]]) -> Checkpoint:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -202,14 +260,21 @@ def train(
             skips=config.skips,
             epoch=epoch,
             metrics=metrics,
+            config=run_config.to_dict(),
         )
 
-    log(f"training {config.preset} on {len(train_data)} frames ({len(val_data)} for validation), device {device}")
-    for epoch in range(1, config.epochs + 1):
-        model.train()
+    start_epoch = resumed.epoch + 1 if resumed is not None else 1
+    log(
+        (f"resuming {run_dir} at epoch {start_epoch}: " if resumed is not None else "")
+        + f"training {config.preset} on {len(train_data)} frames ({len(val_data)} for validation), device {device}"
+        + (f", {context.world_size} processes" if context.world_size > 1 else "")
+    )
+    for epoch in range(start_epoch, config.epochs + 1):
+        net.train()
         loss_sums = dict.fromkeys((t.name for t in tasks), 0.0)
+        weighted_sums = dict.fromkeys(loss_sums, 0.0)
         batches = tqdm(
-            _batches(len(train_data), config.batch_size, generator),
+            _batches(len(train_data), config.batch_size, generator, context),
             total=steps_per_epoch,
             desc=f"epoch {epoch}/{config.epochs}",
             disable=None if progress else True,  # None: only when writing to a terminal
@@ -220,40 +285,57 @@ def train(
             frames = images[index].to(device, non_blocking=True)
             batch_targets = _targets_on(targets, index, device)
             with torch.autocast(device.type, enabled=use_amp):
-                outputs = model(preprocess(frames))
+                outputs = net(preprocess(frames))
                 losses = {t.name: task_loss(t, outputs[t.name].float(), batch_targets[t.name]) for t in tasks}
-                total = weighting(losses)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
+            weighted = weighting.backward(losses, shared_weight, scaler)  # each method's own per-step work
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
             for name, loss in losses.items():
                 loss_sums[name] += loss.item()
-            batches.set_postfix(loss=f"{total.item():.3f}")
+                weighted_sums[name] += weighted[name].item()
+            batches.set_postfix(loss=f"{sum(weighted.values()).item():.3f}")
 
-        metrics = evaluate(model, val_data, preprocess)
+        loss_sums, weighted_sums = (distributed.mean_across_ranks(sums, context) for sums in (loss_sums, weighted_sums))
+        distributed.average_buffers(model, context)
+        metrics = distributed.from_main(evaluate(model, val_data, preprocess) if context.is_main else None, context)
         train_losses = {name: total / steps_per_epoch for name, total in loss_sums.items()}
+        weighted_losses = {name: total / steps_per_epoch for name, total in weighted_sums.items()}
+        task_weights = weighting.current_weights()  # the weights this epoch trained with (DWA's change below)
+        weighting.end_epoch(train_losses)
         entry = {
             "epoch": epoch,
             "lr": scheduler.get_last_lr()[0],
             "train_loss": train_losses,
-            "task_weights": weighting.current_weights(),
+            "weighted_loss": weighted_losses,
+            "task_weights": task_weights,
             "val": metrics,
         }
         history.append(entry)
-        with history_file.open("a") as file:
-            file.write(json.dumps(entry) + "\n")
         score = selection_score(metrics, tasks)
         improved = score > best_score or not best_metrics  # epoch 1 always writes best.pt, even if NaN
-        state = checkpoint(epoch, metrics)
         if improved:
             best_score, best_metrics = score, metrics
-            save_checkpoint(state, run_dir / "best.pt")
-        save_checkpoint(state, run_dir / "last.pt")
-        losses_text = ", ".join(f"{name} {value:.3f}" for name, value in train_losses.items())
+        if context.is_main:
+            with history_file.open("a") as file:
+                file.write(json.dumps(entry) + "\n")
+            state = checkpoint(epoch, metrics)
+            if improved:
+                save_checkpoint(state, run_dir / "best.pt")  # lean: what export needs
+            state.training = training_state(
+                optimizer, scheduler, scaler, weighting, generator, best_score, best_metrics, history
+            )
+            save_checkpoint(state, run_dir / "last.pt")
+            if config.plots:  # after the checkpoint: a slow or failing plot never costs an epoch
+                plot_run(run_dir, history, model, preprocess, val_data)
+        losses_text = ", ".join(
+            f"{name} {value:.3f} (weight {task_weights[name]:.3f}, weighted {weighted_losses[name]:.3f})"
+            for name, value in train_losses.items()
+        )
         log(
             f"epoch {epoch:>3}/{config.epochs}  loss {losses_text}  val {format_metrics(metrics, tasks)}"
             + ("  (best)" if improved else "")
         )
+    distributed.teardown(context)
     return TrainResult(run_dir, run_dir / "best.pt", run_dir / "last.pt", best_metrics, history)

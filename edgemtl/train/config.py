@@ -1,0 +1,276 @@
+"""Training configuration files: one TOML (or JSON) file that describes a whole run.
+
+    seed = 0
+    device = "auto"                 # auto | cpu | cuda
+
+    [model]
+    preset = "nano"
+    input_size = [96, 160]          # height, width; or one number for a square; omit for the preset's
+    skips = true
+
+    [data]
+    train = "synthetic"             # or a dataset folder
+    val = "datasets/val"            # omit: synthetic scenes, or 10% held out of a folder
+    train_size = 3000               # synthetic scenes (ignored for a folder)
+    val_size = 400
+
+    [train]
+    epochs = 12
+    batch_size = 32                 # per process under torchrun
+    learning_rate = 4e-3
+    weight_decay = 1e-4
+    warmup_fraction = 0.05
+    weighting = "fixed"
+    amp = true
+
+    [augment]                       # edgemtl.data.augment.AugmentConfig; the defaults augment nothing
+    flip = 0.5
+    jitter = 0.2
+    scale = [0.8, 1.2]
+
+    [[tasks]]                       # omit: the navigation tasks for synthetic data, tasks.json of a folder
+    name = "scene"
+    kind = "classification"
+    classes = ["left", "straight", "right", "blocked"]
+    weight = 1.0
+
+Every section and key is optional. A key edgemtl does not know is an error that suggests the closest
+known one, because a typo that is silently ignored trains the wrong run for hours. The resolved
+configuration (file, then command-line flags) is written to the run folder as config.json, which is
+itself a valid configuration file, and into every checkpoint, so a run can be repeated or resumed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from edgemtl.data.augment import AugmentConfig
+from edgemtl.errors import ConfigError
+from edgemtl.tasks import TaskSpec, validate_tasks
+from edgemtl.train.trainer import TrainConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+# Which section of the file holds each TrainConfig field; fields not named here live in [train], so a
+# field added to TrainConfig is configurable without touching this module.
+_TOP_LEVEL = ("seed", "device")
+_MODEL_KEYS = ("preset", "input_size", "skips", "mean", "std")
+_SECTIONS = ("model", "data", "train", "augment", "tasks")
+_TASK_KEYS = ("name", "kind", "classes", "weight", "extra")
+_FLAG_NAMES = {"lr": "learning_rate", "val_data": "val", "data": "train", "warmup": "warmup_fraction"}  # CLI habits
+
+# Keys that may differ when a run is resumed: more epochs extend it; the device says where, not what;
+# plots are drawn from the history, never read back by training.
+RESUMABLE_CHANGES = frozenset({"train.epochs", "device", "train.plots"})
+
+
+@dataclass
+class DataConfig:
+    """Where the frames come from: recorded so that `edgemtl train --resume` can load the same data again."""
+
+    train: str = "synthetic"  # 'synthetic' or a dataset folder
+    val: str | None = None  # a validation folder; None: synthetic scenes, or 10% held out of a folder
+    train_size: int = 3000  # synthetic training scenes: enough for nano to learn the navigation tasks
+    val_size: int = 400  # synthetic validation scenes: a stable mIoU without slowing each epoch
+
+
+@dataclass
+class RunConfig:
+    """Everything a training run was given: the trainer's settings, tasks, data source and augmentation."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tasks: tuple[TaskSpec, ...] = ()  # empty: the data source's own tasks
+    data: DataConfig | None = field(default_factory=DataConfig)  # None: data given in memory to `train()`
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file layout, as plain JSON-able values; `from_dict` reads it back."""
+        values = asdict(self.train)
+        values["input_size"] = list(values["input_size"]) if values["input_size"] else None
+        values["mean"], values["std"] = list(values["mean"]), list(values["std"])
+        result: dict[str, Any] = {key: values.pop(key) for key in _TOP_LEVEL}
+        result["model"] = {key: values.pop(key) for key in _MODEL_KEYS}
+        result["train"] = values
+        if self.data is not None:
+            result["data"] = asdict(self.data)
+        result["augment"] = {**asdict(self.augment), "scale": list(self.augment.scale)}
+        result["tasks"] = [t.to_dict() for t in self.tasks]
+        return result
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> RunConfig:
+        """Validate a parsed file: unknown keys and values of the wrong type are ConfigErrors naming them."""
+        _check_keys(data, (*_TOP_LEVEL, *_SECTIONS), "the top level", source)
+        model = _section(data, "model", source)
+        train = _section(data, "train", source)
+        train_keys = [f.name for f in fields(TrainConfig) if f.name not in (*_TOP_LEVEL, *_MODEL_KEYS)]
+        _check_keys(model, _MODEL_KEYS, "[model]", source)
+        _check_keys(train, train_keys, "[train]", source)
+        settings = {key: data[key] for key in _TOP_LEVEL if key in data} | dict(model) | dict(train)
+        defaults = TrainConfig()
+        for name, value in settings.items():
+            section = "[model]" if name in _MODEL_KEYS else "[train]" if name in train_keys else "the top level"
+            settings[name] = _typed(name, value, getattr(defaults, name), section, source)
+
+        data_section = _section(data, "data", source)
+        _check_keys(data_section, [f.name for f in fields(DataConfig)], "[data]", source)
+        data_defaults = DataConfig()
+        data_config = DataConfig(
+            **{
+                name: _typed(name, value, getattr(data_defaults, name), "[data]", source)
+                for name, value in data_section.items()
+            }
+        )
+        tasks = data.get("tasks", [])
+        if not isinstance(tasks, list) or not all(isinstance(t, Mapping) for t in tasks):
+            raise ConfigError(f"{source}: tasks must be a list of task tables ([[tasks]]), got {tasks!r}")
+        for task in tasks:
+            _check_keys(task, _TASK_KEYS, "[[tasks]]", source)
+        augment = _section(data, "augment", source)
+        _check_keys(augment, [f.name for f in fields(AugmentConfig)], "[augment]", source)
+        try:
+            return cls(
+                train=TrainConfig(**settings),
+                tasks=validate_tasks(TaskSpec.from_dict(dict(t)) for t in tasks) if tasks else (),
+                data=data_config,
+                augment=AugmentConfig(**augment),
+            )
+        except ConfigError as exc:  # a task or augmentation setting edgemtl cannot use: say which file
+            raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_config(path: Path | str) -> RunConfig:
+    """A run configuration from a .toml file, or from a .json one (such as a run folder's config.json)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist: expected a .toml (or .json) training config")
+    text = path.read_text(encoding="utf-8")
+    is_json = path.suffix.lower() == ".json"
+    try:
+        data = json.loads(text) if is_json else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid {'JSON' if is_json else 'TOML'}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} holds {type(data).__name__}: expected a table of settings")
+    return RunConfig.from_dict(data, str(path))
+
+
+def save_config(config: RunConfig, path: Path) -> Path:
+    """Write the resolved configuration as JSON: readable by `load_config`, and by anything without TOML."""
+    path = Path(path)
+    path.write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def with_overrides(config: RunConfig, train: Mapping[str, Any], data: Mapping[str, Any]) -> RunConfig:
+    """The configuration with the given TrainConfig and DataConfig fields replaced (command-line flags)."""
+    return replace(
+        config,
+        train=replace(config.train, **train),
+        data=replace(config.data or DataConfig(), **data),
+    )
+
+
+def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Dotted keys (`train.learning_rate`, `tasks`) whose values differ between two `to_dict()` layouts."""
+    flat_saved, flat_current = _flatten(saved), _flatten(current)
+    return sorted(k for k in flat_saved.keys() | flat_current.keys() if flat_saved.get(k) != flat_current.get(k))
+
+
+def check_resumable(saved: Mapping[str, Any], current: Mapping[str, Any], where: Path) -> None:
+    """A run may only be continued with the configuration it started with (more epochs are fine)."""
+    changed = [key for key in config_differences(saved, current) if key not in RESUMABLE_CHANGES]
+    if changed:
+        shown = ", ".join(
+            f"{key} (saved {_lookup(saved, key)!r}, now {_lookup(current, key)!r})" for key in changed[:3]
+        )
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise ConfigError(
+            f"cannot resume {where}: the configuration differs from the saved one in {shown}{more}; "
+            "only epochs may change (start a new run for other settings)"
+        )
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Sections become dotted keys (`augment.flip`); lists (tasks, sizes) compare as wholes."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping) and not prefix:
+            flat.update(_flatten(value, f"{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = data
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def _section(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
+    section = data.get(name, {})
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{source}: [{name}] must be a table of settings, got {section!r}")
+    return section
+
+
+def _check_keys(data: Mapping[str, Any], known: tuple[str, ...] | list[str], where: str, source: str) -> None:
+    for key in data:
+        if key not in known:
+            close = [_FLAG_NAMES[key]] if _FLAG_NAMES.get(key) in known else difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(known)}"
+            raise ConfigError(f"{source}: unknown key {key!r} in {where}: {hint}")
+
+
+def _typed(name: str, value: Any, default: Any, where: str, source: str) -> Any:
+    """Check a value against the type of the field's default: the file is user input, not trusted code."""
+    problem = f"{source}: {name} in {where} is {value!r}"
+    if name == "input_size":
+        if value is None:
+            return None
+        size = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if (
+            not isinstance(size, list | tuple)
+            or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+        ):
+            raise ConfigError(f"{problem}: expected a positive integer or [height, width]")
+        return (size[0], size[1])
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or len(value) != len(default) or not all(_is_number(v) for v in value):
+            raise ConfigError(f"{problem}: expected a list of {len(default)} numbers")
+        return tuple(float(v) for v in value)
+    if value is None and name == "val":
+        return None
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{problem}: expected true or false")
+    elif isinstance(default, int):
+        if not isinstance(value, int) or isinstance(value, bool) or (value < 1 and name != "seed"):
+            raise ConfigError(f"{problem}: expected {'an integer' if name == 'seed' else 'a positive integer'}")
+    elif isinstance(default, float):
+        if name == "learning_rate" and not (_is_number(value) and value > 0):
+            raise ConfigError(f"{problem}: expected a positive number")
+        if name == "warmup_fraction" and not (_is_number(value) and 0 <= value <= 1):
+            raise ConfigError(f"{problem}: expected a fraction between 0 and 1")
+        if not (_is_number(value) and value >= 0):
+            raise ConfigError(f"{problem}: expected a non-negative number")
+        value = float(value)
+    elif not isinstance(value, str) or not value:  # string fields, and data.val whose default is None
+        raise ConfigError(f"{problem}: expected a non-empty string")
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

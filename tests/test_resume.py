@@ -1,0 +1,162 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgemtl.cli import main
+from edgemtl.data.synthetic import make_dataset
+from edgemtl.errors import CheckpointError, ConfigError
+from edgemtl.tasks import NAVIGATION_TASKS
+from edgemtl.train import TrainConfig, load_checkpoint, train
+from edgemtl.train.checkpoint import load_resumable
+
+TINY_RUN = """
+device = "cpu"
+[model]
+input_size = 32
+[data]
+train_size = 16
+val_size = 8
+[train]
+epochs = {epochs}
+batch_size = 8
+plots = false
+"""
+
+
+class Interrupted(Exception):
+    """Stands in for a crash right after an epoch's checkpoints were written."""
+
+
+def history(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
+    data = make_dataset(40, (64, 64), seed=0)
+    train_set, val_set = data.subset(slice(0, 32)), data.subset(slice(32, 40))
+    config = TrainConfig(input_size=(64, 64), epochs=3, batch_size=8, device="cpu", seed=5, plots=False)
+    quiet = {"progress": False, "log": lambda _: None}
+    whole = train(config, NAVIGATION_TASKS, train_set, val_set, tmp_path / "whole", **quiet)
+
+    def crash_after_epoch_2(message: str) -> None:
+        if message.startswith("epoch   2/3"):
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(config, NAVIGATION_TASKS, train_set, val_set, tmp_path / "cut", progress=False, log=crash_after_epoch_2)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt").epoch == 2
+    resumed = train(config, NAVIGATION_TASKS, train_set, val_set, tmp_path / "cut", resume=True, **quiet)
+
+    assert resumed.history == whole.history  # losses, learning rates, weights and metrics of every epoch
+    assert history(tmp_path / "cut") == history(tmp_path / "whole")
+    assert resumed.best_metrics == whole.best_metrics
+    states = [load_checkpoint(run / "last.pt").model_state for run in (tmp_path / "whole", tmp_path / "cut")]
+    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+
+
+def test_only_last_pt_carries_training_state(trained_run):
+    best, last = load_checkpoint(trained_run.best_checkpoint), load_checkpoint(trained_run.last_checkpoint)
+    assert best.training is None and best.config == last.config
+    assert {"optimizer", "scheduler", "scaler", "weighting", "rng", "history"} <= set(last.training)
+    assert last.config["train"]["epochs"] == 1 and last.config["tasks"][0]["name"] == "scene"
+    with pytest.raises(CheckpointError, match="holds no training state"):
+        load_resumable(trained_run.best_checkpoint)
+
+
+def test_checkpoints_from_before_configs_still_load_for_export(trained_run, tmp_path):
+    data = torch.load(trained_run.best_checkpoint, weights_only=True)
+    del data["config"]
+    torch.save(data, tmp_path / "old.pt")
+    old = load_checkpoint(tmp_path / "old.pt")
+    assert old.config == {} and old.tasks == NAVIGATION_TASKS
+    old.build_model()
+    with pytest.raises(CheckpointError, match="written by an older edgemtl"):
+        load_resumable(tmp_path / "old.pt")
+
+
+def test_resuming_with_another_config_names_the_differences(trained_run, tiny_data):
+    config = TrainConfig(input_size=(32, 32), epochs=1, batch_size=16, device="cpu", learning_rate=0.1)
+    with pytest.raises(
+        ConfigError, match=r"differs from the saved one in train\.learning_rate \(saved 0\.004, now 0\.1\)"
+    ):
+        train(config, NAVIGATION_TASKS, tiny_data, tiny_data, trained_run.run_dir, resume=True)
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_resumable(tmp_path, tiny_data, monkeypatch):
+    saves = 0
+    real_save = torch.save
+
+    def save_until_the_disk_fills(*args, **kwargs):
+        nonlocal saves
+        saves += 1
+        if saves > 2:  # epoch 1 writes best.pt and last.pt; epoch 2 finds the disk full
+            raise OSError(28, "No space left on device")
+        real_save(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
+    config = TrainConfig(input_size=(32, 32), epochs=2, batch_size=16, device="cpu")
+    with pytest.raises(OSError, match="No space left"):
+        train(
+            config,
+            NAVIGATION_TASKS,
+            tiny_data.subset(slice(0, 32)),
+            tiny_data.subset(slice(32, 40)),
+            tmp_path,
+            progress=False,
+            log=lambda _: None,
+        )
+    assert load_resumable(tmp_path / "last.pt").epoch == 1
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_cli_resumes_extends_and_refuses_other_settings(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text(TINY_RUN.format(epochs=5))
+    run_dir = tmp_path / "run"
+    runner = CliRunner()
+    first = runner.invoke(
+        main, ["train", "--config", str(config), "--epochs", "1", "--out", str(run_dir), "--no-progress"]
+    )
+    assert first.exit_code == 0, first.output
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["train"]["epochs"] == 1 and saved["data"]["train_size"] == 16  # the flag beat the file
+    assert saved["model"]["input_size"] == [32, 32] and len(saved["tasks"]) == len(NAVIGATION_TASKS)
+
+    refused = runner.invoke(main, ["train", "--resume", str(run_dir), "--lr", "0.1"])
+    assert refused.exit_code == 1 and "train.learning_rate" in refused.output and "Traceback" not in refused.output
+    more = runner.invoke(main, ["train", "--resume", str(run_dir), "--epochs", "2", "--no-progress"])
+    assert more.exit_code == 0, more.output
+    assert [entry["epoch"] for entry in history(run_dir)] == [1, 2]
+    assert json.loads((run_dir / "config.json").read_text())["train"]["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text(TINY_RUN.format(epochs=6))
+    run_dir = tmp_path / "run"
+    script = Path(sys.executable).with_name("edgemtl")
+    command = [str(script), "train", "--config", str(config), "--out", str(run_dir), "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    checkpoint = load_resumable(run_dir / "last.pt")  # whenever the kill landed, last.pt is whole
+    assert 1 <= checkpoint.epoch <= 6
+
+    resumed = subprocess.run(
+        [str(script), "train", "--resume", str(run_dir), "--no-progress"], capture_output=True, text=True, timeout=120
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert [entry["epoch"] for entry in history(run_dir)] == [1, 2, 3, 4, 5, 6]
+    assert load_checkpoint(run_dir / "last.pt").epoch == 6
