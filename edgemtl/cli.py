@@ -151,7 +151,13 @@ def demo(out: Path, epochs: int, train_size: int, video_frames: int, seed: int, 
     show_default=True,
     help="Synthetic scenes to train on.",
 )
-@click.option("--weighting", default="fixed", show_default=True, help="Task weighting method.")
+@click.option(
+    "--weighting",
+    type=click.Choice(["fixed", "uncertainty", "dwa", "gradnorm"]),
+    default="fixed",
+    show_default=True,
+    help="Task weighting.",
+)
 @click.option("--skips/--no-skips", default=True, help="Encoder skips into the segmentation decoder.")
 @seed_option
 @device_option
@@ -223,10 +229,8 @@ def train_command(
     seed = config.seed
     tasks = run.tasks or (NAVIGATION_TASKS if source.train == "synthetic" else read_tasks(Path(source.train)))
     train_set = load_data(source.train, size, source.train_size, seed, tasks)
-    if source.val:
-        val_set = load_data(source.val, size, source.val_size, seed + 1_000_003, tasks)
-    elif source.train == "synthetic":
-        val_set = load_data("synthetic", size, source.val_size, seed + 1_000_003)
+    if source.val or source.train == "synthetic":
+        val_set = load_data(source.val or "synthetic", size, source.val_size, seed + 1_000_003, tasks)
     else:
         order = np.random.default_rng(seed).permutation(len(train_set))
         cut = max(1, len(order) // 10)

@@ -318,9 +318,11 @@ def test_a_failed_triton_export_leaves_no_repository(trained_run, tmp_path):
 
 def test_cli_choices_match_the_library_tables():
     from edgemtl.deploy import CALIBRATION_METHODS, DEFAULT_OPSET, PRECISIONS
+    from edgemtl.train.weighting import WEIGHTINGS
 
-    export = main.commands["export"]
-    options = {p.name: p for p in export.params}
-    assert tuple(options["precision"].type.choices) == PRECISIONS
-    assert tuple(options["calib_method"].type.choices) == tuple(CALIBRATION_METHODS)
-    assert options["opset"].default == DEFAULT_OPSET
+    export = {p.name: p for p in main.commands["export"].params}
+    train = {p.name: p for p in main.commands["train"].params}
+    assert tuple(export["precision"].type.choices) == PRECISIONS
+    assert tuple(export["calib_method"].type.choices) == tuple(CALIBRATION_METHODS)
+    assert export["opset"].default == DEFAULT_OPSET
+    assert tuple(train["weighting"].type.choices) == tuple(WEIGHTINGS)

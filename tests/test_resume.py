@@ -10,11 +10,13 @@ import torch
 from click.testing import CliRunner
 
 from edgemtl.cli import main
+from edgemtl.data import AugmentConfig
 from edgemtl.data.synthetic import make_dataset
 from edgemtl.errors import CheckpointError, ConfigError
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import TrainConfig, load_checkpoint, train
 from edgemtl.train.checkpoint import load_resumable
+from edgemtl.train.config import RunConfig
 
 TINY_RUN = """
 device = "cpu"
@@ -43,15 +45,27 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
     data = make_dataset(40, (64, 64), seed=0)
     train_set, val_set = data.subset(slice(0, 32)), data.subset(slice(32, 40))
     config = TrainConfig(input_size=(64, 64), epochs=3, batch_size=8, device="cpu", seed=5, plots=False)
-    quiet = {"progress": False, "log": lambda _: None}
+    augmented = RunConfig(data=None, augment=AugmentConfig(flip=0.5, jitter=0.2, scale=(0.9, 1.1)))
+    quiet = {"progress": False, "log": lambda _: None, "settings": augmented}
     whole = train(config, NAVIGATION_TASKS, train_set, val_set, tmp_path / "whole", **quiet)
+    plain = train(config, NAVIGATION_TASKS, train_set, val_set, tmp_path / "plain", progress=False, log=lambda _: None)
+    assert plain.history[0]["train_loss"] != whole.history[0]["train_loss"]  # augmentation reached the batches
 
     def crash_after_epoch_2(message: str) -> None:
         if message.startswith("epoch   2/3"):
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        train(config, NAVIGATION_TASKS, train_set, val_set, tmp_path / "cut", progress=False, log=crash_after_epoch_2)
+        train(
+            config,
+            NAVIGATION_TASKS,
+            train_set,
+            val_set,
+            tmp_path / "cut",
+            progress=False,
+            log=crash_after_epoch_2,
+            settings=augmented,
+        )
     assert load_checkpoint(tmp_path / "cut" / "last.pt").epoch == 2
     resumed = train(config, NAVIGATION_TASKS, train_set, val_set, tmp_path / "cut", resume=True, **quiet)
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from edgemtl.data import ArrayDataset
+from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
 from edgemtl.errors import ConfigError, DataError, DeviceError
 from edgemtl.metrics import higher_is_better, make_meter, primary_metric
 from edgemtl.model import (
@@ -125,6 +125,23 @@ def _batches(
 
 def _targets_on(data: dict[str, torch.Tensor], index: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
     return {name: target[index].to(device, non_blocking=True) for name, target in data.items()}
+
+
+def _training_batch(
+    data: ArrayDataset,
+    tasks: tuple[TaskSpec, ...],
+    index: torch.Tensor,
+    augment: AugmentConfig,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One training batch on the device, augmented on the CPU first (a disabled config returns it as is)."""
+    picked = index.numpy()
+    batch = {t.name: data.targets[t.name][picked] for t in tasks}
+    images, targets = augment_batch(data.images[picked], batch, tasks, augment, rng)
+    return torch.from_numpy(images).to(device, non_blocking=True), {
+        name: torch.from_numpy(target).to(device, non_blocking=True) for name, target in targets.items()
+    }
 
 
 @torch.no_grad()
@@ -245,9 +262,6 @@ def train(
         save_config(run_config, run_dir / "config.json")
         # The epochs last.pt holds; on resume this drops only lines of an epoch cut off before its checkpoint.
         history_file.write_text("".join(json.dumps(entry) + "\n" for entry in history))
-    images = torch.from_numpy(train_data.images)
-    targets = {t.name: torch.from_numpy(train_data.targets[t.name]) for t in tasks}
-
     def checkpoint(epoch: int, metrics: dict[str, dict[str, float]]) -> Checkpoint:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         return Checkpoint(
@@ -281,9 +295,10 @@ def train(
             leave=False,
             unit="batch",
         )
+        # Seeded per epoch and rank, so a resumed run draws the same augmentations with no state to save.
+        augment_rng = np.random.default_rng([config.seed, epoch, context.rank])
         for index in batches:
-            frames = images[index].to(device, non_blocking=True)
-            batch_targets = _targets_on(targets, index, device)
+            frames, batch_targets = _training_batch(train_data, tasks, index, run_config.augment, augment_rng, device)
             with torch.autocast(device.type, enabled=use_amp):
                 outputs = net(preprocess(frames))
                 losses = {t.name: task_loss(t, outputs[t.name].float(), batch_targets[t.name]) for t in tasks}
