@@ -309,9 +309,9 @@ def export_command(
 ) -> None:
     """Export a checkpoint to a self-describing .onnx file (uint8 BGR frames in, results out)."""
     from edgemtl.data import load_frames
+    from edgemtl.data.synthetic import labels_all
     from edgemtl.deploy import ExportOptions, export_onnx
     from edgemtl.deploy.triton import model_file, write_triton_config
-    from edgemtl.tasks import NAVIGATION_TASKS
     from edgemtl.train import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
@@ -325,13 +325,15 @@ def export_command(
         max_drop=max_drop,
         allow_degraded=allow_degraded,
     ).validate(loaded)  # before minutes of data loading, not after
-    if loaded.tasks != NAVIGATION_TASKS:  # synthetic scenes only label the navigation tasks
+    if not labels_all(loaded.tasks):  # a model of other tasks was trained on other frames: use those
         if verify and verify_data == "synthetic":
             raise ConfigError(
-                "this model's tasks are not the navigation ones: pass --verify-data FOLDER or --no-verify"
+                "this model's tasks are not ones synthetic scenes label: pass --verify-data FOLDER or --no-verify"
             )
         if precision == "int8" and calib_data == "synthetic":
-            raise ConfigError("this model's tasks are not the navigation ones: pass --calib-data FOLDER for int8")
+            raise ConfigError(
+                "this model's tasks are not ones synthetic scenes label: pass --calib-data FOLDER for int8"
+            )
     if target == "triton":
         repository = output or checkpoint.parent / "triton"
         output = model_file(repository, checkpoint.stem)

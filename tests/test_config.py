@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -168,3 +169,11 @@ def test_the_cli_reports_a_bad_config_in_one_line(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip().endswith("unknown key 'epoch' in [train]: did you mean 'epochs'?")
     assert "Traceback" not in result.output
+
+
+def test_the_example_config_names_every_kind_the_synthetic_scenes_label():
+    from edgemtl.data.synthetic import labels_all
+
+    run = load_config(Path(__file__).parent.parent / "configs" / "all_kinds.toml")
+    assert {t.kind for t in run.tasks} == set(TaskKind)
+    assert labels_all(run.tasks) and run.augment.enabled and run.train.weighting == "uncertainty"

@@ -53,6 +53,7 @@ __all__ = [
     "SceneParams",
     "drive_sequence",
     "image_targets",
+    "labels_all",
     "make_dataset",
     "render_scene",
     "sample_scene_params",
@@ -692,12 +693,17 @@ def image_targets(params: SceneParams) -> dict[str, np.ndarray]:
 # Datasets and drives
 
 
+def labels_all(tasks: Sequence[TaskSpec]) -> bool:
+    """Whether the scenes have a target for every one of `tasks` (same name, kind and classes)."""
+    provided = {(t.name, t.kind, t.classes) for t in ALL_SYNTHETIC_TASKS}
+    return all((t.name, t.kind, t.classes) in provided for t in tasks)
+
+
 def _check_synthetic_tasks(tasks: Sequence[TaskSpec]) -> tuple[TaskSpec, ...]:
     """Each task must be one the scenes can label: same name, kind and classes as in ALL_SYNTHETIC_TASKS."""
     tasks = validate_tasks(tasks)
-    provided = {(t.name, t.kind, t.classes) for t in ALL_SYNTHETIC_TASKS}
     for task in tasks:
-        if (task.name, task.kind, task.classes) not in provided:
+        if not labels_all([task]):
             offer = "; ".join(
                 f"{t.name} ({t.kind.value}: {', '.join(t.classes) or 'one value'})" for t in ALL_SYNTHETIC_TASKS
             )
