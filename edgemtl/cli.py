@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from edgemtl.tasks import TaskSpec
 
 DEFAULT_SYNTHETIC_TRAIN, DEFAULT_SYNTHETIC_VAL = 3000, 400
+#: What `pip install 'edgemtl[train]'` adds to the runtime's numpy, onnxruntime and OpenCV.
+TRAINING_MODULES = frozenset({"torch", "onnx", "onnxscript", "onnxconverter_common", "tqdm", "matplotlib"})
 
 
 class EdgemtlGroup(click.Group):
@@ -29,6 +31,13 @@ class EdgemtlGroup(click.Group):
             return super().invoke(ctx)
         except EdgemtlError as exc:
             raise click.ClickException(str(exc)) from None
+        except ModuleNotFoundError as exc:  # a runtime-only install running a command that trains or plots
+            package = (exc.name or "").split(".")[0]
+            if package not in TRAINING_MODULES:
+                raise
+            raise click.ClickException(
+                f"this command needs {package}, which comes with the training extra: pip install 'edgemtl[train]'"
+            ) from None
         except OSError as exc:  # a full disk or a read-only folder met while writing
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None

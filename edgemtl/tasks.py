@@ -7,6 +7,7 @@ the runtime imports it on devices without PyTorch.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -45,6 +46,11 @@ class TaskKind(str, Enum):
     def is_per_image(self) -> bool:
         """Per-image kinds share the global-pool → linear head; segmentation has a decoder."""
         return self is not TaskKind.SEGMENTATION
+
+
+#: What a task's `extra` may hold: multilabel "threshold", regression "loss", and for augmentation
+#: (edgemtl.data.augment) "flip_pairs", "flip_negate" and "scale_invariant".
+EXTRA_KEYS = ("threshold", "loss", "flip_pairs", "flip_negate", "scale_invariant")
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,14 @@ class TaskSpec:
             )
 
     def _check_extra(self) -> None:
+        unknown = sorted(set(self.extra) - set(EXTRA_KEYS))
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], EXTRA_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"expected some of {', '.join(EXTRA_KEYS)}"
+            raise ConfigError(f"task {self.name!r} has unknown extra key {unknown[0]!r}: {hint}")
+        invariant = self.extra.get("scale_invariant", False)
+        if not isinstance(invariant, bool):
+            raise ConfigError(f"task {self.name!r} has scale_invariant {invariant!r}: expected true or false")
         if "threshold" in self.extra:
             if self.kind is not TaskKind.MULTILABEL:
                 raise ConfigError(

@@ -159,3 +159,15 @@ def test_config_from_lists_as_a_config_file_gives_them() -> None:
 def test_flip_declarations_are_checked_with_the_task(kind: TaskKind, classes: tuple, extra: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=rf"task 't' \({kind.value}\) has {message}"):
         TaskSpec("t", kind, classes, extra=extra)
+
+
+def test_scale_is_refused_for_per_image_targets_a_zoom_would_falsify():
+    from edgemtl.tasks import NAVIGATION_TASKS, PROXIMITY_TASK
+
+    zoom = AugmentConfig(scale=(0.9, 1.1))
+    with pytest.raises(ConfigError, match=r"tasks \['scene', 'proximity'\].*scale_invariant") as error:
+        zoom.check_tasks((*NAVIGATION_TASKS, PROXIMITY_TASK))
+    assert "\n" not in str(error.value)
+    invariant = TaskSpec("weather", TaskKind.CLASSIFICATION, ("dry", "wet"), extra={"scale_invariant": True})
+    zoom.check_tasks((invariant, NAVIGATION_TASKS[1]))  # segmentation masks move with the pixels
+    AugmentConfig(flip=0.5).check_tasks(NAVIGATION_TASKS)

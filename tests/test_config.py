@@ -39,6 +39,7 @@ name = "scene"
 kind = "classification"
 classes = ["left", "straight", "right", "blocked"]
 weight = 2
+extra = { scale_invariant = true }
 
 [[tasks]]
 name = "segmentation"
@@ -177,3 +178,18 @@ def test_the_example_config_names_every_kind_the_synthetic_scenes_label():
     run = load_config(Path(__file__).parent.parent / "configs" / "all_kinds.toml")
     assert {t.kind for t in run.tasks} == set(TaskKind)
     assert labels_all(run.tasks) and run.augment.enabled and run.train.weighting == "uncertainty"
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('[train]\nweighting = "gradnrom"', r"unknown weighting 'gradnrom'.*did you mean 'gradnorm'\?"),
+        ('device = "gpu"', r"unknown device 'gpu': expected one of auto, cpu, cuda"),
+        ('[model]\npreset = "tiny"', r"unknown preset 'tiny'"),
+    ],
+)
+def test_unknown_names_are_refused_before_any_data_is_loaded(tmp_path, setting, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, setting))
+    result = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "run.toml"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and not (tmp_path / "r").exists()

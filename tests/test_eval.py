@@ -114,3 +114,14 @@ def test_synthetic_data_lacking_a_task_names_the_model_and_the_data(tmp_path, ti
     with pytest.raises(DataError, match=r"cannot evaluate .*objects\.onnx on synthetic: .*'objects'"):
         run_eval(MultilabelModel(), tiny_data, "synthetic", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_eval_without_the_training_extra_says_what_to_install(tmp_path, exported_model, monkeypatch):
+    import sys
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith(("matplotlib.", "edgemtl.evaluation"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delitem(sys.modules, "edgemtl.train.plots", raising=False)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails, as on a runtime install
+    result = invoke("eval", exported_model, "--out", tmp_path / "eval")
+    assert_one_line_error(result, "needs matplotlib, which comes with the training extra: pip install 'edgemtl[train]'")

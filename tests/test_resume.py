@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from edgemtl.cli import main
 from edgemtl.data import AugmentConfig
 from edgemtl.data.synthetic import make_dataset
-from edgemtl.errors import CheckpointError, ConfigError
+from edgemtl.errors import CheckpointError, ConfigError, OutputError
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import TrainConfig, load_checkpoint, train
 from edgemtl.train.checkpoint import load_resumable
@@ -45,7 +45,7 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
     data = make_dataset(40, (64, 64), seed=0)
     train_set, val_set = data.subset(slice(0, 32)), data.subset(slice(32, 40))
     config = TrainConfig(input_size=(64, 64), epochs=3, batch_size=8, device="cpu", seed=5, plots=False)
-    augmented = RunConfig(data=None, augment=AugmentConfig(flip=0.5, jitter=0.2, scale=(0.9, 1.1)))
+    augmented = RunConfig(data=None, augment=AugmentConfig(flip=0.5, jitter=0.2))
     quiet = {"progress": False, "log": lambda _: None, "settings": augmented}
     whole = train(config, NAVIGATION_TASKS, train_set, val_set, tmp_path / "whole", **quiet)
     plain = train(config, NAVIGATION_TASKS, train_set, val_set, tmp_path / "plain", progress=False, log=lambda _: None)
@@ -117,7 +117,11 @@ def test_a_full_disk_keeps_the_previous_checkpoint_resumable(tmp_path, tiny_data
 
     monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
     config = TrainConfig(input_size=(32, 32), epochs=2, batch_size=16, device="cpu")
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(
+        OutputError,
+        match=r"cannot write checkpoint .*best\.pt \(No space left on device\): the "
+        r"previous one is intact; free space and --resume",
+    ):
         train(
             config,
             NAVIGATION_TASKS,

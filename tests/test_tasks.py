@@ -64,3 +64,10 @@ def test_bad_json_is_an_edgemtl_error(text):
 
 def test_regression_without_names_has_one_output():
     assert TaskSpec("distance", "regression").num_outputs == 1
+
+
+def test_a_misspelt_extra_key_is_refused_with_the_closest_one():
+    with pytest.raises(ConfigError, match=r"unknown extra key 'flip_pair': did you mean 'flip_pairs'\?"):
+        TaskSpec("scene", TaskKind.CLASSIFICATION, ("left", "right"), extra={"flip_pair": [["left", "right"]]})
+    with pytest.raises(ConfigError, match="scale_invariant 'yes'"):
+        TaskSpec("scene", TaskKind.CLASSIFICATION, ("left", "right"), extra={"scale_invariant": "yes"})

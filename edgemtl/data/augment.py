@@ -15,8 +15,8 @@ colour matrix): about 0.2 ms an image at 128×128 on one core, small beside the 
 processes, keeps `edgemtl.data` free of PyTorch, and draws from one `numpy.random.Generator`, so a run
 is reproducible and the generator's state can be checkpointed for an exact resume.
 
-Classification labels are not changed by scale and crop: keep `scale` near 1 (e.g. 0.8 to 1.2) when a
-label depends on something near the border (an obstacle at the bottom of the frame).
+Per-image targets are not changed by scale and crop, so `scale` is refused unless every per-image task
+declares that its target survives a zoom (`AugmentConfig.check_tasks`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,23 @@ class AugmentConfig:
     @property
     def enabled(self) -> bool:
         return self.flip > 0 or self.jitter > 0 or self.scale != (1.0, 1.0)
+
+    def check_tasks(self, tasks: tuple[TaskSpec, ...]) -> None:
+        """Refuse scale and crop where it would make a per-image target false.
+
+        Masks move with the pixels, but a label, a set of visible objects or a regressed distance read off
+        the whole frame may not survive a zoom (an obstacle cropped away, its base moved up the frame).
+        Only tasks that declare `extra["scale_invariant"] = true` may be trained with `scale`.
+        """
+        if self.scale == (1.0, 1.0):
+            return
+        broken = [t.name for t in tasks if t.kind.is_per_image and not t.extra.get("scale_invariant", False)]
+        if broken:
+            raise ConfigError(
+                f"augment scale {list(self.scale)} would change the targets of tasks {broken} without updating "
+                "them: leave scale at [1, 1], or mark a task whose target survives a zoom with "
+                'extra = { scale_invariant = true }'
+            )
 
 
 def _class_swap(task: TaskSpec, size: int) -> np.ndarray:

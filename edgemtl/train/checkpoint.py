@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from edgemtl import __version__
-from edgemtl.errors import CheckpointError, ConfigError
+from edgemtl.errors import CheckpointError, ConfigError, OutputError
 from edgemtl.model import MultiTaskNet, create_model
 from edgemtl.tasks import TaskSpec, validate_tasks
 
@@ -82,6 +82,11 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> Path:
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it 0600; give it the mode a plain open() would
         os.replace(temporary, path)
+    except OSError as exc:  # a full disk, a read-only folder: torch.save's error names no file
+        Path(temporary).unlink(missing_ok=True)
+        kept = "the previous one is intact" if path.exists() else "nothing was written"
+        reason = exc.strerror or exc
+        raise OutputError(f"cannot write checkpoint {path} ({reason}): {kept}; free space and --resume") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -52,8 +52,10 @@ from typing import Any
 
 from edgemtl.data.augment import AugmentConfig
 from edgemtl.errors import ConfigError
+from edgemtl.model import get_preset
 from edgemtl.tasks import TaskSpec, validate_tasks
 from edgemtl.train.trainer import TrainConfig
+from edgemtl.train.weighting import WEIGHTINGS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -91,6 +93,19 @@ class RunConfig:
     tasks: tuple[TaskSpec, ...] = ()  # empty: the data source's own tasks
     data: DataConfig | None = field(default_factory=DataConfig)  # None: data given in memory to `train()`
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        """Names are checked here, before any data is loaded or a run folder is made."""
+        get_preset(self.train.preset)
+        for name, value, allowed in (
+            ("weighting", self.train.weighting, tuple(WEIGHTINGS)),
+            ("device", self.train.device, ("auto", "cpu", "cuda")),
+        ):
+            if value not in allowed:
+                close = difflib.get_close_matches(str(value), allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"unknown {name} {value!r}: expected one of {', '.join(allowed)}{hint}")
+        self.augment.check_tasks(self.tasks)
 
     def to_dict(self) -> dict[str, Any]:
         """The file layout, as plain JSON-able values; `from_dict` reads it back."""
