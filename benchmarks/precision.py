@@ -62,7 +62,8 @@ def interleaved_latency_ms(engines: dict[str, Engine], frame: np.ndarray, runs: 
 
 
 def op_profile(path: Path, frame: np.ndarray, runs: int = 200) -> dict[str, float]:
-    """Microseconds per run spent in each op type, from ONNX Runtime's own profiler."""
+    """Microseconds per run spent in each op type, from ONNX Runtime's own profiler: the median of each
+    node over the runs, summed by op type (a mean lets the first runs and load spikes dominate)."""
     options = onnxruntime.SessionOptions()
     options.enable_profiling = True
     options.profile_file_prefix = str(path.with_suffix(""))
@@ -70,10 +71,15 @@ def op_profile(path: Path, frame: np.ndarray, runs: int = 200) -> dict[str, floa
     for _ in range(runs):
         session.run(None, {"frames": frame})
     events = json.loads(Path(session.end_profiling()).read_text())
-    totals: collections.Counter[str] = collections.Counter()
+    durations: dict[str, list[float]] = collections.defaultdict(list)
+    op_types = {}
     for event in events:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
-            totals[event["args"]["op_name"]] += event["dur"] / runs
+            durations[event["name"]].append(event["dur"])
+            op_types[event["name"]] = event["args"]["op_name"]
+    totals: collections.Counter[str] = collections.Counter()
+    for node, values in durations.items():
+        totals[op_types[node]] += float(np.median(values))
     return dict(totals.most_common())
 
 
