@@ -5,10 +5,19 @@ import pytest
 import torch
 
 from edgemtl.data import ArrayDataset
-from edgemtl.errors import CheckpointError, ConfigError, DataError, DeviceError
+from edgemtl.errors import CheckpointError, ConfigError, DataError, DeviceError, OutputError
 from edgemtl.model import Preprocess
 from edgemtl.tasks import NAVIGATION_TASKS
-from edgemtl.train import TrainConfig, evaluate, load_checkpoint, resolve_device, save_checkpoint, train
+from edgemtl.train import (
+    TrainConfig,
+    distributed,
+    evaluate,
+    load_checkpoint,
+    resolve_device,
+    save_checkpoint,
+    train,
+    trainer,
+)
 from edgemtl.train.weighting import create_weighting
 
 from .conftest import TINY_SIZE
@@ -85,6 +94,75 @@ def test_evaluate_reports_every_task(trained_run, tiny_data):
     assert metrics["segmentation"]["loss"] > 0
 
 
+def _without_labels(data: ArrayDataset) -> ArrayDataset:
+    """The same frames with every label missing: -1 scenes, all-255 masks."""
+    return ArrayDataset(
+        data.images.copy(),
+        {
+            "scene": np.full_like(data.targets["scene"], -1),
+            "segmentation": np.full_like(data.targets["segmentation"], 255),
+        },
+    )
+
+
+def _joined(*parts: ArrayDataset) -> ArrayDataset:
+    return ArrayDataset(
+        np.concatenate([p.images for p in parts]),
+        {name: np.concatenate([p.targets[name] for p in parts]) for name in parts[0].targets},
+    )
+
+
+def test_unlabelled_frames_leave_the_validation_loss_unchanged(trained_run, tiny_data):
+    """Partial labels: the loss is the mean over labelled items, whatever the batches and unlabelled share."""
+    checkpoint = load_checkpoint(trained_run.best_checkpoint)
+    model, preprocess = checkpoint.build_model(), Preprocess(checkpoint.mean, checkpoint.std)
+    labelled = tiny_data.subset(slice(0, 8))
+    alone = evaluate(model, labelled, preprocess, batch_size=8)
+    # Whole unlabelled batches after the labelled one, then unlabelled frames mixed into every batch.
+    padded = evaluate(model, _joined(labelled, _without_labels(labelled)), preprocess, batch_size=8)
+    order = np.random.default_rng(0).permutation(16)
+    mixed = _joined(labelled, _without_labels(labelled)).subset(order)
+    shuffled = evaluate(model, mixed, preprocess, batch_size=4)
+    for name in ("scene", "segmentation"):
+        assert alone[name]["loss"] > 0
+        assert padded[name]["loss"] == pytest.approx(alone[name]["loss"], rel=1e-5)
+        assert shuffled[name]["loss"] == pytest.approx(alone[name]["loss"], rel=1e-5)
+    nothing = evaluate(model, _without_labels(labelled), preprocess, batch_size=8)
+    assert np.isnan(nothing["segmentation"]["loss"]), "no label at all: NaN, not a fake zero"
+
+
+def test_missing_masks_leave_the_training_loss_a_mean_over_the_labelled_ones(tiny_data, tmp_path, monkeypatch):
+    """Half the masks missing, in whole batches: the epoch's loss is the labelled frames' mean, not half of it.
+
+    The batches come in order (labelled frames first) and the learning rate is zero, so the labelled
+    batches are the same, seen by the same model, in both runs.
+    """
+    shuffled_batches = trainer._batches
+
+    def in_order(count, batch_size, generator, context=distributed.SINGLE_PROCESS):
+        return shuffled_batches(count, batch_size, None, context)  # no generator: in order
+
+    monkeypatch.setattr(trainer, "_batches", in_order)
+    config = TrainConfig(input_size=TINY_SIZE, epochs=1, batch_size=4, learning_rate=0.0, device="cpu", plots=False)
+    labelled = tiny_data.subset(slice(0, 12))
+    masks_missing = _joined(labelled, _without_labels(tiny_data.subset(slice(12, 24))))
+    masks_missing.targets["scene"][12:] = tiny_data.targets["scene"][12:24]  # only the masks are missing
+    no_masks = _without_labels(labelled)
+    runs, logs = {}, []
+    for name, data in (("labelled", labelled), ("half", masks_missing), ("none", no_masks)):
+        result = train(
+            config, NAVIGATION_TASKS, data, tiny_data.subset(slice(40, 48)), tmp_path / name,
+            progress=False, log=logs.append,
+        )
+        runs[name] = result.history[-1]
+    assert runs["labelled"]["train_loss"]["segmentation"] > 0
+    for key in ("train_loss", "weighted_loss"):
+        assert runs["half"][key]["segmentation"] == pytest.approx(runs["labelled"][key]["segmentation"], rel=1e-5)
+    # A task with no label in the whole epoch reports NaN, not 0, and the log line still prints.
+    assert np.isnan(runs["none"]["train_loss"]["segmentation"])
+    assert "segmentation nan" in logs[-1]
+
+
 def test_data_of_the_wrong_size_is_refused(tiny_data, tmp_path):
     with pytest.raises(DataError, match="32x32 but the model input is 64x64"):
         train(TrainConfig(input_size=(64, 64), epochs=1), NAVIGATION_TASKS, tiny_data, tiny_data, tmp_path)
@@ -137,7 +215,7 @@ def test_a_failed_save_keeps_the_previous_checkpoint(trained_run, tmp_path, monk
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match=r"cannot write checkpoint .*last\.pt \(No space left on device\)"):
         save_checkpoint(checkpoint, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]

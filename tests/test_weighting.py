@@ -105,6 +105,16 @@ def test_gradnorm_upweights_the_task_with_the_smaller_gradient():
     assert problem.shared.weight.grad is not None, "the network's own backward still runs"
 
 
+def test_gradnorm_targets_the_mean_of_the_weighted_gradient_norms():
+    """Chen et al. 2018: target_i = mean_j(w_j·‖∇L_j‖) · r_i^α. Already balanced G_i at equal rates: no move."""
+    weighting = create_weighting("gradnorm", TASKS)
+    with torch.no_grad():
+        weighting.task_weights.copy_(torch.tensor([1.5, 0.5]))
+    # G = (1.5·1, 0.5·3) = (1.5, 1.5) = mean(G); the unweighted mean (2) would push both weights up, unevenly.
+    weighting._update(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 3.0]))
+    assert weighting.current_weights() == pytest.approx({"big": 1.5, "small": 0.5})
+
+
 def test_gradnorm_holds_its_weights_on_a_batch_without_labels_for_a_task():
     """Partial labels: a task with no label in the batch has a zero loss and no gradient to balance."""
     weighting = create_weighting("gradnorm", TASKS)

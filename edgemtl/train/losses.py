@@ -14,21 +14,40 @@ def _mean_over(values: Tensor, known: Tensor) -> Tensor:
     return torch.where(known, values, 0.0).sum() / known.sum().clamp(min=1)
 
 
+def _labelled(task: TaskSpec, target: Tensor) -> Tensor:
+    """Which target items carry a label: not -1 (class), not 255 (pixel), not NaN (multilabel/regression)."""
+    if task.kind is TaskKind.CLASSIFICATION:
+        return target != MISSING_CLASS
+    if task.kind is TaskKind.SEGMENTATION:
+        return target != IGNORE_PIXEL
+    return ~torch.isnan(target.float())
+
+
+def labelled_count(task: TaskSpec, target: Tensor) -> int:
+    """How many labelled items `task_loss` averages over: its mean's denominator.
+
+    Images for classification, pixels for segmentation, label or value entries for multilabel and
+    regression. A batch's `task_loss` times this count, summed over batches and divided by the summed
+    count, is the mean loss over every labelled item of a dataset, whatever the unlabelled share.
+    """
+    return int(_labelled(task, target).sum())
+
+
 def task_loss(task: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
     """Mean loss of one task over the labelled part of a batch. Targets come as the dataset stores them.
 
     Missing targets (partial labels, edgemtl.tasks: -1 class, 255 pixel, NaN row) take no part: the
-    mean is over what is labelled, and a batch with no label for the task gives a zero loss whose
-    gradients are zeros, so a weighted sum over tasks stays a valid graph.
+    mean is over what is labelled (`labelled_count` items), and a batch with no label for the task gives
+    a zero loss whose gradients are zeros, so a weighted sum over tasks stays a valid graph.
     """
+    known = _labelled(task, target)
     if task.kind in (TaskKind.CLASSIFICATION, TaskKind.SEGMENTATION):
         # output (B, C) or (B, C, H, W), target (B,) or (B, H, W)
         ignore = MISSING_CLASS if task.kind is TaskKind.CLASSIFICATION else IGNORE_PIXEL
-        target = target.long()
-        per_item = F.cross_entropy(output, target, ignore_index=ignore, reduction="none")
-        return _mean_over(per_item, target != ignore)
+        per_item = F.cross_entropy(output, target.long(), ignore_index=ignore, reduction="none")
+        return _mean_over(per_item, known)
     target = target.float().view_as(output)  # (B, L) or (B, K)
-    known = ~torch.isnan(target)
+    known = known.view_as(output)
     target = torch.nan_to_num(target)
     if task.kind is TaskKind.MULTILABEL:
         return _mean_over(F.binary_cross_entropy_with_logits(output, target, reduction="none"), known)

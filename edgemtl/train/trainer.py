@@ -35,7 +35,7 @@ from edgemtl.train.checkpoint import (
     save_checkpoint,
     training_state,
 )
-from edgemtl.train.losses import task_loss, task_prediction
+from edgemtl.train.losses import labelled_count, task_loss, task_prediction
 from edgemtl.train.plots import plot_run
 from edgemtl.train.weighting import create_weighting, last_shared_weight
 
@@ -123,6 +123,11 @@ def _batches(
         yield order[start : start + batch_size]
 
 
+def _labelled_mean(total: float, count: float) -> float:
+    """A count-weighted loss sum over its labelled count; NaN when nothing was labelled (not a fake 0)."""
+    return total / count if count > 0 else math.nan
+
+
 def _targets_on(data: dict[str, torch.Tensor], index: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
     return {name: target[index].to(device, non_blocking=True) for name, target in data.items()}
 
@@ -151,13 +156,18 @@ def evaluate(
     preprocess: Preprocess,
     batch_size: int = 64,
 ) -> dict[str, dict[str, float]]:
-    """Per-task metrics and mean loss of a model on a dataset, in eval mode."""
+    """Per-task metrics and mean loss of a model on a dataset, in eval mode.
+
+    The loss is the mean over the labelled items only (`labelled_count`: images, or pixels for
+    segmentation), so unlabelled frames neither shrink it nor count; NaN for a task with no label at all.
+    """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     tasks = model.tasks
     meters = {t.name: make_meter(t) for t in tasks}
     loss_sums = dict.fromkeys(meters, 0.0)
+    labelled = dict.fromkeys(meters, 0)
     images = torch.from_numpy(data.images)
     targets = {t.name: torch.from_numpy(data.targets[t.name]) for t in tasks}
     for index in _batches(len(data), batch_size, None):
@@ -165,10 +175,15 @@ def evaluate(
         batch_targets = _targets_on(targets, index, device)
         for task in tasks:
             output, target = outputs[task.name].float(), batch_targets[task.name]
-            loss_sums[task.name] += float(task_loss(task, output, target)) * len(index)
+            count = labelled_count(task, target)
+            loss_sums[task.name] += float(task_loss(task, output, target)) * count
+            labelled[task.name] += count
             meters[task.name].update(task_prediction(task, output).cpu().numpy(), target.cpu().numpy())
     model.train(was_training)
-    return {name: {**meter.compute(), "loss": loss_sums[name] / len(data)} for name, meter in meters.items()}
+    return {
+        name: {**meter.compute(), "loss": _labelled_mean(loss_sums[name], labelled[name])}
+        for name, meter in meters.items()
+    }
 
 
 def format_metrics(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec, ...]) -> str:
@@ -287,6 +302,9 @@ def train(
         net.train()
         loss_sums = dict.fromkeys((t.name for t in tasks), 0.0)
         weighted_sums = dict.fromkeys(loss_sums, 0.0)
+        # Labelled items per task, as task_loss counts them: images, pixels for segmentation, entries for
+        # multilabel and regression; a batch's mean weighted by them gives the epoch's mean over its labels.
+        labelled = dict.fromkeys(loss_sums, 0.0)
         batches = tqdm(
             _batches(len(train_data), config.batch_size, generator, context),
             total=steps_per_epoch,
@@ -307,16 +325,21 @@ def train(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            for name, loss in losses.items():
-                loss_sums[name] += loss.item()
-                weighted_sums[name] += weighted[name].item()
+            for task in tasks:  # a batch without a label for the task adds 0 to both sum and count
+                count = labelled_count(task, batch_targets[task.name])
+                labelled[task.name] += count
+                loss_sums[task.name] += losses[task.name].item() * count
+                weighted_sums[task.name] += weighted[task.name].item() * count
             batches.set_postfix(loss=f"{sum(weighted.values()).item():.3f}")
 
-        loss_sums, weighted_sums = (distributed.mean_across_ranks(sums, context) for sums in (loss_sums, weighted_sums))
+        # Sums and counts are averaged across ranks alike, so their ratio is the mean over all ranks' labels.
+        loss_sums, weighted_sums, labelled = (
+            distributed.mean_across_ranks(sums, context) for sums in (loss_sums, weighted_sums, labelled)
+        )
         distributed.average_buffers(model, context)
         metrics = distributed.from_main(evaluate(model, val_data, preprocess) if context.is_main else None, context)
-        train_losses = {name: total / steps_per_epoch for name, total in loss_sums.items()}
-        weighted_losses = {name: total / steps_per_epoch for name, total in weighted_sums.items()}
+        train_losses = {name: _labelled_mean(total, labelled[name]) for name, total in loss_sums.items()}
+        weighted_losses = {name: _labelled_mean(total, labelled[name]) for name, total in weighted_sums.items()}
         task_weights = weighting.current_weights()  # the weights this epoch trained with (DWA's change below)
         weighting.end_epoch(train_losses)
         entry = {

@@ -205,8 +205,9 @@ class GradNormWeighting(TaskWeighting):
         if not (losses > 0).all() or self.initial_losses.isnan().any():
             return
         inverse_rate = losses / self.initial_losses
-        targets = norms.mean() * (inverse_rate / inverse_rate.mean()) ** self.alpha
         grad_norms = self.task_weights * norms  # G_i = w_i · ‖∇_W L_i‖ since w_i > 0
+        # The paper's target: the mean of the weighted norms G_j (not of the raw ‖∇_W L_j‖), held constant.
+        targets = grad_norms.detach().mean() * (inverse_rate / inverse_rate.mean()) ** self.alpha
         (self.task_weights.grad,) = torch.autograd.grad((grad_norms - targets).abs().sum(), self.task_weights)
         self.optimizer.step()
         self.task_weights.grad = None
