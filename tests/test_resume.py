@@ -178,3 +178,17 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert [entry["epoch"] for entry in history(run_dir)] == [1, 2, 3, 4, 5, 6]
     assert load_checkpoint(run_dir / "last.pt").epoch == 6
+
+
+def test_a_run_resumes_only_with_the_process_count_it_trained_with(trained_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run.run_dir, run_dir)
+    last = torch.load(run_dir / "last.pt", weights_only=True)
+    last["training"]["world_size"] = 2  # as if trained under torchrun --nproc_per_node 2
+    torch.save(last, run_dir / "last.pt")
+    config = TrainConfig(input_size=(32, 32), epochs=1, batch_size=16, device="cpu")  # the fixture's run
+    data = make_dataset(8, (32, 32))
+    with pytest.raises(ConfigError, match=r"with 1 process\(es\): it trained with 2"):
+        train(config, NAVIGATION_TASKS, data, data, run_dir, resume=True, progress=False)

@@ -206,8 +206,9 @@ def train(
 
     `resume=True` continues the run in `run_dir` from its last.pt: model, optimizer, scheduler, grad
     scaler, task weighting, random streams, epoch, best score and history come back, so the run ends as
-    it would have uninterrupted. Its configuration must be the one the run started with (more epochs
-    are allowed). `settings` holds the rest of the run's configuration (data source, augmentation),
+    it would have uninterrupted. Its configuration and process count must be the ones the run started
+    with; more epochs are allowed, but they stretch the cosine schedule, so only an unchanged epoch count
+    gives the identical run. `settings` holds the rest of the run's configuration (data source, augmentation),
     recorded with `config` and `tasks` in config.json and the checkpoints so the CLI can resume it.
 
     Under torchrun the same function runs in every process (see `edgemtl.train.distributed`):
@@ -240,6 +241,13 @@ def train(
                 f"give at least {resumed.epoch}"
             )
     context, device = distributed.setup(resolve_device(config.device))
+    trained_with = resumed.training.get("world_size", 1) if resumed is not None else context.world_size
+    if trained_with != context.world_size:
+        distributed.teardown(context)
+        raise ConfigError(
+            f"cannot resume {run_dir} with {context.world_size} process(es): it trained with {trained_with}, "
+            "and the batches each process sees depend on that; resume with the same --nproc_per_node"
+        )
     if not context.is_main:
         progress, log = False, lambda _: None
     generator = seed_everything(config.seed)
@@ -363,7 +371,7 @@ def train(
                 save_checkpoint(state, run_dir / "best.pt")  # lean: what export needs
             state.training = training_state(
                 optimizer, scheduler, scaler, weighting, generator, best_score, best_metrics, history
-            )
+            ) | {"world_size": context.world_size}  # each rank's shard, and so every step, depends on it
             save_checkpoint(state, run_dir / "last.pt")
             if config.plots:  # after the checkpoint: a slow or failing plot never costs an epoch
                 plot_run(run_dir, history, model, preprocess, val_data)
