@@ -189,8 +189,12 @@ def training_state(
     best_score: float,
     best_metrics: dict[str, dict[str, float]],
     history: list[dict[str, Any]],
+    world_size: int,
 ) -> dict[str, Any]:
-    """What last.pt needs beyond the model for a resumed run to continue as if never stopped."""
+    """What last.pt needs beyond the model for a resumed run to continue as if never stopped.
+
+    The process count is kept because each rank's shard of every epoch, and so every step, depends on it.
+    """
     return {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -200,6 +204,7 @@ def training_state(
         "best_score": best_score,
         "best_metrics": best_metrics,
         "history": history,
+        "world_size": world_size,
     }
 
 

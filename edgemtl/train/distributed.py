@@ -93,6 +93,14 @@ def shard(order: torch.Tensor, context: Distributed) -> torch.Tensor:
     return order[context.rank : usable : context.world_size]
 
 
+def average_in_place(tensor: torch.Tensor) -> torch.Tensor:
+    """The mean of `tensor` over the ranks of a torchrun job, in place; unchanged in a single process."""
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(tensor)
+        tensor /= dist.get_world_size()
+    return tensor
+
+
 def average_buffers(model: nn.Module, context: Distributed) -> None:
     """Average BatchNorm running statistics over the ranks, in place, at the end of an epoch.
 
@@ -104,8 +112,7 @@ def average_buffers(model: nn.Module, context: Distributed) -> None:
         return
     for buffer in model.buffers():
         if buffer.is_floating_point():
-            dist.all_reduce(buffer)
-            buffer /= context.world_size
+            average_in_place(buffer)
 
 
 def mean_across_ranks(values: dict[str, float], context: Distributed) -> dict[str, float]:
@@ -114,8 +121,7 @@ def mean_across_ranks(values: dict[str, float], context: Distributed) -> dict[st
         return values
     backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"
     tensor = torch.tensor(list(values.values()), dtype=torch.float64, device=backend_device)
-    dist.all_reduce(tensor)
-    return dict(zip(values, (tensor / context.world_size).tolist()))
+    return dict(zip(values, average_in_place(tensor).tolist()))
 
 
 def from_main(value: Any, context: Distributed) -> Any:

@@ -370,8 +370,16 @@ def train(
             if improved:
                 save_checkpoint(state, run_dir / "best.pt")  # lean: what export needs
             state.training = training_state(
-                optimizer, scheduler, scaler, weighting, generator, best_score, best_metrics, history
-            ) | {"world_size": context.world_size}  # each rank's shard, and so every step, depends on it
+                optimizer,
+                scheduler,
+                scaler,
+                weighting,
+                generator,
+                best_score,
+                best_metrics,
+                history,
+                context.world_size,
+            )
             save_checkpoint(state, run_dir / "last.pt")
             if config.plots:  # after the checkpoint: a slow or failing plot never costs an epoch
                 plot_run(run_dir, history, model, preprocess, val_data)

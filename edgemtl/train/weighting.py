@@ -25,19 +25,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
 from edgemtl.errors import ConfigError
 from edgemtl.tasks import TaskSpec
-
-
-def _average_across_ranks(tensor: Tensor) -> Tensor:
-    """In place, the mean over the ranks of a torchrun job; unchanged in a single process."""
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(tensor)
-        tensor /= dist.get_world_size()
-    return tensor
+from edgemtl.train.distributed import average_in_place
 
 
 def last_shared_weight(model: nn.Module) -> Tensor:
@@ -74,11 +66,11 @@ class TaskWeighting(nn.Module):
         scaler.scale(sum(weighted.values())).backward()
         for parameter in self.parameters():
             if parameter.grad is not None:
-                _average_across_ranks(parameter.grad)
+                average_in_place(parameter.grad)
         return weighted
 
     def end_epoch(self, mean_losses: dict[str, float]) -> None:
-        """Called after each training epoch with its mean raw losses; most methods need nothing."""
+        """Called after each training epoch with its mean raw losses over every rank; most methods need nothing."""
 
     def _stack(self, losses: dict[str, Tensor]) -> Tensor:
         return torch.stack([losses[name] for name in self.names])  # (K,)
@@ -142,7 +134,7 @@ class DynamicWeightAverage(TaskWeighting):
 
     def end_epoch(self, mean_losses: dict[str, float]) -> None:
         latest = torch.tensor([mean_losses[name] for name in self.names], device=self.loss_history.device)
-        self.loss_history.copy_(torch.stack([self.loss_history[1], _average_across_ranks(latest)]))
+        self.loss_history.copy_(torch.stack([self.loss_history[1], latest]))  # already the mean over ranks
         if not self.loss_history.isnan().any():
             ratios = self.loss_history[1] / self.loss_history[0].clamp_min(1e-12)
             self.task_weights.copy_(len(self.names) * torch.softmax(ratios / self.temperature, dim=0))
@@ -198,7 +190,7 @@ class GradNormWeighting(TaskWeighting):
         L_i(0) is a task's loss at its first labelled step; a step where some task has no label in the
         batch (partial labels: zero loss) leaves the weights as they are.
         """
-        losses, norms = _average_across_ranks(losses), _average_across_ranks(norms)  # the same on every rank
+        losses, norms = average_in_place(losses), average_in_place(norms)  # the same on every rank
         if not (torch.isfinite(losses).all() and torch.isfinite(norms).all()):
             return  # an overflowed AMP step: the grad scaler skips this step too
         self.initial_losses.copy_(torch.where(self.initial_losses.isnan() & (losses > 0), losses, self.initial_losses))
