@@ -237,6 +237,7 @@ def train_command(
     check_input_size(size, get_preset(config.preset).stride)  # before minutes of data loading, not after
     seed = config.seed
     tasks = run.tasks or (NAVIGATION_TASKS if source.train == "synthetic" else read_tasks(Path(source.train)))
+    run = replace(run, tasks=tasks)  # checks the augmentation against the tasks before any data is loaded
     train_set = load_data(source.train, size, source.train_size, seed, tasks)
     if source.val or source.train == "synthetic":
         val_set = load_data(source.val or "synthetic", size, source.val_size, seed + 1_000_003, tasks)

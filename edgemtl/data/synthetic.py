@@ -91,7 +91,6 @@ _TEXTURE_SIZE = 64  # side of the tileable noise images textures are sampled fro
 _TEXTURE_VARIANTS = 8  # distinct noise images per smoothness
 _NOISE_MARGIN = 64  # sensor noise: offsets into a fixed field per frame size (see _sensor_noise)
 _SHIFT = 4  # fractional bits for OpenCV drawing: sub-pixel positions keep small sizes faithful
-_SHAPES = OBSTACLE_SHAPES
 _DRIVE_SPEED = 0.06  # drive_sequence: distance per frame, in units of the bottom row's distance
 _PASS_DISTANCE = 0.6  # drive_sequence: an obstacle this close is being passed and leaves the view
 _VISIBILITY_SIZE = 128  # visibility is judged on a frame of this size, whatever size is rendered
@@ -282,7 +281,7 @@ def _sample_curvature(rng: np.random.Generator, direction: int) -> float:
 def _new_obstacle(
     rng: np.random.Generator, depth: float, offset: float, half_width: float, avoid: tuple[Color, ...]
 ) -> Obstacle:
-    shape = _pick(rng, _SHAPES)
+    shape = _pick(rng, OBSTACLE_SHAPES)
     aspect = {"box": (0.6, 1.2), "blob": (0.5, 0.85), "cone": (1.3, 2.0)}[shape]
     return Obstacle(
         depth=depth,
