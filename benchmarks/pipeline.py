@@ -20,9 +20,16 @@ from speed import export_random
 from edgemtl.bench import BENCH_DEVICES, BenchReport, machine_description, run_bench
 from edgemtl.runtime import EngineOptions
 
-# ORT's defaults (one thread per core, idle threads spinning), then what suits a pipeline on a small CPU:
-# one inference thread that sleeps when idle, leaving the other core to decoding and drawing.
-SETTINGS = (EngineOptions(), EngineOptions(threads=1, spinning=False))
+# (devices, engine setting): ORT's defaults everywhere (on a CPU one thread per core, idle threads spinning;
+# on a GPU I/O binding to device buffers); then, on a CPU, what suits a pipeline on a small CPU: one
+# inference thread that sleeps when idle, leaving the other core to decoding and drawing; on a GPU, plain
+# host-to-host runs without I/O binding, and CUDA graphs on top of I/O binding.
+SETTINGS = (
+    (BENCH_DEVICES, EngineOptions()),
+    (("cpu",), EngineOptions(threads=1, spinning=False)),
+    (("cuda",), EngineOptions(io_binding=False)),
+    (("cuda",), EngineOptions(cuda_graph=True)),
+)
 
 
 def main() -> None:
@@ -36,10 +43,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for preset in args.presets:
             model, checkpoint = export_random(preset, Path(folder))
-            for index, options in enumerate(SETTINGS):
+            for index, (devices, options) in enumerate(SETTINGS):
                 report = run_bench(
                     [model],
-                    devices=BENCH_DEVICES,
+                    devices=devices,
                     batches=tuple(args.batches),
                     runs=args.runs,
                     options=options,

@@ -1,4 +1,4 @@
-"""fp32 vs fp16 vs int8: accuracy and CPU speed of each preset, side by side, as a Markdown table.
+"""fp32 vs fp16 vs int8: accuracy and speed of each preset, side by side, as a Markdown table.
 
 Each preset is trained on synthetic scenes with the same budget (or given as checkpoints), exported at
 every precision through `export_onnx` (int8 calibrated on training frames, MinMax), scored on held-out
@@ -7,6 +7,7 @@ affects them alike. An op-by-op profile (ONNX Runtime's profiler) shows where th
 
     python benchmarks/precision.py [--presets nano small base] [--epochs 8] [--train-size 2000]
     python benchmarks/precision.py --checkpoints runs/demo/train/best.pt --profile
+    python benchmarks/precision.py --device cuda --batch 1 32   # on a GPU (onnxruntime-gpu)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
+from edgemtl.bench import gpu_names
 from edgemtl.data.synthetic import make_dataset
 from edgemtl.deploy import ExportOptions, export_onnx
 from edgemtl.deploy.precision import cpu_has_vnni
@@ -42,21 +44,21 @@ def checkpoints_for(args: argparse.Namespace, folder: Path) -> list[Path]:
     val_data = make_dataset(300, SIZE, seed=1_000_003)
     paths = []
     for preset in args.presets:
-        config = TrainConfig(preset=preset, input_size=SIZE, epochs=args.epochs, device="cpu")
+        config = TrainConfig(preset=preset, input_size=SIZE, epochs=args.epochs, device="auto")
         result = train(config, NAVIGATION_TASKS, train_data, val_data, folder / preset, progress=False, log=print)
         paths.append(result.best_checkpoint)
     return paths
 
 
-def interleaved_latency_ms(engines: dict[str, Engine], frame: np.ndarray, runs: int) -> dict[str, float]:
+def interleaved_latency_ms(engines: dict[str, Engine], frames: np.ndarray, runs: int) -> dict[str, float]:
     timings: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(10):
         for engine in engines.values():
-            engine.run(frame)
+            engine.run(frames)
     for _ in range(runs):
         for name, engine in engines.items():
             start = time.perf_counter()
-            engine.run(frame)
+            engine.run(frames)
             timings[name].append(time.perf_counter() - start)
     return {name: float(np.median(values) * 1e3) for name, values in timings.items()}
 
@@ -91,7 +93,9 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, default=2000)
     parser.add_argument("--test-size", type=int, default=600)
     parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--profile", action="store_true", help="print an op-by-op profile of each precision")
+    parser.add_argument("--profile", action="store_true", help="print an op-by-op profile of each precision (CPU)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the exported files run")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes timed")
     args = parser.parse_args()
 
     rows = []
@@ -108,30 +112,26 @@ def main() -> None:
                 path = folder / f"{checkpoint.preset}.{precision}.onnx"
                 options = ExportOptions(precision=precision, allow_degraded=True)
                 export_onnx(checkpoint, path, options, calibration_frames=calibration, overwrite=True)
-                engines[precision] = Engine(path, device="cpu", threads=2)
+                engines[precision] = Engine(path, device=args.device, threads=2)
                 sizes[precision] = path.stat().st_size
-            frame = test.images[:1]
-            latency = interleaved_latency_ms(engines, frame, args.runs)
+            latency = {batch: interleaved_latency_ms(engines, test.images[:batch], args.runs) for batch in args.batch}
             for precision, engine in engines.items():
                 metrics = evaluate_engine(engine, test.images, test.targets)
                 scores = [f"{metrics[t.name][primary_metric(t)]:.4f}" for t in checkpoint.tasks]
-                rows.append(
-                    [
-                        checkpoint.preset,
-                        precision,
-                        *scores,
-                        f"{sizes[precision] / 1e6:.2f}",
-                        f"{latency[precision]:.2f}",
-                        f"{latency['fp32'] / latency[precision]:.2f}x",
-                    ]
-                )
+                speeds = [
+                    f"{by_precision[precision]:.2f} ({by_precision['fp32'] / by_precision[precision]:.2f}x)"
+                    for by_precision in latency.values()
+                ]
+                rows.append([checkpoint.preset, precision, *scores, f"{sizes[precision] / 1e6:.2f}", *speeds])
                 if args.profile:
-                    profiles.append((checkpoint.preset, precision, op_profile(engine.path, frame)))
+                    profiles.append((checkpoint.preset, precision, op_profile(engine.path, test.images[:1])))
 
-    header = ["preset", "precision", *(f"{t.name} {primary_metric(t)}" for t in tasks), "MB", "ms (batch 1)", "vs fp32"]
+    timed = [f"ms at batch {batch} (vs fp32)" for batch in args.batch]
+    header = ["preset", "precision", *(f"{t.name} {primary_metric(t)}" for t in tasks), "MB", *timed]
+    gpu = f", GPU {gpu_names()}" if args.device == "cuda" else ""
     print(
-        f"Machine: {platform.machine()}, VNNI {'yes' if cpu_has_vnni() else 'no'}, onnxruntime "
-        f"{onnxruntime.__version__} CPUExecutionProvider, 2 threads; {args.test_size} held-out scenes at "
+        f"Machine: {platform.machine()}, VNNI {'yes' if cpu_has_vnni() else 'no'}{gpu}, onnxruntime "
+        f"{onnxruntime.__version__} {engine.providers[0]}, 2 threads; {args.test_size} held-out scenes at "
         f"{checkpoint.input_size[0]}x{checkpoint.input_size[1]}; median of {args.runs} interleaved runs"
     )
     print()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +47,24 @@ def machine_description() -> str:
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
         cpu = names[0] if names else cpu
     load = " / ".join(f"{value:.2f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    gpus = gpu_names()
     return (
-        f"{platform.machine()} {cpu}, {os.cpu_count()} CPUs, load average (1/5/15 min) {load}; "
-        f"onnxruntime {onnxruntime.__version__}, OpenCV {cv2.__version__}"
+        f"{platform.machine()} {cpu}, {os.cpu_count()} CPUs{f', GPU {gpus}' if gpus else ''}, load average "
+        f"(1/5/15 min) {load}; onnxruntime {onnxruntime.__version__}, OpenCV {cv2.__version__}"
     )
+
+
+def gpu_names() -> str:
+    """The NVIDIA GPUs and driver, as nvidia-smi names them ("" without one): the CUDA rows' hardware."""
+    if shutil.which("nvidia-smi") is None:
+        return ""
+    query = ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"]
+    try:
+        lines = subprocess.run(query, capture_output=True, text=True, timeout=10, check=True).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    gpus = (line.split(",") for line in lines)
+    return "; ".join(f"{name.strip()} (driver {driver.strip()})" for name, driver in gpus)
 
 
 @dataclass
@@ -98,45 +114,75 @@ def write_drive_video(path: Path, frames: int, size: tuple[int, int]) -> Path:
     return path
 
 
-def bench_torch(checkpoint: Path, batches: tuple[int, ...], runs: int, threads: int | None) -> list[BenchRow]:
-    """PyTorch eager on the same whole computation the export holds: uint8 frames in, results out."""
+def bench_torch(
+    checkpoint: Path, batches: tuple[int, ...], runs: int, threads: int | None, device: str = "cpu"
+) -> list[BenchRow]:
+    """PyTorch eager on the same whole computation the export holds, host to host like an Engine: uint8
+    frames in from host memory, results back in host memory (on a GPU the copies and a sync are timed)."""
     import torch
 
     from edgemtl.deploy import ExportWrapper
     from edgemtl.train import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
-    wrapper = ExportWrapper(loaded.build_model(), loaded.mean, loaded.std).eval()
+    wrapper = ExportWrapper(loaded.build_model(), loaded.mean, loaded.std).eval().to(device)
     if threads:
         torch.set_num_threads(threads)
+
+    def run(frames: torch.Tensor) -> list[torch.Tensor]:
+        return [output.cpu() for output in wrapper(frames.to(device))]  # .cpu() waits for the GPU
+
     rows = []
     for batch in batches:
         frames = torch.from_numpy(
             np.random.default_rng(0).integers(0, 256, (batch, *loaded.input_size, 3), dtype=np.uint8)
         )
         with torch.inference_mode():
-            timings = time_calls(lambda frames=frames: wrapper(frames), runs)
+            timings = time_calls(lambda frames=frames: run(frames), runs)
         row = make_row(
-            f"PyTorch {torch.__version__} eager",
+            f"PyTorch {torch.__version__} eager ({device})",
             checkpoint.name,
             "fp32",
             engine_only(loaded.input_size),
             batch,
             timings,
         )
-        rows.append(dataclasses.replace(row, threads=str(torch.get_num_threads())))
+        rows.append(dataclasses.replace(row, threads=str(torch.get_num_threads()) if device == "cpu" else "-"))
     return rows
 
 
+# ONNX Runtime provider → the PyTorch device it is compared with.
+_TORCH_DEVICE_OF = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda"}
+
+
 def _speedups(rows: list[BenchRow]) -> list[str]:
-    """ONNX Runtime on the CPU against PyTorch eager, batch by batch (p50)."""
-    eager = {(r.measure, r.batch): r for r in rows if r.runner.startswith("PyTorch")}
-    return [
-        f"{row.model} on {row.runner} is {eager[key].p50_ms / row.p50_ms:.2f}x as fast as PyTorch eager "
-        f"({row.measure}, batch {row.batch}; p50 {row.p50_ms:.2f} ms vs {eager[key].p50_ms:.2f} ms)"
-        for row in rows
-        if row.runner == "CPUExecutionProvider" and (key := (row.measure, row.batch)) in eager
-    ]
+    """Each ONNX Runtime row against PyTorch eager on the same kind of device, batch by batch (p50)."""
+    eager = {
+        (r.runner.removesuffix(")").rsplit("(", 1)[1], r.measure, r.batch): r  # "PyTorch 2.x eager (cuda)"
+        for r in rows
+        if r.runner.startswith("PyTorch")
+    }
+    notes = []
+    for row in rows:
+        key = (_TORCH_DEVICE_OF.get(row.runner), row.measure, row.batch)
+        if key in eager:
+            notes.append(
+                f"{row.model} on {row.runner} (I/O binding {row.io_binding}, CUDA graphs {row.cuda_graph}) is "
+                f"{eager[key].p50_ms / row.p50_ms:.2f}x as fast as PyTorch eager on {key[0]} ({row.measure}, "
+                f"batch {row.batch}; p50 {row.p50_ms:.2f} ms vs {eager[key].p50_ms:.2f} ms)"
+            )
+    return notes
+
+
+def torch_devices(rows: list[BenchRow]) -> list[str]:
+    """Where PyTorch eager runs beside the engines: the CPU, and the GPU when an engine ran on one and
+    this PyTorch build can use it too."""
+    import torch
+
+    devices = ["cpu"]
+    if any(_TORCH_DEVICE_OF.get(row.runner) == "cuda" for row in rows) and torch.cuda.is_available():
+        devices.append("cuda")
+    return devices
 
 
 def run_bench(
@@ -177,7 +223,8 @@ def run_bench(
         )
     else:
         try:
-            report.rows += bench_torch(checkpoint, batches, runs, options.threads)
+            for device in torch_devices(report.rows):
+                report.rows += bench_torch(checkpoint, batches, runs, options.threads, device)
         except ImportError as exc:
             report.notes.append(f"PyTorch eager: skipped ({exc.name or 'torch'} is not installed)")
     report.notes += _speedups(report.rows)

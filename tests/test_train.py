@@ -151,8 +151,13 @@ def test_missing_masks_leave_the_training_loss_a_mean_over_the_labelled_ones(tin
     runs, logs = {}, []
     for name, data in (("labelled", labelled), ("half", masks_missing), ("none", no_masks)):
         result = train(
-            config, NAVIGATION_TASKS, data, tiny_data.subset(slice(40, 48)), tmp_path / name,
-            progress=False, log=logs.append,
+            config,
+            NAVIGATION_TASKS,
+            data,
+            tiny_data.subset(slice(40, 48)),
+            tmp_path / name,
+            progress=False,
+            log=logs.append,
         )
         runs[name] = result.history[-1]
     assert runs["labelled"]["train_loss"]["segmentation"] > 0

@@ -72,7 +72,7 @@ class AugmentConfig:
             raise ConfigError(
                 f"augment scale {list(self.scale)} would change the targets of tasks {broken} without updating "
                 "them: leave scale at [1, 1], or mark a task whose target survives a zoom with "
-                'extra = { scale_invariant = true }'
+                "extra = { scale_invariant = true }"
             )
 
 

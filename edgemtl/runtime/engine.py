@@ -161,11 +161,16 @@ class _BoundRun:
 
     On CUDA this skips ORT's per-run device allocations, and fixed buffer addresses are what CUDA
     graphs need. Output shapes come from the graph (batch axis set to `batch`); the model is not run.
+    `graph_id`: with CUDA graphs, each batch size is captured as its own graph under this id.
     """
 
-    def __init__(self, session: ort.InferenceSession, input_name: str, shape: tuple[int, ...], device: str) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, input_name: str, shape: tuple[int, ...], device: str, graph_id: int
+    ) -> None:
         self.session = session
         self.device = device
+        self.run_options = ort.RunOptions()
+        self.run_options.add_run_config_entry("gpu_graph_id", str(graph_id))
         self.binding = session.io_binding()
         self.input = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.uint8, device, 0)
         self.binding.bind_ortvalue_input(input_name, self.input)
@@ -183,7 +188,7 @@ class _BoundRun:
 
     def run(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         self.input.update_inplace(frames)  # host → bound buffer; the address stays, as CUDA graphs require
-        self.session.run_with_iobinding(self.binding)
+        self.session.run_with_iobinding(self.binding, self.run_options)
         # numpy() of a CPU OrtValue is a view of the bound buffer, which the next run overwrites.
         return {name: value.numpy().copy() for name, value in self.outputs.items()}
 
@@ -282,11 +287,9 @@ class Engine:
             return dict(zip(self._output_names, self.session.run(self._output_names, {self._input_name: frames})))
         batch = len(frames)
         if batch not in self._bound:
-            if self.options.cuda_graph and self._bound:
-                (captured,) = self._bound
-                raise FrameError(f"a batch of {batch} frames: this engine's CUDA graph replays batches of {captured}")
             device = "cpu" if self.providers[0] == CPU_PROVIDER else "cuda"
-            self._bound[batch] = _BoundRun(self.session, self._input_name, frames.shape, device)
+            graph_id = len(self._bound)  # a new batch size gets a new CUDA graph; ignored without graphs
+            self._bound[batch] = _BoundRun(self.session, self._input_name, frames.shape, device, graph_id)
         return self._bound[batch].run(frames)
 
     def prepare(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

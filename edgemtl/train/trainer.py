@@ -285,6 +285,7 @@ def train(
         save_config(run_config, run_dir / "config.json")
         # The epochs last.pt holds; on resume this drops only lines of an epoch cut off before its checkpoint.
         history_file.write_text("".join(json.dumps(entry) + "\n" for entry in history))
+
     def checkpoint(epoch: int, metrics: dict[str, dict[str, float]]) -> Checkpoint:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         return Checkpoint(
