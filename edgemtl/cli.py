@@ -493,7 +493,7 @@ runtime_device_option = click.option(
     type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]),
     default="auto",
     show_default=True,
-    help="Where to run (CUDA and TensorRT are untested: no GPU was at hand).",
+    help="Where to run (CUDA tested on an H100; TensorRT untested).",
 )
 
 

@@ -281,7 +281,7 @@ def test_tensorrt_provider_options_and_cache_folder(exported_model, tmp_path):
     ]
     trt, cuda = providers[0][1], providers[1][1]
     assert trt["trt_fp16_enable"] is True and trt["trt_cuda_graph_enable"] is True
-    assert trt["trt_engine_cache_enable"] is True and cuda == {"enable_cuda_graph": "1"}
+    assert trt["trt_engine_cache_enable"] is True and cuda == {"enable_cuda_graph": "1", "prefer_nhwc": "1"}
     folder = Path(trt["trt_engine_cache_path"])
     assert folder.is_dir() and folder.parent == tmp_path / "trt"
     assert f"ort{ort.__version__}" in folder.name and folder.name.endswith("-fp16")
