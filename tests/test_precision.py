@@ -11,7 +11,9 @@ from edgemtl.deploy import ExportOptions, export_onnx
 from edgemtl.deploy.triton import model_file, triton_config, write_triton_config
 from edgemtl.deploy.verify import MetricComparison, VerificationReport
 from edgemtl.errors import ConfigError, DataError, ExportError, FrameError
+from edgemtl.metrics import primary_metric
 from edgemtl.runtime import Engine
+from edgemtl.runtime.evaluate import evaluate_engine
 from edgemtl.train import load_checkpoint
 
 
@@ -185,3 +187,13 @@ def test_engine_runs_a_fixed_batch_export(checkpoint, tmp_path, frame):
     assert engine.run(np.zeros((3, 32, 32, 3), np.uint8))["scene_probs"].shape == (3, 4)
     with pytest.raises(FrameError, match="batches of exactly 3"):
         engine.run(np.zeros((2, 32, 32, 3), np.uint8))
+
+
+def test_a_fixed_batch_export_scores_any_number_of_frames(checkpoint, tmp_path, tiny_data):
+    fixed = Engine(export_onnx(checkpoint, tmp_path / "batch3.onnx", ExportOptions(batch=3)).path, device="cpu")
+    dynamic = Engine(export_onnx(checkpoint, tmp_path / "dynamic.onnx").path, device="cpu")
+    images, targets = tiny_data.images[:7], {name: t[:7] for name, t in tiny_data.targets.items()}
+    scores = [evaluate_engine(engine, images, targets, batch_size=7) for engine in (fixed, dynamic)]
+    for task in fixed.tasks:
+        metric = primary_metric(task)
+        assert scores[0][task.name][metric] == pytest.approx(scores[1][task.name][metric], abs=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from edgemtl.metrics import make_meter
@@ -21,15 +23,30 @@ def scored_output(engine: Engine, task: TaskSpec) -> str:
     return engine.metadata.outputs[task.name][_SCORED_FIELD[task.kind]]
 
 
+def scored_batches(
+    engine: Engine, images: np.ndarray, batch_size: int = 32
+) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
+    """Each task's scored output, batch by batch, with the rows of `images` it belongs to.
+
+    A fixed-batch export runs batches of exactly its size: the last one is filled with its last frame
+    repeated, and the padding's outputs are dropped, so any number of frames can be scored.
+    """
+    batch = engine.metadata.batch or batch_size
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch]
+        count = len(chunk)
+        if engine.metadata.batch and count < batch:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - count, axis=0)])
+        outputs = engine.run(chunk)
+        yield slice(start, start + count), {t.name: outputs[scored_output(engine, t)][:count] for t in engine.tasks}
+
+
 def evaluate_engine(
     engine: Engine, images: np.ndarray, targets: dict[str, np.ndarray], batch_size: int = 32
 ) -> dict[str, dict[str, float]]:
     """images: (N, H, W, 3) uint8 at the model size; targets as in `edgemtl.data.ArrayDataset`."""
     meters = {task.name: make_meter(task) for task in engine.tasks}
-    for start in range(0, len(images), batch_size):
-        outputs = engine.run(images[start : start + batch_size])
-        for task in engine.tasks:
-            meters[task.name].update(
-                outputs[scored_output(engine, task)], targets[task.name][start : start + batch_size]
-            )
+    for rows, outputs in scored_batches(engine, images, batch_size):
+        for name, meter in meters.items():
+            meter.update(outputs[name], targets[name][rows])
     return {name: meter.compute() for name, meter in meters.items()}

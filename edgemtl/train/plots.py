@@ -297,16 +297,11 @@ def model_predictions(model: MultiTaskNet, preprocess: Preprocess, images: np.nd
 
 
 def engine_predictions(engine: Engine, images: np.ndarray) -> dict[str, np.ndarray]:
-    """The same from an exported model; a fixed-batch export gets the last frame repeated to fill its batch."""
-    from edgemtl.runtime.evaluate import scored_output
+    """The same from an exported model (a fixed-batch one too)."""
+    from edgemtl.runtime.evaluate import scored_batches
 
-    batch = engine.metadata.batch or len(images)
-    padded = np.concatenate([images, np.repeat(images[-1:], -len(images) % batch, axis=0)])
-    runs = [engine.run(padded[start : start + batch]) for start in range(0, len(padded), batch)]
-    return {
-        task.name: np.concatenate([run[scored_output(engine, task)] for run in runs])[: len(images)]
-        for task in engine.tasks
-    }
+    batches = [outputs for _, outputs in scored_batches(engine, images)]
+    return {task.name: np.concatenate([outputs[task.name] for outputs in batches]) for task in engine.tasks}
 
 
 def _describe(task: TaskSpec, value: np.ndarray | None) -> str:
