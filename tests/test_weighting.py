@@ -127,6 +127,16 @@ def test_gradnorm_holds_its_weights_on_a_batch_without_labels_for_a_task():
     assert weighting.current_weights() == before
 
 
+def test_uncertainty_leaves_a_task_alone_on_a_batch_without_its_labels():
+    """Partial labels: without a label, + s_i alone would raise the task's weight on every such batch."""
+    weighting = create_weighting("uncertainty", TASKS)
+    problem = TwoHeads()
+    unlabelled = {**problem.losses(), "small": torch.zeros((), requires_grad=True)}
+    weighting.backward(unlabelled, problem.shared.weight, NO_AMP)
+    gradient = dict(zip(weighting.names, weighting.log_variances.grad.tolist()))
+    assert gradient["small"] == 0 and gradient["big"] != 0
+
+
 def test_gradnorm_is_unaffected_by_the_amp_loss_scale():
     """Under AMP the gradients are taken scaled; GradNorm must measure them unscaled."""
     results = []

@@ -97,6 +97,10 @@ class UncertaintyWeighting(TaskWeighting):
     is down-weighted, and the + s_i term keeps the weight from collapsing to zero. The same form is used
     for every task kind (no ½ factors): its optimum is s_i = log L_i, i.e. weight 1 / L_i. The s_i are
     parameters of the trainer's optimizer; the task specs' fixed weights are not used.
+
+    A task with no label in the batch (partial labels: `task_loss` gives exactly 0, as GradNorm also
+    reads it) contributes nothing: + s_i alone would push its s_i down, i.e. its weight up, on every
+    batch that lacks its labels, the more so the sparser they are.
     """
 
     def __init__(self, tasks: Sequence[TaskSpec]) -> None:
@@ -104,7 +108,9 @@ class UncertaintyWeighting(TaskWeighting):
         self.log_variances = nn.Parameter(torch.zeros(len(tasks)))  # s_i = 0: weight 1 to start
 
     def weighted_losses(self, losses: dict[str, Tensor]) -> dict[str, Tensor]:
-        weighted = torch.exp(-self.log_variances) * self._stack(losses) + self.log_variances
+        stacked = self._stack(losses)
+        regularizer = torch.where(stacked > 0, self.log_variances, torch.zeros_like(self.log_variances))
+        weighted = torch.exp(-self.log_variances) * stacked + regularizer
         return dict(zip(self.names, weighted.unbind()))
 
     def current_weights(self) -> dict[str, float]:
