@@ -232,6 +232,7 @@ def train_command(
         {field: flags[flag] for flag, field in data_fields.items() if flag in given},
     )
 
+    run = replace(run, data=run.data.absolute())
     config, source = run.train, run.data
     size = config.resolved_input_size()
     check_input_size(size, get_preset(config.preset).stride)  # before minutes of data loading, not after

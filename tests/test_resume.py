@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from edgemtl.cli import main
 from edgemtl.data import AugmentConfig
+from edgemtl.data.folder import write_dataset
 from edgemtl.data.synthetic import make_dataset
 from edgemtl.errors import CheckpointError, ConfigError, OutputError
 from edgemtl.tasks import NAVIGATION_TASKS
@@ -154,6 +155,21 @@ def test_the_cli_resumes_extends_and_refuses_other_settings(tmp_path):
     assert more.exit_code == 0, more.output
     assert [entry["epoch"] for entry in history(run_dir)] == [1, 2]
     assert json.loads((run_dir / "config.json").read_text())["train"]["epochs"] == 2
+
+
+def test_a_run_on_a_relative_folder_resumes_from_another_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_dataset(Path("data"), make_dataset(12, (32, 32), seed=0))
+    args = ["--input-size", "32", "--batch-size", "8", "--device", "cpu", "--no-progress"]
+    first = CliRunner().invoke(main, ["train", "--data", "data", "--epochs", "1", "--out", "run", *args])
+    assert first.exit_code == 0, first.output
+    assert json.loads(Path("run/config.json").read_text())["data"]["train"] == str(tmp_path / "data")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    more = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "run"), "--epochs", "2", "--no-progress"])
+    assert more.exit_code == 0, more.output
+    assert [entry["epoch"] for entry in history(tmp_path / "run")] == [1, 2]
 
 
 @pytest.mark.slow

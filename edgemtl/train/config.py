@@ -84,6 +84,15 @@ class DataConfig:
     train_size: int = 3000  # synthetic training scenes: enough for nano to learn the navigation tasks
     val_size: int = 400  # synthetic validation scenes: a stable mIoU without slowing each epoch
 
+    def absolute(self) -> DataConfig:
+        """Folders made absolute (a relative one is taken from the working directory), as a run records
+        them: `--resume` started from another directory must find the same data."""
+
+        def resolved(folder: str | None) -> str | None:
+            return folder if folder in (None, "synthetic") else str(Path(folder).resolve())
+
+        return replace(self, train=resolved(self.train), val=resolved(self.val))
+
 
 @dataclass
 class RunConfig:
