@@ -26,26 +26,43 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-void print_output(const std::string& name, const Ort::Value& value) {
+// The first values of a tensor; `+` prints a uint8 as a number, not a character.
+template <typename T>
+void print_values(const Ort::Value& value, size_t count) {
+  const T* data = value.GetTensorData<T>();
+  const size_t shown = std::min<size_t>(count, 16);  // a mask's logits would fill the screen
+  std::cout << ":";
+  for (size_t i = 0; i < shown; ++i) std::cout << " " << +data[i];
+  if (shown < count) std::cout << " ... (" << count << " values)";
+}
+
+// One output of the first frame (a fixed-batch export repeats the frame): floats (probabilities,
+// values, logits) and integers (labels, flags) as they are; a mask as its share of pixels per class
+// id, once resized back to the image's size as edgemtl's Python Engine does, so the numbers match.
+void print_output(const std::string& name, const Ort::Value& value, const cv::Size& image_size) {
   const auto info = value.GetTensorTypeAndShapeInfo();
-  const size_t count = info.GetElementCount();
-  if (ends_with(name, "_label")) {
-    std::cout << name << ": " << value.GetTensorData<int64_t>()[0] << "\n";
-  } else if (ends_with(name, "_probs")) {
-    const float* probs = value.GetTensorData<float>();
-    std::cout << name << ":";
-    for (size_t i = 0; i < count; ++i) std::cout << " " << std::fixed << std::setprecision(4) << probs[i];
-    std::cout << "\n";
-  } else if (ends_with(name, "_mask")) {
-    const uint8_t* mask = value.GetTensorData<uint8_t>();
+  const std::vector<int64_t> shape = info.GetShape();
+  const size_t count = info.GetElementCount() / static_cast<size_t>(shape[0]);
+  std::cout << name;
+  if (ends_with(name, "_mask") && shape.size() == 3) {
+    const cv::Mat mask(static_cast<int>(shape[1]), static_cast<int>(shape[2]), CV_8UC1,
+                       const_cast<uint8_t*>(value.GetTensorData<uint8_t>()));
+    cv::Mat full;
+    cv::resize(mask, full, image_size, 0, 0, cv::INTER_NEAREST);
     std::map<int, size_t> pixels;
-    for (size_t i = 0; i < count; ++i) ++pixels[mask[i]];
-    std::cout << name << " (" << count << " pixels), share per class id:";
-    for (const auto& [id, n] : pixels) std::cout << " " << id << "=" << std::setprecision(3) << double(n) / count;
-    std::cout << "\n";
+    for (auto it = full.begin<uint8_t>(); it != full.end<uint8_t>(); ++it) ++pixels[*it];
+    std::cout << " (" << full.cols << "x" << full.rows << " pixels), share per class id:";
+    for (const auto& [id, n] : pixels) std::cout << " " << id << "=" << double(n) / full.total();
+  } else if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+    print_values<float>(value, count);
+  } else if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64) {
+    print_values<int64_t>(value, count);
+  } else if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8) {
+    print_values<uint8_t>(value, count);
   } else {
-    std::cout << name << ": " << count << " values\n";
+    std::cout << ": " << count << " values of ONNX type " << info.GetElementType();
   }
+  std::cout << "\n";
 }
 
 }  // namespace
@@ -101,7 +118,8 @@ int main(int argc, char** argv) {
     const char* input_names[] = {input_name.get()};
     auto outputs = session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names.data(),
                                output_names.size());
-    for (size_t i = 0; i < outputs.size(); ++i) print_output(output_names[i], outputs[i]);
+    std::cout << std::fixed << std::setprecision(6);
+    for (size_t i = 0; i < outputs.size(); ++i) print_output(output_names[i], outputs[i], image.size());
   } catch (const std::exception& error) {  // Ort::Exception, cv::Exception and allocation failures
     std::cerr << "error: " << error.what() << "\n";
     return 1;

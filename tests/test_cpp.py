@@ -1,0 +1,96 @@
+"""The C++ recipe (export/cpp): built with CMake, run on an image, checked against the Python Engine.
+
+It builds against the folder export/cpp/fetch_deps.sh prepares (ONNX Runtime headers and library),
+found through EDGEMTL_ORT_ROOT (default build/onnxruntime), and the system's OpenCV. Without them the
+test skips, unless EDGEMTL_REQUIRE_CPP=1: CI sets it, so a broken setup fails instead of hiding.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgemtl.runtime import Engine
+from edgemtl.tasks import TaskKind
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+ORT_ROOT = Path(os.environ.get("EDGEMTL_ORT_ROOT", REPO / "build" / "onnxruntime"))
+
+# `scene_probs: 0.1 0.2` or `segmentation_mask (64x48 pixels), share per class id: 0=0.25 3=0.75`;
+# the metadata lines (`edgemtl.tasks: ...`) do not match.
+OUTPUT_LINE = re.compile(r"^(\w+)(?: \(\d+x\d+ pixels\), share per class id)?: (.*)$")
+
+
+def missing(reason: str) -> None:
+    if os.environ.get("EDGEMTL_REQUIRE_CPP") == "1":
+        pytest.fail(f"{reason} (EDGEMTL_REQUIRE_CPP=1 requires the C++ build)")
+    pytest.skip(f"{reason}: run `bash export/cpp/fetch_deps.sh` (or set EDGEMTL_ORT_ROOT)")
+
+
+# Session scope, like exported_model: pytest sets up wider scopes first, and a skip should not train first.
+@pytest.fixture(scope="session")
+def cpp_program(tmp_path_factory) -> Path:
+    if not (ORT_ROOT / "include" / "onnxruntime_cxx_api.h").is_file():
+        missing(f"no ONNX Runtime headers in {ORT_ROOT}/include")
+    for tool in ("cmake", os.environ.get("CXX", "c++")):
+        if shutil.which(tool) is None:
+            missing(f"no {tool} on PATH")
+    build = tmp_path_factory.mktemp("cpp")
+    configure = subprocess.run(
+        ["cmake", "-S", REPO / "export" / "cpp", "-B", build, f"-DONNXRUNTIME_ROOT={ORT_ROOT}"],
+        capture_output=True,
+        text=True,
+    )
+    if "OpenCV not found" in configure.stderr:  # the CMakeLists' own message: a missing package, not a bug
+        missing("no OpenCV development files")
+    assert configure.returncode == 0, configure.stdout + configure.stderr
+    compile_ = subprocess.run(["cmake", "--build", build, "-j2"], capture_output=True, text=True, timeout=600)
+    assert compile_.returncode == 0, compile_.stdout + compile_.stderr
+    return build / "edgemtl_infer"
+
+
+def parse(stdout: str) -> dict[str, str]:
+    """Output name → the text after its colon."""
+    return {m[1]: m[2] for line in stdout.splitlines() if (m := OUTPUT_LINE.match(line))}
+
+
+@pytest.mark.parametrize("size", [None, (48, 64)], ids=["model-size", "camera-size"])
+def test_cpp_matches_python_engine(cpp_program, exported_model, tiny_data, tmp_path, size):
+    frame = tiny_data.images[0]
+    if size:  # another size than the export's: both sides resize the frame in and the mask back out
+        frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    image = tmp_path / "scene.png"
+    cv2.imwrite(str(image), frame)
+
+    run = subprocess.run([cpp_program, exported_model, image], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    printed = parse(run.stdout)
+
+    engine = Engine(exported_model, device="cpu")
+    assert set(printed) == {name for fields in engine.metadata.outputs.values() for name in fields.values()}
+    prediction = engine.predict(frame)
+    checked = set()
+    for task in engine.tasks:
+        names, result = engine.metadata.outputs[task.name], prediction[task.name]
+        if task.kind is TaskKind.CLASSIFICATION:
+            assert int(printed[names["label"]]) == result.index
+            probs = np.array(printed[names["probs"]].split(), dtype=np.float64)
+            np.testing.assert_allclose(probs, result.probabilities, atol=1e-4)
+            checked.add(task.kind)
+        elif task.kind is TaskKind.SEGMENTATION:
+            shares = dict(pair.split("=") for pair in printed[names["mask"]].split())
+            cpp = np.array([float(shares.get(str(i), 0)) for i in range(len(task.classes))])
+            python = np.bincount(result.mask.ravel(), minlength=len(task.classes)) / result.mask.size
+            # Two OpenCV builds (the system's, the wheel's) may round a resized pixel differently.
+            np.testing.assert_allclose(cpp, python, atol=0.01)
+            checked.add(task.kind)
+    assert checked == {TaskKind.CLASSIFICATION, TaskKind.SEGMENTATION}, "the fixture model lost a task kind"
