@@ -190,6 +190,31 @@ def format_metrics(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec, 
     return "  ".join(f"{t.name} {primary_metric(t)} {metrics[t.name][primary_metric(t)]:.3f}" for t in tasks)
 
 
+def _check_data(sets: dict[str, ArrayDataset], tasks: tuple[TaskSpec, ...], input_size: tuple[int, int]) -> None:
+    """Before any model is built: each set non-empty, with targets for the tasks, at the model's input size."""
+    for name, data in sets.items():
+        if len(data) == 0:
+            raise DataError(f"the {name} set is empty: expected at least one sample")
+        data.check_against(tasks)
+        if data.size != input_size:
+            raise DataError(
+                f"{name} images are {data.size[0]}x{data.size[1]} but the model input is "
+                f"{input_size[0]}x{input_size[1]}: load the data at the model's input size"
+            )
+
+
+def _warmup_cosine(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over the first steps, then cosine decay to zero at the last step (stepped per batch)."""
+    warmup_steps = max(1, int(warmup_fraction * total_steps))
+
+    def factor(step: int) -> float:
+        return min(1.0, (step + 1) / warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total_steps)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def train(
     config: TrainConfig,
     tasks: tuple[TaskSpec, ...],
@@ -221,15 +246,7 @@ def train(
     tasks = validate_tasks(tasks)
     input_size = config.resolved_input_size()
     check_input_size(input_size, get_preset(config.preset).stride)
-    for name, data in (("training", train_data), ("validation", val_data)):
-        if len(data) == 0:
-            raise DataError(f"the {name} set is empty: expected at least one sample")
-        data.check_against(tasks)
-        if data.size != input_size:
-            raise DataError(
-                f"{name} images are {data.size[0]}x{data.size[1]} but the model input is "
-                f"{input_size[0]}x{input_size[1]}: load the data at the model's input size"
-            )
+    _check_data({"training": train_data, "validation": val_data}, tasks, input_size)
     run_config = replace(settings or RunConfig(data=None), train=config, tasks=tasks)
     run_dir = Path(run_dir)
     resumed = load_resumable(run_dir / "last.pt") if resume else None
@@ -263,12 +280,7 @@ def train(
         [*model.parameters(), *weighting.parameters()], lr=config.learning_rate, weight_decay=config.weight_decay
     )
     steps_per_epoch = max(1, len(train_data) // context.world_size // config.batch_size)
-    total_steps = config.epochs * steps_per_epoch
-    warmup_steps = max(1, int(config.warmup_fraction * total_steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min(1.0, (step + 1) / warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total_steps))),
-    )
+    scheduler = _warmup_cosine(optimizer, config.epochs * steps_per_epoch, config.warmup_fraction)
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
