@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the exported files run")
     parser.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes timed")
     args = parser.parse_args()
+    if max(args.batch) > args.test_size:
+        parser.error(f"--batch {max(args.batch)} needs at least as many --test-size frames")
 
     rows = []
     profiles = []
@@ -131,7 +133,8 @@ def main() -> None:
     gpu = f", GPU {gpu_names()}" if args.device == "cuda" else ""
     print(
         f"Machine: {platform.machine()}, VNNI {'yes' if cpu_has_vnni() else 'no'}{gpu}, onnxruntime "
-        f"{onnxruntime.__version__} {engine.providers[0]}, 2 threads; {args.test_size} held-out scenes at "
+        f"{onnxruntime.__version__} {engine.providers[0]}{', 2 threads' if args.device == 'cpu' else ''}; "
+        f"{args.test_size} held-out scenes at "
         f"{checkpoint.input_size[0]}x{checkpoint.input_size[1]}; median of {args.runs} interleaved runs"
     )
     print()

@@ -355,7 +355,7 @@ def export_command(
     data = None
     if verify:
         data = load_data(verify_data, size, verify_frames, 1_000_003, loaded.tasks)
-        data = data.subset(slice(0, (min(len(data), verify_frames) // whole_batches) * whole_batches))
+        data = data.subset(slice(0, verify_frames))  # a fixed batch is padded when scored
     calibration = None
     if precision == "int8":
         if calib_data == "synthetic":  # the first training scenes: make_dataset(n, seed=0) is a prefix

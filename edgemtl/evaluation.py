@@ -86,7 +86,7 @@ class OnnxEvaluator:
     def metrics(self, data: ArrayDataset) -> dict[str, dict[str, Any]]:
         from edgemtl.runtime.evaluate import evaluate_engine
 
-        return evaluate_engine(self.engine, data.images, data.targets, self.engine.metadata.batch or 32)
+        return evaluate_engine(self.engine, data.images, data.targets)
 
     def predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
         return engine_predictions(self.engine, images)

@@ -54,6 +54,18 @@ def test_cuda_matches_the_cpu_at_every_batch(exported_model, cpu_engine, options
         _assert_same_results(engine.run(_frames(batch)), cpu_engine.run(_frames(batch)))
 
 
+def test_cuda_graphs_replay_new_frames_after_switching_batch_sizes(exported_model, cpu_engine):
+    """Each replay must read the frames just copied in, also after another batch size's graph ran.
+
+    Written after this file first ran on a GPU (an H100, 2026-11-25), where each batch size saw the same
+    frames every time; this test itself has not run on a GPU yet.
+    """
+    engine = Engine(exported_model, device="cuda", options=EngineOptions(cuda_graph=True))
+    for seed, batch in enumerate((1, 4, 1, 4, 1, 4, 2)):
+        frames = np.random.default_rng(100 + seed).integers(0, 256, (batch, 32, 32, 3), dtype=np.uint8)
+        _assert_same_results(engine.run(frames), cpu_engine.run(frames))
+
+
 def test_bound_outputs_are_copies(exported_model):
     """A bound output buffer is overwritten by the next run: results handed out must not change."""
     engine = Engine(exported_model, device="cuda", options=EngineOptions(cuda_graph=True))

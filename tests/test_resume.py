@@ -17,7 +17,7 @@ from edgemtl.errors import CheckpointError, ConfigError, OutputError
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import TrainConfig, load_checkpoint, train
 from edgemtl.train.checkpoint import load_resumable
-from edgemtl.train.config import RunConfig
+from edgemtl.train.config import DataConfig, RunConfig, check_resumable
 
 TINY_RUN = """
 device = "cpu"
@@ -170,6 +170,15 @@ def test_a_run_on_a_relative_folder_resumes_from_another_directory(tmp_path, mon
     more = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "run"), "--epochs", "2", "--no-progress"])
     assert more.exit_code == 0, more.output
     assert [entry["epoch"] for entry in history(tmp_path / "run")] == [1, 2]
+
+
+def test_a_run_recorded_with_a_relative_folder_still_resumes(tmp_path, monkeypatch):
+    """Runs from before folders were recorded absolute hold them relative to where they started."""
+    monkeypatch.chdir(tmp_path)
+    current = RunConfig(data=DataConfig(train="data")).to_dict()
+    check_resumable(current, RunConfig(data=DataConfig(train="data").absolute()).to_dict(), tmp_path)
+    with pytest.raises(ConfigError, match=r"data\.train"):
+        check_resumable(current, RunConfig(data=DataConfig(train="other").absolute()).to_dict(), tmp_path)
 
 
 @pytest.mark.slow

@@ -146,19 +146,22 @@ def _check_output_path(path: Path, overwrite: bool) -> None:
         raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
 
 
-def _check_frames(name: str, frames: np.ndarray | None, options: ExportOptions) -> None:
-    """Frames must fit the exported graph: its size, and whole batches when the batch is fixed."""
+def _check_frames(name: str, frames: np.ndarray | None, options: ExportOptions, whole_batches: bool) -> None:
+    """Frames must fit the exported graph: its size, and (`whole_batches`) fill a fixed batch exactly.
+
+    Calibration feeds the graph as it is, so it needs whole batches; verification pads its last batch.
+    """
     if frames is None:
         return
     if len(frames) == 0:
-        raise ConfigError(f"no {name} frames: expected at least one (and a whole batch when the batch is fixed)")
+        raise ConfigError(f"no {name} frames: expected at least one")
     if tuple(frames.shape[1:3]) != options.input_size:
         height, width = options.input_size
         raise ConfigError(
             f"{name} frames are {frames.shape[1]}x{frames.shape[2]}, the export is {height}x{width}: "
             "load them at the export size"
         )
-    if options.batch and len(frames) % options.batch:
+    if whole_batches and options.batch and len(frames) % options.batch:
         raise ConfigError(f"{len(frames)} {name} frames do not fill batches of {options.batch}: give a multiple")
 
 
@@ -214,9 +217,9 @@ def export_onnx(
     _check_output_path(path, overwrite)
     if options.precision == "int8" and (calibration_frames is None or len(calibration_frames) == 0):
         raise ConfigError("int8 export needs calibration frames: give --calib-data (a folder or synthetic)")
-    _check_frames("calibration", calibration_frames, options)
+    _check_frames("calibration", calibration_frames, options, whole_batches=True)
     if verify_data is not None:
-        _check_frames("verification", verify_data.images, options)
+        _check_frames("verification", verify_data.images, options, whole_batches=False)
         verify_data.check_against(checkpoint.tasks)
 
     model = checkpoint.build_model()

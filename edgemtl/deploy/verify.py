@@ -20,7 +20,7 @@ from edgemtl.errors import ExportError
 from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import MultiTaskNet, Preprocess
 from edgemtl.runtime.engine import Engine
-from edgemtl.runtime.evaluate import evaluate_engine
+from edgemtl.runtime.evaluate import evaluate_engine, fill_batch
 from edgemtl.train import evaluate
 
 PROBABILITY_TOLERANCE = 1e-4  # max |p_onnx - p_torch|: far below any decision threshold
@@ -80,11 +80,13 @@ def verify_parity(path: Path, wrapper: ExportWrapper, frames: np.ndarray, batch_
     ours: dict[str, list[np.ndarray]] = {name: [] for name in names}
     reference: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for start in range(0, len(frames), batch_size):
-        batch = np.ascontiguousarray(frames[start : start + batch_size])
+        chunk = frames[start : start + batch_size]
+        count = len(chunk)  # a fixed-batch export gets its last batch padded; the padding is not compared
+        batch = np.ascontiguousarray(fill_batch(chunk, batch_size) if engine.metadata.batch else chunk)
         for name, value in engine.run(batch).items():
-            ours[name].append(value)
+            ours[name].append(value[:count])
         for name, value in zip(names, wrapper(torch.from_numpy(batch))):
-            reference[name].append(value.numpy())
+            reference[name].append(value.numpy()[:count])
     checks = tuple(_check(name, np.concatenate(ours[name]), np.concatenate(reference[name])) for name in names)
     report = ParityReport(len(frames), checks)
     if not report.passed:
@@ -172,5 +174,5 @@ def compare_metrics(
         for task in model.tasks
     )
     batch = engine.metadata.batch or 1
-    latency = measure_latency_ms(engine, data.images[:batch])
+    latency = measure_latency_ms(engine, fill_batch(data.images[:batch], batch))
     return VerificationReport(precision, len(data), comparisons, max_drop, path.stat().st_size, latency, batch)

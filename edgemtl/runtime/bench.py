@@ -27,7 +27,7 @@ class BenchRow:
 
     model: str
     precision: str
-    runner: str  # the execution provider, or "PyTorch eager"
+    runner: str  # the execution provider, or "PyTorch <version> eager (<device>)"
     io_binding: str  # "on" / "off" / "-"
     cuda_graph: str
     threads: str  # intra-op threads, and whether idle ones spin

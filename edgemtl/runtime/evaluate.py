@@ -23,6 +23,13 @@ def scored_output(engine: Engine, task: TaskSpec) -> str:
     return engine.metadata.outputs[task.name][_SCORED_FIELD[task.kind]]
 
 
+def fill_batch(frames: np.ndarray, batch: int) -> np.ndarray:
+    """`frames` with its last frame repeated up to `batch` frames: what a fixed-batch export must be fed."""
+    if len(frames) >= batch:
+        return frames
+    return np.concatenate([frames, np.repeat(frames[-1:], batch - len(frames), axis=0)])
+
+
 def scored_batches(
     engine: Engine, images: np.ndarray, batch_size: int = 32
 ) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
@@ -35,9 +42,7 @@ def scored_batches(
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch]
         count = len(chunk)
-        if engine.metadata.batch and count < batch:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - count, axis=0)])
-        outputs = engine.run(chunk)
+        outputs = engine.run(fill_batch(chunk, batch) if engine.metadata.batch else chunk)
         yield slice(start, start + count), {t.name: outputs[scored_output(engine, t)][:count] for t in engine.tasks}
 
 

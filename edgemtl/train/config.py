@@ -211,7 +211,13 @@ def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> 
 
 
 def check_resumable(saved: Mapping[str, Any], current: Mapping[str, Any], where: Path) -> None:
-    """A run may only be continued with the configuration it started with (more epochs are fine)."""
+    """A run may only be continued with the configuration it started with (more epochs are fine).
+
+    Dataset folders are compared resolved: runs recorded before folders were saved absolute hold them
+    relative to where they started.
+    """
+    if saved.get("data"):
+        saved = {**saved, "data": asdict(DataConfig(**saved["data"]).absolute())}
     changed = [key for key in config_differences(saved, current) if key not in RESUMABLE_CHANGES]
     if changed:
         shown = ", ".join(

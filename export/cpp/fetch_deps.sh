@@ -17,10 +17,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dest=$(realpath -m "${1:-$repo/build/onnxruntime}")
 python=${PYTHON:-$repo/.venv/bin/python}
-[[ -x $python ]] || python=python3
+command -v "$python" >/dev/null || python=python3
 
 # 1. Build tools and OpenCV (imgcodecs pulls in GDAL: ~60 packages, about a minute).
-packages=(cmake g++ libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev)
+packages=(cmake make g++ libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
