@@ -147,25 +147,18 @@ def bench_torch(
             batch,
             timings,
         )
-        rows.append(dataclasses.replace(row, threads=str(torch.get_num_threads()) if device == "cpu" else "-"))
+        threads = str(torch.get_num_threads()) if device == "cpu" else "-"
+        rows.append(dataclasses.replace(row, threads=threads, device=device))
     return rows
-
-
-# ONNX Runtime provider → the PyTorch device it is compared with.
-_TORCH_DEVICE_OF = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda"}
 
 
 def _speedups(rows: list[BenchRow]) -> list[str]:
     """Each ONNX Runtime row against PyTorch eager on the same kind of device, batch by batch (p50)."""
-    eager = {
-        (r.runner.removesuffix(")").rsplit("(", 1)[1], r.measure, r.batch): r  # "PyTorch 2.x eager (cuda)"
-        for r in rows
-        if r.runner.startswith("PyTorch")
-    }
+    eager = {(r.device, r.measure, r.batch): r for r in rows if r.runner.startswith("PyTorch")}
     notes = []
     for row in rows:
-        key = (_TORCH_DEVICE_OF.get(row.runner), row.measure, row.batch)
-        if key in eager:
+        key = (row.device, row.measure, row.batch)
+        if key in eager and not row.runner.startswith("PyTorch"):
             notes.append(
                 f"{row.model} on {row.runner} (I/O binding {row.io_binding}, CUDA graphs {row.cuda_graph}) is "
                 f"{eager[key].p50_ms / row.p50_ms:.2f}x as fast as PyTorch eager on {key[0]} ({row.measure}, "
@@ -180,7 +173,7 @@ def torch_devices(rows: list[BenchRow]) -> list[str]:
     import torch
 
     devices = ["cpu"]
-    if any(_TORCH_DEVICE_OF.get(row.runner) == "cuda" for row in rows) and torch.cuda.is_available():
+    if any(row.device == "cuda" for row in rows) and torch.cuda.is_available():
         devices.append("cuda")
     return devices
 

@@ -39,6 +39,7 @@ def test_bench_table_with_pytorch_and_the_pipeline(tmp_path, exported_model, tra
         assert row["model"] in (exported_model.name, checkpoint.name)
     assert [r["io_binding"] for r in data["rows"]] == ["off", "off", "off", "-", "-"]
     assert [r["threads"] for r in data["rows"]] == ["1", "1", "1", "1", "1"]
+    assert {r["device"] for r in data["rows"]} == {"cpu"}  # each row is compared on its own kind of device
 
     (pipeline,) = data["pipelines"]
     assert pipeline["model_alone_fps"] > 0 and pipeline["pipeline_fps"] > 0 and pipeline["frames"] == 12

@@ -36,6 +36,7 @@ class BenchRow:
     p50_ms: float
     p99_ms: float
     fps: float  # frames per second: batch / mean call time
+    device: str = "cpu"  # "cpu" or "cuda": rows are compared with PyTorch eager on the same kind of device
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,10 +83,12 @@ def make_row(
         runner = engine.providers[0]
         binding, graph = ("on" if engine.io_binding else "off"), ("on" if engine.options.cuda_graph else "off")
         threads = f"{engine.options.threads or 'default'}{'' if engine.options.spinning else ', no spinning'}"
+        device = "cpu" if runner == "CPUExecutionProvider" else "cuda"
     else:
-        runner, binding, graph, threads = engine_or_runner, "-", "-", "-"
+        runner, binding, graph, threads, device = engine_or_runner, "-", "-", "-", "cpu"
     p50, p99 = np.percentile(timings, [50, 99]) * 1e3
-    return BenchRow(model, precision, runner, binding, graph, threads, measure, batch, p50, p99, batch / timings.mean())
+    fps = batch / timings.mean()
+    return BenchRow(model, precision, runner, binding, graph, threads, measure, batch, p50, p99, fps, device)
 
 
 def bench_engine(
