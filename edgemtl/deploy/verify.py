@@ -20,7 +20,7 @@ from edgemtl.errors import ExportError
 from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import MultiTaskNet, Preprocess
 from edgemtl.runtime.engine import Engine
-from edgemtl.runtime.evaluate import evaluate_engine, fill_batch
+from edgemtl.runtime.evaluate import engine_batches, evaluate_engine, fill_batch
 from edgemtl.train import evaluate
 
 PROBABILITY_TOLERANCE = 1e-4  # max |p_onnx - p_torch|: far below any decision threshold
@@ -79,10 +79,9 @@ def verify_parity(path: Path, wrapper: ExportWrapper, frames: np.ndarray, batch_
     names = wrapper.output_names
     ours: dict[str, list[np.ndarray]] = {name: [] for name in names}
     reference: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for start in range(0, len(frames), batch_size):
-        chunk = frames[start : start + batch_size]
-        count = len(chunk)  # a fixed-batch export gets its last batch padded; the padding is not compared
-        batch = np.ascontiguousarray(fill_batch(chunk, batch_size) if engine.metadata.batch else chunk)
+    for rows, batch in engine_batches(engine, frames, batch_size):
+        count = rows.stop - rows.start  # a fixed-batch export's last batch is padded; padding is not compared
+        batch = np.ascontiguousarray(batch)
         for name, value in engine.run(batch).items():
             ours[name].append(value[:count])
         for name, value in zip(names, wrapper(torch.from_numpy(batch))):

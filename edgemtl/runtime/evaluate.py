@@ -30,20 +30,26 @@ def fill_batch(frames: np.ndarray, batch: int) -> np.ndarray:
     return np.concatenate([frames, np.repeat(frames[-1:], batch - len(frames), axis=0)])
 
 
-def scored_batches(
-    engine: Engine, images: np.ndarray, batch_size: int = 32
-) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
-    """Each task's scored output, batch by batch, with the rows of `images` it belongs to.
+def engine_batches(engine: Engine, images: np.ndarray, batch_size: int = 32) -> Iterator[tuple[slice, np.ndarray]]:
+    """The batches to run `images` in, each with the rows of `images` it holds.
 
     A fixed-batch export runs batches of exactly its size: the last one is filled with its last frame
-    repeated, and the padding's outputs are dropped, so any number of frames can be scored.
+    repeated, so any number of frames can go through it; outputs past `rows` are padding.
     """
     batch = engine.metadata.batch or batch_size
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch]
-        count = len(chunk)
-        outputs = engine.run(fill_batch(chunk, batch) if engine.metadata.batch else chunk)
-        yield slice(start, start + count), {t.name: outputs[scored_output(engine, t)][:count] for t in engine.tasks}
+        yield slice(start, start + len(chunk)), fill_batch(chunk, batch) if engine.metadata.batch else chunk
+
+
+def scored_batches(
+    engine: Engine, images: np.ndarray, batch_size: int = 32
+) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
+    """Each task's scored output, batch by batch, with the rows of `images` it belongs to (padding dropped)."""
+    for rows, frames in engine_batches(engine, images, batch_size):
+        outputs = engine.run(frames)
+        count = rows.stop - rows.start
+        yield rows, {t.name: outputs[scored_output(engine, t)][:count] for t in engine.tasks}
 
 
 def evaluate_engine(
