@@ -19,10 +19,10 @@ from pathlib import Path
 
 from precision import interleaved_latency_ms
 
-from edgemtl.bench import machine_description
 from edgemtl.data import ArrayDataset
 from edgemtl.data.synthetic import make_dataset
 from edgemtl.deploy import export_onnx
+from edgemtl.machine import describe_machine
 from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import get_preset, model_cost
 from edgemtl.runtime import Engine
@@ -140,7 +140,7 @@ def main() -> None:
         ]
         for name, run in weighted.items()
     ]
-    print(f"Machine: {machine_description()}")
+    print(f"Machine: {describe_machine()}")
     print(
         f"{PRESET} preset at {size[0]}x{size[1]}; {args.train_size} synthetic training scenes, epochs {args.epochs}, "
         f"seed {args.seed}; metrics on {args.val_size} held-out scenes after the last epoch; latency: onnxruntime "

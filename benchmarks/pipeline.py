@@ -17,7 +17,8 @@ from pathlib import Path
 
 from speed import export_random
 
-from edgemtl.bench import BENCH_DEVICES, BenchReport, machine_description, run_bench
+from edgemtl.commands.bench import BENCH_DEVICES, BenchReport, run_bench
+from edgemtl.machine import describe_machine
 from edgemtl.runtime import EngineOptions
 
 # (devices, engine setting): ORT's defaults everywhere (on a CPU one thread per core, idle threads spinning;
@@ -39,7 +40,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--pipeline-frames", type=int, default=1000)
     args = parser.parse_args()
-    total = BenchReport(machine_description())
+    total = BenchReport(describe_machine())
     with tempfile.TemporaryDirectory() as folder:
         for preset in args.presets:
             model, checkpoint = export_random(preset, Path(folder))
@@ -58,7 +59,7 @@ def main() -> None:
                 total.notes += [note for note in report.notes if note not in total.notes and index == 0]
     for line in total.lines():
         print(line)
-    print(f"\nMachine at the end: {machine_description()}")
+    print(f"\nMachine at the end: {describe_machine()}")
 
 
 if __name__ == "__main__":

@@ -15,21 +15,19 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 
-from edgemtl.bench import gpu_names
-from edgemtl.data.synthetic import make_dataset
+from edgemtl.data import open_dataset
 from edgemtl.deploy import ExportOptions, export_onnx
-from edgemtl.deploy.precision import cpu_has_vnni
+from edgemtl.machine import describe_machine
 from edgemtl.metrics import primary_metric
 from edgemtl.runtime import Engine
-from edgemtl.runtime.evaluate import evaluate_engine
+from edgemtl.runtime.scoring import score_engine
+from edgemtl.runtime.timing import median_ms, time_interleaved
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import TrainConfig, load_checkpoint, train
 
@@ -40,8 +38,8 @@ SIZE = (128, 128)  # one input size for every preset, so the budget is the same
 def checkpoints_for(args: argparse.Namespace, folder: Path) -> list[Path]:
     if args.checkpoints:
         return [Path(p) for p in args.checkpoints]
-    train_data = make_dataset(args.train_size, SIZE, seed=0)
-    val_data = make_dataset(300, SIZE, seed=1_000_003)
+    train_data = open_dataset("synthetic", "train", size=SIZE, count=args.train_size)
+    val_data = open_dataset("synthetic", "val", size=SIZE, count=300)
     paths = []
     for preset in args.presets:
         config = TrainConfig(preset=preset, input_size=SIZE, epochs=args.epochs, device="auto")
@@ -51,16 +49,8 @@ def checkpoints_for(args: argparse.Namespace, folder: Path) -> list[Path]:
 
 
 def interleaved_latency_ms(engines: dict[str, Engine], frames: np.ndarray, runs: int) -> dict[str, float]:
-    timings: dict[str, list[float]] = {name: [] for name in engines}
-    for _ in range(10):
-        for engine in engines.values():
-            engine.run(frames)
-    for _ in range(runs):
-        for name, engine in engines.items():
-            start = time.perf_counter()
-            engine.run(frames)
-            timings[name].append(time.perf_counter() - start)
-    return {name: float(np.median(values) * 1e3) for name, values in timings.items()}
+    calls = {name: (lambda engine=engine: engine.run(frames)) for name, engine in engines.items()}
+    return {name: median_ms(timings) for name, timings in time_interleaved(calls, runs).items()}
 
 
 def op_profile(path: Path, frame: np.ndarray, runs: int = 200) -> dict[str, float]:
@@ -107,8 +97,8 @@ def main() -> None:
         for checkpoint_path in checkpoints_for(args, folder):
             checkpoint = load_checkpoint(checkpoint_path)
             tasks = checkpoint.tasks  # the table's columns; every checkpoint must share them
-            test = make_dataset(args.test_size, checkpoint.input_size, seed=2_000_003)
-            calibration = make_dataset(128, checkpoint.input_size, seed=0).images
+            test = open_dataset("synthetic", "test", size=checkpoint.input_size, count=args.test_size)
+            calibration = open_dataset("synthetic", "train", size=checkpoint.input_size, count=128).images
             engines, sizes = {}, {}
             for precision in PRECISIONS:
                 path = folder / f"{checkpoint.preset}.{precision}.onnx"
@@ -118,7 +108,7 @@ def main() -> None:
                 sizes[precision] = path.stat().st_size
             latency = {batch: interleaved_latency_ms(engines, test.images[:batch], args.runs) for batch in args.batch}
             for precision, engine in engines.items():
-                metrics = evaluate_engine(engine, test.images, test.targets)
+                metrics = score_engine(engine, test.images, test.targets)
                 scores = [f"{metrics[t.name][primary_metric(t)]:.4f}" for t in checkpoint.tasks]
                 speeds = [
                     f"{by_precision[precision]:.2f} ({by_precision['fp32'] / by_precision[precision]:.2f}x)"
@@ -130,10 +120,8 @@ def main() -> None:
 
     timed = [f"ms at batch {batch} (vs fp32)" for batch in args.batch]
     header = ["preset", "precision", *(f"{t.name} {primary_metric(t)}" for t in tasks), "MB", *timed]
-    gpu = f", GPU {gpu_names()}" if args.device == "cuda" else ""
     print(
-        f"Machine: {platform.machine()}, VNNI {'yes' if cpu_has_vnni() else 'no'}{gpu}, onnxruntime "
-        f"{onnxruntime.__version__} {engine.providers[0]}{', 2 threads' if args.device == 'cpu' else ''}; "
+        f"Machine: {describe_machine()}; {engine.providers[0]}{', 2 threads' if args.device == 'cpu' else ''}; "
         f"{args.test_size} held-out scenes at "
         f"{checkpoint.input_size[0]}x{checkpoint.input_size[1]}; median of {args.runs} interleaved runs"
     )

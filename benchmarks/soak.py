@@ -13,7 +13,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from edgemtl.bench import machine_description, write_drive_video
+from edgemtl.commands.bench import write_drive_video
+from edgemtl.machine import describe_machine
 from edgemtl.runtime import Engine, EngineOptions, Frame, open_output, run_pipeline
 from edgemtl.runtime.sources import FrameSource, VideoSource
 
@@ -70,7 +71,7 @@ def main() -> None:
         with LoopedVideo(video) as source, open_output(args.output, fps=source.fps) as sink:
             stats = run_pipeline(engine, source, sink, max_frames=args.frames, report=sample, report_every_s=5)
         samples.append((stats.frames, rss_mib()))
-    print(f"Machine: {machine_description()}")
+    print(f"Machine: {describe_machine()}")
     print(f"{stats.describe()}; engine {engine.describe()}; output {args.output}")
     print()
     print("| frames | RSS (MiB) |")

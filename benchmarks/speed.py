@@ -9,18 +9,17 @@ argmax out. Prints a Markdown table for the README.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 import torch
 
 from edgemtl.deploy import ExportWrapper, export_onnx
+from edgemtl.machine import describe_machine
 from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset, model_cost
 from edgemtl.runtime import Engine, render_overlay
-from edgemtl.runtime.bench import time_calls
+from edgemtl.runtime.timing import time_calls
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import Checkpoint, load_checkpoint, save_checkpoint
 
@@ -79,8 +78,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         rows = [bench_preset(name, args.runs, args.threads, Path(folder)) for name in args.presets]
     print(
-        f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-        f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider, no I/O binding, no CUDA graphs); "
+        f"Machine: {describe_machine()}; {torch.get_num_threads()} threads, "
+        f"CPUExecutionProvider, no I/O binding, no CUDA graphs; "
         f"batch 1, {args.runs} runs after 10 warm-up runs"
     )
     print()

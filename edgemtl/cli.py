@@ -1,26 +1,26 @@
-"""The `edgemtl` command: thin wrappers over the library, and the one place errors become exit codes."""
+"""The `edgemtl` command: click only. Flags become the typed requests of `edgemtl.commands`, reports become
+lines, and errors become one line and an exit code, never a traceback.
+
+One grammar for every command that runs a model: `edgemtl CMD [SOURCE...] -m MODEL -o OUTPUT [--device D]`.
+Use cases are imported inside each command, so `edgemtl info` and `edgemtl camera` never load PyTorch.
+"""
 
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from edgemtl import __version__
-from edgemtl.errors import ConfigError, EdgemtlError, ForeignModelError
+from edgemtl.errors import ConfigError, EdgemtlError
 
-if TYPE_CHECKING:
-    from edgemtl.data import ArrayDataset
-    from edgemtl.tasks import TaskSpec
-
-DEFAULT_SYNTHETIC_TRAIN, DEFAULT_SYNTHETIC_VAL = 3000, 400
 #: What `pip install 'edgemtl[train]'` adds to the runtime's numpy, onnxruntime and OpenCV.
 TRAINING_MODULES = frozenset({"torch", "onnx", "onnxscript", "onnxconverter_common", "tqdm", "matplotlib"})
+MODEL_SUFFIXES = (".onnx", ".pt", ".pth")
 
 
 class EdgemtlGroup(click.Group):
@@ -61,35 +61,88 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
     return parts[0], parts[1]
 
 
-def load_data(
-    spec: str, size: tuple[int, int], count: int, seed: int, tasks: tuple[TaskSpec, ...] | None = None
-) -> ArrayDataset:
-    """`synthetic` → generated scenes (targets for `tasks`, navigation by default); else a folder or manifest."""
-    if spec == "synthetic":
-        from edgemtl.data.synthetic import make_dataset
-        from edgemtl.tasks import NAVIGATION_TASKS
-
-        return make_dataset(count, size, seed=seed, tasks=tasks or NAVIGATION_TASKS)
-    from edgemtl.data import load_dataset
-
-    return load_dataset(Path(spec), tasks, size)
+def parse_batch(text: str) -> int | None:
+    """'dynamic' → None; '8' → 8."""
+    if text == "dynamic":
+        return None
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ConfigError(f"batch {text!r} is not understood: expected 'dynamic' or a positive number")
 
 
-def out_option(default: str) -> Callable:
-    return click.option(
-        "--out",
-        type=click.Path(path_type=Path),
-        default=Path(default),
-        show_default=True,
-        help="Output folder (a new numbered one if it exists, so nothing is overwritten).",
-    )
+def deprecated(old: str, new: str) -> None:
+    """One line on stderr for a spelling that still works for one release."""
+    click.echo(f"note: `{old}` is deprecated and goes in the next release; use `{new}`", err=True)
+
+
+def is_model_file(text: str) -> bool:
+    return Path(text).suffix.lower() in MODEL_SUFFIXES
+
+
+def output_option(default: str, help_text: str) -> Callable:
+    """-o/--output (--out is the older spelling); folders are never overwritten: a numbered one is made."""
+    return click.option("-o", "--output", "--out", "output", default=default, show_default=True, help=help_text)
+
+
+def model_option(help_text: str = "The exported .onnx file.", required: bool = True) -> Callable:
+    return click.option("-m", "--model", type=click.Path(path_type=Path), required=required, help=help_text)
 
 
 device_option = click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Where to run."
 )
+runtime_device_option = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]),
+    default="auto",
+    show_default=True,
+    help="Where to run (CUDA tested on an H100; TensorRT untested).",
+)
 seed_option = click.option("--seed", type=int, default=0, show_default=True)
 progress_option = click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+
+
+def engine_options(spinning: bool) -> Callable[[Callable], Callable]:
+    """The ONNX Runtime flags `camera` and `bench` share; `make_engine_options` turns them into EngineOptions.
+
+    `spinning` is the default for busy-waiting ORT threads: on for `bench` (lowest latency of the model
+    alone), off for `camera`, where spinning threads take the cores the decoder and the overlay need.
+    """
+    options = [
+        click.option("--threads", type=click.IntRange(1), default=None, help="ORT intra-op threads [one per core]."),
+        click.option(
+            "--spinning/--no-spinning", default=spinning, show_default=True, help="Idle ORT threads busy-wait."
+        ),
+        click.option("--io-binding/--no-io-binding", default=None, help="Bind buffers once [on with CUDA/TensorRT]."),
+        click.option("--cuda-graph/--no-cuda-graph", default=False, help="Capture and replay a CUDA graph."),
+        click.option("--trt-fp16/--no-trt-fp16", default=False, help="TensorRT: allow fp16 kernels."),
+        click.option("--trt-cache", type=click.Path(path_type=Path), default=None, help="TensorRT engine cache dir."),
+    ]
+
+    def decorate(function: Callable) -> Callable:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def make_engine_options(flags: dict[str, Any]) -> Any:
+    """EngineOptions from the flags of `engine_options`, which are popped from `flags`."""
+    from edgemtl.runtime import EngineOptions
+
+    return EngineOptions(
+        threads=flags.pop("threads"),
+        spinning=flags.pop("spinning"),
+        io_binding=flags.pop("io_binding"),
+        cuda_graph=flags.pop("cuda_graph"),
+        trt_fp16=flags.pop("trt_fp16"),
+        trt_cache_dir=flags.pop("trt_cache"),
+    )
+
+
+def echo_err(line: str) -> None:
+    click.echo(line, err=True)
 
 
 @click.group(cls=EdgemtlGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -101,33 +154,59 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@out_option("runs/demo")
+@output_option("runs/demo", "Output folder (a new numbered one if it exists).")
 @click.option("--epochs", type=click.IntRange(1), default=12, show_default=True)
-@click.option(
-    "--train-size",
-    type=click.IntRange(8),
-    default=DEFAULT_SYNTHETIC_TRAIN,
-    show_default=True,
-    help="Synthetic training scenes.",
-)
+@click.option("--train-size", type=click.IntRange(8), default=3000, show_default=True, help="Synthetic scenes.")
 @click.option("--video-frames", type=click.IntRange(1), default=300, show_default=True)
 @seed_option
 @device_option
 @progress_option
-def demo(out: Path, epochs: int, train_size: int, video_frames: int, seed: int, device: str, progress: bool) -> None:
+def demo(output: str, epochs: int, train_size: int, video_frames: int, seed: int, device: str, progress: bool) -> None:
     """The whole path on the CPU in minutes: synthetic data → train nano → export → run on a video."""
-    from edgemtl.demo import DemoConfig, run_demo
-    from edgemtl.paths import fresh_dir
+    from edgemtl.commands.demo import DemoConfig, run_demo
 
-    out = fresh_dir(out)
     config = DemoConfig(epochs=epochs, train_size=train_size, video_frames=video_frames, seed=seed, device=device)
-    report = run_demo(out, config, progress=progress, log=click.echo)
+    report = run_demo(Path(output), config, progress=progress, log=click.echo)
     click.echo("")
-    click.echo((out / "report.md").read_text())
-    click.echo(f"done in {report.seconds['total']} s; everything is in {out}")
+    click.echo((report.out_dir / "report.md").read_text())
+    click.echo(f"done in {report.seconds['total']} s; everything is in {report.out_dir}")
 
 
-@main.command("train")
+# `edgemtl train` flag → the config file's key it sets. Their defaults are the config's own (TrainCommand).
+TRAIN_FLAGS = {
+    "data": "data.train",
+    "val_data": "data.val",
+    "train_size": "data.train_size",
+    "preset": "model.preset",
+    "input_size": "model.input_size",
+    "skips": "model.skips",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.learning_rate",
+    "weighting": "train.weighting",
+    "seed": "seed",
+    "device": "device",
+}
+
+
+class TrainCommand(click.Command):
+    """Shows and uses TrainConfig's and DataConfig's defaults, read when the command runs or shows its help,
+    so they are written once (edgemtl.train.config) and `edgemtl info` never loads PyTorch to parse flags."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from edgemtl.train.config import RunConfig
+
+        defaults = RunConfig().to_dict()
+        for param in self.params:
+            key = TRAIN_FLAGS.get(param.name or "")
+            if key is not None and param.name != "input_size":
+                section, _, name = key.rpartition(".")
+                param.default = (defaults[section] if section else defaults)[name]
+                param.show_default = True
+        return super().parse_args(ctx, args)
+
+
+@main.command("train", cls=TrainCommand)
 @click.option(
     "--config",
     "config_file",
@@ -141,56 +220,23 @@ def demo(out: Path, epochs: int, train_size: int, video_frames: int, seed: int, 
     default=None,
     help="Continue the run in this folder from its last.pt, with its saved config (--epochs may extend it).",
 )
-@click.option(
-    "--data",
-    default="synthetic",
-    show_default=True,
-    help="'synthetic', a dataset folder (images/, masks/, labels.csv, tasks.json) or a manifest .csv/.json.",
-)
+@click.option("--data", help="'synthetic', a dataset folder (images/, masks/, labels.csv, tasks.json) or a manifest.")
 @click.option("--val-data", default=None, help="Validation folder; default: synthetic, or 10% of --data.")
-@click.option("--preset", default="nano", show_default=True, help="nano, small or base.")
+@click.option("--preset", help="nano, small or base.")
 @click.option("--input-size", default=None, help="HxW or N; default: the preset's.")
-@click.option("--epochs", type=click.IntRange(1), default=12, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=4e-3, show_default=True)
-@click.option(
-    "--train-size",
-    type=click.IntRange(1),
-    default=DEFAULT_SYNTHETIC_TRAIN,
-    show_default=True,
-    help="Synthetic scenes to train on.",
-)
-@click.option(
-    "--weighting",
-    type=click.Choice(["fixed", "uncertainty", "dwa", "gradnorm"]),
-    default="fixed",
-    show_default=True,
-    help="Task weighting.",
-)
-@click.option("--skips/--no-skips", default=True, help="Encoder skips into the segmentation decoder.")
-@seed_option
+@click.option("--epochs", type=click.IntRange(1))
+@click.option("--batch-size", type=click.IntRange(1), help="Per process under torchrun.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True))
+@click.option("--train-size", type=click.IntRange(1), help="Synthetic scenes to train on.")
+@click.option("--weighting", type=click.Choice(["fixed", "uncertainty", "dwa", "gradnorm"]), help="Task weighting.")
+@click.option("--skips/--no-skips", help="Encoder skips into the segmentation decoder.")
+@click.option("--seed", type=int)
 @device_option
-@out_option("runs/train/exp")
+@click.option("-o", "--output", "--out", "output", default=None, help="Run folder [runs/train/exp, or numbered].")
 @progress_option
 @click.pass_context
 def train_command(
-    ctx: click.Context,
-    config_file: Path | None,
-    resume: Path | None,
-    data: str,
-    val_data: str | None,
-    preset: str,
-    input_size: str | None,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    train_size: int,
-    weighting: str,
-    skips: bool,
-    seed: int,
-    device: str,
-    out: Path,
-    progress: bool,
+    ctx: click.Context, config_file: Path | None, resume: Path | None, output: str | None, progress: bool, **flags: Any
 ) -> None:
     """Train a multi-task model; writes best.pt, last.pt, config.json and metrics.jsonl to the run folder.
 
@@ -198,79 +244,26 @@ def train_command(
     the run's saved config), then the defaults shown. Under `torchrun --nproc_per_node N` the same
     command trains with DistributedDataParallel; --batch-size is per process.
     """
-    from dataclasses import replace
-
-    import numpy as np
     from click.core import ParameterSource
 
-    from edgemtl.data.folder import read_tasks
-    from edgemtl.model import check_input_size, get_preset
-    from edgemtl.paths import fresh_dir
-    from edgemtl.tasks import NAVIGATION_TASKS
-    from edgemtl.train import train
-    from edgemtl.train.checkpoint import load_resumable
-    from edgemtl.train.config import RunConfig, load_config, with_overrides
+    from edgemtl.commands.train import TrainOptions, run_train
     from edgemtl.train.distributed import is_main_process
 
     command_line = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    given = {name for name in ctx.params if ctx.get_parameter_source(name) in command_line}
-    if resume is not None and "out" in given:
-        raise ConfigError("--out cannot be combined with --resume: a resumed run continues in its own folder")
-    if config_file is not None:
-        run = load_config(config_file)
-    elif resume is not None:
-        run = RunConfig.from_dict(load_resumable(resume / "last.pt").config, str(resume / "last.pt"))
-    else:
-        run = RunConfig()
-    flags = {**ctx.params, "input_size": parse_size(input_size)}
-    train_fields = {"lr": "learning_rate", "preset": "preset", "input_size": "input_size", "epochs": "epochs"}
-    train_fields |= {name: name for name in ("batch_size", "weighting", "skips", "seed", "device")}
-    data_fields = {"data": "train", "val_data": "val", "train_size": "train_size"}
-    run = with_overrides(
-        run,
-        {field: flags[flag] for flag, field in train_fields.items() if flag in given},
-        {field: flags[flag] for flag, field in data_fields.items() if flag in given},
-    )
-
-    run = replace(run, data=run.data.absolute())
-    config, source = run.train, run.data
-    size = config.resolved_input_size()
-    check_input_size(size, get_preset(config.preset).stride)  # before minutes of data loading, not after
-    seed = config.seed
-    tasks = run.tasks or (NAVIGATION_TASKS if source.train == "synthetic" else read_tasks(Path(source.train)))
-    run = replace(run, tasks=tasks)  # checks the augmentation against the tasks before any data is loaded
-    train_set = load_data(source.train, size, source.train_size, seed, tasks)
-    if source.val or source.train == "synthetic":
-        val_set = load_data(source.val or "synthetic", size, source.val_size, seed + 1_000_003, tasks)
-    else:
-        order = np.random.default_rng(seed).permutation(len(train_set))
-        cut = max(1, len(order) // 10)
-        train_set, val_set = train_set.subset(order[cut:]), train_set.subset(order[:cut])
-    config = replace(config, input_size=size)  # recorded resolved, so a resume compares like with like
-    # A resumed run continues in its folder; under torchrun only rank 0 makes (and writes) a new one.
-    run_dir = resume if resume is not None else fresh_dir(out) if is_main_process() else out
-    result = train(
-        config,
-        tasks,
-        train_set,
-        val_set,
-        run_dir,
+    flags["input_size"] = parse_size(flags["input_size"])
+    overrides = {
+        key: flags[flag] for flag, key in TRAIN_FLAGS.items() if ctx.get_parameter_source(flag) in command_line
+    }
+    options = TrainOptions(
+        config=config_file,
+        overrides=overrides,
+        resume=resume,
+        out=None if output is None else Path(output),
         progress=progress,
-        log=click.echo,
-        resume=resume is not None,
-        settings=run,
     )
+    result = run_train(options, log=click.echo)
     if is_main_process():
         click.echo(f"best checkpoint: {result.best_checkpoint}")
-
-
-def parse_batch(text: str) -> int | None:
-    """'dynamic' → None; '8' → 8."""
-    if text == "dynamic":
-        return None
-    if text.isdigit() and int(text) > 0:
-        return int(text)
-    raise ConfigError(f"batch {text!r} is not understood: expected 'dynamic' or a positive number")
 
 
 @main.command("export")
@@ -308,24 +301,15 @@ def export_command(
     batch: str,
     input_size: str | None,
     raw_logits: bool,
-    verify: bool,
-    verify_data: str,
-    verify_frames: int,
-    calib_data: str,
-    calib_size: int,
     calib_method: str,
     max_drop: float | None,
     allow_degraded: bool,
-    overwrite: bool,
+    **flags: Any,
 ) -> None:
     """Export a checkpoint to a self-describing .onnx file (uint8 BGR frames in, results out)."""
-    from edgemtl.data import load_frames
-    from edgemtl.data.synthetic import labels_all
-    from edgemtl.deploy import ExportOptions, export_onnx
-    from edgemtl.deploy.triton import model_file, write_triton_config
-    from edgemtl.train import load_checkpoint
+    from edgemtl.commands.export import ExportRequest, run_export
+    from edgemtl.deploy import ExportOptions
 
-    loaded = load_checkpoint(checkpoint)
     options = ExportOptions(
         precision=precision,
         opset=opset,
@@ -335,77 +319,36 @@ def export_command(
         calibration_method=calib_method,
         max_drop=max_drop,
         allow_degraded=allow_degraded,
-    ).validate(loaded)  # before minutes of data loading, not after
-    if not labels_all(loaded.tasks):  # a model of other tasks was trained on other frames: use those
-        if verify and verify_data == "synthetic":
-            raise ConfigError(
-                "this model's tasks are not ones synthetic scenes label: pass --verify-data FOLDER or --no-verify"
-            )
-        if precision == "int8" and calib_data == "synthetic":
-            raise ConfigError(
-                "this model's tasks are not ones synthetic scenes label: pass --calib-data FOLDER for int8"
-            )
-    if target == "triton":
-        repository = output or checkpoint.parent / "triton"
-        output = model_file(repository, checkpoint.stem)
-    else:
-        output = output or checkpoint.with_suffix(".onnx" if precision == "fp32" else f".{precision}.onnx")
-    size = options.input_size
-    whole_batches = options.batch or 1
-    data = None
-    if verify:
-        data = load_data(verify_data, size, verify_frames, 1_000_003, loaded.tasks)
-        data = data.subset(slice(0, verify_frames))  # a fixed batch is padded when scored
-    calibration = None
-    if precision == "int8":
-        if calib_data == "synthetic":  # the first training scenes: make_dataset(n, seed=0) is a prefix
-            calibration = load_data("synthetic", size, calib_size, 0).images
-        else:
-            calibration = load_frames(Path(calib_data), size, calib_size)
-        calibration = calibration[: len(calibration) // whole_batches * whole_batches]
-    created = next((p for p in reversed(output.parents) if not p.exists()), None)  # Triton's model folders
-    output.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        result = export_onnx(
-            loaded, output, options, verify_data=data, calibration_frames=calibration, overwrite=overwrite
-        )
-    except BaseException:
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)  # leave no empty repository behind a failed export
-        raise
-    click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {precision}, opset {opset})")
-    if target == "triton":
-        click.echo(f"wrote {write_triton_config(repository, checkpoint.stem, result.metadata)}")
-    if result.parity:
-        click.echo(f"parity with PyTorch on {result.parity.frames} frames:")
-        for check in result.parity.checks:
-            click.echo(f"  {check}")
-    if result.verification:
-        for line in result.verification.lines():
-            click.echo(line)
+    )
+    report = run_export(ExportRequest(checkpoint, options, output, target, **flags))
+    for line in report.lines():
+        click.echo(line)
 
 
 @main.command("eval")
-@click.argument("model", type=click.Path(path_type=Path))
-@click.option("--data", default="synthetic", show_default=True, help="'synthetic' (held-out scenes) or a folder.")
-@click.option(
-    "--frames", type=click.IntRange(1), default=DEFAULT_SYNTHETIC_VAL, show_default=True, help="Synthetic scenes."
-)
+@click.argument("data", required=False)
+@model_option("A checkpoint (.pt, run in PyTorch) or an export (.onnx, run in ONNX Runtime).", required=False)
+@click.option("--data", "data_option", default=None, hidden=True)  # the older spelling: eval MODEL --data DATA
+@click.option("--frames", type=click.IntRange(1), default=400, show_default=True, help="Synthetic scenes.")
 @seed_option
 @device_option
-@out_option("runs/eval/exp")
-def eval_command(model: Path, data: str, frames: int, seed: int, device: str, out: Path) -> None:
-    """Per-task metrics of a checkpoint (.pt, PyTorch) or an export (.onnx, ONNX Runtime) on a labelled dataset.
-
-    Prints a table and writes metrics.json, confusion matrices, per-class scores and a prediction grid.
+@output_option("runs/eval/exp", "Output folder (a new numbered one if it exists).")
+def eval_command(
+    data: str | None, model: Path | None, data_option: str | None, frames: int, seed: int, device: str, output: str
+) -> None:
+    """Per-task metrics of a model on labelled DATA: 'synthetic' (held-out scenes, the default) or a dataset
+    folder or manifest. Prints a table and writes metrics.json, confusion matrices, per-class scores and a
+    prediction grid.
     """
-    from edgemtl.evaluation import open_evaluator, run_eval
+    from edgemtl.commands.evaluate import EvalRequest, run_eval
 
-    evaluator = open_evaluator(model, device)
-    # Synthetic scenes under the demo's test seed: neither the training (seed) nor the validation
-    # (seed + 1_000_003) scenes of a run with the same seed.
-    dataset = load_data(data, evaluator.input_size, frames, seed + 2_000_003, evaluator.tasks)
-    report = run_eval(evaluator, dataset, data, out)
+    if model is None and data is not None and is_model_file(data):
+        deprecated("edgemtl eval MODEL --data DATA", "edgemtl eval DATA -m MODEL")
+        model, data = Path(data), data_option
+    if model is None:
+        raise ConfigError("no model given: expected -m MODEL, a checkpoint (.pt) or an export (.onnx)")
+    request = EvalRequest(model, data or data_option or "synthetic", frames, seed, device, Path(output))
+    report = run_eval(request)
     for line in report.lines():
         click.echo(line)
     click.echo(f"metrics.json and plots in {report.out_dir}")
@@ -415,92 +358,36 @@ def eval_command(model: Path, data: str, frames: int, seed: int, device: str, ou
 @click.argument("model", type=click.Path(path_type=Path))
 def info(model: Path) -> None:
     """What an .onnx file is: tasks, classes, input, precision, metrics, version."""
-    from edgemtl.runtime.engine import Engine, describe_graph
+    from edgemtl.commands.info import describe_model
 
-    try:
-        engine = Engine(model, device="cpu")
-    except ForeignModelError:
-        click.echo(f"{model}: an ONNX model, not an edgemtl export (no edgemtl.* metadata)")
-        for line in describe_graph(model):
-            click.echo(line)
-        return
-    click.echo(f"{model}")
-    for line in engine.metadata.describe():
-        click.echo(line)
-    for line in describe_graph(model):
+    for line in describe_model(model):
         click.echo(line)
 
 
 @main.command()
-@click.argument("model", type=click.Path(path_type=Path))
-@click.argument("source")
-@out_option("runs/predict/exp")
+@click.argument("sources", nargs=-1, required=True)
+@model_option(required=False)
+@output_option("runs/predict/exp", "Output folder (a new numbered one if it exists).")
 @device_option
 @click.option("--masks/--no-masks", default=True, help="Save masks as indexed PNGs (image sources).")
-def predict(model: Path, source: str, out: Path, device: str, masks: bool) -> None:
-    """Run a model on an image, folder, glob or video: overlays, masks and predictions.jsonl."""
-    from edgemtl.paths import fresh_dir
-    from edgemtl.predict import predict_source
-    from edgemtl.runtime import Engine
+def predict(sources: tuple[str, ...], model: Path | None, output: str, device: str, masks: bool) -> None:
+    """Run a model on SOURCE (an image, folder, glob or video): overlays, masks and predictions.jsonl."""
+    from edgemtl.commands.predict import PredictRequest, run_predict
 
-    engine = Engine(model, device=device)
-    summary = predict_source(engine, source, fresh_dir(out), save_masks=masks)
-    click.echo(
-        f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} FPS) on {engine.providers[0]}; "
-        f"results in {summary.out_dir}"
-    )
-
-
-def engine_options(spinning: bool) -> Callable[[Callable], Callable]:
-    """The ONNX Runtime flags `camera` and `bench` share; they become an EngineOptions.
-
-    `spinning` is the default for busy-waiting ORT threads: on for `bench` (lowest latency of the model
-    alone), off for `camera`, where spinning threads take the cores the decoder and the overlay need.
-    """
-    options = [
-        click.option("--threads", type=click.IntRange(1), default=None, help="ORT intra-op threads [one per core]."),
-        click.option(
-            "--spinning/--no-spinning", default=spinning, show_default=True, help="Idle ORT threads busy-wait."
-        ),
-        click.option("--io-binding/--no-io-binding", default=None, help="Bind buffers once [on with CUDA/TensorRT]."),
-        click.option("--cuda-graph/--no-cuda-graph", default=False, help="Capture and replay a CUDA graph."),
-        click.option("--trt-fp16/--no-trt-fp16", default=False, help="TensorRT: allow fp16 kernels."),
-        click.option("--trt-cache", type=click.Path(path_type=Path), default=None, help="TensorRT engine cache dir."),
-    ]
-
-    def decorate(function: Callable) -> Callable:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return decorate
-
-
-def make_engine_options(**flags: Any) -> Any:
-    from edgemtl.runtime import EngineOptions
-
-    return EngineOptions(
-        threads=flags["threads"],
-        spinning=flags["spinning"],
-        io_binding=flags["io_binding"],
-        cuda_graph=flags["cuda_graph"],
-        trt_fp16=flags["trt_fp16"],
-        trt_cache_dir=flags["trt_cache"],
-    )
-
-
-runtime_device_option = click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]),
-    default="auto",
-    show_default=True,
-    help="Where to run (CUDA tested on an H100; TensorRT untested).",
-)
+    if model is None and len(sources) == 2 and is_model_file(sources[0]):
+        deprecated("edgemtl predict MODEL SOURCE --out DIR", "edgemtl predict SOURCE -m MODEL -o DIR")
+        model, sources = Path(sources[0]), sources[1:]
+    if model is None:
+        raise ConfigError("no model given: expected -m MODEL, an .onnx file written by `edgemtl export`")
+    if len(sources) != 1:
+        raise ConfigError(f"predict takes one SOURCE, got {len(sources)}: {' '.join(sources)}")
+    summary = run_predict(PredictRequest(sources[0], model, Path(output), device, masks))
+    click.echo(summary.describe())
 
 
 @main.command()
 @click.argument("source")
-@click.option("-m", "--model", type=click.Path(path_type=Path), required=True, help="The exported .onnx file.")
+@model_option()
 @click.option(
     "-o", "--output", default="display", show_default=True, help="display, none, a video (.mp4/.avi/.mkv) or a folder."
 )
@@ -510,89 +397,65 @@ runtime_device_option = click.option(
 @click.option("--pace/--no-pace", default=False, help="Read a video file at its own frame rate.")
 @click.option("--frames", "max_frames", type=click.IntRange(1), default=None, help="Stop after this many frames.")
 @click.option("--reconnects", type=click.IntRange(0), default=3, show_default=True, help="Stream reconnect attempts.")
-@click.option("--stats/--no-stats", default=True, help="Draw FPS and latency on the frames.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write the summary here.")
+@click.option("--stats/--no-stats", "draw_stats", default=True, help="Draw FPS and latency on the frames.")
+@click.option("--json", "summary_json", type=click.Path(path_type=Path), default=None, help="Write the summary here.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output video.")
-def camera(
-    source: str,
-    model: Path,
-    output: str,
-    device: str,
-    live: bool | None,
-    pace: bool,
-    max_frames: int | None,
-    reconnects: int,
-    stats: bool,
-    json_path: Path | None,
-    overwrite: bool,
-    **flags: Any,
-) -> None:
+def camera(**flags: Any) -> None:
     """Live: a camera, stream or file → model → overlay → window, video, folder or nothing; Ctrl-C stops.
 
     SOURCE: a camera index (0) or /dev/videoN, a video file, an image, folder or glob, rtsp:// or http(s)://.
     """
-    import json
+    from edgemtl.commands.camera import CameraRequest, run_camera
 
-    from edgemtl.runtime import Engine, open_output, open_source, run_pipeline
-
-    engine = Engine(model, device, make_engine_options(**flags))
-    with (
-        open_source(source, live=live, pace=pace, reconnects=reconnects) as frames,
-        open_output(output, fps=frames.fps, overwrite=overwrite) as sink,
-    ):
-        click.echo(f"{source} -> {output} on {engine.describe()}; Ctrl-C stops", err=True)
-        summary = run_pipeline(
-            engine, frames, sink, max_frames=max_frames, draw_stats=stats, report=_echo_err, output_name=output
-        )
+    options = make_engine_options(flags)
+    summary = run_camera(CameraRequest(options=options, **flags), status=echo_err)
     click.echo(("stopped: " if summary.interrupted else "") + summary.describe())
-    if json_path:
-        json_path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
-
-
-def _echo_err(line: str) -> None:
-    click.echo(line, err=True)
 
 
 @main.command()
-@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1)
+@click.option("-m", "--model", "models", multiple=True, type=click.Path(path_type=Path), help="An .onnx file [repeat].")
 @click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "cuda", "tensorrt"]), help="[every one]")
 @engine_options(spinning=True)
 @click.option("--batch", "batches", multiple=True, type=click.IntRange(1), default=(1,), show_default=True)
 @click.option("--runs", type=click.IntRange(10), default=200, show_default=True, help="Timed calls per row.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Adds PyTorch eager rows.")
-@click.option("--video", type=click.Path(path_type=Path), default=None, help="Pipeline source [a synthetic drive].")
+@click.option("--video", type=click.Path(path_type=Path), default=None, hidden=True)  # older spelling of SOURCE
 @click.option("--frame-size", default="480x640", show_default=True, help="Camera frame HxW for end-to-end rows.")
 @click.option("--pipeline-frames", type=click.IntRange(0), default=500, show_default=True, help="0: no pipeline.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write the results here.")
+@click.option("-o", "--output", "--json", "output", type=click.Path(path_type=Path), help="Write the results as JSON.")
 def bench(
+    sources: tuple[str, ...],
     models: tuple[Path, ...],
-    devices: tuple[str, ...],
-    batches: tuple[int, ...],
-    runs: int,
-    checkpoint: Path | None,
     video: Path | None,
     frame_size: str,
-    pipeline_frames: int,
-    json_path: Path | None,
+    output: Path | None,
     **flags: Any,
 ) -> None:
-    """Latency and throughput of .onnx files per provider and batch, end to end, and in the pipeline."""
+    """Latency and throughput of models (-m, repeatable) per provider and batch, end to end, and in the
+    pipeline on SOURCE (a video; default: a synthetic drive)."""
     import json
 
-    from edgemtl.bench import BENCH_DEVICES, run_bench
+    from edgemtl.commands.bench import BENCH_DEVICES, run_bench
 
+    named_models = [Path(s) for s in sources if is_model_file(s)]
+    if named_models:
+        deprecated("edgemtl bench MODEL...", "edgemtl bench [VIDEO] -m MODEL [-m MODEL]")
+    models = (*models, *named_models)
+    videos = [Path(s) for s in sources if not is_model_file(s)] + ([video] if video else [])
+    if not models:
+        raise ConfigError("no model given: expected -m MODEL (repeatable), an .onnx file written by `edgemtl export`")
+    if len(videos) > 1:
+        raise ConfigError(f"bench takes one SOURCE video, got {len(videos)}: {' '.join(map(str, videos))}")
     report = run_bench(
         list(models),
-        devices=devices or BENCH_DEVICES,
-        batches=batches,
-        runs=runs,
-        options=make_engine_options(**flags),
-        checkpoint=checkpoint,
-        video=video,
+        devices=flags.pop("devices") or BENCH_DEVICES,
+        options=make_engine_options(flags),
+        video=videos[0] if videos else None,
         frame_size=parse_size(frame_size) or (480, 640),
-        pipeline_frames=pipeline_frames,
+        **flags,
     )
     for line in report.lines():
         click.echo(line)
-    if json_path:
-        json_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if output:
+        output.write_text(json.dumps(report.to_dict(), indent=2) + "\n")

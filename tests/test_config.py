@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgemtl.cli import DEFAULT_SYNTHETIC_TRAIN, DEFAULT_SYNTHETIC_VAL, main
+from edgemtl.cli import main
+from edgemtl.data.splits import SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL_SCENES
 from edgemtl.data.augment import AugmentConfig
 from edgemtl.errors import ConfigError
 from edgemtl.tasks import NAVIGATION_TASKS, TaskKind
@@ -150,9 +151,12 @@ def test_only_epochs_and_device_may_change_on_resume():
 
 
 def test_the_command_line_defaults_are_the_config_defaults():
-    """The CLI applies only flags given on the command line, so its shown defaults must be the real ones."""
+    """The CLI applies only flags given on the command line, so its shown defaults must be the real ones:
+    it reads them from the config when it parses (nothing loads PyTorch before a command needs it)."""
     defaults = RunConfig()
-    options = {p.name: p.default for p in main.commands["train"].params}
+    command = main.commands["train"]
+    command.make_context("train", [])
+    options = {p.name: p.default for p in command.params}
     assert options["epochs"] == defaults.train.epochs and options["batch_size"] == defaults.train.batch_size
     assert options["lr"] == defaults.train.learning_rate and options["preset"] == defaults.train.preset
     assert (options["weighting"], options["skips"], options["seed"]) == (
@@ -161,7 +165,7 @@ def test_the_command_line_defaults_are_the_config_defaults():
         defaults.train.seed,
     )
     assert (options["data"], options["train_size"]) == (defaults.data.train, defaults.data.train_size)
-    assert (defaults.data.train_size, defaults.data.val_size) == (DEFAULT_SYNTHETIC_TRAIN, DEFAULT_SYNTHETIC_VAL)
+    assert (defaults.data.train_size, defaults.data.val_size) == (SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL_SCENES)
 
 
 def test_the_cli_reports_a_bad_config_in_one_line(tmp_path):

@@ -5,7 +5,7 @@ import json
 import cv2
 import pytest
 
-from edgemtl.demo import TARGETS, DemoConfig, run_demo
+from edgemtl.commands.demo import TARGETS, DemoConfig, run_demo
 
 
 @pytest.mark.slow

@@ -100,8 +100,8 @@ def test_eval_on_a_dataset_without_the_model_tasks(tmp_path, exported_model, tin
 
 
 def test_synthetic_data_lacking_a_task_names_the_model_and_the_data(tmp_path, tiny_data):
+    from edgemtl.commands.evaluate import evaluate_on
     from edgemtl.errors import DataError
-    from edgemtl.evaluation import run_eval
     from edgemtl.tasks import TaskKind, TaskSpec
 
     class MultilabelModel:
@@ -112,14 +112,15 @@ def test_synthetic_data_lacking_a_task_names_the_model_and_the_data(tmp_path, ti
         description = "a model with a task synthetic scenes do not label here"
 
     with pytest.raises(DataError, match=r"cannot evaluate .*objects\.onnx on synthetic: .*'objects'"):
-        run_eval(MultilabelModel(), tiny_data, "synthetic", tmp_path / "out")
+        evaluate_on(MultilabelModel(), tiny_data, "synthetic", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_eval_without_the_training_extra_says_what_to_install(tmp_path, exported_model, monkeypatch):
     import sys
 
-    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith(("matplotlib.", "edgemtl.evaluation"))]:
+    prefixes = ("matplotlib.", "edgemtl.commands.evaluate")
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith(prefixes)]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.delitem(sys.modules, "edgemtl.train.plots", raising=False)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails, as on a runtime install

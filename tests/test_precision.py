@@ -13,7 +13,7 @@ from edgemtl.deploy.verify import MetricComparison, VerificationReport
 from edgemtl.errors import ConfigError, DataError, ExportError, FrameError
 from edgemtl.metrics import primary_metric
 from edgemtl.runtime import Engine
-from edgemtl.runtime.evaluate import evaluate_engine
+from edgemtl.runtime.scoring import score_engine
 from edgemtl.train import load_checkpoint
 
 
@@ -196,7 +196,7 @@ def test_a_fixed_batch_export_scores_any_number_of_frames(checkpoint, tmp_path, 
     fixed = Engine(result.path, device="cpu")
     dynamic = Engine(export_onnx(checkpoint, tmp_path / "dynamic.onnx").path, device="cpu")
     images, targets = tiny_data.images[:7], {name: t[:7] for name, t in tiny_data.targets.items()}
-    scores = [evaluate_engine(engine, images, targets, batch_size=7) for engine in (fixed, dynamic)]
+    scores = [score_engine(engine, images, targets, batch_size=7) for engine in (fixed, dynamic)]
     for task in fixed.tasks:
         metric = primary_metric(task)
         assert scores[0][task.name][metric] == pytest.approx(scores[1][task.name][metric], abs=1e-6)

@@ -460,7 +460,7 @@ def test_runtime_works_without_torch(exported_model):
         sys.modules["torch"] = None  # any `import torch` now raises ImportError
         import numpy as np
         import edgemtl.runtime
-        from edgemtl.runtime import bench, pipeline, sinks, sources  # noqa: F401
+        from edgemtl.runtime import pipeline, scoring, sinks, sources, speed, timing  # noqa: F401
         engine = edgemtl.runtime.Engine({str(exported_model)!r}, device="cpu")
         prediction = engine.predict(np.zeros((32, 32, 3), np.uint8))
         assert set(prediction) == {{"scene", "segmentation"}}, prediction

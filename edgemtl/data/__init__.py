@@ -5,6 +5,7 @@ from edgemtl.data.dataset import ArrayDataset
 from edgemtl.data.folder import load_dataset, load_folder, load_frames, read_tasks, write_dataset
 from edgemtl.data.manifest import load_manifest
 from edgemtl.data.masks import read_mask, write_mask
+from edgemtl.data.splits import SPLITS, dataset_tasks, open_dataset, split_seed, training_sets
 from edgemtl.data.synthetic import (
     Obstacle,
     SceneParams,
@@ -16,22 +17,27 @@ from edgemtl.data.synthetic import (
 )
 
 __all__ = [
+    "SPLITS",
     "ArrayDataset",
     "AugmentConfig",
     "Obstacle",
     "SceneParams",
     "augment_batch",
+    "dataset_tasks",
     "drive_sequence",
     "load_dataset",
     "load_folder",
     "load_frames",
     "load_manifest",
     "make_dataset",
+    "open_dataset",
     "read_mask",
     "read_tasks",
     "render_scene",
     "sample_scene_params",
     "scene_label",
+    "split_seed",
+    "training_sets",
     "write_dataset",
     "write_mask",
 ]

@@ -27,6 +27,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edgemtl.errors import ConfigError, ExportError
+from edgemtl.machine import cpu_has_vnni
 
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIBRATION_METHODS = {
@@ -107,16 +108,6 @@ class _FrameReader(CalibrationDataReader):
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self.batches, None)
-
-
-def cpu_has_vnni() -> bool:
-    """VNNI (AVX-512 VNNI or AVX-VNNI) makes u8×s8 dot products exact at full range; without it the
-    AVX2 kernels can saturate, so weights are quantized to 7 bits (reduce_range) instead."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags or "amx_int8" in flags
 
 
 @contextlib.contextmanager

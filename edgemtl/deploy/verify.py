@@ -7,7 +7,6 @@ file, with the drop in points held to a tolerance; plus the file's size and late
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +19,9 @@ from edgemtl.errors import ExportError
 from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import MultiTaskNet, Preprocess
 from edgemtl.runtime.engine import Engine
-from edgemtl.runtime.evaluate import engine_batches, evaluate_engine, fill_batch
-from edgemtl.train import evaluate
+from edgemtl.runtime.scoring import engine_batches, fill_batch, score_engine
+from edgemtl.runtime.timing import median_ms, time_calls
+from edgemtl.train.validate import validate_model
 
 PROBABILITY_TOLERANCE = 1e-4  # max |p_onnx - p_torch|: far below any decision threshold
 VALUE_TOLERANCE = 1e-3  # regression values and raw logits, which are not bounded to [0, 1]
@@ -137,18 +137,6 @@ class VerificationReport:
         return rows
 
 
-def measure_latency_ms(engine: Engine, frames: np.ndarray, runs: int = 50, warmup: int = 5) -> float:
-    """Median wall time of one `engine.run` on `frames`, after a few untimed runs on the same input."""
-    timings = []
-    for _ in range(warmup):
-        engine.run(frames)
-    for _ in range(runs):
-        start = time.perf_counter()
-        engine.run(frames)
-        timings.append(time.perf_counter() - start)
-    return float(np.median(timings) * 1e3)
-
-
 def compare_metrics(
     path: Path,
     model: MultiTaskNet,
@@ -159,9 +147,9 @@ def compare_metrics(
     batch_size: int = 32,
 ) -> VerificationReport:
     """Each task's headline metric for PyTorch (fp32) and for the file, on the same labelled frames."""
-    reference = evaluate(model, data, preprocess)
+    reference = validate_model(model, data, preprocess)
     engine = Engine(path, device="cpu")
-    exported = evaluate_engine(engine, data.images, data.targets, batch_size)
+    exported = score_engine(engine, data.images, data.targets, batch_size)
     comparisons = tuple(
         MetricComparison(
             task.name,
@@ -173,5 +161,6 @@ def compare_metrics(
         for task in model.tasks
     )
     batch = engine.metadata.batch or 1
-    latency = measure_latency_ms(engine, fill_batch(data.images[:batch], batch))
+    frames = fill_batch(data.images[:batch], batch)
+    latency = median_ms(time_calls(lambda: engine.run(frames), runs=50, warmup=5))
     return VerificationReport(precision, len(data), comparisons, max_drop, path.stat().st_size, latency, batch)

@@ -1,15 +1,17 @@
-"""Training: per-task losses, task weighting, the trainer and its checkpoints (PyTorch)."""
+"""Training: per-task losses, task weighting, the trainer, validation and checkpoints (PyTorch)."""
 
 from edgemtl.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from edgemtl.train.trainer import TrainConfig, TrainResult, evaluate, resolve_device, train
+from edgemtl.train.config import TrainConfig
+from edgemtl.train.trainer import TrainResult, resolve_device, train
+from edgemtl.train.validate import validate_model
 
 __all__ = [
     "Checkpoint",
     "TrainConfig",
     "TrainResult",
-    "evaluate",
     "load_checkpoint",
     "resolve_device",
     "save_checkpoint",
     "train",
+    "validate_model",
 ]

@@ -265,7 +265,7 @@ def _plot_per_class(path: Path, task: TaskSpec, metrics: Mapping[str, Any]) -> P
 
 def plot_scores(folder: Path, tasks: Sequence[TaskSpec], metrics: Mapping[str, Mapping[str, Any]]) -> list[Path]:
     """confusion_<task>.png per classification task and <iou|f1>_<task>.png per segmentation / multilabel task,
-    from one evaluation's metrics (as `evaluate` or `evaluate_engine` return them)."""
+    from one evaluation's metrics (as `validate_model` or `score_engine` return them)."""
     written = []
     for task in tasks:
         scores = metrics.get(task.name)
@@ -298,7 +298,7 @@ def model_predictions(model: MultiTaskNet, preprocess: Preprocess, images: np.nd
 
 def engine_predictions(engine: Engine, images: np.ndarray) -> dict[str, np.ndarray]:
     """The same from an exported model (a fixed-batch one too)."""
-    from edgemtl.runtime.evaluate import scored_batches
+    from edgemtl.runtime.scoring import scored_batches
 
     batches = [outputs for _, outputs in scored_batches(engine, images)]
     return {task.name: np.concatenate([outputs[task.name] for outputs in batches]) for task in engine.tasks}

@@ -8,7 +8,6 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,11 +15,8 @@ from tqdm import tqdm
 
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
 from edgemtl.errors import ConfigError, DataError, DeviceError
-from edgemtl.metrics import higher_is_better, make_meter, primary_metric
+from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import (
-    DEFAULT_MEAN,
-    DEFAULT_STD,
-    MultiTaskNet,
     Preprocess,
     check_input_size,
     create_model,
@@ -35,34 +31,11 @@ from edgemtl.train.checkpoint import (
     save_checkpoint,
     training_state,
 )
-from edgemtl.train.losses import labelled_count, task_loss, task_prediction
+from edgemtl.train.config import RunConfig, TrainConfig, check_resumable, save_config
+from edgemtl.train.losses import labelled_count, task_loss
 from edgemtl.train.plots import plot_run
+from edgemtl.train.validate import labelled_mean, validate_model
 from edgemtl.train.weighting import create_weighting, last_shared_weight
-
-if TYPE_CHECKING:
-    from edgemtl.train.config import RunConfig
-
-
-@dataclass
-class TrainConfig:
-    preset: str = "nano"
-    input_size: tuple[int, int] | None = None  # (height, width); None takes the preset's
-    epochs: int = 12
-    batch_size: int = 32
-    learning_rate: float = 4e-3  # small BN nets tolerate a high rate, which matters when epochs are few
-    weight_decay: float = 1e-4
-    warmup_fraction: float = 0.05  # of all steps: lets BN statistics settle before the full rate
-    weighting: str = "fixed"
-    skips: bool = True  # encoder skips into the segmentation decoder: sharper masks, ~5% more FLOPs
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # mixed precision; only on CUDA (CPU autocast is slower than fp32 for small convs)
-    plots: bool = True  # PNG curves, scores and predictions in the run folder each epoch (~0.5 s on a CPU)
-    mean: tuple[float, float, float] = DEFAULT_MEAN
-    std: tuple[float, float, float] = DEFAULT_STD
-
-    def resolved_input_size(self) -> tuple[int, int]:
-        return tuple(self.input_size) if self.input_size else get_preset(self.preset).input_size
 
 
 @dataclass
@@ -123,15 +96,6 @@ def _batches(
         yield order[start : start + batch_size]
 
 
-def _labelled_mean(total: float, count: float) -> float:
-    """A count-weighted loss sum over its labelled count; NaN when nothing was labelled (not a fake 0)."""
-    return total / count if count > 0 else math.nan
-
-
-def _targets_on(data: dict[str, torch.Tensor], index: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
-    return {name: target[index].to(device, non_blocking=True) for name, target in data.items()}
-
-
 def _training_batch(
     data: ArrayDataset,
     tasks: tuple[TaskSpec, ...],
@@ -146,43 +110,6 @@ def _training_batch(
     images, targets = augment_batch(data.images[picked], batch, tasks, augment, rng)
     return torch.from_numpy(images).to(device, non_blocking=True), {
         name: torch.from_numpy(target).to(device, non_blocking=True) for name, target in targets.items()
-    }
-
-
-@torch.no_grad()
-def evaluate(
-    model: MultiTaskNet,
-    data: ArrayDataset,
-    preprocess: Preprocess,
-    batch_size: int = 64,
-) -> dict[str, dict[str, float]]:
-    """Per-task metrics and mean loss of a model on a dataset, in eval mode.
-
-    The loss is the mean over the labelled items only (`labelled_count`: images, or pixels for
-    segmentation), so unlabelled frames neither shrink it nor count; NaN for a task with no label at all.
-    """
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    tasks = model.tasks
-    meters = {t.name: make_meter(t) for t in tasks}
-    loss_sums = dict.fromkeys(meters, 0.0)
-    labelled = dict.fromkeys(meters, 0)
-    images = torch.from_numpy(data.images)
-    targets = {t.name: torch.from_numpy(data.targets[t.name]) for t in tasks}
-    for index in _batches(len(data), batch_size, None):
-        outputs = model(preprocess(images[index].to(device)))
-        batch_targets = _targets_on(targets, index, device)
-        for task in tasks:
-            output, target = outputs[task.name].float(), batch_targets[task.name]
-            count = labelled_count(task, target)
-            loss_sums[task.name] += float(task_loss(task, output, target)) * count
-            labelled[task.name] += count
-            meters[task.name].update(task_prediction(task, output).cpu().numpy(), target.cpu().numpy())
-    model.train(was_training)
-    return {
-        name: {**meter.compute(), "loss": _labelled_mean(loss_sums[name], labelled[name])}
-        for name, meter in meters.items()
     }
 
 
@@ -241,8 +168,6 @@ def train(
     alone validates, on the full validation set so the metrics equal a single-process evaluation (the
     other ranks receive them), and writes files and logs.
     """
-    from edgemtl.train.config import RunConfig, check_resumable, save_config  # config.py imports TrainConfig
-
     tasks = validate_tasks(tasks)
     input_size = config.resolved_input_size()
     check_input_size(input_size, get_preset(config.preset).stride)
@@ -358,9 +283,11 @@ def train(
             distributed.mean_across_ranks(sums, context) for sums in (loss_sums, weighted_sums, labelled)
         )
         distributed.average_buffers(model, context)
-        metrics = distributed.from_main(evaluate(model, val_data, preprocess) if context.is_main else None, context)
-        train_losses = {name: _labelled_mean(total, labelled[name]) for name, total in loss_sums.items()}
-        weighted_losses = {name: _labelled_mean(total, labelled[name]) for name, total in weighted_sums.items()}
+        metrics = distributed.from_main(
+            validate_model(model, val_data, preprocess) if context.is_main else None, context
+        )
+        train_losses = {name: labelled_mean(total, labelled[name]) for name, total in loss_sums.items()}
+        weighted_losses = {name: labelled_mean(total, labelled[name]) for name, total in weighted_sums.items()}
         task_weights = weighting.current_weights()  # the weights this epoch trained with (DWA's change below)
         weighting.end_epoch(train_losses)
         entry = {

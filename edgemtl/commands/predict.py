@@ -1,18 +1,32 @@
-"""Run an exported model over a source and save what a user looks at: overlays, masks and labels."""
+"""`edgemtl predict` as a call: an exported model over a source, saving what a user looks at: overlays,
+masks and per-frame results."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgemtl.data.masks import write_mask
-from edgemtl.runtime import Engine, SegmentationResult, render_overlay
+from edgemtl.paths import fresh_dir
+from edgemtl.runtime import Engine, EngineOptions, SegmentationResult, render_overlay
 from edgemtl.runtime.sinks import FrameSink, ImageFolderSink, VideoFileSink
 from edgemtl.runtime.sources import ImageSource, open_source
 from edgemtl.tasks import TaskKind
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """What `edgemtl predict` is given: a source, an exported model, and where the results go."""
+
+    source: str | Path  # an image, folder, glob or video file
+    model: Path  # an .onnx file written by `edgemtl export`
+    out: Path = field(default_factory=lambda: Path("runs/predict/exp"))  # a new numbered folder if it exists
+    device: str = "auto"
+    masks: bool = True  # indexed PNG masks of image sources
+    options: EngineOptions = field(default_factory=EngineOptions)
 
 
 @dataclass(frozen=True)
@@ -22,9 +36,22 @@ class PredictSummary:
     seconds: float
     predictions_file: Path
 
+    providers: tuple[str, ...] = ()
+
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
+
+    def describe(self) -> str:
+        on = f" on {self.providers[0]}" if self.providers else ""
+        return f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS){on}; results in {self.out_dir}"
+
+
+def run_predict(request: PredictRequest) -> PredictSummary:
+    """Open the model, then write results into a fresh folder: earlier results are never overwritten."""
+    engine = Engine(request.model, request.device, request.options)
+    summary = predict_source(engine, request.source, fresh_dir(request.out), save_masks=request.masks)
+    return replace(summary, providers=tuple(engine.providers))
 
 
 def predict_source(

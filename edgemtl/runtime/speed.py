@@ -7,7 +7,6 @@ measure itself. `edgemtl bench` adds the PyTorch eager row when torch and a chec
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from edgemtl.runtime.overlay import Overlay
 from edgemtl.runtime.pipeline import run_pipeline
 from edgemtl.runtime.sinks import NullSink
 from edgemtl.runtime.sources import open_source
+from edgemtl.runtime.timing import time_calls
 
 
 @dataclass(frozen=True)
@@ -55,18 +55,6 @@ COLUMNS = (
     "p99 (ms)",
     "throughput (FPS)",
 )
-
-
-def time_calls(function: Callable[[], object], runs: int, warmup: int = 10) -> np.ndarray:
-    """Seconds per call over `runs` calls, after `warmup` untimed ones (first calls allocate and tune)."""
-    for _ in range(warmup):
-        function()
-    timings = np.empty(runs)
-    for index in range(runs):
-        start = time.perf_counter()
-        function()
-        timings[index] = time.perf_counter() - start
-    return timings
 
 
 def engine_only(input_size: tuple[int, int]) -> str:

@@ -7,24 +7,23 @@ toolkit does and how well, and can open each artefact (checkpoint, .onnx, video,
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import onnxruntime
-
 from edgemtl import __version__
-from edgemtl.data.synthetic import drive_sequence, make_dataset
+from edgemtl.commands.predict import predict_source
+from edgemtl.data import open_dataset
+from edgemtl.data.synthetic import drive_sequence
 from edgemtl.deploy import export_onnx
-from edgemtl.deploy.verify import measure_latency_ms
+from edgemtl.machine import describe_machine
 from edgemtl.model import create_model, model_cost
-from edgemtl.predict import predict_source
+from edgemtl.paths import fresh_dir
 from edgemtl.runtime import Engine
-from edgemtl.runtime.evaluate import evaluate_engine
+from edgemtl.runtime.scoring import score_engine
 from edgemtl.runtime.sinks import ImageFolderSink, VideoFileSink
+from edgemtl.runtime.timing import median_ms, time_calls
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import TrainConfig, load_checkpoint, train
 
@@ -58,7 +57,8 @@ class DemoReport:
 def run_demo(
     out_dir: Path, config: DemoConfig, *, progress: bool = True, log: Callable[[str], None] = print
 ) -> DemoReport:
-    out_dir = Path(out_dir)
+    """Everything lands in `out_dir`, or a new numbered folder beside it if that one holds files."""
+    out_dir = fresh_dir(Path(out_dir))
     report = DemoReport(out_dir)
     timer = time.perf_counter()
 
@@ -72,9 +72,10 @@ def run_demo(
     size = TrainConfig(preset=config.preset).resolved_input_size()
     counts = f"{config.train_size} + {config.val_size} + {config.test_size}"
     log(f"[1/5] generating {counts} synthetic scenes at {size[0]}x{size[1]}")
-    train_data = make_dataset(config.train_size, size, seed=config.seed)
-    val_data = make_dataset(config.val_size, size, seed=config.seed + 1_000_003)
-    test_data = make_dataset(config.test_size, size, seed=config.seed + 2_000_003)  # held out: never seen in training
+    train_data, val_data, test_data = (
+        open_dataset("synthetic", split, size=size, count=count, seed=config.seed)
+        for split, count in (("train", config.train_size), ("val", config.val_size), ("test", config.test_size))
+    )  # the test scenes are held out: never seen in training
     lap("data")
 
     log(f"[2/5] training {config.preset} for {config.epochs} epochs")
@@ -92,8 +93,8 @@ def run_demo(
 
     log(f"[4/5] evaluating the .onnx file on {config.test_size} held-out scenes with ONNX Runtime")
     engine = Engine(model_path, device=config.device)
-    test_metrics = evaluate_engine(engine, test_data.images, test_data.targets)
-    latency = measure_latency_ms(engine, test_data.images[:1])
+    test_metrics = score_engine(engine, test_data.images, test_data.targets)
+    latency = median_ms(time_calls(lambda: engine.run(test_data.images[:1]), runs=50, warmup=5))
     lap("evaluate")
 
     log(f"[5/5] running the model on a {config.video_frames}-frame synthetic drive video")
@@ -113,7 +114,7 @@ def run_demo(
     met = {f"{task}.{metric}": test_metrics[task][metric] >= target for (task, metric), target in TARGETS.items()}
     report.facts = {
         "edgemtl_version": __version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, onnxruntime {onnxruntime.__version__}",
+        "machine": describe_machine(),
         "providers": engine.providers,
         "preset": config.preset,
         "input_size": list(size),

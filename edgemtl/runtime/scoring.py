@@ -1,4 +1,6 @@
-"""Per-task metrics of an exported model on labelled frames, through the Engine (no PyTorch)."""
+"""Scoring an exported model: per-task metrics on labelled frames, through the Engine (no PyTorch).
+
+The PyTorch side of the same question is `edgemtl.train.validate`; `edgemtl eval` asks either."""
 
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ def scored_batches(
         yield rows, {t.name: outputs[scored_output(engine, t)][:count] for t in engine.tasks}
 
 
-def evaluate_engine(
+def score_engine(
     engine: Engine, images: np.ndarray, targets: dict[str, np.ndarray], batch_size: int = 32
 ) -> dict[str, dict[str, float]]:
     """images: (N, H, W, 3) uint8 at the model size; targets as in `edgemtl.data.ArrayDataset`."""

@@ -1,28 +1,25 @@
 """`edgemtl bench`: how fast exported models run here, per provider, batch and precision, end to end and
 in the camera pipeline, with PyTorch eager beside them when torch and the checkpoint are at hand.
 
-The runtime measures itself (`edgemtl.runtime.bench`, no PyTorch); this module adds what a device
+The runtime measures itself (`edgemtl.runtime.speed`, no PyTorch); this module adds what a device
 without PyTorch cannot: a synthetic drive video for the pipeline, and the PyTorch eager row.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
-import onnxruntime
 
 from edgemtl.errors import DeviceError
-from edgemtl.runtime.bench import (
+from edgemtl.machine import describe_machine
+from edgemtl.runtime.engine import Engine, EngineOptions
+from edgemtl.runtime.sinks import VideoFileSink
+from edgemtl.runtime.speed import (
     BenchRow,
     PipelineComparison,
     bench_engine,
@@ -30,41 +27,11 @@ from edgemtl.runtime.bench import (
     engine_only,
     make_row,
     markdown_table,
-    time_calls,
 )
-from edgemtl.runtime.engine import Engine, EngineOptions
-from edgemtl.runtime.sinks import VideoFileSink
+from edgemtl.runtime.timing import time_calls
 
 BENCH_DEVICES = ("cpu", "cuda", "tensorrt")
 _DISTINCT_FRAMES = 60  # a synthetic drive of this many frames is looped to the pipeline's length
-
-
-def machine_description() -> str:
-    """What the figures were measured on, load included: on a shared machine it explains the noise."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
-        cpu = names[0] if names else cpu
-    load = " / ".join(f"{value:.2f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    gpus = gpu_names()
-    return (
-        f"{platform.machine()} {cpu}, {os.cpu_count()} CPUs{f', GPU {gpus}' if gpus else ''}, load average "
-        f"(1/5/15 min) {load}; onnxruntime {onnxruntime.__version__}, OpenCV {cv2.__version__}"
-    )
-
-
-def gpu_names() -> str:
-    """The NVIDIA GPUs and driver, as nvidia-smi names them ("" without one): the CUDA rows' hardware."""
-    if shutil.which("nvidia-smi") is None:
-        return ""
-    query = ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"]
-    try:
-        lines = subprocess.run(query, capture_output=True, text=True, timeout=10, check=True).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    gpus = (line.split(",") for line in lines)
-    return "; ".join(f"{name.strip()} (driver {driver.strip()})" for name, driver in gpus)
 
 
 @dataclass
@@ -192,7 +159,7 @@ def run_bench(
 ) -> BenchReport:
     """Every model on every device usable here; a device that is not is skipped with the reason in `notes`."""
     options = options or EngineOptions()
-    report = BenchReport(machine_description())
+    report = BenchReport(describe_machine())
     frame = None
     with tempfile.TemporaryDirectory() as folder:
         for model in models:

@@ -8,13 +8,14 @@ the report and the plots are one code path whichever file was given.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from edgemtl.data import ArrayDataset
+from edgemtl.data import ArrayDataset, open_dataset
+from edgemtl.data.splits import SYNTHETIC, SYNTHETIC_VAL_SCENES
 from edgemtl.errors import DataError, ModelFileError
 from edgemtl.paths import fresh_dir
 from edgemtl.tasks import TaskSpec
@@ -44,7 +45,7 @@ class Evaluator(Protocol):
 
 
 class CheckpointEvaluator:
-    """A checkpoint, run in PyTorch by the very `evaluate` that picked it during training."""
+    """A checkpoint, run in PyTorch by the very `validate_model` that picked it during training."""
 
     batch = 1
 
@@ -62,9 +63,9 @@ class CheckpointEvaluator:
         self.description = f"checkpoint of epoch {checkpoint.epoch}, PyTorch on {torch_device}"
 
     def metrics(self, data: ArrayDataset) -> dict[str, dict[str, Any]]:
-        from edgemtl.train import evaluate
+        from edgemtl.train import validate_model
 
-        return evaluate(self.model, data, self.preprocess)
+        return validate_model(self.model, data, self.preprocess)
 
     def predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
         return model_predictions(self.model, self.preprocess, images)
@@ -84,9 +85,9 @@ class OnnxEvaluator:
         self.description = f"{self.engine.metadata.precision} export, ONNX Runtime on {self.engine.providers[0]}"
 
     def metrics(self, data: ArrayDataset) -> dict[str, dict[str, Any]]:
-        from edgemtl.runtime.evaluate import evaluate_engine
+        from edgemtl.runtime.scoring import score_engine
 
-        return evaluate_engine(self.engine, data.images, data.targets)
+        return score_engine(self.engine, data.images, data.targets)
 
     def predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
         return engine_predictions(self.engine, images)
@@ -145,7 +146,7 @@ class EvalReport:
         }
 
 
-def run_eval(evaluator: Evaluator, data: ArrayDataset, data_name: str, out: Path) -> EvalReport:
+def evaluate_on(evaluator: Evaluator, data: ArrayDataset, data_name: str, out: Path) -> EvalReport:
     """Metrics, plots and metrics.json; the output folder is made (never reused) only once the metrics are in."""
     try:
         data.check_against(evaluator.tasks)
@@ -172,3 +173,24 @@ def run_eval(evaluator: Evaluator, data: ArrayDataset, data_name: str, out: Path
     report.files.append(out_dir / "metrics.json")
     (out_dir / "metrics.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What `edgemtl eval` is given: a model file and the labelled data to score it on."""
+
+    model: Path  # a checkpoint (.pt) or an export (.onnx)
+    data: str = SYNTHETIC  # 'synthetic' (the held-out test scenes) or a dataset folder / manifest
+    frames: int = SYNTHETIC_VAL_SCENES  # synthetic scenes to score on
+    seed: int = 0  # the run's seed: its test scenes are neither its training nor its validation scenes
+    device: str = "auto"
+    out: Path = field(default_factory=lambda: Path("runs/eval/exp"))
+
+
+def run_eval(request: EvalRequest) -> EvalReport:
+    """Open the model, load the data at its input size, and report metrics and plots."""
+    evaluator = open_evaluator(request.model, request.device)
+    dataset = open_dataset(
+        request.data, "test", size=evaluator.input_size, tasks=evaluator.tasks, count=request.frames, seed=request.seed
+    )
+    return evaluate_on(evaluator, dataset, request.data, request.out)

@@ -1,0 +1,120 @@
+"""`edgemtl export` as a call: a checkpoint and export options in, a verified .onnx file (or a Triton
+model repository) out."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgemtl.data import load_frames, open_dataset
+from edgemtl.data.synthetic import labels_all
+from edgemtl.deploy import ExportOptions, ExportResult, export_onnx
+from edgemtl.deploy.triton import model_file, write_triton_config
+from edgemtl.errors import ConfigError
+from edgemtl.train import Checkpoint, load_checkpoint
+
+TARGETS = ("onnx", "triton")
+SYNTHETIC = "synthetic"
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export, where to, and on which frames to verify and calibrate it."""
+
+    checkpoint: Path
+    options: ExportOptions = field(default_factory=ExportOptions)
+    output: Path | None = None  # the .onnx file or the Triton repository; default: beside the checkpoint
+    target: str = "onnx"  # onnx | triton
+    verify: bool = True
+    verify_data: str = SYNTHETIC  # 'synthetic' (validation scenes) or a dataset folder / manifest
+    verify_frames: int = 256
+    calib_data: str = SYNTHETIC  # int8: 'synthetic' (the first training scenes) or a folder of images
+    calib_size: int = 128
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    result: ExportResult
+    triton_config: Path | None  # config.pbtxt, for a Triton repository
+
+    def lines(self) -> list[str]:
+        result, options = self.result, self.result.metadata
+        lines = [f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {options.precision}, opset {options.opset})"]
+        if self.triton_config is not None:
+            lines.append(f"wrote {self.triton_config}")
+        if result.parity:
+            lines.append(f"parity with PyTorch on {result.parity.frames} frames:")
+            lines += [f"  {check}" for check in result.parity.checks]
+        if result.verification:
+            lines += result.verification.lines()
+        return lines
+
+
+def _check_data_sources(checkpoint: Checkpoint, request: ExportRequest) -> None:
+    """A model of other tasks was trained on other frames: synthetic scenes cannot verify or calibrate it."""
+    if labels_all(checkpoint.tasks):
+        return
+    if request.verify and request.verify_data == SYNTHETIC:
+        raise ConfigError(
+            "this model's tasks are not ones synthetic scenes label: pass --verify-data FOLDER or --no-verify"
+        )
+    if request.options.precision == "int8" and request.calib_data == SYNTHETIC:
+        raise ConfigError("this model's tasks are not ones synthetic scenes label: pass --calib-data FOLDER for int8")
+
+
+def _output_path(request: ExportRequest) -> Path:
+    if request.target == "triton":
+        return model_file(request.output or request.checkpoint.parent / "triton", request.checkpoint.stem)
+    suffix = ".onnx" if request.options.precision == "fp32" else f".{request.options.precision}.onnx"
+    return request.output or request.checkpoint.with_suffix(suffix)
+
+
+def _calibration_frames(request: ExportRequest, size: tuple[int, int], whole_batches: int) -> np.ndarray:
+    """int8 calibration frames at the export's size, a whole number of the export's batches."""
+    if request.calib_data == SYNTHETIC:  # the first training scenes: make_dataset(n, seed=0) is a prefix
+        frames = open_dataset(SYNTHETIC, "train", size=size, count=request.calib_size).images
+    else:
+        frames = load_frames(Path(request.calib_data), size, request.calib_size)
+    return frames[: len(frames) // whole_batches * whole_batches]
+
+
+def run_export(request: ExportRequest) -> ExportReport:
+    """Check every option before minutes of data loading, export, verify, and leave nothing behind on failure."""
+    if request.target not in TARGETS:
+        raise ConfigError(f"unknown export format {request.target!r}: expected one of {', '.join(TARGETS)}")
+    checkpoint = load_checkpoint(request.checkpoint)
+    options = request.options.validate(checkpoint)
+    _check_data_sources(checkpoint, request)
+    output = _output_path(request)
+    verify_data = None
+    if request.verify:
+        verify_data = open_dataset(
+            request.verify_data, "val", size=options.input_size, tasks=checkpoint.tasks, count=request.verify_frames
+        ).subset(slice(0, request.verify_frames))  # a fixed batch is padded when scored
+    calibration = (
+        _calibration_frames(request, options.input_size, options.batch or 1) if options.precision == "int8" else None
+    )
+    created = next((p for p in reversed(output.parents) if not p.exists()), None)  # Triton's model folders
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        result = export_onnx(
+            checkpoint,
+            output,
+            options,
+            verify_data=verify_data,
+            calibration_frames=calibration,
+            overwrite=request.overwrite,
+        )
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)  # leave no empty repository behind a failed export
+        raise
+    triton_config = None
+    if request.target == "triton":
+        repository = output.parent.parent.parent
+        triton_config = write_triton_config(repository, request.checkpoint.stem, result.metadata)
+    return ExportReport(result, triton_config)

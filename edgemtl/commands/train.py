@@ -1,0 +1,86 @@
+"""`edgemtl train` as a call: a configuration (file, run folder or object) plus overrides in, a run out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgemtl.data import dataset_tasks, training_sets
+from edgemtl.errors import ConfigError
+from edgemtl.model import check_input_size, get_preset
+from edgemtl.paths import fresh_dir
+from edgemtl.train import TrainResult, train
+from edgemtl.train.checkpoint import load_resumable
+from edgemtl.train.config import RunConfig, load_config, with_overrides
+from edgemtl.train.distributed import is_main_process
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What `edgemtl train` is given.
+
+    Settings come from `overrides`, then `config` (a RunConfig, a TOML file or a run's config.json; with
+    `resume` and no config, the run's saved one), then TrainConfig's and DataConfig's defaults.
+    """
+
+    config: RunConfig | Path | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # file keys: "train.epochs", "data.train"...
+    resume: Path | None = None  # continue this run folder from its last.pt
+    out: Path | None = None  # the run folder; a new numbered one if it exists [runs/train/exp]
+    progress: bool = True
+
+
+DEFAULT_OUT = Path("runs/train/exp")
+
+
+def resolve_config(options: TrainOptions) -> RunConfig:
+    """The run's whole configuration, checked, with the data's tasks and absolute data folders."""
+    if options.resume is not None and options.out is not None:
+        raise ConfigError("--out cannot be combined with --resume: a resumed run continues in its own folder")
+    if isinstance(options.config, RunConfig):
+        run = options.config
+    elif options.config is not None:
+        run = load_config(options.config)
+    elif options.resume is not None:
+        checkpoint = options.resume / "last.pt"
+        run = RunConfig.from_dict(load_resumable(checkpoint).config, str(checkpoint))
+    else:
+        run = RunConfig()
+    run = with_overrides(run, options.overrides)
+    run = replace(run, data=run.data.absolute())
+    size = run.train.resolved_input_size()
+    check_input_size(size, get_preset(run.train.preset).stride)  # before minutes of data loading, not after
+    # Recorded resolved, so a resume compares like with like; replace() checks the augmentation against
+    # the tasks before any data is loaded.
+    return replace(run, train=replace(run.train, input_size=size), tasks=run.tasks or dataset_tasks(run.data.train))
+
+
+def run_train(options: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
+    """Load the data the configuration names, train, and return where the checkpoints are."""
+    run = resolve_config(options)
+    source, config = run.data, run.train
+    train_set, val_set = training_sets(
+        source.train,
+        source.val,
+        size=config.input_size,
+        tasks=run.tasks,
+        train_count=source.train_size,
+        val_count=source.val_size,
+        seed=config.seed,
+    )
+    # A resumed run continues in its folder; under torchrun only rank 0 makes (and writes) a new one.
+    out = options.out or DEFAULT_OUT
+    run_dir = options.resume if options.resume is not None else fresh_dir(out) if is_main_process() else out
+    return train(
+        config,
+        run.tasks,
+        train_set,
+        val_set,
+        run_dir,
+        progress=options.progress,
+        log=log,
+        resume=options.resume is not None,
+        settings=run,
+    )

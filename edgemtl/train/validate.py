@@ -1,0 +1,58 @@
+"""Validation of a PyTorch model: per-task metrics and mean loss on a labelled dataset.
+
+The trainer picks its best epoch by these numbers, `edgemtl eval` reports them for a checkpoint, and
+export verification compares a file against them. An exported file is scored by the runtime instead
+(`edgemtl.runtime.scoring`), with the same meters, so the two sets of numbers are comparable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from edgemtl.data import ArrayDataset
+from edgemtl.metrics import make_meter
+from edgemtl.model import MultiTaskNet, Preprocess
+from edgemtl.train.losses import labelled_count, task_loss, task_prediction
+
+
+def labelled_mean(total: float, count: float) -> float:
+    """A count-weighted loss sum over its labelled count; NaN when nothing was labelled (not a fake 0)."""
+    return total / count if count > 0 else math.nan
+
+
+@torch.no_grad()
+def validate_model(
+    model: MultiTaskNet,
+    data: ArrayDataset,
+    preprocess: Preprocess,
+    batch_size: int = 64,
+) -> dict[str, dict[str, float]]:
+    """Per-task metrics and mean loss of a model on a dataset, in eval mode.
+
+    The loss is the mean over the labelled items only (`labelled_count`: images, or pixels for
+    segmentation), so unlabelled frames neither shrink it nor count; NaN for a task with no label at all.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    tasks = model.tasks
+    meters = {t.name: make_meter(t) for t in tasks}
+    loss_sums = dict.fromkeys(meters, 0.0)
+    labelled = dict.fromkeys(meters, 0)
+    images = torch.from_numpy(data.images)
+    targets = {t.name: torch.from_numpy(data.targets[t.name]) for t in tasks}
+    for index in torch.arange(len(data)).split(batch_size):
+        outputs = model(preprocess(images[index].to(device)))
+        for task in tasks:
+            output, target = outputs[task.name].float(), targets[task.name][index].to(device)
+            count = labelled_count(task, target)
+            loss_sums[task.name] += float(task_loss(task, output, target)) * count
+            labelled[task.name] += count
+            meters[task.name].update(task_prediction(task, output).cpu().numpy(), target.cpu().numpy())
+    model.train(was_training)
+    return {
+        name: {**meter.compute(), "loss": labelled_mean(loss_sums[name], labelled[name])}
+        for name, meter in meters.items()
+    }
