@@ -1,0 +1,43 @@
+"""Procedural navigation scenes (a package from here on: the module is split into its parts next)."""
+
+from edgemtl.data.synthetic.render import (
+    BLOCKED,
+    BLOCKING_OVERLAP,
+    BLOCKING_ROW,
+    CURVE_THRESHOLD,
+    LEFT,
+    RIGHT,
+    STRAIGHT,
+    Obstacle,
+    SceneParams,
+    drive_sequence,
+    image_targets,
+    labels_all,
+    make_dataset,
+    render_scene,
+    sample_scene_params,
+    scene_label,
+    visible_obstacles,
+    write_dataset,
+)
+
+__all__ = [
+    "BLOCKED",
+    "BLOCKING_OVERLAP",
+    "BLOCKING_ROW",
+    "CURVE_THRESHOLD",
+    "LEFT",
+    "RIGHT",
+    "STRAIGHT",
+    "Obstacle",
+    "SceneParams",
+    "drive_sequence",
+    "image_targets",
+    "labels_all",
+    "make_dataset",
+    "render_scene",
+    "sample_scene_params",
+    "scene_label",
+    "visible_obstacles",
+    "write_dataset",
+]
