@@ -5,8 +5,9 @@ with no download. Every scene is drawn from a handful of numbers (`SceneParams`)
 and its label come from one geometry and cannot disagree, and a seed gives the same scene on every machine.
 
 The parts: geometry (what a scene is, its size-free coordinates and its label), sampling (random scenes),
-render (image and mask), targets (the other tasks' targets, and which tasks the scenes label), dataset
-(`make_dataset`) and drives (`drive_sequence`, a video-like sequence). Import from the package, not the parts.
+render (image and mask), targets (the other tasks' targets, and which tasks the scenes label), tasks (the
+task specs only these scenes label), dataset (`make_dataset`) and drives (`drive_sequence`, a video-like
+sequence). Import from the package, not the parts.
 
 NumPy + OpenCV only: datasets can be generated and written on a machine without PyTorch.
 """
@@ -29,13 +30,25 @@ from edgemtl.data.synthetic.geometry import (
 from edgemtl.data.synthetic.render import render_scene
 from edgemtl.data.synthetic.sampling import sample_scene_params
 from edgemtl.data.synthetic.targets import image_targets, labels_all, visible_obstacles
+from edgemtl.data.synthetic.tasks import (
+    ALL_SYNTHETIC_TASKS,
+    CURVATURE_TASK,
+    OBJECTS_TASK,
+    OBSTACLE_SHAPES,
+    PROXIMITY_TASK,
+)
 
 __all__ = [
+    "ALL_SYNTHETIC_TASKS",
     "BLOCKED",
     "BLOCKING_OVERLAP",
     "BLOCKING_ROW",
+    "CURVATURE_TASK",
     "CURVE_THRESHOLD",
     "LEFT",
+    "OBJECTS_TASK",
+    "OBSTACLE_SHAPES",
+    "PROXIMITY_TASK",
     "RIGHT",
     "STRAIGHT",
     "Obstacle",

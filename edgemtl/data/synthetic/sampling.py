@@ -26,8 +26,9 @@ from edgemtl.data.synthetic.geometry import (
     _path_half_width,
     _row_of,
 )
+from edgemtl.data.synthetic.tasks import OBSTACLE_SHAPES
 from edgemtl.errors import ConfigError
-from edgemtl.tasks import NAVIGATION_DIRECTIONS, OBSTACLE_SHAPES
+from edgemtl.tasks import NAVIGATION_DIRECTIONS
 
 # Bands that keep sampled scenes clear of the labelling thresholds (geometry.py)
 _BEND_BAND = (0.45, 1.0)  # |curvature| of sampled left / right scenes

@@ -13,16 +13,15 @@ import numpy as np
 
 from edgemtl.data.synthetic.geometry import Obstacle, SceneParams, _obstacle_shapes, _path_overlap
 from edgemtl.data.synthetic.render import _draw
-from edgemtl.errors import ConfigError
-from edgemtl.tasks import (
+from edgemtl.data.synthetic.tasks import (
     ALL_SYNTHETIC_TASKS,
     CURVATURE_TASK,
     OBJECTS_TASK,
     OBSTACLE_SHAPES,
     PROXIMITY_TASK,
-    TaskSpec,
-    validate_tasks,
 )
+from edgemtl.errors import ConfigError
+from edgemtl.tasks import TaskSpec, validate_tasks
 
 _VISIBILITY_SIZE = 128  # visibility is judged on a frame of this size, whatever size is rendered
 _MIN_VISIBLE_SHARE = 0.25  # an obstacle counts as seen when this share of its outline is not hidden...
