@@ -267,16 +267,3 @@ NAVIGATION_TASKS: tuple[TaskSpec, ...] = (
     ),
     TaskSpec("segmentation", TaskKind.SEGMENTATION, NAVIGATION_SEG_CLASSES, weight=1.0),
 )
-
-OBSTACLE_SHAPES = ("box", "blob", "cone")
-
-# Further targets the synthetic scenes derive from the same geometry (edgemtl.data.synthetic), so every
-# task kind can be trained and exported without a download.
-#: Which obstacle shapes are visible in the frame.
-OBJECTS_TASK = TaskSpec("objects", TaskKind.MULTILABEL, OBSTACLE_SHAPES)
-#: How the path bends: -1 sharp left .. 0 straight .. 1 sharp right.
-CURVATURE_TASK = TaskSpec("curvature", TaskKind.REGRESSION, extra={"flip_negate": True})
-#: Nearness of the nearest obstacle on the path, as inverse distance: 1 at the bottom row, 0 at the horizon or
-#: when the path is clear. Linear in the image row of the obstacle's base, which is what a CNN sees.
-PROXIMITY_TASK = TaskSpec("proximity", TaskKind.REGRESSION)
-ALL_SYNTHETIC_TASKS: tuple[TaskSpec, ...] = (*NAVIGATION_TASKS, OBJECTS_TASK, CURVATURE_TASK, PROXIMITY_TASK)

@@ -8,10 +8,10 @@ import pytest
 
 from edgemtl.data import make_dataset
 from edgemtl.data.augment import AugmentConfig, augment_batch
+from edgemtl.data.synthetic import CURVATURE_TASK
 from edgemtl.errors import ConfigError
 from edgemtl.palette import class_colors
 from edgemtl.tasks import (
-    CURVATURE_TASK,
     IGNORE_PIXEL,
     MISSING_CLASS,
     NAVIGATION_TASKS,
@@ -162,7 +162,8 @@ def test_flip_declarations_are_checked_with_the_task(kind: TaskKind, classes: tu
 
 
 def test_scale_is_refused_for_per_image_targets_a_zoom_would_falsify():
-    from edgemtl.tasks import NAVIGATION_TASKS, PROXIMITY_TASK
+    from edgemtl.data.synthetic import PROXIMITY_TASK
+    from edgemtl.tasks import NAVIGATION_TASKS
 
     zoom = AugmentConfig(scale=(0.9, 1.1))
     with pytest.raises(ConfigError, match=r"tasks \['scene', 'proximity'\].*scale_invariant") as error:

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from edgemtl.data import make_dataset
+from edgemtl.data.synthetic import CURVATURE_TASK, OBJECTS_TASK, PROXIMITY_TASK
 from edgemtl.deploy import ExportWrapper, export_onnx
 from edgemtl.errors import ConfigError
 from edgemtl.runtime import (
@@ -28,16 +29,7 @@ from edgemtl.runtime import (
     render_overlay,
 )
 from edgemtl.runtime.overlay import _text_lines
-from edgemtl.tasks import (
-    CURVATURE_TASK,
-    NAVIGATION_TASKS,
-    OBJECTS_TASK,
-    PROXIMITY_TASK,
-    TaskKind,
-    TaskSpec,
-    tasks_from_json,
-    tasks_to_json,
-)
+from edgemtl.tasks import NAVIGATION_TASKS, TaskKind, TaskSpec, tasks_from_json, tasks_to_json
 from edgemtl.train import TrainConfig, load_checkpoint, train
 from edgemtl.train.losses import task_loss, task_prediction
 

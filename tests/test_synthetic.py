@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 
 from edgemtl.data import drive_sequence, make_dataset, render_scene, sample_scene_params, scene_label
-from edgemtl.data.synthetic import CURVE_THRESHOLD, Obstacle, image_targets, visible_obstacles
-from edgemtl.errors import ConfigError
-from edgemtl.tasks import (
+from edgemtl.data.synthetic import (
     ALL_SYNTHETIC_TASKS,
-    NAVIGATION_DIRECTIONS,
-    NAVIGATION_SEG_CLASSES,
+    CURVE_THRESHOLD,
     OBJECTS_TASK,
     OBSTACLE_SHAPES,
-    TaskKind,
-    TaskSpec,
+    Obstacle,
+    image_targets,
+    visible_obstacles,
 )
+from edgemtl.errors import ConfigError
+from edgemtl.tasks import NAVIGATION_DIRECTIONS, NAVIGATION_SEG_CLASSES, TaskKind, TaskSpec
 
 PATH, LANE, OBSTACLE = (NAVIGATION_SEG_CLASSES.index(c) for c in ("path", "lane", "obstacle"))
 LEFT, STRAIGHT, RIGHT, BLOCKED = range(4)
