@@ -17,7 +17,7 @@ SMALL = ("--threads", 1, "--runs", 10, "--frame-size", "48x64", "--pipeline-fram
 def test_bench_table_with_pytorch_and_the_pipeline(tmp_path, exported_model, trained_run):
     results = tmp_path / "bench.json"
     checkpoint = trained_run.best_checkpoint
-    args = ("bench", exported_model, "--device", "cpu", "--batch", 1, "--batch", 3, *SMALL)
+    args = ("bench", "-m", exported_model, "--device", "cpu", "--batch", 1, "--batch", 3, *SMALL)
     result = invoke(*args, "--checkpoint", checkpoint, "--json", results)
     assert result.exit_code == 0, result.output
     out = result.output
@@ -50,7 +50,9 @@ def test_bench_table_with_pytorch_and_the_pipeline(tmp_path, exported_model, tra
 
 
 def test_bench_says_why_rows_are_missing(exported_model):
-    result = invoke("bench", exported_model, "--device", "cpu", "--device", "cuda", "--pipeline-frames", 0, *SMALL[:6])
+    result = invoke(
+        "bench", "-m", exported_model, "--device", "cpu", "--device", "cuda", "--pipeline-frames", 0, *SMALL[:6]
+    )
     assert result.exit_code == 0, result.output
     assert "PyTorch eager: skipped (an .onnx file holds no PyTorch weights; pass --checkpoint" in result.output
     assert "pipeline on a file" not in result.output
@@ -61,7 +63,7 @@ def test_bench_says_why_rows_are_missing(exported_model):
 def test_bench_of_several_models(tmp_path, exported_model):
     copy = tmp_path / "copy.onnx"
     copy.write_bytes(exported_model.read_bytes())
-    result = invoke("bench", exported_model, copy, "--device", "cpu", "--pipeline-frames", 0, *SMALL[:6])
+    result = invoke("bench", "-m", exported_model, "-m", copy, "--device", "cpu", "--pipeline-frames", 0, *SMALL[:6])
     assert result.exit_code == 0, result.output
     assert result.output.count("| copy.onnx | fp32 | CPUExecutionProvider |") == 2
     assert result.output.count(f"| {exported_model.name} | fp32 | CPUExecutionProvider |") == 2
@@ -69,4 +71,4 @@ def test_bench_of_several_models(tmp_path, exported_model):
 
 def test_bench_of_a_missing_model(tmp_path):
     path = tmp_path / "missing.onnx"
-    assert_one_line_error(invoke("bench", path, "--device", "cpu"), str(path), "does not exist")
+    assert_one_line_error(invoke("bench", "-m", path, "--device", "cpu"), str(path), "does not exist")

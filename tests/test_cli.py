@@ -91,7 +91,7 @@ def test_predict_on_a_folder(tmp_path, exported_model):
     images = tmp_path / "images"
     write_images(images, 3, size=(40, 56), prefix="frame")
     out = tmp_path / "out"
-    result = invoke("predict", exported_model, images, "--out", out, "--device", "cpu")
+    result = invoke("predict", images, "-m", exported_model, "-o", out, "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "3 frames" in result.output and "CPUExecutionProvider" in result.output
 
@@ -119,12 +119,12 @@ def test_predict_twice_never_overwrites(tmp_path, exported_model):
     images = tmp_path / "images"
     write_images(images, 2, size=(40, 56), prefix="frame")
     out = tmp_path / "out"
-    first = invoke("predict", exported_model, images, "--out", out, "--device", "cpu")
+    first = invoke("predict", images, "-m", exported_model, "-o", out, "--device", "cpu")
     assert first.exit_code == 0, first.output
     before = snapshot(out)
     assert before
 
-    second = invoke("predict", exported_model, images, "--out", out, "--device", "cpu")
+    second = invoke("predict", images, "-m", exported_model, "-o", out, "--device", "cpu")
     assert second.exit_code == 0, second.output
     assert str(tmp_path / "out2") in second.output
     assert snapshot(out) == before, "the first results are untouched"
@@ -134,7 +134,7 @@ def test_predict_twice_never_overwrites(tmp_path, exported_model):
 def test_predict_on_a_video(tmp_path, exported_model):
     video = write_video(tmp_path / "clip.mp4", 6)
     out = tmp_path / "out"
-    result = invoke("predict", exported_model, video, "--out", out, "--device", "cpu")
+    result = invoke("predict", video, "-m", exported_model, "-o", out, "--device", "cpu")
     assert result.exit_code == 0, result.output
     overlay = out / "clip_overlay.mp4"
     assert overlay.is_file()
@@ -157,7 +157,7 @@ def test_predict_on_a_video(tmp_path, exported_model):
 
 def test_predict_on_a_missing_source(tmp_path, exported_model):
     source = tmp_path / "nowhere"
-    result = invoke("predict", exported_model, source, "--out", tmp_path / "out", "--device", "cpu")
+    result = invoke("predict", source, "-m", exported_model, "-o", tmp_path / "out", "--device", "cpu")
     assert_one_line_error(result, str(source))
 
 
@@ -267,7 +267,7 @@ def test_train_export_info_predict_through_the_cli(tmp_path):
     images = tmp_path / "images"
     write_images(images, 4, size=(48, 64), prefix="frame")
     out = tmp_path / "predictions"
-    predicted = invoke("predict", model, images, "--out", out, "--device", "cpu")
+    predicted = invoke("predict", images, "-m", model, "-o", out, "--device", "cpu")
     assert predicted.exit_code == 0, predicted.output
     assert len(list((out / "overlays").glob("*.png"))) == 4
     assert len(list((out / "masks").glob("*.png"))) == 4

@@ -19,7 +19,7 @@ EVAL_FILES = {"metrics.json", "confusion_scene.png", "iou_segmentation.png", "pr
 
 
 def evaluate(model, out, *args):
-    result = invoke("eval", model, "--frames", 16, "--device", "cpu", "--out", out, *args)
+    result = invoke("eval", "-m", model, "--frames", 16, "--device", "cpu", "-o", out, *args)
     assert result.exit_code == 0, result.output
     return result, json.loads((out / "metrics.json").read_text())
 
@@ -66,7 +66,7 @@ def test_eval_on_a_dataset_folder(tmp_path, exported_model, tiny_data):
 
 def test_eval_of_a_missing_model(tmp_path):
     path = tmp_path / "missing.pt"
-    result = invoke("eval", path, "--out", tmp_path / "out")
+    result = invoke("eval", "-m", path, "-o", tmp_path / "out")
     assert_one_line_error(result, str(path), "does not exist", "edgemtl train", "edgemtl export")
     assert not (tmp_path / "out").exists()
 
@@ -74,27 +74,27 @@ def test_eval_of_a_missing_model(tmp_path):
 def test_eval_of_a_file_that_is_no_model(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello")
-    assert_one_line_error(invoke("eval", path), str(path), "neither a checkpoint nor an .onnx file")
+    assert_one_line_error(invoke("eval", "-m", path), str(path), "neither a checkpoint nor an .onnx file")
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".onnx"])
 def test_eval_of_a_corrupt_model(tmp_path, suffix):
     path = tmp_path / f"garbage{suffix}"
     path.write_bytes(np.random.default_rng(0).bytes(64))
-    assert_one_line_error(invoke("eval", path, "--out", tmp_path / "out"), str(path))
+    assert_one_line_error(invoke("eval", "-m", path, "-o", tmp_path / "out"), str(path))
     assert not (tmp_path / "out").exists()
 
 
 def test_eval_of_a_foreign_onnx_file(tmp_path):
     path = write_foreign_onnx(tmp_path / "identity.onnx")
-    assert_one_line_error(invoke("eval", path), str(path), "not an edgemtl export")
+    assert_one_line_error(invoke("eval", "-m", path), str(path), "not an edgemtl export")
 
 
 def test_eval_on_a_dataset_without_the_model_tasks(tmp_path, exported_model, tiny_data):
     scene_only = tiny_data.subset(slice(0, 8))
     scene_only.targets.pop(SEGMENTATION.name)
     folder = write_dataset(tmp_path / "set", scene_only, tasks=(SCENE,))
-    result = invoke("eval", exported_model, "--data", folder, "--out", tmp_path / "out")
+    result = invoke("eval", folder, "-m", exported_model, "-o", tmp_path / "out")
     assert_one_line_error(result, SEGMENTATION.name)
     assert not (tmp_path / "out").exists()
 
@@ -124,5 +124,5 @@ def test_eval_without_the_training_extra_says_what_to_install(tmp_path, exported
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.delitem(sys.modules, "edgemtl.train.plots", raising=False)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails, as on a runtime install
-    result = invoke("eval", exported_model, "--out", tmp_path / "eval")
+    result = invoke("eval", "-m", exported_model, "-o", tmp_path / "eval")
     assert_one_line_error(result, "needs matplotlib, which comes with the training extra: pip install 'edgemtl[train]'")
