@@ -5,8 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgemtl.cli import main
-from edgemtl.data.splits import SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL_SCENES
 from edgemtl.data.augment import AugmentConfig
+from edgemtl.data.splits import SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL_SCENES
 from edgemtl.errors import ConfigError
 from edgemtl.tasks import NAVIGATION_TASKS, TaskKind
 from edgemtl.train.config import RunConfig, check_resumable, load_config, save_config
