@@ -1,0 +1,138 @@
+"""What every edgemtl command shares: the error boundary, the flag parsers and the common options."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgemtl.errors import ConfigError, EdgemtlError
+
+#: What `pip install 'edgemtl[train]'` adds to the runtime's numpy, onnxruntime and OpenCV.
+TRAINING_MODULES = frozenset({"torch", "onnx", "onnxscript", "onnxconverter_common", "tqdm", "matplotlib"})
+MODEL_SUFFIXES = (".onnx", ".pt", ".pth")
+
+
+class EdgemtlGroup(click.Group):
+    """Turns every EdgemtlError into one line on stderr and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgemtlError as exc:
+            raise click.ClickException(str(exc)) from None
+        except ModuleNotFoundError as exc:  # a runtime-only install running a command that trains or plots
+            package = (exc.name or "").split(".")[0]
+            if package not in TRAINING_MODULES:
+                raise
+            raise click.ClickException(
+                f"this command needs {package}, which comes with the training extra: pip install 'edgemtl[train]'"
+            ) from None
+        except OSError as exc:  # a full disk or a read-only folder met while writing
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; files written so far are complete", err=True)
+            sys.exit(130)
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """'128' → (128, 128); '96x160' → (96, 160) as height x width."""
+    if text is None:
+        return None
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise ConfigError(f"input size {text!r} is not understood: expected N or HxW, e.g. 128 or 96x160")
+    return parts[0], parts[1]
+
+
+def parse_batch(text: str) -> int | None:
+    """'dynamic' → None; '8' → 8."""
+    if text == "dynamic":
+        return None
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ConfigError(f"batch {text!r} is not understood: expected 'dynamic' or a positive number")
+
+
+def deprecated(old: str, new: str) -> None:
+    """One line on stderr for a spelling that still works for one release."""
+    click.echo(f"note: `{old}` is deprecated and goes in the next release; use `{new}`", err=True)
+
+
+def is_model_file(text: str) -> bool:
+    return Path(text).suffix.lower() in MODEL_SUFFIXES
+
+
+def output_option(default: str, help_text: str) -> Callable:
+    """-o/--output (--out is the older spelling); folders are never overwritten: a numbered one is made."""
+    return click.option("-o", "--output", "--out", "output", default=default, show_default=True, help=help_text)
+
+
+def model_option(help_text: str = "The exported .onnx file.", required: bool = True) -> Callable:
+    return click.option("-m", "--model", type=click.Path(path_type=Path), required=required, help=help_text)
+
+
+device_option = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Where to run."
+)
+runtime_device_option = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]),
+    default="auto",
+    show_default=True,
+    help="Where to run (CUDA tested on an H100; TensorRT untested).",
+)
+seed_option = click.option("--seed", type=int, default=0, show_default=True)
+progress_option = click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+
+
+def engine_options(spinning: bool) -> Callable[[Callable], Callable]:
+    """The ONNX Runtime flags `camera` and `bench` share; `make_engine_options` turns them into EngineOptions.
+
+    `spinning` is the default for busy-waiting ORT threads: on for `bench` (lowest latency of the model
+    alone), off for `camera`, where spinning threads take the cores the decoder and the overlay need.
+    """
+    options = [
+        click.option("--threads", type=click.IntRange(1), default=None, help="ORT intra-op threads [one per core]."),
+        click.option(
+            "--spinning/--no-spinning", default=spinning, show_default=True, help="Idle ORT threads busy-wait."
+        ),
+        click.option("--io-binding/--no-io-binding", default=None, help="Bind buffers once [on with CUDA/TensorRT]."),
+        click.option("--cuda-graph/--no-cuda-graph", default=False, help="Capture and replay a CUDA graph."),
+        click.option("--trt-fp16/--no-trt-fp16", default=False, help="TensorRT: allow fp16 kernels."),
+        click.option("--trt-cache", type=click.Path(path_type=Path), default=None, help="TensorRT engine cache dir."),
+    ]
+
+    def decorate(function: Callable) -> Callable:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def make_engine_options(flags: dict[str, Any]) -> Any:
+    """EngineOptions from the flags of `engine_options`, which are popped from `flags`."""
+    from edgemtl.runtime import EngineOptions
+
+    return EngineOptions(
+        threads=flags.pop("threads"),
+        spinning=flags.pop("spinning"),
+        io_binding=flags.pop("io_binding"),
+        cuda_graph=flags.pop("cuda_graph"),
+        trt_fp16=flags.pop("trt_fp16"),
+        trt_cache_dir=flags.pop("trt_cache"),
+    )
+
+
+def echo_err(line: str) -> None:
+    click.echo(line, err=True)

@@ -1,0 +1,182 @@
+"""The commands that make models: demo, train, export (PyTorch, imported when a command runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgemtl.cli.options import device_option, output_option, parse_batch, parse_size, progress_option, seed_option
+
+
+@click.command()
+@output_option("runs/demo", "Output folder (a new numbered one if it exists).")
+@click.option("--epochs", type=click.IntRange(1), default=12, show_default=True)
+@click.option("--train-size", type=click.IntRange(8), default=3000, show_default=True, help="Synthetic scenes.")
+@click.option("--video-frames", type=click.IntRange(1), default=300, show_default=True)
+@seed_option
+@device_option
+@progress_option
+def demo(output: str, epochs: int, train_size: int, video_frames: int, seed: int, device: str, progress: bool) -> None:
+    """The whole path on the CPU in minutes: synthetic data → train nano → export → run on a video."""
+    from edgemtl.commands.demo import DemoConfig, run_demo
+
+    config = DemoConfig(epochs=epochs, train_size=train_size, video_frames=video_frames, seed=seed, device=device)
+    report = run_demo(Path(output), config, progress=progress, log=click.echo)
+    click.echo("")
+    click.echo((report.out_dir / "report.md").read_text())
+    click.echo(f"done in {report.seconds['total']} s; everything is in {report.out_dir}")
+
+
+# `edgemtl train` flag → the config file's key it sets. Their defaults are the config's own (TrainCommand).
+TRAIN_FLAGS = {
+    "data": "data.train",
+    "val_data": "data.val",
+    "train_size": "data.train_size",
+    "preset": "model.preset",
+    "input_size": "model.input_size",
+    "skips": "model.skips",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.learning_rate",
+    "weighting": "train.weighting",
+    "seed": "seed",
+    "device": "device",
+}
+
+
+class TrainCommand(click.Command):
+    """Shows and uses TrainConfig's and DataConfig's defaults, read when the command runs or shows its help,
+    so they are written once (edgemtl.train.config) and `edgemtl info` never loads PyTorch to parse flags."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from edgemtl.train.config import RunConfig
+
+        defaults = RunConfig().to_dict()
+        for param in self.params:
+            key = TRAIN_FLAGS.get(param.name or "")
+            if key is not None and param.name != "input_size":
+                section, _, name = key.rpartition(".")
+                param.default = (defaults[section] if section else defaults)[name]
+                param.show_default = True
+        return super().parse_args(ctx, args)
+
+
+@click.command("train", cls=TrainCommand)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A TOML training config (or a run's config.json); flags given on the command line override it.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Continue the run in this folder from its last.pt, with its saved config (--epochs may extend it).",
+)
+@click.option("--data", help="'synthetic', a dataset folder (images/, masks/, labels.csv, tasks.json) or a manifest.")
+@click.option("--val-data", default=None, help="Validation folder; default: synthetic, or 10% of --data.")
+@click.option("--preset", help="nano, small or base.")
+@click.option("--input-size", default=None, help="HxW or N; default: the preset's.")
+@click.option("--epochs", type=click.IntRange(1))
+@click.option("--batch-size", type=click.IntRange(1), help="Per process under torchrun.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True))
+@click.option("--train-size", type=click.IntRange(1), help="Synthetic scenes to train on.")
+@click.option("--weighting", type=click.Choice(["fixed", "uncertainty", "dwa", "gradnorm"]), help="Task weighting.")
+@click.option("--skips/--no-skips", help="Encoder skips into the segmentation decoder.")
+@click.option("--seed", type=int)
+@device_option
+@click.option("-o", "--output", "--out", "output", default=None, help="Run folder [runs/train/exp, or numbered].")
+@progress_option
+@click.pass_context
+def train_command(
+    ctx: click.Context, config_file: Path | None, resume: Path | None, output: str | None, progress: bool, **flags: Any
+) -> None:
+    """Train a multi-task model; writes best.pt, last.pt, config.json and metrics.jsonl to the run folder.
+
+    Settings come from the flags given on the command line, then the --config file (or, with --resume,
+    the run's saved config), then the defaults shown. Under `torchrun --nproc_per_node N` the same
+    command trains with DistributedDataParallel; --batch-size is per process.
+    """
+    from click.core import ParameterSource
+
+    from edgemtl.commands.train import TrainOptions, run_train
+    from edgemtl.train.distributed import is_main_process
+
+    command_line = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    flags["input_size"] = parse_size(flags["input_size"])
+    overrides = {
+        key: flags[flag] for flag, key in TRAIN_FLAGS.items() if ctx.get_parameter_source(flag) in command_line
+    }
+    options = TrainOptions(
+        config=config_file,
+        overrides=overrides,
+        resume=resume,
+        out=None if output is None else Path(output),
+        progress=progress,
+    )
+    result = run_train(options, log=click.echo)
+    if is_main_process():
+        click.echo(f"best checkpoint: {result.best_checkpoint}")
+
+
+@click.command("export")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The .onnx file (--format onnx) or model repository folder (--format triton); default: beside the checkpoint.",
+)
+@click.option("--format", "target", type=click.Choice(["onnx", "triton"]), default="onnx", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@click.option("--opset", type=int, default=18, show_default=True)
+@click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
+@click.option("--input-size", default=None, help="HxW or N, multiples of 32; default: the training size.")
+@click.option("--raw-logits/--no-raw-logits", default=False, help="Also output raw logits per task.")
+@click.option("--verify/--no-verify", default=True, help="Compare with PyTorch on labelled validation frames.")
+@click.option("--verify-data", default="synthetic", show_default=True, help="'synthetic' or a dataset folder.")
+@click.option("--verify-frames", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--calib-data", default="synthetic", show_default=True, help="int8: 'synthetic' or a folder of images.")
+@click.option("--calib-size", type=click.IntRange(1), default=128, show_default=True, help="int8: calibration frames.")
+@click.option(
+    "--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax", show_default=True
+)
+@click.option("--max-drop", type=float, default=None, help="Points a task may lose [fp32 0.1, fp16 0.5, int8 1].")
+@click.option("--allow-degraded", is_flag=True, help="Keep an export that lost more than --max-drop.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+def export_command(
+    checkpoint: Path,
+    output: Path | None,
+    target: str,
+    precision: str,
+    opset: int,
+    batch: str,
+    input_size: str | None,
+    raw_logits: bool,
+    calib_method: str,
+    max_drop: float | None,
+    allow_degraded: bool,
+    **flags: Any,
+) -> None:
+    """Export a checkpoint to a self-describing .onnx file (uint8 BGR frames in, results out)."""
+    from edgemtl.commands.export import ExportRequest, run_export
+    from edgemtl.deploy import ExportOptions
+
+    options = ExportOptions(
+        precision=precision,
+        opset=opset,
+        batch=parse_batch(batch),
+        input_size=parse_size(input_size),
+        raw_logits=raw_logits,
+        calibration_method=calib_method,
+        max_drop=max_drop,
+        allow_degraded=allow_degraded,
+    )
+    report = run_export(ExportRequest(checkpoint, options, output, target, **flags))
+    for line in report.lines():
+        click.echo(line)
