@@ -11,12 +11,12 @@ from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import (
     TrainConfig,
     distributed,
-    evaluate,
     load_checkpoint,
     resolve_device,
     save_checkpoint,
     train,
     trainer,
+    validate_model,
 )
 from edgemtl.train.weighting import create_weighting
 
@@ -89,7 +89,7 @@ def test_same_seed_gives_the_same_model(tiny_data, tmp_path):
 def test_evaluate_reports_every_task(trained_run, tiny_data):
     checkpoint = load_checkpoint(trained_run.best_checkpoint)
     model = checkpoint.build_model()
-    metrics = evaluate(model, tiny_data.subset(slice(0, 8)), Preprocess(checkpoint.mean, checkpoint.std))
+    metrics = validate_model(model, tiny_data.subset(slice(0, 8)), Preprocess(checkpoint.mean, checkpoint.std))
     assert 0.0 <= metrics["scene"]["accuracy"] <= 1.0
     assert metrics["segmentation"]["loss"] > 0
 
@@ -117,17 +117,17 @@ def test_unlabelled_frames_leave_the_validation_loss_unchanged(trained_run, tiny
     checkpoint = load_checkpoint(trained_run.best_checkpoint)
     model, preprocess = checkpoint.build_model(), Preprocess(checkpoint.mean, checkpoint.std)
     labelled = tiny_data.subset(slice(0, 8))
-    alone = evaluate(model, labelled, preprocess, batch_size=8)
+    alone = validate_model(model, labelled, preprocess, batch_size=8)
     # Whole unlabelled batches after the labelled one, then unlabelled frames mixed into every batch.
-    padded = evaluate(model, _joined(labelled, _without_labels(labelled)), preprocess, batch_size=8)
+    padded = validate_model(model, _joined(labelled, _without_labels(labelled)), preprocess, batch_size=8)
     order = np.random.default_rng(0).permutation(16)
     mixed = _joined(labelled, _without_labels(labelled)).subset(order)
-    shuffled = evaluate(model, mixed, preprocess, batch_size=4)
+    shuffled = validate_model(model, mixed, preprocess, batch_size=4)
     for name in ("scene", "segmentation"):
         assert alone[name]["loss"] > 0
         assert padded[name]["loss"] == pytest.approx(alone[name]["loss"], rel=1e-5)
         assert shuffled[name]["loss"] == pytest.approx(alone[name]["loss"], rel=1e-5)
-    nothing = evaluate(model, _without_labels(labelled), preprocess, batch_size=8)
+    nothing = validate_model(model, _without_labels(labelled), preprocess, batch_size=8)
     assert np.isnan(nothing["segmentation"]["loss"]), "no label at all: NaN, not a fake zero"
 
 

@@ -142,6 +142,191 @@ def _warmup_cosine(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def _resumable_run(run_dir: Path, run_config: RunConfig) -> Checkpoint | None:
+    """The run's last.pt, when its configuration allows continuing it with `run_config`."""
+    resumed = load_resumable(run_dir / "last.pt")
+    check_resumable(resumed.config, run_config.to_dict(), run_dir)
+    epochs = run_config.train.epochs
+    if epochs < resumed.epoch:
+        raise ConfigError(
+            f"cannot resume {run_dir} for {epochs} epochs: it has trained {resumed.epoch} already; "
+            f"give at least {resumed.epoch}"
+        )
+    return resumed
+
+
+def _check_world_size(resumed: Checkpoint | None, context: distributed.Distributed, run_dir: Path) -> None:
+    trained_with = resumed.training.get("world_size", 1) if resumed is not None else context.world_size
+    if trained_with != context.world_size:
+        distributed.teardown(context)
+        raise ConfigError(
+            f"cannot resume {run_dir} with {context.world_size} process(es): it trained with {trained_with}, "
+            "and the batches each process sees depend on that; resume with the same --nproc_per_node"
+        )
+
+
+class _Training:
+    """The machinery of one run, built in a fixed order (random streams depend on it): the model and its
+    DDP wrapper, preprocessing, task weighting, optimizer, schedule and gradient scaler."""
+
+    def __init__(
+        self,
+        run_config: RunConfig,
+        steps_per_epoch: int,
+        context: distributed.Distributed,
+        device: torch.device,
+        resumed: Checkpoint | None,
+    ) -> None:
+        config, tasks = run_config.train, run_config.tasks
+        self.run_config, self.config, self.tasks = run_config, config, tasks
+        self.context, self.device, self.steps_per_epoch = context, device, steps_per_epoch
+        self.generator = seed_everything(config.seed)
+        model = create_model(config.preset, tasks, skips=config.skips)
+        if resumed is not None:
+            model.load_state_dict(resumed.model_state)
+        self.model = model.to(device, memory_format=torch.channels_last)
+        self.net = distributed.wrap(self.model, context, device)  # steps go through DDP; checkpoints use model
+        self.preprocess = Preprocess(config.mean, config.std).to(device)
+        self.weighting = create_weighting(config.weighting, tasks).to(device)
+        self.shared_weight = last_shared_weight(self.model)  # where GradNorm measures per-task gradient norms
+        self.optimizer = torch.optim.AdamW(
+            [*self.model.parameters(), *self.weighting.parameters()],
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+        )
+        self.scheduler = _warmup_cosine(self.optimizer, config.epochs * steps_per_epoch, config.warmup_fraction)
+        self.use_amp = config.amp and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+
+    def step(self, frames: torch.Tensor, targets: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+        """One optimizer step; the per-task losses and their weighted values."""
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            outputs = self.net(self.preprocess(frames))
+            losses = {t.name: task_loss(t, outputs[t.name].float(), targets[t.name]) for t in self.tasks}
+        self.optimizer.zero_grad(set_to_none=True)
+        weighted = self.weighting.backward(losses, self.shared_weight, self.scaler)  # each method's own work
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return losses, weighted
+
+    def epoch(self, epoch: int, data: ArrayDataset, progress: bool) -> tuple[dict[str, float], dict[str, float]]:
+        """Train one epoch; each task's mean loss and mean weighted loss over its labelled items, all ranks."""
+        self.net.train()
+        loss_sums = dict.fromkeys((t.name for t in self.tasks), 0.0)
+        weighted_sums = dict.fromkeys(loss_sums, 0.0)
+        # Labelled items per task, as task_loss counts them: images, pixels for segmentation, entries for
+        # multilabel and regression; a batch's mean weighted by them gives the epoch's mean over its labels.
+        labelled = dict.fromkeys(loss_sums, 0.0)
+        batches = tqdm(
+            _batches(len(data), self.config.batch_size, self.generator, self.context),
+            total=self.steps_per_epoch,
+            desc=f"epoch {epoch}/{self.config.epochs}",
+            disable=None if progress else True,  # None: only when writing to a terminal
+            leave=False,
+            unit="batch",
+        )
+        # Seeded per epoch and rank, so a resumed run draws the same augmentations with no state to save.
+        augment_rng = np.random.default_rng([self.config.seed, epoch, self.context.rank])
+        for index in batches:
+            augment = self.run_config.augment
+            frames, targets = _training_batch(data, self.tasks, index, augment, augment_rng, self.device)
+            losses, weighted = self.step(frames, targets)
+            for task in self.tasks:  # a batch without a label for the task adds 0 to both sum and count
+                count = labelled_count(task, targets[task.name])
+                labelled[task.name] += count
+                loss_sums[task.name] += losses[task.name].item() * count
+                weighted_sums[task.name] += weighted[task.name].item() * count
+            batches.set_postfix(loss=f"{sum(weighted.values()).item():.3f}")
+        # Sums and counts are averaged across ranks alike, so their ratio is the mean over all ranks' labels.
+        loss_sums, weighted_sums, labelled = (
+            distributed.mean_across_ranks(sums, self.context) for sums in (loss_sums, weighted_sums, labelled)
+        )
+        distributed.average_buffers(self.model, self.context)
+        return (
+            {name: labelled_mean(total, labelled[name]) for name, total in loss_sums.items()},
+            {name: labelled_mean(total, labelled[name]) for name, total in weighted_sums.items()},
+        )
+
+    def history_entry(self, epoch: int, losses: dict, weighted: dict, val_data: ArrayDataset) -> dict:
+        """Validate (rank 0; the other ranks receive its metrics), then let the weighting see the epoch's
+        losses: the epoch's line of metrics.jsonl."""
+        on_main = self.context.is_main
+        metrics = validate_model(self.model, val_data, self.preprocess) if on_main else None
+        metrics = distributed.from_main(metrics, self.context)
+        task_weights = self.weighting.current_weights()  # the weights this epoch trained with (DWA's change below)
+        self.weighting.end_epoch(losses)
+        return {
+            "epoch": epoch,
+            "lr": self.scheduler.get_last_lr()[0],
+            "train_loss": losses,
+            "weighted_loss": weighted,
+            "task_weights": task_weights,
+            "val": metrics,
+        }
+
+    def checkpoint(self, epoch: int, metrics: dict[str, dict[str, float]]) -> Checkpoint:
+        config = self.config
+        return Checkpoint(
+            preset=config.preset,
+            tasks=self.tasks,
+            input_size=config.resolved_input_size(),
+            mean=tuple(config.mean),
+            std=tuple(config.std),
+            model_state={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            skips=config.skips,
+            epoch=epoch,
+            metrics=metrics,
+            config=self.run_config.to_dict(),
+        )
+
+    def save(
+        self, run_dir: Path, epoch: int, metrics: dict, improved: bool, best: tuple[float, dict], history: list
+    ) -> None:
+        """best.pt when the epoch improved (lean: what export needs), last.pt with everything to resume."""
+        state = self.checkpoint(epoch, metrics)
+        if improved:
+            save_checkpoint(state, run_dir / "best.pt")
+        state.training = training_state(
+            self.optimizer,
+            self.scheduler,
+            self.scaler,
+            self.weighting,
+            self.generator,
+            best[0],
+            best[1],
+            history,
+            self.context.world_size,
+        )
+        save_checkpoint(state, run_dir / "last.pt")
+
+
+def _epoch_line(run: _Training, entry: dict) -> str:
+    weights, weighted = entry["task_weights"], entry["weighted_loss"]
+    losses_text = ", ".join(
+        f"{name} {value:.3f} (weight {weights[name]:.3f}, weighted {weighted[name]:.3f})"
+        for name, value in entry["train_loss"].items()
+    )
+    metrics = format_metrics(entry["val"], run.tasks)
+    return f"epoch {entry['epoch']:>3}/{run.config.epochs}  loss {losses_text}  val {metrics}"
+
+
+def _start_files(run: _Training, resumed: Checkpoint | None, run_dir: Path) -> tuple[float, dict, list[dict]]:
+    """The best score, its metrics and the history so far (restored on resume), and the run folder's
+    config.json and metrics.jsonl written to match them."""
+    best_score, best_metrics, history = -math.inf, {}, []
+    if resumed is not None:
+        best_score, best_metrics, history = restore_training(
+            resumed.training, run.optimizer, run.scheduler, run.scaler, run.weighting, run.generator
+        )
+    if run.context.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(run.run_config, run_dir / "config.json")
+        # The epochs last.pt holds; on resume this drops only lines of an epoch cut off before its checkpoint.
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in history))
+    return best_score, best_metrics, history
+
+
 def train(
     config: TrainConfig,
     tasks: tuple[TaskSpec, ...],
@@ -174,70 +359,16 @@ def train(
     _check_data({"training": train_data, "validation": val_data}, tasks, input_size)
     run_config = replace(settings or RunConfig(data=None), train=config, tasks=tasks)
     run_dir = Path(run_dir)
-    resumed = load_resumable(run_dir / "last.pt") if resume else None
-    if resumed is not None:
-        check_resumable(resumed.config, run_config.to_dict(), run_dir)
-        if config.epochs < resumed.epoch:
-            raise ConfigError(
-                f"cannot resume {run_dir} for {config.epochs} epochs: it has trained {resumed.epoch} already; "
-                f"give at least {resumed.epoch}"
-            )
+    resumed = _resumable_run(run_dir, run_config) if resume else None
     context, device = distributed.setup(resolve_device(config.device))
-    trained_with = resumed.training.get("world_size", 1) if resumed is not None else context.world_size
-    if trained_with != context.world_size:
-        distributed.teardown(context)
-        raise ConfigError(
-            f"cannot resume {run_dir} with {context.world_size} process(es): it trained with {trained_with}, "
-            "and the batches each process sees depend on that; resume with the same --nproc_per_node"
-        )
+    _check_world_size(resumed, context, run_dir)
     if not context.is_main:
         progress, log = False, lambda _: None
-    generator = seed_everything(config.seed)
-    model = create_model(config.preset, tasks, skips=config.skips)
-    if resumed is not None:
-        model.load_state_dict(resumed.model_state)
-    model = model.to(device, memory_format=torch.channels_last)
-    net = distributed.wrap(model, context, device)  # training steps go through DDP; checkpoints use `model`
-    preprocess = Preprocess(config.mean, config.std).to(device)
-    weighting = create_weighting(config.weighting, tasks).to(device)
-    shared_weight = last_shared_weight(model)  # where GradNorm measures per-task gradient norms
-    optimizer = torch.optim.AdamW(
-        [*model.parameters(), *weighting.parameters()], lr=config.learning_rate, weight_decay=config.weight_decay
-    )
     steps_per_epoch = max(1, len(train_data) // context.world_size // config.batch_size)
-    scheduler = _warmup_cosine(optimizer, config.epochs * steps_per_epoch, config.warmup_fraction)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    run = _Training(run_config, steps_per_epoch, context, device, resumed)
 
-    best_score = -math.inf
-    best_metrics: dict[str, dict[str, float]] = {}
-    history: list[dict] = []
-    if resumed is not None:
-        best_score, best_metrics, history = restore_training(
-            resumed.training, optimizer, scheduler, scaler, weighting, generator
-        )
+    best_score, best_metrics, history = _start_files(run, resumed, run_dir)
     history_file = run_dir / "metrics.jsonl"
-    if context.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(run_config, run_dir / "config.json")
-        # The epochs last.pt holds; on resume this drops only lines of an epoch cut off before its checkpoint.
-        history_file.write_text("".join(json.dumps(entry) + "\n" for entry in history))
-
-    def checkpoint(epoch: int, metrics: dict[str, dict[str, float]]) -> Checkpoint:
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        return Checkpoint(
-            preset=config.preset,
-            tasks=tasks,
-            input_size=input_size,
-            mean=tuple(config.mean),
-            std=tuple(config.std),
-            model_state=state,
-            skips=config.skips,
-            epoch=epoch,
-            metrics=metrics,
-            config=run_config.to_dict(),
-        )
-
     start_epoch = resumed.epoch + 1 if resumed is not None else 1
     log(
         (f"resuming {run_dir} at epoch {start_epoch}: " if resumed is not None else "")
@@ -245,59 +376,9 @@ def train(
         + (f", {context.world_size} processes" if context.world_size > 1 else "")
     )
     for epoch in range(start_epoch, config.epochs + 1):
-        net.train()
-        loss_sums = dict.fromkeys((t.name for t in tasks), 0.0)
-        weighted_sums = dict.fromkeys(loss_sums, 0.0)
-        # Labelled items per task, as task_loss counts them: images, pixels for segmentation, entries for
-        # multilabel and regression; a batch's mean weighted by them gives the epoch's mean over its labels.
-        labelled = dict.fromkeys(loss_sums, 0.0)
-        batches = tqdm(
-            _batches(len(train_data), config.batch_size, generator, context),
-            total=steps_per_epoch,
-            desc=f"epoch {epoch}/{config.epochs}",
-            disable=None if progress else True,  # None: only when writing to a terminal
-            leave=False,
-            unit="batch",
-        )
-        # Seeded per epoch and rank, so a resumed run draws the same augmentations with no state to save.
-        augment_rng = np.random.default_rng([config.seed, epoch, context.rank])
-        for index in batches:
-            frames, batch_targets = _training_batch(train_data, tasks, index, run_config.augment, augment_rng, device)
-            with torch.autocast(device.type, enabled=use_amp):
-                outputs = net(preprocess(frames))
-                losses = {t.name: task_loss(t, outputs[t.name].float(), batch_targets[t.name]) for t in tasks}
-            optimizer.zero_grad(set_to_none=True)
-            weighted = weighting.backward(losses, shared_weight, scaler)  # each method's own per-step work
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            for task in tasks:  # a batch without a label for the task adds 0 to both sum and count
-                count = labelled_count(task, batch_targets[task.name])
-                labelled[task.name] += count
-                loss_sums[task.name] += losses[task.name].item() * count
-                weighted_sums[task.name] += weighted[task.name].item() * count
-            batches.set_postfix(loss=f"{sum(weighted.values()).item():.3f}")
-
-        # Sums and counts are averaged across ranks alike, so their ratio is the mean over all ranks' labels.
-        loss_sums, weighted_sums, labelled = (
-            distributed.mean_across_ranks(sums, context) for sums in (loss_sums, weighted_sums, labelled)
-        )
-        distributed.average_buffers(model, context)
-        metrics = distributed.from_main(
-            validate_model(model, val_data, preprocess) if context.is_main else None, context
-        )
-        train_losses = {name: labelled_mean(total, labelled[name]) for name, total in loss_sums.items()}
-        weighted_losses = {name: labelled_mean(total, labelled[name]) for name, total in weighted_sums.items()}
-        task_weights = weighting.current_weights()  # the weights this epoch trained with (DWA's change below)
-        weighting.end_epoch(train_losses)
-        entry = {
-            "epoch": epoch,
-            "lr": scheduler.get_last_lr()[0],
-            "train_loss": train_losses,
-            "weighted_loss": weighted_losses,
-            "task_weights": task_weights,
-            "val": metrics,
-        }
+        train_losses, weighted_losses = run.epoch(epoch, train_data, progress)
+        entry = run.history_entry(epoch, train_losses, weighted_losses, val_data)
+        metrics = entry["val"]
         history.append(entry)
         score = selection_score(metrics, tasks)
         improved = score > best_score or not best_metrics  # epoch 1 always writes best.pt, even if NaN
@@ -306,30 +387,9 @@ def train(
         if context.is_main:
             with history_file.open("a") as file:
                 file.write(json.dumps(entry) + "\n")
-            state = checkpoint(epoch, metrics)
-            if improved:
-                save_checkpoint(state, run_dir / "best.pt")  # lean: what export needs
-            state.training = training_state(
-                optimizer,
-                scheduler,
-                scaler,
-                weighting,
-                generator,
-                best_score,
-                best_metrics,
-                history,
-                context.world_size,
-            )
-            save_checkpoint(state, run_dir / "last.pt")
+            run.save(run_dir, epoch, metrics, improved, (best_score, best_metrics), history)
             if config.plots:  # after the checkpoint: a slow or failing plot never costs an epoch
-                plot_run(run_dir, history, model, preprocess, val_data)
-        losses_text = ", ".join(
-            f"{name} {value:.3f} (weight {task_weights[name]:.3f}, weighted {weighted_losses[name]:.3f})"
-            for name, value in train_losses.items()
-        )
-        log(
-            f"epoch {epoch:>3}/{config.epochs}  loss {losses_text}  val {format_metrics(metrics, tasks)}"
-            + ("  (best)" if improved else "")
-        )
+                plot_run(run_dir, history, run.model, run.preprocess, val_data)
+        log(_epoch_line(run, entry) + ("  (best)" if improved else ""))
     distributed.teardown(context)
     return TrainResult(run_dir, run_dir / "best.pt", run_dir / "last.pt", best_metrics, history)
