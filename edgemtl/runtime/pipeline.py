@@ -159,6 +159,8 @@ def run_pipeline(
     Ctrl-C is the normal way to stop a camera: it ends the loop, not the program, and the summary
     says `interrupted`. `report` gets a status line every `report_every_s` seconds (None: silent).
     The caller opens and closes `source` and `sink` (a `with` block finalizes the video file).
+    (Over 60 lines: the threads' setup, loop and teardown share their queues and events, and read best
+    together.)
     """
     stats = PipelineStats(source.uri, output_name or type(sink).__name__, engine.describe())
     engine.warmup()

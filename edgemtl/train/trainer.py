@@ -352,6 +352,9 @@ def train(
     DistributedDataParallel wraps the model, each rank trains on its shard of every epoch, and rank 0
     alone validates, on the full validation set so the metrics equal a single-process evaluation (the
     other ranks receive them), and writes files and logs.
+
+    (Over 60 lines with this docstring: the checks before any work, then the epoch loop, kept in one
+    place so the order of what a resumed run restores and writes can be read at a glance.)
     """
     tasks = validate_tasks(tasks)
     input_size = config.resolved_input_size()
