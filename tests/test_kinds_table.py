@@ -26,8 +26,9 @@ import edgemtl
 from edgemtl.data import ArrayDataset, load_dataset, make_dataset, write_dataset
 from edgemtl.deploy import ExportWrapper, export_onnx
 from edgemtl.errors import ConfigError
-from edgemtl.kinds import AUGMENT_OPTIONS, KINDS, KindDef, TaskResult, kind_of
+from edgemtl.kinds import KINDS, KindDef, TaskResult, kind_of
 from edgemtl.kinds.layouts import RowTargets
+from edgemtl.kinds.options import AUGMENT_OPTIONS
 from edgemtl.kinds.scores import TaskMeter
 from edgemtl.metrics import higher_is_better, make_meter, primary_metric
 from edgemtl.runtime import Engine, Prediction

@@ -7,13 +7,12 @@ imports without PyTorch, which only the training and export methods of a definit
 from edgemtl.kinds.base import KindDef, TaskResult
 from edgemtl.kinds.classification import MISSING_CLASS
 from edgemtl.kinds.multilabel import DEFAULT_THRESHOLD
-from edgemtl.kinds.options import AUGMENT_OPTIONS, check_extra, extra_keys
+from edgemtl.kinds.options import check_extra
 from edgemtl.kinds.registry import KINDS, kind_of
 from edgemtl.kinds.regression import REGRESSION_LOSSES
 from edgemtl.kinds.segmentation import IGNORE_PIXEL, MAX_SEGMENTATION_CLASSES
 
 __all__ = [
-    "AUGMENT_OPTIONS",
     "DEFAULT_THRESHOLD",
     "IGNORE_PIXEL",
     "KINDS",
@@ -23,6 +22,5 @@ __all__ = [
     "KindDef",
     "TaskResult",
     "check_extra",
-    "extra_keys",
     "kind_of",
 ]

@@ -41,8 +41,6 @@ DPI = 100
 _PANEL_INCHES = 2.1  # width of one frame in the prediction grid
 _LABEL_INCHES = 0.3  # left of the grid, for the row names
 _ANNOTATE_MAX_CLASSES = 16  # beyond this, confusion counts would not fit in their cells
-# Keys of the per-class scores some kinds report (iou_<class>, f1_<label>): bars, not curves.
-_PER_CLASS_PREFIXES = tuple(f"{kind.per_class_score[0]}_" for kind in KINDS.values() if kind.per_class_score)
 _failed_folders: set[Path] = set()  # folders whose plotting failure was already logged (warn once, not per epoch)
 
 
@@ -166,6 +164,7 @@ def _plot_lines(axes: Axes, epochs: list[float], series: Iterator[tuple[str, lis
 
 def _headline_metrics(history: Sequence[Any], task: str) -> list[str]:
     """Metric names of a task worth a curve: the numbers, not the loss, the per-class scores or matrices."""
+    per_class = tuple(f"{kind.per_class_score[0]}_" for kind in KINDS.values() if kind.per_class_score)
     names: dict[str, None] = {}
     for entry in history:
         metrics = _get(entry, "val", task)
@@ -174,7 +173,7 @@ def _headline_metrics(history: Sequence[Any], task: str) -> list[str]:
                 dict.fromkeys(
                     k
                     for k, v in metrics.items()
-                    if isinstance(v, int | float) and k != "loss" and not k.startswith(_PER_CLASS_PREFIXES)
+                    if isinstance(v, int | float) and k != "loss" and not k.startswith(per_class)
                 )
             )
     return list(names)
