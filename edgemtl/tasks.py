@@ -1,13 +1,13 @@
 """The task vocabulary: what each head of the network predicts, described once.
 
 A `TaskSpec` travels with the checkpoint and into the ONNX metadata, so nothing downstream (export,
-runtime, a C++ integrator reading the metadata) has to be told the class names again. Pure Python:
-the runtime imports it on devices without PyTorch.
+runtime, a C++ integrator reading the metadata) has to be told the class names again. What a kind means
+(its outputs, loss, metrics, missing-label marker, valid options) is its definition in edgemtl.kinds,
+which a TaskSpec reads to check itself. NumPy only: the runtime imports it on devices without PyTorch.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -18,14 +18,18 @@ from typing import Any
 
 from edgemtl.errors import ConfigError
 
+# Missing targets (partial labels): a sample may lack a task's target; losses and metrics skip these.
+# Each kind defines its marker, re-exported here beside the vocabulary: classification an int64 label
+# of -1, segmentation a uint8 mask value of 255 (a whole mask of it: no mask), multilabel and regression
+# a float32 row of NaN. So are the kinds' limits and defaults.
+from edgemtl.kinds import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD
+from edgemtl.kinds import IGNORE_PIXEL as IGNORE_PIXEL
+from edgemtl.kinds import MAX_SEGMENTATION_CLASSES as MAX_SEGMENTATION_CLASSES
+from edgemtl.kinds import MISSING_CLASS as MISSING_CLASS
+from edgemtl.kinds import REGRESSION_LOSSES as REGRESSION_LOSSES
+from edgemtl.kinds import check_extra, kind_of
+
 _NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Missing targets (partial labels): a sample may lack a task's target. Losses and metrics skip these.
-MISSING_CLASS = -1  # classification: an int64 label of -1
-IGNORE_PIXEL = 255  # segmentation: a uint8 mask value for an unlabelled pixel (a whole mask of it: no mask)
-# multilabel and regression: a float32 row of NaN
-MAX_SEGMENTATION_CLASSES = IGNORE_PIXEL  # class ids travel as uint8 masks, and 255 means "unlabelled"
-DEFAULT_THRESHOLD = 0.5  # multilabel: a label is on when its probability exceeds this
-REGRESSION_LOSSES = ("mse", "huber")  # huber: robust to outlying targets; mse (the default) otherwise
 
 
 class TaskKind(str, Enum):
@@ -42,16 +46,6 @@ class TaskKind(str, Enum):
             allowed = ", ".join(kind.value for kind in cls)
             raise ConfigError(f"unknown task kind {value!r}: expected one of {allowed}") from None
 
-    @property
-    def is_per_image(self) -> bool:
-        """Per-image kinds share the global-pool → linear head; segmentation has a decoder."""
-        return self is not TaskKind.SEGMENTATION
-
-
-#: What a task's `extra` may hold: multilabel "threshold", regression "loss", and for augmentation
-#: (edgemtl.data.augment) "flip_pairs", "flip_negate" and "scale_invariant".
-EXTRA_KEYS = ("threshold", "loss", "flip_pairs", "flip_negate", "scale_invariant")
-
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -60,9 +54,10 @@ class TaskSpec:
     `name` becomes part of ONNX output names (`<name>_probs`, `<name>_mask`, ...), hence it must be
     an identifier. `classes` names the classes (classification, segmentation), the labels
     (multilabel) or the predicted quantities (regression; empty means a single unnamed value).
-    `extra` carries kind-specific options, validated here so a typo fails before training:
-    `threshold` (multilabel: one number in (0, 1), or one per label) and `loss` (regression: mse or huber);
-    `flip_pairs` / `flip_negate` say what a horizontal flip does to the targets (see `_check_flip`).
+    `extra` carries kind-specific options, validated here so a typo fails before training
+    (edgemtl.kinds.options): `threshold` (multilabel: one number in (0, 1), or one per label), `loss`
+    (regression: mse or huber), and for augmentation `flip_pairs` / `flip_negate` (what a horizontal flip
+    does to the targets) and `scale_invariant`.
     """
 
     name: str
@@ -79,22 +74,7 @@ class TaskSpec:
                 f"task name {self.name!r} is not usable: expected letters, digits and underscores, "
                 "not starting with a digit"
             )
-        minimum = {
-            TaskKind.CLASSIFICATION: 2,
-            TaskKind.SEGMENTATION: 2,
-            TaskKind.MULTILABEL: 1,
-            TaskKind.REGRESSION: 0,
-        }[self.kind]
-        if len(self.classes) < minimum:
-            raise ConfigError(
-                f"task {self.name!r} ({self.kind.value}) has {len(self.classes)} class names: "
-                f"expected at least {minimum}"
-            )
-        if self.kind is TaskKind.SEGMENTATION and len(self.classes) > MAX_SEGMENTATION_CLASSES:
-            raise ConfigError(
-                f"task {self.name!r} has {len(self.classes)} classes: masks are uint8 and {IGNORE_PIXEL} marks "
-                f"unlabelled pixels, so at most {MAX_SEGMENTATION_CLASSES}"
-            )
+        kind_of(self).check_classes(self)
         duplicates = sorted({c for c in self.classes if self.classes.count(c) > 1})
         if duplicates:
             raise ConfigError(f"task {self.name!r} repeats class names {duplicates}: names must be unique")
@@ -107,74 +87,7 @@ class TaskSpec:
         if not math.isfinite(weight) or weight < 0:
             raise ConfigError(f"task {self.name!r} has loss weight {self.weight!r}: expected a number ≥ 0")
         object.__setattr__(self, "weight", weight)
-        self._check_extra()
-        self._check_flip()
-
-    def _check_flip(self) -> None:
-        """How a horizontal flip changes the targets (edgemtl.data.augment), checked once, here.
-
-        extra["flip_pairs"] (classification, multilabel, segmentation): class pairs a flip swaps, e.g.
-        [["left", "right"]]. extra["flip_negate"] (regression): true when a flip negates the values
-        (a curvature, a lateral offset), or the list of value names it negates.
-        """
-        pairs = self.extra.get("flip_pairs", [])
-        if not (
-            (not pairs or self.kind is not TaskKind.REGRESSION)
-            and isinstance(pairs, list | tuple)
-            and all(isinstance(pair, list | tuple) and len(pair) == 2 for pair in pairs)
-            and all(isinstance(name, str) and name in self.classes for pair in pairs for name in pair)
-            and len({name for pair in pairs for name in pair}) == 2 * len(pairs)
-        ):
-            raise ConfigError(
-                f"task {self.name!r} ({self.kind.value}) has flip_pairs {pairs!r}: expected pairs of distinct "
-                f"class names of a non-regression task, e.g. [['left', 'right']]"
-            )
-        negate = self.extra.get("flip_negate", False)
-        if not (
-            isinstance(negate, bool)
-            or (isinstance(negate, list | tuple) and all(isinstance(n, str) and n in self.classes for n in negate))
-        ) or (negate and self.kind is not TaskKind.REGRESSION):
-            raise ConfigError(
-                f"task {self.name!r} ({self.kind.value}) has flip_negate {negate!r}: expected true, false or a list "
-                f"of value names ({', '.join(self.classes) or 'none'}) of a regression task"
-            )
-
-    def _check_extra(self) -> None:
-        unknown = sorted(set(self.extra) - set(EXTRA_KEYS))
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], EXTRA_KEYS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"expected some of {', '.join(EXTRA_KEYS)}"
-            raise ConfigError(f"task {self.name!r} has unknown extra key {unknown[0]!r}: {hint}")
-        invariant = self.extra.get("scale_invariant", False)
-        if not isinstance(invariant, bool):
-            raise ConfigError(f"task {self.name!r} has scale_invariant {invariant!r}: expected true or false")
-        if "threshold" in self.extra:
-            if self.kind is not TaskKind.MULTILABEL:
-                raise ConfigError(
-                    f"task {self.name!r} ({self.kind.value}) has a threshold: only multilabel tasks take one"
-                )
-            value = self.extra["threshold"]
-            per_label = isinstance(value, (list, tuple))
-            if per_label and len(value) != len(self.classes):
-                raise ConfigError(
-                    f"task {self.name!r} has {len(value)} thresholds for {len(self.classes)} labels: expected "
-                    f"one number, or one per label ({', '.join(self.classes)})"
-                )
-            for number in value if per_label else [value]:
-                if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 < number < 1:
-                    raise ConfigError(
-                        f"task {self.name!r} has threshold {number!r}: expected a number between 0 and 1, exclusive"
-                    )
-        if "loss" in self.extra:
-            if self.kind is not TaskKind.REGRESSION:
-                raise ConfigError(
-                    f"task {self.name!r} ({self.kind.value}) has a loss option: only regression tasks take one"
-                )
-            if self.extra["loss"] not in REGRESSION_LOSSES:
-                raise ConfigError(
-                    f"task {self.name!r} has loss {self.extra['loss']!r}: "
-                    f"expected one of {', '.join(REGRESSION_LOSSES)}"
-                )
+        check_extra(self)
 
     @property
     def thresholds(self) -> tuple[float, ...]:
@@ -192,7 +105,7 @@ class TaskSpec:
     @property
     def num_outputs(self) -> int:
         """Width of the head's output: classes, labels or regressed values."""
-        return max(len(self.classes), 1) if self.kind is TaskKind.REGRESSION else len(self.classes)
+        return kind_of(self).num_outputs(self)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgemtl.data.masks import write_mask
+from edgemtl.kinds import kind_of
 from edgemtl.paths import fresh_dir
-from edgemtl.runtime import Engine, EngineOptions, SegmentationResult, render_overlay
+from edgemtl.runtime import Engine, EngineOptions, render_overlay
 from edgemtl.runtime.sinks import FrameSink, ImageFolderSink, VideoFileSink
 from edgemtl.runtime.sources import ImageSource, open_source
-from edgemtl.tasks import TaskKind
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def predict_source(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    several_masks = sum(t.kind is TaskKind.SEGMENTATION for t in engine.tasks) > 1
+    several_masks = sum(not kind_of(t).per_image for t in engine.tasks) > 1
     predictions_file = out_dir / "predictions.jsonl"
     frames = 0
     start = time.perf_counter()
@@ -85,7 +85,7 @@ def predict_source(
                 prediction = engine.predict(frame.image)
                 sink.write(render_overlay(frame.image, prediction), frame.name)
                 for result in prediction.values():
-                    if save_masks and not is_video and isinstance(result, SegmentationResult):
+                    if save_masks and not is_video and result.mask is not None:
                         folder = out_dir / "masks" / result.task.name if several_masks else out_dir / "masks"
                         folder.mkdir(parents=True, exist_ok=True)
                         write_mask(folder / f"{frame.name}.png", result.mask, len(result.task.classes))

@@ -1,8 +1,9 @@
 """Training augmentation that keeps every task's target consistent with the pixels.
 
-A horizontal flip mirrors the image and every mask, swaps the classes a task declares as mirror images
-(TaskSpec.extra["flip_pairs"], e.g. the navigation scene's left ↔ right, in labels, multilabel flags and
-mask ids) and negates regressed values that change sign (extra["flip_negate"], e.g. a path curvature).
+A horizontal flip mirrors the image and every mask, then lets each task's kind do what the task declares
+(edgemtl.kinds.options): swap the classes that are mirror images (TaskSpec.extra["flip_pairs"], e.g. the
+navigation scene's left ↔ right, in labels, multilabel flags and mask ids) or negate regressed values
+that change sign (extra["flip_negate"], e.g. a path curvature).
 Random scale and crop zooms each frame in or out by a factor from `scale`, at a random position; image
 and masks go through the same affine map, the image bilinear, the masks nearest-neighbour (class ids
 are never blended), and pixels zoomed out from beyond the frame are unlabelled (255) in the masks.
@@ -27,7 +28,8 @@ import cv2
 import numpy as np
 
 from edgemtl.errors import ConfigError
-from edgemtl.tasks import IGNORE_PIXEL, TaskKind, TaskSpec
+from edgemtl.kinds import kind_of
+from edgemtl.tasks import IGNORE_PIXEL, TaskSpec
 
 _LUMA_BGR = np.array([0.114, 0.587, 0.299])  # ITU-R BT.601 weights, in OpenCV's order
 
@@ -67,30 +69,13 @@ class AugmentConfig:
         """
         if self.scale == (1.0, 1.0):
             return
-        broken = [t.name for t in tasks if t.kind.is_per_image and not t.extra.get("scale_invariant", False)]
+        broken = [t.name for t in tasks if kind_of(t).per_image and not t.extra.get("scale_invariant", False)]
         if broken:
             raise ConfigError(
                 f"augment scale {list(self.scale)} would change the targets of tasks {broken} without updating "
                 "them: leave scale at [1, 1], or mark a task whose target survives a zoom with "
                 "extra = { scale_invariant = true }"
             )
-
-
-def _class_swap(task: TaskSpec, size: int) -> np.ndarray:
-    """(size,) lookup table mapping each class id to its mirror image (itself unless in a flip pair)."""
-    table = np.arange(size)
-    for left, right in task.extra.get("flip_pairs", []):
-        a, b = task.classes.index(left), task.classes.index(right)
-        table[a], table[b] = b, a
-    return table
-
-
-def _negated(task: TaskSpec) -> np.ndarray:
-    """(K,) bool: which regressed values a flip negates."""
-    negate = task.extra.get("flip_negate", False)
-    if isinstance(negate, bool):
-        return np.full(task.num_outputs, negate)
-    return np.array([name in negate for name in task.classes])
 
 
 def _affine(flip: bool, scale: float, offset: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -147,8 +132,7 @@ def augment_batch(
     offsets = rng.random((n, 2))
     out_images = images.copy()
     out = dict(targets)
-    segmentation = [t for t in tasks if t.kind is TaskKind.SEGMENTATION]
-    masks = {t.name: targets[t.name].copy() for t in segmentation}
+    masks = {t.name: targets[t.name].copy() for t in tasks if not kind_of(t).per_image}
     for i in np.flatnonzero(flips | (scales != 1.0)):
         matrix = _affine(bool(flips[i]), float(scales[i]), offsets[i], height, width)
         out_images[i] = cv2.warpAffine(
@@ -165,23 +149,7 @@ def augment_batch(
             )
     out.update(masks)
     for task in tasks if flips.any() else ():
-        if task.kind is TaskKind.REGRESSION:
-            if np.any(_negated(task)):
-                values = targets[task.name].copy()
-                rows = values.reshape(n, -1)  # a view; (N,) targets of one value included
-                rows[flips] = np.where(_negated(task), -rows[flips], rows[flips])  # NaN stays NaN
-                out[task.name] = values
-        elif task.extra.get("flip_pairs"):
-            if task.kind is TaskKind.SEGMENTATION:
-                swap = _class_swap(task, 256).astype(np.uint8)  # 255 (unlabelled) maps to itself
-                masks[task.name][flips] = swap[masks[task.name][flips]]
-            elif task.kind is TaskKind.CLASSIFICATION:
-                labels = out[task.name] = targets[task.name].copy()
-                swapped = flips & (labels >= 0)  # -1: unlabelled
-                labels[swapped] = _class_swap(task, len(task.classes))[labels[swapped]]
-            else:  # multilabel: swap the flags' columns; NaN rows stay NaN
-                flags = out[task.name] = targets[task.name].copy()
-                flags[flips] = flags[flips][:, _class_swap(task, len(task.classes))]
+        out[task.name] = kind_of(task).flip(task, out[task.name], flips)  # masks: mirrored above already
     if config.jitter > 0:
         out_images = _jitter(out_images, config.jitter, rng)
     return out_images, out

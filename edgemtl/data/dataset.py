@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgemtl.errors import ConfigError, DataError
-from edgemtl.tasks import IGNORE_PIXEL, MISSING_CLASS, TaskKind, TaskSpec
+from edgemtl.kinds import kind_of
+from edgemtl.tasks import TaskSpec
 
 
 def check_image_size(size: tuple[int, int], minimum: int = 1) -> tuple[int, int]:
@@ -60,51 +61,9 @@ class ArrayDataset:
         """Fail before training starts if a task has no target, or targets of the wrong shape or range.
 
         Missing targets (partial labels) are allowed, in the markers of edgemtl.tasks: class -1, mask
-        pixel 255, a whole row of NaN for multilabel and regression.
+        pixel 255, a whole row of NaN for multilabel and regression. Each kind checks its own targets.
         """
         for task in tasks:
             if task.name not in self.targets:
                 raise DataError(f"dataset has no target for task {task.name!r}: it has {sorted(self.targets)}")
-            target = self.targets[task.name]
-            if task.kind in (TaskKind.CLASSIFICATION, TaskKind.SEGMENTATION):
-                self._check_class_ids(task, target)
-            else:
-                self._check_rows(task, target)
-
-    def _check_class_ids(self, task: TaskSpec, target: np.ndarray) -> None:
-        segmentation = task.kind is TaskKind.SEGMENTATION
-        shape = (len(self), *self.images.shape[1:3]) if segmentation else (len(self),)
-        if target.shape != shape or not np.issubdtype(target.dtype, np.integer):
-            raise DataError(
-                f"dataset target {task.name!r} has shape {target.shape} and dtype {target.dtype}: expected {shape} "
-                f"integer class ids ({task.kind.value}; masks as large as the images)"
-            )
-        missing = IGNORE_PIXEL if segmentation else MISSING_CLASS
-        ids = target[target != missing]
-        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= len(task.classes)):
-            raise DataError(
-                f"dataset target {task.name!r} holds class ids {int(ids.min())}..{int(ids.max())}: expected "
-                f"0..{len(task.classes) - 1} ({', '.join(task.classes)}), or {missing} where unlabelled"
-            )
-
-    def _check_rows(self, task: TaskSpec, target: np.ndarray) -> None:
-        width = task.num_outputs
-        shapes = [(len(self), width)] + ([(len(self),)] if width == 1 else [])  # one value may come flat
-        if target.shape not in shapes or not np.issubdtype(target.dtype, np.floating):
-            raise DataError(
-                f"dataset target {task.name!r} has shape {target.shape} and dtype {target.dtype}: expected "
-                f"{shapes[0]} floats ({task.kind.value})"
-            )
-        rows = target.reshape(len(self), width)
-        missing = np.isnan(rows)
-        partly = np.flatnonzero(missing.any(1) & ~missing.all(1))
-        if partly.size:
-            raise DataError(
-                f"dataset target {task.name!r} has {partly.size} rows partly NaN (first: row {partly[0]}): "
-                "expected a whole row of NaN for a sample without this target"
-            )
-        values = rows[~missing]
-        if task.kind is TaskKind.MULTILABEL and not np.isin(values, (0, 1)).all():
-            raise DataError(f"dataset target {task.name!r} holds values other than 0 and 1: expected 0/1 flags")
-        if not np.isfinite(values).all():
-            raise DataError(f"dataset target {task.name!r} holds infinite values: expected finite numbers or NaN")
+            kind_of(task).check_target(task, self.targets[task.name], self.images.shape)

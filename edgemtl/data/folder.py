@@ -40,7 +40,6 @@ from edgemtl.data.manifest import (
     IMAGE_SUFFIXES,
     MANIFEST_SUFFIXES,
     fail_if_any,
-    format_cell,
     load_images,
     load_listing,
     load_manifest,
@@ -51,12 +50,13 @@ from edgemtl.data.manifest import (
 )
 from edgemtl.data.masks import write_mask
 from edgemtl.errors import ConfigError, DataError, OutputError
-from edgemtl.tasks import IGNORE_PIXEL, NAVIGATION_TASKS, TaskKind, TaskSpec, tasks_to_json, validate_tasks
+from edgemtl.kinds import kind_of
+from edgemtl.tasks import IGNORE_PIXEL, NAVIGATION_TASKS, TaskSpec, tasks_to_json, validate_tasks
 
 
 def _folder_tasks(tasks: tuple[TaskSpec, ...]) -> tuple[TaskSpec, ...]:
     tasks = validate_tasks(tasks)
-    segmentation = [t.name for t in tasks if t.kind is TaskKind.SEGMENTATION]
+    segmentation = [t.name for t in tasks if not kind_of(t).per_image]
     if len(segmentation) > 1:
         raise ConfigError(
             f"tasks {segmentation} are all segmentation tasks: the folder format holds one mask per image, "
@@ -66,7 +66,7 @@ def _folder_tasks(tasks: tuple[TaskSpec, ...]) -> tuple[TaskSpec, ...]:
 
 
 def _segmentation_task(tasks: tuple[TaskSpec, ...]) -> TaskSpec | None:
-    return next((t for t in tasks if t.kind is TaskKind.SEGMENTATION), None)
+    return next((t for t in tasks if not kind_of(t).per_image), None)
 
 
 def read_tasks(path: Path | str) -> tuple[TaskSpec, ...]:
@@ -146,7 +146,7 @@ def load_folder(
         raise DataError(f"{root} has no images/ folder: expected images/<stem>{'|'.join(IMAGE_SUFFIXES)}")
     if not labels_path.is_file():
         raise DataError(f"{root} has no labels.csv: expected a CSV with header image,<task>,...")
-    rows = read_csv_rows(labels_path, ["image", *(t.name for t in tasks if t.kind is not TaskKind.SEGMENTATION)])
+    rows = read_csv_rows(labels_path, ["image", *(t.name for t in tasks if kind_of(t).per_image)])
     segmentation = _segmentation_task(tasks)
     defaults = segmentation is not None and bool(rows) and segmentation.name not in rows[0][1]
     masks = {segmentation.name: [_mask_name((row.get("image") or "").strip()) for _, row in rows]} if defaults else {}
@@ -202,8 +202,8 @@ def _write_contents(folder: Path, dataset: ArrayDataset, tasks: tuple[TaskSpec, 
     for name, image in zip(names, dataset.images, strict=True):
         if not cv2.imwrite(str(folder / "images" / name), image):
             raise OutputError(f"cannot write image {folder / 'images' / name}")
-    columns = [t for t in tasks if t.kind is not TaskKind.SEGMENTATION]
-    cells = {t.name: [format_cell(t, target) for target in dataset.targets[t.name]] for t in columns}
+    columns = [t for t in tasks if kind_of(t).per_image]
+    cells = {t.name: [kind_of(t).format_label(t, target) for target in dataset.targets[t.name]] for t in columns}
     segmentation = _segmentation_task(tasks)
     if segmentation is not None:
         (folder / "masks").mkdir()

@@ -30,9 +30,7 @@ from __future__ import annotations
 import csv
 import difflib
 import json
-import math
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,11 +41,12 @@ import numpy as np
 from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.masks import read_mask
 from edgemtl.errors import ConfigError, DataError
-from edgemtl.tasks import IGNORE_PIXEL, MISSING_CLASS, TaskKind, TaskSpec, tasks_from_json, validate_tasks
+from edgemtl.kinds import kind_of
+from edgemtl.kinds.base import empty_cell
+from edgemtl.tasks import IGNORE_PIXEL, TaskSpec, tasks_from_json, validate_tasks
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 MANIFEST_SUFFIXES = (".csv", ".json")
-NO_LABELS = "-"  # a multilabel cell saying "none of the labels present" (an empty cell: not labelled)
 _SHOWN = 3  # offending files named in one message
 
 
@@ -151,103 +150,19 @@ def _read_json_rows(path: Path, tasks: tuple[TaskSpec, ...]) -> list[Row]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Cells: one value → one target, or None when the value is unusable
-
-
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _class_id(value: Any, classes: tuple[str, ...]) -> int | None:
-    """A class given by name, or by index as a fallback; None when it is neither."""
-    value = str(value).strip()
-    if value in classes:
-        return classes.index(value)
-    if value.isdigit() and int(value) < len(classes):
-        return int(value)
-    return None
-
-
-def _parse_class(value: Any, task: TaskSpec) -> int | None:
-    return MISSING_CLASS if _empty(value) else _class_id(value, task.classes)
-
-
-def _parse_flags(value: Any, task: TaskSpec) -> np.ndarray | None:
-    flags = np.full(len(task.classes), np.nan, dtype=np.float32)
-    if _empty(value):
-        return flags
-    if isinstance(value, str):
-        value = [] if value.strip() == NO_LABELS else [name for name in value.split(";") if name.strip()]
-    if not isinstance(value, list):
-        return None
-    ids = [_class_id(name, task.classes) for name in value]
-    if None in ids:
-        return None
-    flags[:] = 0
-    flags[ids] = 1
-    return flags
-
-
-def _parse_values(value: Any, task: TaskSpec) -> np.ndarray | None:
-    values = np.full(task.num_outputs, np.nan, dtype=np.float32)
-    if _empty(value):
-        return values
-    items = value.split(";") if isinstance(value, str) else value if isinstance(value, list) else [value]
-    numbers = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
-            return None
-        try:
-            numbers.append(float(item))
-        except ValueError:
-            return None
-    if len(numbers) != task.num_outputs or not all(math.isfinite(n) for n in numbers):
-        return None
-    values[:] = numbers
-    return values
-
-
-_PARSERS: dict[TaskKind, tuple[Callable[[Any, TaskSpec], Any], str, Callable[[TaskSpec], str]]] = {
-    # kind: (parser, what a bad value is, what was expected)
-    TaskKind.CLASSIFICATION: (
-        _parse_class,
-        "unknown class names",
-        lambda t: f"expected one of {', '.join(t.classes)} (or an index 0..{len(t.classes) - 1}), empty if unlabelled",
-    ),
-    TaskKind.MULTILABEL: (
-        _parse_flags,
-        "unknown label names",
-        lambda t: f"expected names of {', '.join(t.classes)} joined by ';' ('{NO_LABELS}': none), empty if unlabelled",
-    ),
-    TaskKind.REGRESSION: (
-        _parse_values,
-        "unusable values",
-        lambda t: f"expected {t.num_outputs} finite number(s) joined by ';', empty if unlabelled",
-    ),
-}
+# Cells: one value → one target (edgemtl.kinds: each kind parses its own), or None when unusable
 
 
 def _parse_labels(source: Path, rows: list[Row], task: TaskSpec, field: str) -> np.ndarray:
-    parse, what, expected = _PARSERS[task.kind]
-    parsed = [parse(row.get(task.name), task) for _, row in rows]
+    """One per-image task's targets, parsed by its kind; every unusable value reported at once."""
+    kind = kind_of(task)
+    parsed = [kind.parse_label(task, row.get(task.name)) for _, row in rows]
     fail_if_any(
         [f"{row.get(task.name)!r} on {where}" for (where, row), p in zip(rows, parsed, strict=True) if p is None],
-        f"{what} in {field} {task.name!r} of {source}",
-        expected(task),
+        f"{kind.label_problem} in {field} {task.name!r} of {source}",
+        kind.expected_label(task),
     )
-    return np.asarray(parsed, dtype=np.int64 if task.kind is TaskKind.CLASSIFICATION else np.float32)
-
-
-def format_cell(task: TaskSpec, target: np.ndarray) -> str:
-    """One sample's target of a per-image task as a CSV cell, the inverse of the parsers above."""
-    if task.kind is TaskKind.CLASSIFICATION:
-        return "" if int(target) == MISSING_CLASS else task.classes[int(target)]
-    row = np.asarray(target, dtype=np.float32).reshape(-1)
-    if np.isnan(row).all():
-        return ""
-    if task.kind is TaskKind.MULTILABEL:
-        return ";".join(name for name, flag in zip(task.classes, row, strict=True) if flag) or NO_LABELS
-    return ";".join(format(float(v), ".9g") for v in row)  # 9 digits: float32 reads back exactly
+    return np.asarray(parsed, dtype=kind.target_dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -304,20 +219,20 @@ def parse_listing(
         f"images listed in {source} missing from {image_dir}",
         "expected every listed image to exist",
     )
-    labels = {t.name: _parse_labels(source, rows, t, field) for t in tasks if t.kind is not TaskKind.SEGMENTATION}
+    labels = {t.name: _parse_labels(source, rows, t, field) for t in tasks if kind_of(t).per_image}
     masks = dict(masks or {})
-    for task in (t for t in tasks if t.kind is TaskKind.SEGMENTATION and t.name not in masks):
+    for task in (t for t in tasks if not kind_of(t).per_image and t.name not in masks):
         cells = [row.get(task.name) for _, row in rows]
         fail_if_any(
             [
                 f"{cell!r} on {where}"
                 for (where, _), cell in zip(rows, cells, strict=True)
-                if not _empty(cell) and not isinstance(cell, str)
+                if not empty_cell(cell) and not isinstance(cell, str)
             ],
             f"mask entries in {field} {task.name!r} of {source} that are not paths",
             "expected a mask path, empty if the image has no mask",
         )
-        masks[task.name] = [None if _empty(cell) else cell.strip() for cell in cells]
+        masks[task.name] = [None if empty_cell(cell) else cell.strip() for cell in cells]
         fail_if_any(
             [n for n in masks[task.name] if n is not None and not (mask_dir / n).is_file()],
             f"masks listed in {source} missing from {mask_dir}",
@@ -403,7 +318,7 @@ def load_listing(listing: Listing, tasks: tuple[TaskSpec, ...], size: tuple[int,
     Images are resized with area averaging, masks with nearest neighbour (class ids must never be blended).
     """
     images = load_images(listing.image_dir, listing.images)
-    masks = {t.name: _load_masks(listing, t, images) for t in tasks if t.kind is TaskKind.SEGMENTATION}
+    masks = {t.name: _load_masks(listing, t, images) for t in tasks if not kind_of(t).per_image}
     if size is not None:
         height, width = check_image_size(size)
         images = [cv2.resize(i, (width, height), interpolation=cv2.INTER_AREA) for i in images]

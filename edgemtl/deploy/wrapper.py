@@ -1,7 +1,8 @@
 """The graph that ships: raw camera frames in, ready-to-use results out.
 
 Putting the cast, normalization, transpose, softmax and argmax inside the graph means an integrator
-in C++, TensorRT or Triton writes no pre- or postprocessing, and cannot get it subtly wrong.
+in C++, TensorRT or Triton writes no pre- or postprocessing, and cannot get it subtly wrong. Each
+kind's postprocessing is its definition's (edgemtl.kinds), the same that training scores.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from edgemtl.kinds import kind_of
 from edgemtl.model import MultiTaskNet, Preprocess
 from edgemtl.runtime.metadata import output_name, task_output_fields
-from edgemtl.tasks import TaskKind
 
 
 class ExportWrapper(nn.Module):
@@ -32,9 +33,12 @@ class ExportWrapper(nn.Module):
         self.outputs = {
             task.name: {f: output_name(task, f) for f in task_output_fields(task, raw_logits)} for task in model.tasks
         }
+        self.constants: dict[str, list[str]] = {}  # task name → the constants its postprocessing reads
         for task in model.tasks:
-            if task.kind is TaskKind.MULTILABEL:  # per-label thresholds from the spec, constants in the graph
-                self.register_buffer(_threshold_buffer(task.name), torch.tensor(task.thresholds), persistent=False)
+            constants = kind_of(task).constants(task)  # e.g. per-label thresholds from the spec
+            self.constants[task.name] = list(constants)
+            for constant, values in constants.items():
+                self.register_buffer(_buffer(constant, task.name), torch.tensor(values), persistent=False)
 
     @property
     def output_names(self) -> list[str]:
@@ -45,21 +49,12 @@ class ExportWrapper(nn.Module):
         results: list[Tensor] = []
         for task in self.model.tasks:
             logits = raw[task.name]
-            if task.kind is TaskKind.CLASSIFICATION:
-                probs = torch.softmax(logits, dim=1)  # (N, C)
-                results += [probs, probs.argmax(1)]  # label: (N,) int64
-            elif task.kind is TaskKind.MULTILABEL:
-                probs = torch.sigmoid(logits)  # (N, L)
-                thresholds = getattr(self, _threshold_buffer(task.name))  # (L,)
-                results += [probs, (probs > thresholds).to(torch.uint8)]
-            elif task.kind is TaskKind.SEGMENTATION:
-                results.append(logits.argmax(1).to(torch.uint8))  # (N, H, W)
-            else:
-                results.append(logits)  # regression values (N, K)
+            constants = {c: getattr(self, _buffer(c, task.name)) for c in self.constants[task.name]}
+            results += kind_of(task).postprocess(task, logits, constants)
             if "logits" in self.outputs[task.name]:
                 results.append(logits)
         return tuple(results)
 
 
-def _threshold_buffer(task_name: str) -> str:
-    return f"thresholds_{task_name}"
+def _buffer(constant: str, task_name: str) -> str:
+    return f"{constant}_{task_name}"

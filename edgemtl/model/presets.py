@@ -13,10 +13,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from edgemtl.errors import ConfigError
+from edgemtl.kinds import kind_of
 from edgemtl.model.encoder import Encoder
 from edgemtl.model.heads import PooledHead, SegmentationHead
 from edgemtl.model.net import MultiTaskNet
-from edgemtl.tasks import TaskKind, TaskSpec, validate_tasks
+from edgemtl.tasks import TaskSpec, validate_tasks
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,10 @@ def create_model(preset: str, tasks: Sequence[TaskSpec], *, skips: bool = True) 
     encoder = Encoder(config.stem_channels, config.stages)
     heads = {}
     for task in tasks:
-        if task.kind is TaskKind.SEGMENTATION:
-            heads[task.name] = SegmentationHead(encoder.channels, config.decoder_channels, task.num_outputs, skips)
-        else:
+        if kind_of(task).per_image:
             heads[task.name] = PooledHead(encoder.channels[-1], task.num_outputs, config.head_channels)
+        else:
+            heads[task.name] = SegmentationHead(encoder.channels, config.decoder_channels, task.num_outputs, skips)
     return MultiTaskNet(encoder, heads, tasks)
 
 

@@ -13,20 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgemtl.errors import ForeignModelError, ModelFileError
-from edgemtl.tasks import TaskKind, TaskSpec, tasks_from_json, tasks_to_json
+from edgemtl.kinds import kind_of
+from edgemtl.tasks import TaskSpec, tasks_from_json, tasks_to_json
 
 FORMAT_NAME = "edgemtl-onnx"
 FORMAT_VERSION = 1
 PREFIX = "edgemtl."
 INPUT_NAME = "frames"
-
-#: Per task kind, the outputs the graph produces: field → description. Raw logits are optional.
-OUTPUT_FIELDS: dict[TaskKind, dict[str, str]] = {
-    TaskKind.CLASSIFICATION: {"probs": "(N, C) float32 softmax", "label": "(N,) int64 class index"},
-    TaskKind.MULTILABEL: {"probs": "(N, L) float32 sigmoid", "flags": "(N, L) uint8 probs > threshold"},
-    TaskKind.SEGMENTATION: {"mask": "(N, H, W) uint8 class index per pixel"},
-    TaskKind.REGRESSION: {"values": "(N, K) float32"},
-}
 
 
 def output_name(task: TaskSpec, output_field: str) -> str:
@@ -34,8 +27,10 @@ def output_name(task: TaskSpec, output_field: str) -> str:
 
 
 def task_output_fields(task: TaskSpec, raw_logits: bool) -> list[str]:
-    fields = list(OUTPUT_FIELDS[task.kind])
-    if raw_logits and task.kind is not TaskKind.REGRESSION:
+    """The graph's outputs for a task (its kind's `outputs`), and its raw logits if asked for and it has any."""
+    kind = kind_of(task)
+    fields = list(kind.outputs)
+    if raw_logits and kind.categorical:  # regression's outputs are its raw values already
         fields.append("logits")
     return fields
 
@@ -143,8 +138,7 @@ class ModelMetadata:
             outputs = ", ".join(self.outputs.get(task.name, {}).values())
             classes = ", ".join(task.classes) if task.classes else "(one value)"
             lines.append(f"task   {task.name} ({task.kind.value}): {classes} -> {outputs}")
-            if task.kind is TaskKind.MULTILABEL:  # the flags depend on them: an integrator must know
-                lines.append(f"       thresholds: {', '.join(f'{t:g}' for t in task.thresholds)}")
+            lines += [f"       {line}" for line in kind_of(task).spec_lines(task)]  # e.g. the flags' thresholds
             if task.name in self.metrics:
                 scores = ", ".join(f"{k} {v:.4f}" for k, v in self.metrics[task.name].items() if isinstance(v, float))
                 lines.append(f"       validation: {scores}")

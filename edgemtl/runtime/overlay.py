@@ -8,13 +8,7 @@ import cv2
 import numpy as np
 
 from edgemtl.palette import class_colors
-from edgemtl.runtime.results import (
-    ClassificationResult,
-    MultilabelResult,
-    Prediction,
-    RegressionResult,
-    SegmentationResult,
-)
+from edgemtl.runtime.results import Prediction
 
 
 @lru_cache(maxsize=32)
@@ -26,19 +20,13 @@ def _lookup_table(num_classes: int) -> np.ndarray:
 
 
 def _text_lines(prediction: Prediction) -> list[str]:
-    """One line per per-image task: the label and its confidence, the labels that are on (with their
-    probabilities, "-" when none is), or the values (named when the task names them)."""
+    """One line per result drawn as text (each kind words its own, `TaskResult.overlay_text`): the label
+    and its confidence, the labels that are on (with their probabilities, "-" when none is), the values."""
     lines = []
     for name, result in prediction.items():
-        if isinstance(result, ClassificationResult):
-            lines.append(f"{name}: {result.label} {result.confidence:.2f}")
-        elif isinstance(result, MultilabelResult):
-            lines.append(f"{name}: {', '.join(f'{c} {p:.2f}' for c, p in result.active.items()) or '-'}")
-        elif isinstance(result, RegressionResult):
-            if result.task.classes:
-                lines.append(f"{name}: {', '.join(f'{n} {v:.2f}' for n, v in result.by_name.items())}")
-            else:
-                lines.append(f"{name}: {', '.join(f'{v:.2f}' for v in result.values)}")
+        text = result.overlay_text()
+        if text is not None:
+            lines.append(f"{name}: {text}")
     return lines
 
 
@@ -97,7 +85,7 @@ class Overlay:
         image = self._buffer("image", frame.shape)
         np.copyto(image, frame)
         for result in prediction.values():
-            if isinstance(result, SegmentationResult):
+            if result.mask is not None:  # a per-pixel result; the others are drawn as text
                 # OpenCV kernels throughout: NumPy fancy indexing is ~40x slower on a 640x480 frame.
                 table = _lookup_table(len(result.task.classes))
                 painted = cv2.applyColorMap(result.mask, table, dst=self._buffer("painted", frame.shape))

@@ -8,21 +8,15 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from edgemtl.kinds import kind_of
 from edgemtl.metrics import make_meter
 from edgemtl.runtime.engine import Engine
-from edgemtl.tasks import TaskKind, TaskSpec
-
-# The graph output each task kind is scored on: what the metrics compare with the target.
-_SCORED_FIELD = {
-    TaskKind.CLASSIFICATION: "label",
-    TaskKind.SEGMENTATION: "mask",
-    TaskKind.MULTILABEL: "flags",
-    TaskKind.REGRESSION: "values",
-}
+from edgemtl.tasks import TaskSpec
 
 
 def scored_output(engine: Engine, task: TaskSpec) -> str:
-    return engine.metadata.outputs[task.name][_SCORED_FIELD[task.kind]]
+    """The graph output a task is scored on: what the metrics compare with the target."""
+    return engine.metadata.outputs[task.name][kind_of(task).scored_field]
 
 
 def fill_batch(frames: np.ndarray, batch: int) -> np.ndarray:

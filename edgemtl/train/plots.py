@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from edgemtl.kinds import KINDS, kind_of
 from edgemtl.palette import class_colors
 from edgemtl.runtime.overlay import render_overlay
-from edgemtl.runtime.results import Prediction, SegmentationResult
-from edgemtl.tasks import TaskKind, TaskSpec
+from edgemtl.runtime.results import Prediction
+from edgemtl.tasks import TaskSpec
 from edgemtl.train.losses import task_prediction
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ DPI = 100
 _PANEL_INCHES = 2.1  # width of one frame in the prediction grid
 _LABEL_INCHES = 0.3  # left of the grid, for the row names
 _ANNOTATE_MAX_CLASSES = 16  # beyond this, confusion counts would not fit in their cells
-# Per-class score each task kind reports (metrics.py key prefix), its axis name, and its mean's key.
-_PER_CLASS = {TaskKind.SEGMENTATION: ("iou", "IoU", "miou"), TaskKind.MULTILABEL: ("f1", "F1", "mean_f1")}
 _failed_folders: set[Path] = set()  # folders whose plotting failure was already logged (warn once, not per epoch)
 
 
@@ -165,6 +164,7 @@ def _plot_lines(axes: Axes, epochs: list[float], series: Iterator[tuple[str, lis
 
 def _headline_metrics(history: Sequence[Any], task: str) -> list[str]:
     """Metric names of a task worth a curve: the numbers, not the loss, the per-class scores or matrices."""
+    per_class = tuple(f"{kind.per_class_score[0]}_" for kind in KINDS.values() if kind.per_class_score)
     names: dict[str, None] = {}
     for entry in history:
         metrics = _get(entry, "val", task)
@@ -173,7 +173,7 @@ def _headline_metrics(history: Sequence[Any], task: str) -> list[str]:
                 dict.fromkeys(
                     k
                     for k, v in metrics.items()
-                    if isinstance(v, int | float) and k != "loss" and not k.startswith(("iou_", "f1_"))
+                    if isinstance(v, int | float) and k != "loss" and not k.startswith(per_class)
                 )
             )
     return list(names)
@@ -213,7 +213,7 @@ def plot_history(folder: Path, history: Sequence[Any]) -> list[Path]:
 # One evaluation: confusion matrices and per-class scores
 
 
-def _plot_confusion(path: Path, task: TaskSpec, confusion: np.ndarray, accuracy: float) -> Path:
+def _plot_confusion(path: Path, task: TaskSpec, confusion: np.ndarray, metrics: Mapping[str, Any]) -> Path:
     """Cells coloured by the share of each true class (row), annotated with the counts."""
     count = len(task.classes)
     side = max(3.6, 0.55 * count + 2.2)
@@ -227,7 +227,9 @@ def _plot_confusion(path: Path, task: TaskSpec, confusion: np.ndarray, accuracy:
     axes.set_yticks(range(count), task.classes)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
-    axes.set_title(f"{task.name}: confusion (accuracy {accuracy:.3f}, {int(confusion.sum())} samples)")
+    headline = kind_of(task).primary_metric  # accuracy
+    score = f"{headline} {_number(metrics.get(headline)):.3f}"
+    axes.set_title(f"{task.name}: confusion ({score}, {int(confusion.sum())} samples)")
     if count <= _ANNOTATE_MAX_CLASSES:
         for (row, column), value in np.ndenumerate(confusion):
             color = "white" if shares[row, column] > 0.5 else "black"
@@ -235,11 +237,11 @@ def _plot_confusion(path: Path, task: TaskSpec, confusion: np.ndarray, accuracy:
     return _save(figure, path)
 
 
-def _plot_per_class(path: Path, task: TaskSpec, metrics: Mapping[str, Any]) -> Path:
-    """Horizontal bars, one per class; segmentation bars take the overlay colours so the two read together."""
-    prefix, score_name, mean_key = _PER_CLASS[task.kind]
+def _plot_per_class(path: Path, task: TaskSpec, metrics: Mapping[str, Any], per_class: tuple[str, str]) -> Path:
+    """Horizontal bars, one per class; a painted kind's bars take the overlay colours so the two read together."""
+    kind, (prefix, score_name) = kind_of(task), per_class
     scores = [_number(metrics.get(f"{prefix}_{name}")) for name in task.classes]
-    if task.kind is TaskKind.SEGMENTATION:
+    if not kind.per_image:
         colors = class_colors(len(task.classes))[:, ::-1] / 255.0  # BGR → RGB
     else:
         colors = ["tab:blue"] * len(task.classes)
@@ -258,26 +260,28 @@ def _plot_per_class(path: Path, task: TaskSpec, metrics: Mapping[str, Any]) -> P
     axes.set_xticks(np.linspace(0, 1, 6))
     axes.set_xlabel(score_name)
     axes.grid(axis="x", alpha=0.3)
-    per = "class" if task.kind is TaskKind.SEGMENTATION else "label"
-    axes.set_title(f"{task.name}: {score_name} per {per} (mean {_number(metrics.get(mean_key)):.3f})")
+    mean = _number(metrics.get(kind.primary_metric))
+    axes.set_title(f"{task.name}: {score_name} per {kind.class_noun} (mean {mean:.3f})")
     return _save(figure, path)
 
 
 def plot_scores(folder: Path, tasks: Sequence[TaskSpec], metrics: Mapping[str, Mapping[str, Any]]) -> list[Path]:
-    """confusion_<task>.png per classification task and <iou|f1>_<task>.png per segmentation / multilabel task,
-    from one evaluation's metrics (as `validate_model` or `score_engine` return them)."""
+    """confusion_<task>.png per task whose metrics hold a confusion matrix (classification) and <iou|f1>_<task>.png
+    per task scored class by class (segmentation, multilabel), from one evaluation's metrics (as `validate_model`
+    or `score_engine` return them)."""
     written = []
     for task in tasks:
         scores = metrics.get(task.name)
         if not isinstance(scores, Mapping):
             continue
-        if task.kind is TaskKind.CLASSIFICATION and scores.get("confusion") is not None:
+        per_class = kind_of(task).per_class_score
+        if scores.get("confusion") is not None:
             confusion = np.asarray(scores["confusion"], dtype=np.int64)
             path = Path(folder) / f"confusion_{task.name}.png"
-            written.append(_plot_confusion(path, task, confusion, _number(scores.get("accuracy"))))
-        elif task.kind in _PER_CLASS:
-            path = Path(folder) / f"{_PER_CLASS[task.kind][0]}_{task.name}.png"
-            written.append(_plot_per_class(path, task, scores))
+            written.append(_plot_confusion(path, task, confusion, scores))
+        elif per_class:
+            path = Path(folder) / f"{per_class[0]}_{task.name}.png"
+            written.append(_plot_per_class(path, task, scores, per_class))
     return written
 
 
@@ -308,23 +312,16 @@ def _describe(task: TaskSpec, value: np.ndarray | None) -> str:
     """One title line for a per-image task's value (label, labels or numbers); '?' where unlabelled."""
     if value is None or (np.issubdtype(np.asarray(value).dtype, np.floating) and np.isnan(value).all()):
         return f"{task.name}: ?"  # no target, or the missing marker of edgemtl.tasks (NaN row)
-    if task.kind is TaskKind.CLASSIFICATION:
-        index = int(value)
-        return f"{task.name}: {task.classes[index] if 0 <= index < len(task.classes) else '?'}"
-    if task.kind is TaskKind.MULTILABEL:
-        labels = [name for name, flag in zip(task.classes, np.ravel(value)) if flag > 0.5]
-        return f"{task.name}: {', '.join(labels) or 'none'}"
-    names = task.classes or ("",) * np.size(value)
-    return f"{task.name}: {', '.join(f'{n} {v:.2f}'.strip() for n, v in zip(names, np.ravel(value)))}"
+    return f"{task.name}: {kind_of(task).describe(task, value)}"
 
 
 def _overlay(image: np.ndarray, tasks: Sequence[TaskSpec], masks: Mapping[str, np.ndarray | None]) -> np.ndarray:
-    """The frame with each segmentation mask drawn exactly as the runtime draws it, as RGB for matplotlib."""
-    results = {
-        task.name: SegmentationResult(task, np.ascontiguousarray(masks[task.name], dtype=np.uint8))
-        for task in tasks
-        if task.kind is TaskKind.SEGMENTATION and masks.get(task.name) is not None
-    }
+    """The frame with each mask (a painted task's scored value) drawn as the runtime draws it, as RGB."""
+    results = {}
+    for task in tasks:
+        if masks.get(task.name) is not None:
+            mask, kind = np.ascontiguousarray(masks[task.name], dtype=np.uint8), kind_of(task)
+            results[task.name] = kind.result(task, {kind.scored_field: mask}, mask.shape)
     return render_overlay(image, Prediction(results))[..., ::-1]
 
 
@@ -341,8 +338,8 @@ def plot_predictions(
     draw, and this runs every epoch.
     """
     count = min(len(images), PREDICTION_SAMPLES)
-    per_image = [task for task in tasks if task.kind is not TaskKind.SEGMENTATION]
-    segmentation = [task for task in tasks if task.kind is TaskKind.SEGMENTATION]
+    per_image = [task for task in tasks if kind_of(task).per_image]
+    segmentation = [task for task in tasks if not kind_of(task).per_image]
     height, width = images.shape[1:3]
     pixels_per_inch = width / _PANEL_INCHES
     gap = max(1, round(0.08 * pixels_per_inch))
@@ -370,7 +367,7 @@ def plot_predictions(
             wrong = row == 1 and any(
                 _describe(task, sample[task.name]) != _describe(task, _sample(targets, task.name, column))
                 for task in per_image
-                if task.kind is not TaskKind.REGRESSION
+                if kind_of(task).categorical  # a value is off by some amount, not right or wrong
             )
             title = "\n".join(_describe(task, sample[task.name]) for task in per_image)
             color = "tab:red" if wrong else "black"

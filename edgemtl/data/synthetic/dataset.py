@@ -15,7 +15,7 @@ from edgemtl.data.synthetic.render import render_scene
 from edgemtl.data.synthetic.sampling import sample_scene_params
 from edgemtl.data.synthetic.targets import _IMAGE_TARGETS, _check_synthetic_tasks, image_targets
 from edgemtl.errors import ConfigError
-from edgemtl.tasks import NAVIGATION_DIRECTIONS, NAVIGATION_TASKS, TaskKind, TaskSpec
+from edgemtl.tasks import NAVIGATION_DIRECTIONS, NAVIGATION_TASKS, TaskSpec
 
 
 def make_dataset(
@@ -42,6 +42,6 @@ def make_dataset(
             values = image_targets(params)
             for name, target in per_image.items():
                 target[i] = values[name]
-    by_kind = {task.kind: task.name for task in NAVIGATION_TASKS}
-    everything = {by_kind[TaskKind.CLASSIFICATION]: labels, by_kind[TaskKind.SEGMENTATION]: masks, **per_image}
+    scene, segmentation = NAVIGATION_TASKS  # where to go (the scene label) and what is where (the mask)
+    everything = {scene.name: labels, segmentation.name: masks, **per_image}
     return ArrayDataset(images, {task.name: everything[task.name] for task in tasks})

@@ -1,0 +1,191 @@
+"""What a task kind is: the interface each kind's module (classification, multilabel, ...) fills in.
+
+Every place that would ask "which kind is this task?" asks the task's definition instead
+(`edgemtl.kinds.kind_of`): its graph outputs and the one the metrics score, its headline metric, the
+missing-label marker, its loss and postprocessing, how results are built, drawn and scored, how a label is
+read from a CSV cell, what a horizontal flip does to a target. So adding a kind is a TaskKind member, one
+module in this package and its entry in the registry, and nothing else to edit.
+
+NumPy only: the task vocabulary (edgemtl.tasks) and the runtime import the kinds on devices without
+PyTorch. The methods that need PyTorch (loss, postprocessing) import it when called; the runtime never
+calls them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from edgemtl.errors import ConfigError
+from edgemtl.kinds.scores import TaskMeter
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from edgemtl.tasks import TaskSpec
+
+
+class TaskResult:
+    """One task's result on one frame, in the shape an application wants it (names, not indices).
+
+    Each kind's result is a frozen dataclass whose first field is the task. `mask` is the class-id map
+    the overlay paints and `edgemtl predict` saves: a field of the kinds that predict one per pixel, None
+    for the others, so drawing and saving ask for a mask instead of a kind.
+    """
+
+    task: TaskSpec
+    mask: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for predictions.jsonl and the sinks."""
+        raise NotImplementedError
+
+    def overlay_text(self) -> str | None:
+        """The overlay's text after "<task>: "; None for a result drawn as its mask."""
+        raise NotImplementedError
+
+
+class KindDef(ABC):
+    """One task kind. A kind's module subclasses it, sets every class attribute and implements every
+    abstract method; a per-image kind implements the cell and title methods too. tests/test_kinds_table.py
+    holds each kind of the registry to that."""
+
+    value: ClassVar[str]  # the TaskKind value: the wire format of configs and ONNX metadata
+    outputs: ClassVar[dict[str, str]]  # the graph's outputs for a task: field → what it holds, in graph order
+    scored_field: ClassVar[str]  # the output the metrics compare with the target
+    exact_outputs: ClassVar[frozenset[str]]  # outputs export parity compares by agreement (ids, flags)
+    # True: the head gives logits that postprocessing decides on (classes, flags), so a prediction is right
+    # or wrong and the raw logits may be exported too. False: the head's outputs are the values themselves.
+    categorical: ClassVar[bool]
+    # True: one target per image (pooled head, a CSV cell, a title line in plots). False: a mask per image
+    # (a decoder head, a mask file, painted over the frame, moved with the pixels by augmentation).
+    per_image: ClassVar[bool]
+    min_classes: ClassVar[int]  # fewest names `TaskSpec.classes` may hold
+    class_noun: ClassVar[str]  # what `TaskSpec.classes` names: "class", "label", "value"
+    options: ClassVar[dict[str, str]] = {}  # extra keys only this kind takes → how a message names each
+    flip_option: ClassVar[str]  # the extra key declaring what a flip does: "flip_pairs" or "flip_negate"
+    missing: ClassVar[Any]  # the missing-label marker (partial labels): losses and metrics skip it
+    target_dtype: ClassVar[type[np.generic]]  # dtype of the dataset's targets (edgemtl.data.ArrayDataset)
+    meter: ClassVar[type[TaskMeter]]  # scores predictions against targets; `meter.primary` is the headline
+    higher_is_better: ClassVar[bool] = True  # of the headline metric: how the best checkpoint is chosen
+    per_class_score: ClassVar[tuple[str, str] | None] = None  # (metric key prefix, axis name) to plot per class
+    label_problem: ClassVar[str] = ""  # per-image kinds: what an unusable CSV cell is called in an error
+
+    @property
+    def primary_metric(self) -> str:
+        return self.meter.primary
+
+    # --- the task spec ---------------------------------------------------------------------------------
+
+    def num_outputs(self, task: TaskSpec) -> int:
+        """Width of the head's output: one per class name, unless the kind says otherwise."""
+        return len(task.classes)
+
+    def check_classes(self, task: TaskSpec) -> None:
+        """Refuse class lists the kind cannot use; a kind with limits beyond the minimum adds them."""
+        if len(task.classes) < self.min_classes:
+            raise ConfigError(
+                f"task {task.name!r} ({self.value}) has {len(task.classes)} class names: "
+                f"expected at least {self.min_classes}"
+            )
+
+    def check_option(self, task: TaskSpec, key: str) -> None:
+        """Check the value of `task.extra[key]`, one of this kind's `options`."""
+        raise NotImplementedError(f"{self.value} tasks take no option {key!r}")
+
+    def spec_lines(self, task: TaskSpec) -> list[str]:
+        """What an integrator must know beyond the outputs (`edgemtl info`), e.g. the flags' thresholds."""
+        return []
+
+    # --- targets ---------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def check_target(self, task: TaskSpec, target: np.ndarray, images_shape: tuple[int, ...]) -> None:
+        """Raise a DataError unless `target` is this task's targets for images of `images_shape`."""
+
+    @abstractmethod
+    def flip(self, task: TaskSpec, target: np.ndarray, flips: np.ndarray) -> np.ndarray:
+        """A batch's targets once the images at `flips` ((N,) bool) are mirrored left to right.
+
+        A new array, or `target` itself when the flip changes nothing. Masks arrive already mirrored with
+        the pixels: only what the task declares (`flip_option`) is left to do. Missing targets stay missing.
+        """
+
+    def parse_label(self, task: TaskSpec, value: Any) -> Any | None:
+        """Per-image kinds: one CSV cell or JSON value → one target (the missing marker when empty), or
+        None when the value is unusable."""
+        raise NotImplementedError(f"{self.value} targets are masks, not cells")
+
+    def expected_label(self, task: TaskSpec) -> str:
+        """Per-image kinds: what a usable cell is, for the error naming unusable ones."""
+        raise NotImplementedError(f"{self.value} targets are masks, not cells")
+
+    def format_label(self, task: TaskSpec, target: np.ndarray) -> str:
+        """Per-image kinds: one target as a CSV cell, the inverse of `parse_label`."""
+        raise NotImplementedError(f"{self.value} targets are masks, not cells")
+
+    def describe(self, task: TaskSpec, value: np.ndarray) -> str:
+        """Per-image kinds: a labelled target or prediction in a few words, for plot titles."""
+        raise NotImplementedError(f"{self.value} targets are masks, drawn rather than described")
+
+    # --- training and export (PyTorch, imported when called) -------------------------------------------
+
+    @abstractmethod
+    def labelled(self, task: TaskSpec, target: Tensor) -> Tensor:
+        """Which items of a batch's targets carry a label (bool, the target's shape)."""
+
+    @abstractmethod
+    def loss(self, task: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+        """Mean loss over the labelled items of a batch; 0, with zero gradients, when none is labelled."""
+
+    def constants(self, task: TaskSpec) -> dict[str, tuple[float, ...]]:
+        """Numbers `postprocess` needs from the spec; the export stores them in the graph as constants."""
+        return {}
+
+    @abstractmethod
+    def postprocess(self, task: TaskSpec, logits: Tensor, constants: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
+        """The head's raw output → the graph's outputs, in the order of `outputs`.
+
+        The one postprocessing: the export wrapper puts it in the graph, and training scores
+        `prediction`, its scored output, so validation metrics are those of the exported file.
+        """
+
+    def prediction(self, task: TaskSpec, logits: Tensor) -> Tensor:
+        """What the metrics compare with the target, computed as the exported graph computes it."""
+        import torch
+
+        constants = {name: torch.tensor(v, device=logits.device) for name, v in self.constants(task).items()}
+        return self.postprocess(task, logits, constants)[list(self.outputs).index(self.scored_field)]
+
+    # --- the runtime ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def result(self, task: TaskSpec, outputs: Mapping[str, np.ndarray], frame_size: tuple[int, int]) -> TaskResult:
+        """One frame's result from its graph outputs (by field), at the frame's (height, width)."""
+
+
+def empty_cell(value: Any) -> bool:
+    """An absent, null or blank cell: the sample has no target for the task (partial labels)."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def class_id(value: Any, classes: tuple[str, ...]) -> int | None:
+    """A class given by name, or by index as a fallback; None when it is neither."""
+    value = str(value).strip()
+    if value in classes:
+        return classes.index(value)
+    if value.isdigit() and int(value) < len(classes):
+        return int(value)
+    return None
+
+
+def class_swap(task: TaskSpec, size: int) -> np.ndarray:
+    """(size,) lookup table mapping each class id to its mirror image (itself unless in a flip pair)."""
+    table = np.arange(size)
+    for left, right in task.extra.get("flip_pairs", []):
+        a, b = task.classes.index(left), task.classes.index(right)
+        table[a], table[b] = b, a
+    return table
