@@ -122,7 +122,8 @@ def test_eval_without_the_training_extra_says_what_to_install(tmp_path, exported
     prefixes = ("matplotlib.", "edgemtl.commands.evaluate")
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith(prefixes)]:
         monkeypatch.delitem(sys.modules, name)
-    monkeypatch.delitem(sys.modules, "edgemtl.train.plots", raising=False)
+    for name in [m for m in sys.modules if m.startswith(("edgemtl.plots", "edgemtl.train.plots"))]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails, as on a runtime install
     result = invoke("eval", "-m", exported_model, "-o", tmp_path / "eval")
     assert_one_line_error(result, "needs matplotlib, which comes with the training extra: pip install 'edgemtl[train]'")

@@ -31,6 +31,7 @@ from edgemtl.kinds.layouts import RowTargets
 from edgemtl.kinds.options import AUGMENT_OPTIONS
 from edgemtl.kinds.scores import TaskMeter
 from edgemtl.metrics import higher_is_better, make_meter, primary_metric
+from edgemtl.plots import plot_predictions
 from edgemtl.runtime import Engine, Prediction
 from edgemtl.runtime.metadata import task_output_fields
 from edgemtl.runtime.overlay import _text_lines
@@ -38,7 +39,6 @@ from edgemtl.runtime.scoring import score_engine
 from edgemtl.tasks import NAVIGATION_TASKS, TaskKind, TaskSpec, tasks_from_json
 from edgemtl.train import TrainConfig, load_checkpoint, train
 from edgemtl.train.losses import labelled_count, task_loss, task_prediction
-from edgemtl.train.plots import plot_predictions
 
 PACKAGE = Path(edgemtl.__file__).parent
 PER_IMAGE_METHODS = ("parse_label", "expected_label", "format_label", "describe")

@@ -12,9 +12,10 @@ from PIL import Image
 
 from edgemtl.data import ArrayDataset
 from edgemtl.metrics import make_meter
+from edgemtl.plots import plot_history, plot_predictions, plot_scores
 from edgemtl.tasks import IGNORE_PIXEL, MISSING_CLASS, NAVIGATION_TASKS, TaskKind, TaskSpec
 from edgemtl.train import plots
-from edgemtl.train.plots import plot_history, plot_predictions, plot_run, plot_scores
+from edgemtl.train.plots import plot_run
 
 SCENE, SEGMENTATION = NAVIGATION_TASKS
 OBJECTS = TaskSpec("objects", TaskKind.MULTILABEL, ("cone", "box", "rock"))

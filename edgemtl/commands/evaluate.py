@@ -18,14 +18,8 @@ from edgemtl.data import ArrayDataset, open_dataset
 from edgemtl.data.splits import SYNTHETIC, SYNTHETIC_VAL_SCENES
 from edgemtl.errors import DataError, ModelFileError
 from edgemtl.paths import fresh_dir
+from edgemtl.plots import PREDICTION_SAMPLES, engine_predictions, plot_predictions, plot_scores
 from edgemtl.tasks import TaskSpec
-from edgemtl.train.plots import (
-    PREDICTION_SAMPLES,
-    engine_predictions,
-    model_predictions,
-    plot_predictions,
-    plot_scores,
-)
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 
@@ -68,6 +62,8 @@ class CheckpointEvaluator:
         return validate_model(self.model, data, self.preprocess)
 
     def predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        from edgemtl.train.plots import model_predictions
+
         return model_predictions(self.model, self.preprocess, images)
 
 
