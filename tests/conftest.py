@@ -9,8 +9,7 @@ import pytest
 
 from edgemtl.data.synthetic import make_dataset
 from edgemtl.tasks import NAVIGATION_TASKS
-
-TINY_SIZE = (32, 32)
+from tests.helpers import TINY_SIZE
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,11 @@ def output_option(default: str, help_text: str) -> Callable:
     return click.option("-o", "--output", "--out", "output", default=default, show_default=True, help=help_text)
 
 
+def path_option(*names: str, help_text: str) -> Callable:
+    """An optional path flag (None when not given)."""
+    return click.option(*names, type=click.Path(path_type=Path), default=None, help=help_text)
+
+
 def model_option(help_text: str = "The exported .onnx file.", required: bool = True) -> Callable:
     return click.option("-m", "--model", type=click.Path(path_type=Path), required=required, help=help_text)
 

@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from edgemtl.cli.options import device_option, output_option, parse_batch, parse_size, progress_option, seed_option
+from edgemtl.cli.options import (
+    device_option,
+    output_option,
+    parse_batch,
+    parse_size,
+    path_option,
+    progress_option,
+    seed_option,
+)
 
 
 @click.command()
@@ -64,18 +72,14 @@ class TrainCommand(click.Command):
 
 
 @click.command("train", cls=TrainCommand)
-@click.option(
+@path_option(
     "--config",
     "config_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="A TOML training config (or a run's config.json); flags given on the command line override it.",
+    help_text="A TOML training config (or a run's config.json); flags given on the command line override it.",
 )
-@click.option(
+@path_option(
     "--resume",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Continue the run in this folder from its last.pt, with its saved config (--epochs may extend it).",
+    help_text="Continue the run in this folder from its last.pt, with its saved config (--epochs may extend it).",
 )
 @click.option("--data", help="'synthetic', a dataset folder (images/, masks/, labels.csv, tasks.json) or a manifest.")
 @click.option("--val-data", default=None, help="Validation folder; default: synthetic, or 10% of --data.")
@@ -125,12 +129,11 @@ def train_command(
 
 @click.command("export")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option(
+@path_option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The .onnx file (--format onnx) or model repository folder (--format triton); default: beside the checkpoint.",
+    help_text="The .onnx file (--format onnx) or model repository folder (--format triton); default: beside the "
+    "checkpoint.",
 )
 @click.option("--format", "target", type=click.Choice(["onnx", "triton"]), default="onnx", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)

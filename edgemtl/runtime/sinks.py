@@ -17,28 +17,21 @@ import cv2
 import numpy as np
 
 from edgemtl.errors import OutputError
+from edgemtl.runtime.closing import Closing
 
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DISPLAY, NO_OUTPUT = "display", "none"
 _ESCAPE = 27
 
 
-class FrameSink:
-    """`write()` annotated frames; `stop_requested` turns true when the viewer asked to stop (a window's q)."""
+class FrameSink(Closing):
+    """`write()` annotated frames; `stop_requested` turns true when the viewer asked to stop (a window's q).
+    `close()` finalizes what was written (a `with` block calls it)."""
 
     stop_requested = False
 
     def write(self, image: np.ndarray, name: str) -> None:
         raise NotImplementedError
-
-    def close(self) -> None:
-        """Nothing to finalize by default."""
-
-    def __enter__(self) -> FrameSink:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class VideoFileSink(FrameSink):

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from edgemtl.errors import EdgemtlError, SourceError
+from edgemtl.runtime.closing import Closing
 
 log = logging.getLogger("edgemtl")
 
@@ -44,7 +45,7 @@ class Frame:
     prepared: np.ndarray | None = None  # the image resized for a model, when a reader thread did it
 
 
-class FrameSource:
+class FrameSource(Closing):
     """`read()` (or iterate) to get frames; `close()` (or a `with` block) releases files, devices, threads."""
 
     uri: str
@@ -61,15 +62,6 @@ class FrameSource:
     def __iter__(self) -> Iterator[Frame]:
         while (frame := self.read()) is not None:
             yield frame
-
-    def close(self) -> None:
-        """Nothing to release by default."""
-
-    def __enter__(self) -> FrameSource:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def read_image(path: Path) -> np.ndarray:

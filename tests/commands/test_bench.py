@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from .test_cli import assert_one_line_error, invoke
+from tests.helpers import assert_one_line_error, invoke
 
 # One thread: PyTorch's OpenMP threads stall at every barrier when the other core is busy (a shared
 # machine), which made a tenth of a second take ten.

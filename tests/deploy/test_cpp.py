@@ -22,7 +22,7 @@ from edgemtl.tasks import TaskKind
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ORT_ROOT = Path(os.environ.get("EDGEMTL_ORT_ROOT", REPO / "build" / "onnxruntime"))
 
 # `scene_probs: 0.1 0.2` or `segmentation_mask (64x48 pixels), share per class id: 0=0.25 3=0.75`;

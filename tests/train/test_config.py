@@ -179,7 +179,7 @@ def test_the_cli_reports_a_bad_config_in_one_line(tmp_path):
 def test_the_example_config_names_every_kind_the_synthetic_scenes_label():
     from edgemtl.data.synthetic import labels_all
 
-    run = load_config(Path(__file__).parent.parent / "configs" / "all_kinds.toml")
+    run = load_config(Path(__file__).parents[2] / "configs" / "all_kinds.toml")
     assert {t.kind for t in run.tasks} == set(TaskKind)
     assert labels_all(run.tasks) and run.augment.enabled and run.train.weighting == "uncertainty"
 

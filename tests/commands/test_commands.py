@@ -13,8 +13,7 @@ import torch
 
 from edgemtl.errors import ConfigError
 from edgemtl.train import load_checkpoint
-
-from .test_cli import assert_one_line_error, invoke
+from tests.helpers import assert_one_line_error, invoke, write_images
 
 RUN_CONFIG = """\
 seed = 3
@@ -82,7 +81,6 @@ def test_splits_of_synthetic_data_are_different_scenes_and_a_folder_is_opened_wh
 
 @pytest.mark.parametrize("command", ["predict", "eval", "bench"])
 def test_the_old_spellings_still_work_and_say_so_once(command, tmp_path, exported_model):
-    from .files import write_images
 
     images = tmp_path / "images"
     write_images(images, 2, size=(32, 32))

@@ -26,18 +26,9 @@ from edgemtl.runtime import (
 from edgemtl.runtime.engine import provider_list, tensorrt_cache_folder
 from edgemtl.runtime.sources import ImageSource, VideoSource, open_source
 from edgemtl.tasks import NAVIGATION_TASKS
-
-from .files import write_foreign_onnx, write_images, write_video
+from tests.helpers import assert_one_line, write_foreign_onnx, write_images, write_video
 
 SCENE, SEGMENTATION = NAVIGATION_TASKS
-
-
-def assert_one_line(error: pytest.ExceptionInfo, *fragments: str) -> str:
-    message = str(error.value)
-    assert message and "\n" not in message, f"not one line: {message!r}"
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
-    return message
 
 
 @pytest.fixture(scope="module")

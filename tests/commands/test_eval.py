@@ -9,10 +9,7 @@ import pytest
 
 from edgemtl.data.folder import write_dataset
 from edgemtl.tasks import NAVIGATION_TASKS
-
-from .files import write_foreign_onnx
-from .test_cli import assert_one_line_error, invoke, snapshot
-from .test_plots import assert_png
+from tests.helpers import assert_one_line_error, assert_png, invoke, snapshot, write_foreign_onnx
 
 SCENE, SEGMENTATION = NAVIGATION_TASKS
 EVAL_FILES = {"metrics.json", "confusion_scene.png", "iou_segmentation.png", "predictions.png"}

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from edgemtl.data import ArrayDataset
 from edgemtl.metrics import make_meter
@@ -16,20 +14,12 @@ from edgemtl.plots import plot_history, plot_predictions, plot_scores
 from edgemtl.tasks import IGNORE_PIXEL, MISSING_CLASS, NAVIGATION_TASKS, TaskKind, TaskSpec
 from edgemtl.train import plots
 from edgemtl.train.plots import plot_run
+from tests.helpers import assert_png
 
 SCENE, SEGMENTATION = NAVIGATION_TASKS
 OBJECTS = TaskSpec("objects", TaskKind.MULTILABEL, ("cone", "box", "rock"))
 DISTANCE = TaskSpec("distance", TaskKind.REGRESSION, ("metres",))
 ALL_KINDS = (SCENE, SEGMENTATION, OBJECTS, DISTANCE)
-
-
-def assert_png(path: Path) -> tuple[int, int]:
-    """A complete, decodable PNG; returns its (width, height)."""
-    assert path.is_file(), path
-    with Image.open(path) as image:
-        assert image.format == "PNG"
-        image.load()  # decodes every byte: a truncated file fails here
-        return image.size
 
 
 def history_entry(epoch: int) -> dict:

@@ -9,10 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .files import write_video
-from .test_cli import assert_one_line_error, invoke
-from .test_pipeline import count_frames
-from .test_sources import write_mjpeg_avi
+from tests.helpers import assert_one_line_error, count_frames, invoke, write_mjpeg_avi, write_video
 
 
 def test_camera_to_a_video_file_with_a_json_summary(tmp_path, exported_model):

@@ -14,10 +14,7 @@ from edgemtl.runtime import Engine, open_output, open_source, run_pipeline
 from edgemtl.runtime.pipeline import LatencyHistogram
 from edgemtl.runtime.sinks import FrameSink, ImageFolderSink, NullSink, VideoFileSink
 from edgemtl.runtime.sources import Frame, FrameSource
-
-from .files import write_images, write_video
-from .test_runtime import assert_one_line
-from .test_sources import truncate, write_mjpeg_avi
+from tests.helpers import assert_one_line, count_frames, truncate, write_images, write_mjpeg_avi, write_video
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +36,6 @@ class KeepingSink(FrameSink):
         self.images.append(image.copy())
         self.names.append(name)
         self.stop_requested = self.stop_after is not None and len(self.images) >= self.stop_after
-
-
-def count_frames(path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    assert capture.isOpened(), f"{path} does not open"
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    capture.release()
-    return count
 
 
 def no_pipeline_threads_left() -> bool:

@@ -19,8 +19,7 @@ from edgemtl.train import (
     validate_model,
 )
 from edgemtl.train.weighting import create_weighting
-
-from .conftest import TINY_SIZE
+from tests.helpers import TINY_SIZE
 
 
 def test_run_folder_holds_checkpoints_config_and_history(trained_run):

@@ -8,7 +8,6 @@ import logging
 import socket
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,23 +15,7 @@ import pytest
 
 from edgemtl.errors import SourceError
 from edgemtl.runtime.sources import Frame, ThreadedSource, VideoSource, open_source
-
-from .files import write_video
-from .test_runtime import assert_one_line
-
-
-def write_mjpeg_avi(path: Path, count: int, size: tuple[int, int] = (40, 48), fps: float = 50.0) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (size[1], size[0]))
-    for i in range(count):
-        writer.write(np.full((*size, 3), 8 * i % 256, np.uint8))
-    writer.release()
-    return path
-
-
-def truncate(path: Path, fraction: float) -> Path:
-    data = path.read_bytes()
-    path.write_bytes(data[: int(len(data) * fraction)])
-    return path
+from tests.helpers import assert_one_line, truncate, write_mjpeg_avi, write_video
 
 
 class MjpegServer:

@@ -15,29 +15,9 @@ from PIL import Image
 
 from edgemtl.cli import main
 from edgemtl.tasks import NAVIGATION_TASKS
-
-from .files import write_foreign_onnx, write_images, write_video
+from tests.helpers import assert_one_line_error, invoke, snapshot, write_foreign_onnx, write_images, write_video
 
 SCENE, SEGMENTATION = NAVIGATION_TASKS
-
-
-def invoke(*args: object):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def assert_one_line_error(result, *fragments: str) -> str:
-    """Exit code ≠ 0, and stderr is exactly one `Error: ...` line naming what it must."""
-    assert result.exit_code != 0, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
-    return lines[0]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 # --- info -----------------------------------------------------------------------------------------------
