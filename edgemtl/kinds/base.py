@@ -50,7 +50,7 @@ class TaskResult:
 
 class KindDef(ABC):
     """One task kind. A kind's module subclasses it, sets every class attribute and implements every
-    abstract method; a per-image kind implements the cell and title methods too. tests/test_kinds_table.py
+    abstract method; a per-image kind implements the cell and title methods too. tests/kinds/test_table.py
     holds each kind of the registry to that."""
 
     value: ClassVar[str]  # the TaskKind value: the wire format of configs and ONNX metadata

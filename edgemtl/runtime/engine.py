@@ -3,7 +3,7 @@
 Imports numpy, onnxruntime and cv2 only, so it runs on a device without PyTorch.
 
 The CPU path is tested everywhere; the CUDA path (I/O binding to device buffers allocated once, CUDA
-graphs) by tests/test_gpu.py where a GPU is at hand (it ran on an H100). The TensorRT path (fp16, engine
+graphs) by tests/runtime/test_gpu.py where a GPU is at hand (it ran on an H100). The TensorRT path (fp16, engine
 cache) has NOT run: no machine it was tested on had TensorRT.
 """
 
