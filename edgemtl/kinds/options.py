@@ -28,7 +28,11 @@ AUGMENT_OPTIONS = ("flip_pairs", "flip_negate", "scale_invariant")
 
 def extra_keys() -> tuple[str, ...]:
     """Every key a task's `extra` may hold: the kinds' own options, then the augmentation ones."""
-    return (*dict.fromkeys(key for kind in KINDS.values() for key in kind.options), *AUGMENT_OPTIONS)
+    return (*_kind_options(), *AUGMENT_OPTIONS)
+
+
+def _kind_options() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(key for kind in KINDS.values() for key in kind.options))
 
 
 def check_extra(task: TaskSpec) -> None:
@@ -43,15 +47,14 @@ def check_extra(task: TaskSpec) -> None:
     if not isinstance(invariant, bool):
         raise ConfigError(f"task {task.name!r} has scale_invariant {invariant!r}: expected true or false")
     kind = kind_of(task)
-    for key in keys[: -len(AUGMENT_OPTIONS)]:
-        if key in task.extra and key not in kind.options:
+    for key in (key for key in _kind_options() if key in task.extra):
+        if key not in kind.options:
             owners = [other for other in KINDS.values() if key in other.options]
             raise ConfigError(
                 f"task {task.name!r} ({kind.value}) has {owners[0].options[key]}: "
                 f"only {_joined([owner.value for owner in owners])} tasks take one"
             )
-        if key in task.extra:
-            kind.check_option(task, key)
+        kind.check_option(task, key)
     _check_flip_pairs(task, kind)
     _check_flip_negate(task, kind)
 
