@@ -21,7 +21,13 @@ from edgemtl.cli.options import EdgemtlGroup
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
 def main(verbose: bool) -> None:
     """edgemtl: train a multi-task vision net, export it to ONNX, run it on camera frames."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    logging.getLogger("edgemtl").setLevel(level)  # also when an earlier call in this process configured logging
+    if not verbose:
+        from edgemtl.runtime.logs import quiet_libraries
+
+        quiet_libraries()
 
 
 for command in (

@@ -34,6 +34,7 @@ class ExportRequest:
     calib_data: str = SYNTHETIC  # int8: 'synthetic' (the first training scenes) or a folder of images
     calib_size: int = 128
     overwrite: bool = False
+    allow_outside_paths: bool = False  # --verify-data's listing may name files outside its folder
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,12 @@ def run_export(request: ExportRequest) -> ExportReport:
     verify_data = None
     if request.verify:
         verify_data = open_dataset(
-            request.verify_data, "val", size=options.input_size, tasks=checkpoint.tasks, count=request.verify_frames
+            request.verify_data,
+            "val",
+            size=options.input_size,
+            tasks=checkpoint.tasks,
+            count=request.verify_frames,
+            allow_outside=request.allow_outside_paths,
         ).subset(slice(0, request.verify_frames))  # a fixed batch is padded when scored
     calibration = (
         _calibration_frames(request, options.input_size, options.batch or 1) if options.precision == "int8" else None

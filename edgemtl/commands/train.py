@@ -69,6 +69,7 @@ def run_train(options: TrainOptions, log: Callable[[str], None] = print) -> Trai
         train_count=source.train_size,
         val_count=source.val_size,
         seed=config.seed,
+        allow_outside=source.allow_outside_paths,
     )
     # A resumed run continues in its folder; under torchrun only rank 0 makes (and writes) a new one.
     out = options.out or DEFAULT_OUT

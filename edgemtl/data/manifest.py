@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import difflib
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,12 @@ def read_csv_rows(path: Path, needed: list[str]) -> list[Row]:
                         f"{path} line {reader.line_num} has {len(header) + len(row[None])} fields: "
                         f"expected {len(header)}, as in the header"
                     )
+                if None in row.values():  # DictReader fills the fields a short row lacks with None
+                    cells = sum(v is not None for v in row.values())
+                    raise DataError(
+                        f"{path} line {reader.line_num} has {cells} fields: expected {len(header)}, as in the "
+                        "header (leave a cell empty, with its comma, for a missing label)"
+                    )
                 if any((v or "").strip() for v in row.values()):
                     rows.append((f"line {reader.line_num}", row))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -181,6 +188,22 @@ class Listing:
     masks: dict[str, list[str | None]]  # segmentation task → mask name per image, None: no mask (unlabelled)
 
 
+def _outside(root: Path, folder: Path, name: str) -> bool:
+    """A listed path that leaves the dataset's folder: absolute, or climbing out with `..` (read lexically,
+    so a folder the user linked in on purpose still counts as inside)."""
+    return Path(name).is_absolute() or not Path(os.path.normpath(folder / name)).is_relative_to(os.path.normpath(root))
+
+
+def _refuse_outside(root: Path, folder: Path, names: list[str], source: Path, allow_outside: bool) -> None:
+    """Files from other people name paths: `../../etc/passwd` is refused unless the user allows it."""
+    if not allow_outside:
+        fail_if_any(
+            [n for n in names if _outside(root, folder, n)],
+            f"paths in {source} outside the dataset folder {root}",
+            "expected paths inside it; pass --allow-outside-paths (allow_outside=True) to read them anyway",
+        )
+
+
 def parse_listing(
     source: Path,
     rows: list[Row],
@@ -188,13 +211,18 @@ def parse_listing(
     dirs: tuple[Path, Path],
     masks: dict[str, list[str | None]] | None = None,
     field: str = "column",
+    *,
+    root: Path | None = None,
+    allow_outside: bool = False,
 ) -> Listing:
     """Rows → a Listing: targets parsed, images and masks checked to exist. dirs: (image_dir, mask_dir).
 
     masks: mask names already known per segmentation task (the folder format's defaults); the other
-    segmentation tasks take theirs from the rows.
+    segmentation tasks take theirs from the rows. Paths must stay inside `root` (default: the source's
+    folder) unless `allow_outside`.
     """
     image_dir, mask_dir = dirs
+    root = source.parent if root is None else root
     if not rows:
         raise DataError(f"{source} lists no images: expected at least one sample")
     images = [row.get("image") if isinstance(row.get("image"), str) else "" for _, row in rows]
@@ -214,6 +242,7 @@ def parse_listing(
         f"images in {source} of an unsupported type",
         f"expected names ending in {', '.join(IMAGE_SUFFIXES)}",
     )
+    _refuse_outside(root, image_dir, images, source, allow_outside)
     fail_if_any(
         [n for n in images if not (image_dir / n).is_file()],
         f"images listed in {source} missing from {image_dir}",
@@ -233,6 +262,7 @@ def parse_listing(
             "expected a mask path, empty if the image has no mask",
         )
         masks[task.name] = [None if empty_cell(cell) else cell.strip() for cell in cells]
+        _refuse_outside(root, mask_dir, [n for n in masks[task.name] if n is not None], source, allow_outside)
         fail_if_any(
             [n for n in masks[task.name] if n is not None and not (mask_dir / n).is_file()],
             f"masks listed in {source} missing from {mask_dir}",
@@ -335,11 +365,16 @@ def load_listing(listing: Listing, tasks: tuple[TaskSpec, ...], size: tuple[int,
 
 
 def load_manifest(
-    path: Path | str, tasks: tuple[TaskSpec, ...] | None = None, size: tuple[int, int] | None = None
+    path: Path | str,
+    tasks: tuple[TaskSpec, ...] | None = None,
+    size: tuple[int, int] | None = None,
+    *,
+    allow_outside: bool = False,
 ) -> ArrayDataset:
     """Read the dataset a manifest.csv / manifest.json lists, resized to size (height, width) if given.
 
-    Tasks default to the manifest's own ("tasks" in JSON) or the tasks.json beside it.
+    Tasks default to the manifest's own ("tasks" in JSON) or the tasks.json beside it. Listed paths must
+    stay in the manifest's folder unless `allow_outside`.
     """
     path = Path(path)
     size = None if size is None else check_image_size(size)
@@ -350,7 +385,8 @@ def load_manifest(
     tasks = validate_tasks(manifest_tasks(path) if tasks is None else tuple(tasks))
     if path.suffix.lower() == ".csv":
         rows = read_csv_rows(path, ["image", *(t.name for t in tasks)])
-        listing = parse_listing(path, rows, tasks, (path.parent, path.parent))
+        listing = parse_listing(path, rows, tasks, (path.parent, path.parent), allow_outside=allow_outside)
     else:
-        listing = parse_listing(path, _read_json_rows(path, tasks), tasks, (path.parent, path.parent), field="key")
+        rows = _read_json_rows(path, tasks)
+        listing = parse_listing(path, rows, tasks, (path.parent,) * 2, field="key", allow_outside=allow_outside)
     return load_listing(listing, tasks, size)

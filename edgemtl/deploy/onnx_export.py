@@ -133,8 +133,23 @@ def _trace_to_onnx(wrapper: ExportWrapper, options: ExportOptions, path: Path) -
                 dynamo=True,
             )
     except Exception as exc:  # the exporter raises many internal types; report them as one
+        written = _os_error(exc)
+        if written is not None:  # a full disk or a write error is the disk's fault, not the exporter's
+            raise written from None
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"PyTorch could not export the model to ONNX opset {options.opset}: {first_line}") from exc
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind an exporter's exception, if writing its file is what failed."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain of causes, bounded
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return seen
+        if seen is None:
+            return None
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _check_output_path(path: Path, overwrite: bool) -> None:
@@ -224,6 +239,22 @@ def export_onnx(
 
     model = checkpoint.build_model()
     wrapper = ExportWrapper(model, checkpoint.mean, checkpoint.std, options.raw_logits).eval()
+    try:
+        return _export_beside(path, checkpoint, model, wrapper, options, verify_data, calibration_frames)
+    except OSError as exc:  # named by the user's path: the temporary one beside it means nothing to them
+        raise OutputError(f"{exc.strerror or exc} writing {path}") from None
+
+
+def _export_beside(
+    path: Path,
+    checkpoint: Checkpoint,
+    model: torch.nn.Module,
+    wrapper: ExportWrapper,
+    options: ExportOptions,
+    verify_data: ArrayDataset | None,
+    calibration_frames: np.ndarray | None,
+) -> ExportResult:
+    """The export's work, in a temporary folder beside `path`; only a file that passed replaces it."""
     parity = verification = None
     with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as folder:
         fp32_file, candidate = Path(folder) / "fp32.onnx", Path(folder) / "model.onnx"
