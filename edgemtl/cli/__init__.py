@@ -8,6 +8,7 @@ Use cases are imported inside each command, so `edgemtl info` and `edgemtl camer
 from __future__ import annotations
 
 import logging
+import warnings
 
 import click
 
@@ -24,10 +25,11 @@ def main(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("edgemtl").setLevel(level)  # also when an earlier call in this process configured logging
-    if not verbose:
+    if not verbose:  # the libraries' own lines (OpenCV, FFmpeg, Python warnings) only repeat edgemtl's, less clearly
         from edgemtl.runtime.logs import quiet_libraries
 
         quiet_libraries()
+        warnings.simplefilter("ignore")
 
 
 for command in (

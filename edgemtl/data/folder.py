@@ -177,6 +177,8 @@ def load_dataset(
     `allow_outside`: let its listing name files outside its folder.
     """
     path = Path(path)
+    if not path.exists() and path.suffix.lower() not in MANIFEST_SUFFIXES:  # a manifest says so itself
+        raise DataError(f"dataset {path} does not exist: expected a dataset folder or a manifest file")
     if path.is_dir():
         return load_folder(path, tasks, size, allow_outside=allow_outside)
     if path.suffix.lower() in MANIFEST_SUFFIXES:

@@ -227,6 +227,7 @@ def parse_listing(
         raise DataError(f"{source} lists no images: expected at least one sample")
     images = [row.get("image") if isinstance(row.get("image"), str) else "" for _, row in rows]
     images = [name.strip() for name in images]
+    _refuse_outside(root, image_dir, images, source, allow_outside)  # before anything else is read of them
     fail_if_any(
         [where for (where, _), name in zip(rows, images, strict=True) if not name],
         f"samples in {source} without an image",
@@ -242,7 +243,6 @@ def parse_listing(
         f"images in {source} of an unsupported type",
         f"expected names ending in {', '.join(IMAGE_SUFFIXES)}",
     )
-    _refuse_outside(root, image_dir, images, source, allow_outside)
     fail_if_any(
         [n for n in images if not (image_dir / n).is_file()],
         f"images listed in {source} missing from {image_dir}",

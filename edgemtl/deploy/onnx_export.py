@@ -4,9 +4,11 @@ replaces anything."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -152,6 +154,18 @@ def _os_error(exc: BaseException) -> OSError | None:
     return None
 
 
+def _check_free_space(path: Path, model: torch.nn.Module) -> None:
+    """Fail in a second, not after a minute of tracing: the export writes two files of about the weights' size
+    (the fp32 graph and the candidate) beside `path` before one replaces it."""
+    needed = 2 * sum(p.numel() * 4 for p in model.parameters())
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise OutputError(
+            f"{os.strerror(errno.ENOSPC)} writing {path}: {free / 1e6:.2f} MB free there, the export needs about "
+            f"{needed / 1e6:.2f} MB"
+        )
+
+
 def _check_output_path(path: Path, overwrite: bool) -> None:
     if path.suffix != ".onnx":
         raise OutputError(f"export path {path} does not end in .onnx: name the file model.onnx or similar")
@@ -238,6 +252,7 @@ def export_onnx(
         verify_data.check_against(checkpoint.tasks)
 
     model = checkpoint.build_model()
+    _check_free_space(path, model)
     wrapper = ExportWrapper(model, checkpoint.mean, checkpoint.std, options.raw_logits).eval()
     try:
         return _export_beside(path, checkpoint, model, wrapper, options, verify_data, calibration_frames)
