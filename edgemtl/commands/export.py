@@ -93,14 +93,15 @@ def run_export(request: ExportRequest) -> ExportReport:
     output = _output_path(request)
     verify_data = None
     if request.verify:
+        frames, outside = request.verify_frames, request.allow_outside_paths
         verify_data = open_dataset(
             request.verify_data,
             "val",
             size=options.input_size,
             tasks=checkpoint.tasks,
-            count=request.verify_frames,
-            allow_outside=request.allow_outside_paths,
-        ).subset(slice(0, request.verify_frames))  # a fixed batch is padded when scored
+            count=frames,
+            allow_outside=outside,
+        ).subset(slice(0, frames))  # a fixed batch is padded when scored
     calibration = (
         _calibration_frames(request, options.input_size, options.batch or 1) if options.precision == "int8" else None
     )

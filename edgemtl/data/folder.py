@@ -39,6 +39,8 @@ from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.manifest import (
     IMAGE_SUFFIXES,
     MANIFEST_SUFFIXES,
+    Size,
+    Tasks,
     fail_if_any,
     load_images,
     load_listing,
@@ -131,11 +133,7 @@ def load_frames(root: Path | str, size: tuple[int, int], limit: int | None = Non
 
 
 def load_folder(
-    root: Path | str,
-    tasks: tuple[TaskSpec, ...] | None = None,
-    size: tuple[int, int] | None = None,
-    *,
-    allow_outside: bool = False,
+    root: Path | str, tasks: Tasks = None, size: Size = None, *, allow_outside: bool = False
 ) -> ArrayDataset:
     """Read a dataset folder into memory, resized to size (height, width) if given.
 
@@ -165,11 +163,7 @@ def load_folder(
 
 
 def load_dataset(
-    path: Path | str,
-    tasks: tuple[TaskSpec, ...] | None = None,
-    size: tuple[int, int] | None = None,
-    *,
-    allow_outside: bool = False,
+    path: Path | str, tasks: Tasks = None, size: Size = None, *, allow_outside: bool = False
 ) -> ArrayDataset:
     """Any on-disk dataset: a folder in the folder format, or a manifest.csv / manifest.json file.
 

@@ -99,6 +99,8 @@ def manifest_tasks(path: Path | str) -> tuple[TaskSpec, ...]:
 # Rows: (where, {column: value}) from a CSV file or a JSON list of samples
 
 
+Tasks = tuple[TaskSpec, ...] | None  # a dataset's tasks; None: the ones it describes itself with
+Size = tuple[int, int] | None  # (height, width) to resize to; None: as stored
 Row = tuple[str, dict[str, Any]]  # ("line 4" or "samples[2]", the sample's values by column / key)
 
 
@@ -365,11 +367,7 @@ def load_listing(listing: Listing, tasks: tuple[TaskSpec, ...], size: tuple[int,
 
 
 def load_manifest(
-    path: Path | str,
-    tasks: tuple[TaskSpec, ...] | None = None,
-    size: tuple[int, int] | None = None,
-    *,
-    allow_outside: bool = False,
+    path: Path | str, tasks: Tasks = None, size: Size = None, *, allow_outside: bool = False
 ) -> ArrayDataset:
     """Read the dataset a manifest.csv / manifest.json lists, resized to size (height, width) if given.
 
