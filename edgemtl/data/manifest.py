@@ -221,7 +221,8 @@ def parse_listing(
 
     masks: mask names already known per segmentation task (the folder format's defaults); the other
     segmentation tasks take theirs from the rows. Paths must stay inside `root` (default: the source's
-    folder) unless `allow_outside`.
+    folder) unless `allow_outside`. (Over 60 lines: one pass of checks in the order a user fixes them, each
+    a `fail_if_any`; split up, the parts would pass the same rows, names and folders back and forth.)
     """
     image_dir, mask_dir = dirs
     root = source.parent if root is None else root
