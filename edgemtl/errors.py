@@ -47,3 +47,11 @@ class SourceError(EdgemtlError):
 
 class OutputError(EdgemtlError):
     """An output path cannot be written, or would overwrite something without permission."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (`docker stop`, systemd, Kubernetes): raised where Ctrl-C would be, so every `with`
+    block and `except KeyboardInterrupt` that finalizes outputs on Ctrl-C does the same on SIGTERM.
+
+    Not an EdgemtlError: nothing was wrong with the input. The CLI exits with 143 (128 + SIGTERM).
+    """

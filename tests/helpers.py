@@ -110,3 +110,84 @@ def assert_png(path: Path) -> tuple[int, int]:
         assert image.format == "PNG"
         image.load()  # decodes every byte: a truncated file fails here
         return image.size
+
+
+def default_signals() -> None:
+    """`preexec_fn` for a child that must react to SIGINT and SIGTERM as a fresh program does, however the
+    suite was started: a background job (`nohup pytest &`, some CI runners) ignores SIGINT, and a child
+    inherits ignored signals across exec."""
+    import signal
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+
+
+def edgemtl_script() -> Path:
+    """The `edgemtl` console script installed beside this interpreter."""
+    import sys
+
+    script = Path(sys.executable).with_name("edgemtl")
+    assert script.exists(), "the edgemtl console script is installed beside the interpreter"
+    return script
+
+
+def popen_edgemtl(args: list[str], **options):
+    """The console script as a child process with default signal dispositions, stdout and stderr piped."""
+    import subprocess
+
+    return subprocess.Popen(
+        [str(edgemtl_script()), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_signals,
+        **options,
+    )
+
+
+def doctor_metadata(source: Path, target: Path, changes: dict[str, str | None]) -> Path:
+    """A copy of an export with `edgemtl.<key>` metadata values replaced (None: removed), as someone editing
+    the file, or a tool copying metadata between files, would leave it."""
+    import onnx
+
+    model = onnx.load(str(source))
+    props = {p.key: p.value for p in model.metadata_props}
+    for key, value in changes.items():
+        props.pop(f"edgemtl.{key}", None)
+        if value is not None:
+            props[f"edgemtl.{key}"] = value
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, str(target))
+    return target
+
+
+def copy_metadata(source: Path, target: Path) -> Path:
+    """Give the ONNX file `target` the edgemtl metadata of the export `source` (a foreign graph in disguise)."""
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(source)).metadata_props}
+    model = onnx.load(str(target))
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, str(target))
+    return target
+
+
+def write_external_data_onnx(path: Path, location: str) -> Path:
+    """A valid ONNX file whose one weight lives in another file, named by `location` (e.g. ../secret.bin)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((1, 3), np.float32), "w")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "12")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "external", [x], [y], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.SerializeToString())  # onnx.save would try to write the external data
+    return path

@@ -8,6 +8,7 @@ Use cases are imported inside each command, so `edgemtl info` and `edgemtl camer
 from __future__ import annotations
 
 import logging
+import warnings
 
 import click
 
@@ -21,7 +22,14 @@ from edgemtl.cli.options import EdgemtlGroup
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
 def main(verbose: bool) -> None:
     """edgemtl: train a multi-task vision net, export it to ONNX, run it on camera frames."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    logging.getLogger("edgemtl").setLevel(level)  # also when an earlier call in this process configured logging
+    if not verbose:  # the libraries' own lines (OpenCV, FFmpeg, Python warnings) only repeat edgemtl's, less clearly
+        from edgemtl.runtime.logs import quiet_libraries
+
+        quiet_libraries()
+        warnings.simplefilter("ignore")
 
 
 for command in (

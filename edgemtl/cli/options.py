@@ -2,41 +2,104 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from edgemtl.errors import ConfigError, EdgemtlError
+from edgemtl.errors import ConfigError, EdgemtlError, Terminated
 
 #: What `pip install 'edgemtl[train]'` adds to the runtime's numpy, onnxruntime and OpenCV.
 TRAINING_MODULES = frozenset({"torch", "onnx", "onnxscript", "onnxconverter_common", "tqdm", "matplotlib"})
 MODEL_SUFFIXES = (".onnx", ".pt", ".pth")
 
 
+INTERRUPTED_EXIT = 128 + signal.SIGINT  # 130, what a shell reports for a process Ctrl-C stopped
+TERMINATED_EXIT = 128 + signal.SIGTERM  # 143, what docker, systemd and Kubernetes expect after SIGTERM
+BROKEN_PIPE_EXIT = 128 + signal.SIGPIPE  # 141, as for any program whose reader closed the pipe
+
+
 class EdgemtlGroup(click.Group):
-    """Turns every EdgemtlError into one line on stderr and exit code 1, never a traceback."""
+    """The error boundary: every EdgemtlError becomes one line on stderr and exit code 1, never a traceback.
+
+    SIGTERM is turned into Ctrl-C here, for every command (`_sigterm_like_ctrl_c`): outputs are finalized by
+    the same `with` blocks, and the exit code is 143 (Ctrl-C: 130).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except EdgemtlError as exc:
-            raise click.ClickException(str(exc)) from None
-        except ModuleNotFoundError as exc:  # a runtime-only install running a command that trains or plots
-            package = (exc.name or "").split(".")[0]
-            if package not in TRAINING_MODULES:
-                raise
-            raise click.ClickException(
-                f"this command needs {package}, which comes with the training extra: pip install 'edgemtl[train]'"
-            ) from None
-        except OSError as exc:  # a full disk or a read-only folder met while writing
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
-        except KeyboardInterrupt:
-            click.echo("interrupted; files written so far are complete", err=True)
-            sys.exit(130)
+        with _sigterm_like_ctrl_c() as terminated:
+            try:
+                result = super().invoke(ctx)
+            except EdgemtlError as exc:
+                raise click.ClickException(str(exc)) from None
+            except ModuleNotFoundError as exc:  # a runtime-only install running a command that trains or plots
+                package = (exc.name or "").split(".")[0]
+                if package not in TRAINING_MODULES:
+                    raise
+                raise click.ClickException(
+                    f"this command needs {package}, which comes with the training extra: pip install 'edgemtl[train]'"
+                ) from None
+            except BrokenPipeError:  # `edgemtl info model.onnx | head`: the reader left, nothing is wrong
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stays open: Python flushes stdout at exit
+                sys.exit(BROKEN_PIPE_EXIT)
+            except OSError as exc:  # a full disk or a read-only folder met while writing
+                where = f"{exc.filename}: " if exc.filename else ""
+                raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+            except KeyboardInterrupt:
+                _stopped(bool(terminated))
+            if terminated:  # the command stopped on it as on Ctrl-C (a camera does) and finalized its outputs
+                _stopped(True)
+            return result
+
+
+def _stopped(by_sigterm: bool) -> None:
+    """One line, and the exit code a supervisor expects."""
+    how = "terminated (SIGTERM)" if by_sigterm else "interrupted"
+    click.echo(f"{how}; files written so far are complete", err=True)
+    sys.exit(TERMINATED_EXIT if by_sigterm else INTERRUPTED_EXIT)
+
+
+@contextlib.contextmanager
+def _sigterm_like_ctrl_c() -> Iterator[list[bool]]:
+    """While a command runs, SIGTERM raises `Terminated` (a KeyboardInterrupt) where Ctrl-C would raise.
+
+    The yielded list turns true once SIGTERM came. A second SIGTERM while outputs are being finalized is
+    ignored, so it cannot cut a video's index in half; a supervisor's SIGKILL still ends the process.
+    Outside the main thread (click run from an application's worker) signals are left alone.
+    """
+    received: list[bool] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if not received:
+            received.append(True)
+            raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def verbose() -> bool:
+    """Whether `edgemtl -v` was given: progress lines and the libraries' own logging are shown then."""
+    context = click.get_current_context(silent=True)
+    return bool(context and context.find_root().params.get("verbose"))
+
+
+def status_echo() -> Callable[[str], None] | None:
+    """Where a long command's status lines go: stderr on a terminal or with -v; elsewhere (a service's log,
+    a pipe) nowhere, so stderr holds nothing but an error when one comes."""
+    return echo_err if verbose() or sys.stderr.isatty() else None
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -98,6 +161,13 @@ runtime_device_option = click.option(
 )
 seed_option = click.option("--seed", type=int, default=0, show_default=True)
 progress_option = click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+outside_paths_option = click.option(
+    "--allow-outside-paths",
+    "allow_outside_paths",
+    is_flag=True,
+    default=False,
+    help="Let a dataset's labels.csv or manifest name files outside its folder (refused by default).",
+)
 
 
 def engine_options(spinning: bool) -> Callable[[Callable], Callable]:

@@ -10,15 +10,16 @@ import click
 from edgemtl.cli.options import (
     deprecated,
     device_option,
-    echo_err,
     engine_options,
     is_model_file,
     make_engine_options,
     model_option,
     output_option,
+    outside_paths_option,
     parse_size,
     runtime_device_option,
     seed_option,
+    status_echo,
 )
 from edgemtl.errors import ConfigError
 
@@ -31,8 +32,16 @@ from edgemtl.errors import ConfigError
 @seed_option
 @device_option
 @output_option("runs/eval/exp", "Output folder (a new numbered one if it exists).")
+@outside_paths_option
 def eval_command(
-    data: str | None, model: Path | None, data_option: str | None, frames: int, seed: int, device: str, output: str
+    data: str | None,
+    model: Path | None,
+    data_option: str | None,
+    frames: int,
+    seed: int,
+    device: str,
+    output: str,
+    allow_outside_paths: bool,
 ) -> None:
     """Per-task metrics of a model on labelled DATA: 'synthetic' (held-out scenes, the default) or a dataset
     folder or manifest. Prints a table and writes metrics.json, confusion matrices, per-class scores and a
@@ -45,7 +54,9 @@ def eval_command(
         model, data = Path(data), data_option
     if model is None:
         raise ConfigError("no model given: expected -m MODEL, a checkpoint (.pt) or an export (.onnx)")
-    request = EvalRequest(model, data or data_option or "synthetic", frames, seed, device, Path(output))
+    request = EvalRequest(
+        model, data or data_option or "synthetic", frames, seed, device, Path(output), allow_outside_paths
+    )
     report = run_eval(request)
     for line in report.lines():
         click.echo(line)
@@ -106,7 +117,7 @@ def camera(**flags: Any) -> None:
     from edgemtl.commands.camera import CameraRequest, run_camera
 
     options = make_engine_options(flags)
-    summary = run_camera(CameraRequest(options=options, **flags), status=echo_err)
+    summary = run_camera(CameraRequest(options=options, **flags), status=status_echo())
     click.echo(("stopped: " if summary.interrupted else "") + summary.describe())
 
 

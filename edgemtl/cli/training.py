@@ -10,6 +10,7 @@ import click
 from edgemtl.cli.options import (
     device_option,
     output_option,
+    outside_paths_option,
     parse_batch,
     parse_size,
     path_option,
@@ -51,6 +52,7 @@ TRAIN_FLAGS = {
     "weighting": "train.weighting",
     "seed": "seed",
     "device": "device",
+    "allow_outside_paths": "data.allow_outside_paths",
 }
 
 
@@ -93,6 +95,7 @@ class TrainCommand(click.Command):
 @click.option("--skips/--no-skips", help="Encoder skips into the segmentation decoder.")
 @click.option("--seed", type=int)
 @device_option
+@outside_paths_option
 @click.option("-o", "--output", "--out", "output", default=None, help="Run folder [runs/train/exp, or numbered].")
 @progress_option
 @click.pass_context
@@ -152,6 +155,7 @@ def train_command(
 @click.option("--max-drop", type=float, default=None, help="Points a task may lose [fp32 0.1, fp16 0.5, int8 1].")
 @click.option("--allow-degraded", is_flag=True, help="Keep an export that lost more than --max-drop.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@outside_paths_option
 def export_command(
     checkpoint: Path,
     output: Path | None,

@@ -181,12 +181,15 @@ class EvalRequest:
     seed: int = 0  # the run's seed: its test scenes are neither its training nor its validation scenes
     device: str = "auto"
     out: Path = field(default_factory=lambda: Path("runs/eval/exp"))
+    allow_outside_paths: bool = False  # the dataset's listing may name files outside its folder
 
 
 def run_eval(request: EvalRequest) -> EvalReport:
     """Open the model, load the data at its input size, and report metrics and plots."""
     evaluator = open_evaluator(request.model, request.device)
+    drawn = {"count": request.frames, "seed": request.seed}  # synthetic scenes; a folder is read whole
+    size, tasks = evaluator.input_size, evaluator.tasks
     dataset = open_dataset(
-        request.data, "test", size=evaluator.input_size, tasks=evaluator.tasks, count=request.frames, seed=request.seed
+        request.data, "test", size=size, tasks=tasks, allow_outside=request.allow_outside_paths, **drawn
     )
     return evaluate_on(evaluator, dataset, request.data, request.out)

@@ -34,6 +34,7 @@ class ExportRequest:
     calib_data: str = SYNTHETIC  # int8: 'synthetic' (the first training scenes) or a folder of images
     calib_size: int = 128
     overwrite: bool = False
+    allow_outside_paths: bool = False  # --verify-data's listing may name files outside its folder
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,15 @@ def run_export(request: ExportRequest) -> ExportReport:
     output = _output_path(request)
     verify_data = None
     if request.verify:
+        frames, outside = request.verify_frames, request.allow_outside_paths
         verify_data = open_dataset(
-            request.verify_data, "val", size=options.input_size, tasks=checkpoint.tasks, count=request.verify_frames
-        ).subset(slice(0, request.verify_frames))  # a fixed batch is padded when scored
+            request.verify_data,
+            "val",
+            size=options.input_size,
+            tasks=checkpoint.tasks,
+            count=frames,
+            allow_outside=outside,
+        ).subset(slice(0, frames))  # a fixed batch is padded when scored
     calibration = (
         _calibration_frames(request, options.input_size, options.batch or 1) if options.precision == "int8" else None
     )

@@ -61,14 +61,10 @@ def run_train(options: TrainOptions, log: Callable[[str], None] = print) -> Trai
     """Load the data the configuration names, train, and return where the checkpoints are."""
     run = resolve_config(options)
     source, config = run.data, run.train
+    counts = {"train_count": source.train_size, "val_count": source.val_size, "seed": config.seed}
+    outside = source.allow_outside_paths  # a dataset's listing may name files outside its folder
     train_set, val_set = training_sets(
-        source.train,
-        source.val,
-        size=config.input_size,
-        tasks=run.tasks,
-        train_count=source.train_size,
-        val_count=source.val_size,
-        seed=config.seed,
+        source.train, source.val, size=config.input_size, tasks=run.tasks, allow_outside=outside, **counts
     )
     # A resumed run continues in its folder; under torchrun only rank 0 makes (and writes) a new one.
     out = options.out or DEFAULT_OUT

@@ -39,6 +39,8 @@ from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.manifest import (
     IMAGE_SUFFIXES,
     MANIFEST_SUFFIXES,
+    Size,
+    Tasks,
     fail_if_any,
     load_images,
     load_listing,
@@ -74,6 +76,8 @@ def read_tasks(path: Path | str) -> tuple[TaskSpec, ...]:
     path = Path(path)
     if path.suffix.lower() in MANIFEST_SUFFIXES and not path.is_dir():
         return manifest_tasks(path)
+    if not path.exists():
+        raise DataError(f"dataset {path} does not exist: expected a dataset folder or a manifest file")
     tasks_file = path / "tasks.json"
     if not tasks_file.is_file():
         raise DataError(f"{path} has no tasks.json: expected the task list write_dataset writes, or pass tasks")
@@ -115,7 +119,7 @@ def load_frames(root: Path | str, size: tuple[int, int], limit: int | None = Non
     folder = root / "images" if (root / "images").is_dir() else root
     if not folder.is_dir():
         raise DataError(f"calibration folder {root} does not exist: expected a folder of images")
-    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.name[0] != ".")[:limit]
     if not names:
         raise DataError(f"calibration folder {folder} holds no images: expected {', '.join(IMAGE_SUFFIXES)} files")
     images = load_images(folder, names)
@@ -129,12 +133,13 @@ def load_frames(root: Path | str, size: tuple[int, int], limit: int | None = Non
 
 
 def load_folder(
-    root: Path | str, tasks: tuple[TaskSpec, ...] | None = None, size: tuple[int, int] | None = None
+    root: Path | str, tasks: Tasks = None, size: Size = None, *, allow_outside: bool = False
 ) -> ArrayDataset:
     """Read a dataset folder into memory, resized to size (height, width) if given.
 
     Tasks default to root/tasks.json. Images are resized with area averaging, masks with nearest
-    neighbour (class ids must never be blended).
+    neighbour (class ids must never be blended). labels.csv may name files outside root only if
+    `allow_outside`: a dataset from elsewhere must not read the rest of the disk.
     """
     root = Path(root)
     size = None if size is None else check_image_size(size)
@@ -150,24 +155,28 @@ def load_folder(
     segmentation = _segmentation_task(tasks)
     defaults = segmentation is not None and bool(rows) and segmentation.name not in rows[0][1]
     masks = {segmentation.name: [_mask_name((row.get("image") or "").strip()) for _, row in rows]} if defaults else {}
-    listing = parse_listing(labels_path, rows, tasks, (images_dir, root / "masks"), masks)
+    dirs = (images_dir, root / "masks")
+    listing = parse_listing(labels_path, rows, tasks, dirs, masks, root=root, allow_outside=allow_outside)
     if defaults:
         _check_default_masks(root, listing.images, segmentation)
     return load_listing(listing, tasks, size)
 
 
 def load_dataset(
-    path: Path | str, tasks: tuple[TaskSpec, ...] | None = None, size: tuple[int, int] | None = None
+    path: Path | str, tasks: Tasks = None, size: Size = None, *, allow_outside: bool = False
 ) -> ArrayDataset:
     """Any on-disk dataset: a folder in the folder format, or a manifest.csv / manifest.json file.
 
     The one entry point for the CLI and the trainer; tasks default to the dataset's own (read_tasks).
+    `allow_outside`: let its listing name files outside its folder.
     """
     path = Path(path)
+    if not path.exists() and path.suffix.lower() not in MANIFEST_SUFFIXES:  # a manifest says so itself
+        raise DataError(f"dataset {path} does not exist: expected a dataset folder or a manifest file")
     if path.is_dir():
-        return load_folder(path, tasks, size)
+        return load_folder(path, tasks, size, allow_outside=allow_outside)
     if path.suffix.lower() in MANIFEST_SUFFIXES:
-        return load_manifest(path, tasks, size)
+        return load_manifest(path, tasks, size, allow_outside=allow_outside)
     raise DataError(
         f"dataset {path} is neither a folder nor a manifest: expected a dataset folder or an existing "
         f"{' / '.join(MANIFEST_SUFFIXES)} manifest file"

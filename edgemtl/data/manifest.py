@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import difflib
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,8 @@ def manifest_tasks(path: Path | str) -> tuple[TaskSpec, ...]:
 # Rows: (where, {column: value}) from a CSV file or a JSON list of samples
 
 
+Tasks = tuple[TaskSpec, ...] | None  # a dataset's tasks; None: the ones it describes itself with
+Size = tuple[int, int] | None  # (height, width) to resize to; None: as stored
 Row = tuple[str, dict[str, Any]]  # ("line 4" or "samples[2]", the sample's values by column / key)
 
 
@@ -114,6 +117,12 @@ def read_csv_rows(path: Path, needed: list[str]) -> list[Row]:
                     raise DataError(
                         f"{path} line {reader.line_num} has {len(header) + len(row[None])} fields: "
                         f"expected {len(header)}, as in the header"
+                    )
+                if None in row.values():  # DictReader fills the fields a short row lacks with None
+                    cells = sum(v is not None for v in row.values())
+                    raise DataError(
+                        f"{path} line {reader.line_num} has {cells} fields: expected {len(header)}, as in the "
+                        "header (leave a cell empty, with its comma, for a missing label)"
                     )
                 if any((v or "").strip() for v in row.values()):
                     rows.append((f"line {reader.line_num}", row))
@@ -181,6 +190,22 @@ class Listing:
     masks: dict[str, list[str | None]]  # segmentation task → mask name per image, None: no mask (unlabelled)
 
 
+def _outside(root: Path, folder: Path, name: str) -> bool:
+    """A listed path that leaves the dataset's folder: absolute, or climbing out with `..` (read lexically,
+    so a folder the user linked in on purpose still counts as inside)."""
+    return Path(name).is_absolute() or not Path(os.path.normpath(folder / name)).is_relative_to(os.path.normpath(root))
+
+
+def _refuse_outside(root: Path, folder: Path, names: list[str], source: Path, allow_outside: bool) -> None:
+    """Files from other people name paths: `../../etc/passwd` is refused unless the user allows it."""
+    if not allow_outside:
+        fail_if_any(
+            [n for n in names if _outside(root, folder, n)],
+            f"paths in {source} outside the dataset folder {root}",
+            "expected paths inside it; pass --allow-outside-paths (allow_outside=True) to read them anyway",
+        )
+
+
 def parse_listing(
     source: Path,
     rows: list[Row],
@@ -188,17 +213,24 @@ def parse_listing(
     dirs: tuple[Path, Path],
     masks: dict[str, list[str | None]] | None = None,
     field: str = "column",
+    *,
+    root: Path | None = None,
+    allow_outside: bool = False,
 ) -> Listing:
     """Rows → a Listing: targets parsed, images and masks checked to exist. dirs: (image_dir, mask_dir).
 
     masks: mask names already known per segmentation task (the folder format's defaults); the other
-    segmentation tasks take theirs from the rows.
+    segmentation tasks take theirs from the rows. Paths must stay inside `root` (default: the source's
+    folder) unless `allow_outside`. (Over 60 lines: one pass of checks in the order a user fixes them, each
+    a `fail_if_any`; split up, the parts would pass the same rows, names and folders back and forth.)
     """
     image_dir, mask_dir = dirs
+    root = source.parent if root is None else root
     if not rows:
         raise DataError(f"{source} lists no images: expected at least one sample")
     images = [row.get("image") if isinstance(row.get("image"), str) else "" for _, row in rows]
     images = [name.strip() for name in images]
+    _refuse_outside(root, image_dir, images, source, allow_outside)  # before anything else is read of them
     fail_if_any(
         [where for (where, _), name in zip(rows, images, strict=True) if not name],
         f"samples in {source} without an image",
@@ -233,6 +265,7 @@ def parse_listing(
             "expected a mask path, empty if the image has no mask",
         )
         masks[task.name] = [None if empty_cell(cell) else cell.strip() for cell in cells]
+        _refuse_outside(root, mask_dir, [n for n in masks[task.name] if n is not None], source, allow_outside)
         fail_if_any(
             [n for n in masks[task.name] if n is not None and not (mask_dir / n).is_file()],
             f"masks listed in {source} missing from {mask_dir}",
@@ -335,11 +368,12 @@ def load_listing(listing: Listing, tasks: tuple[TaskSpec, ...], size: tuple[int,
 
 
 def load_manifest(
-    path: Path | str, tasks: tuple[TaskSpec, ...] | None = None, size: tuple[int, int] | None = None
+    path: Path | str, tasks: Tasks = None, size: Size = None, *, allow_outside: bool = False
 ) -> ArrayDataset:
     """Read the dataset a manifest.csv / manifest.json lists, resized to size (height, width) if given.
 
-    Tasks default to the manifest's own ("tasks" in JSON) or the tasks.json beside it.
+    Tasks default to the manifest's own ("tasks" in JSON) or the tasks.json beside it. Listed paths must
+    stay in the manifest's folder unless `allow_outside`.
     """
     path = Path(path)
     size = None if size is None else check_image_size(size)
@@ -350,7 +384,8 @@ def load_manifest(
     tasks = validate_tasks(manifest_tasks(path) if tasks is None else tuple(tasks))
     if path.suffix.lower() == ".csv":
         rows = read_csv_rows(path, ["image", *(t.name for t in tasks)])
-        listing = parse_listing(path, rows, tasks, (path.parent, path.parent))
+        listing = parse_listing(path, rows, tasks, (path.parent, path.parent), allow_outside=allow_outside)
     else:
-        listing = parse_listing(path, _read_json_rows(path, tasks), tasks, (path.parent, path.parent), field="key")
+        rows = _read_json_rows(path, tasks)
+        listing = parse_listing(path, rows, tasks, (path.parent,) * 2, field="key", allow_outside=allow_outside)
     return load_listing(listing, tasks, size)

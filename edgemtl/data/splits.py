@@ -48,17 +48,19 @@ def open_dataset(
     tasks: tuple[TaskSpec, ...] | None = None,
     count: int = 0,
     seed: int = 0,
+    allow_outside: bool = False,
 ) -> ArrayDataset:
     """The frames of `split` of a data spec, at `size` (height, width), with targets for `tasks`.
 
     synthetic: `count` scenes of the split under `seed` (targets for `tasks`, navigation by default).
-    A folder or manifest: all of its frames (`count` and `seed` do not apply); tasks default to its own.
+    A folder or manifest: all of its frames (`count` and `seed` do not apply); tasks default to its own;
+    its paths stay inside its folder unless `allow_outside`.
     """
     if str(spec) == SYNTHETIC:
         from edgemtl.data.synthetic import make_dataset
 
         return make_dataset(count, size, seed=split_seed(seed, split), tasks=tasks or NAVIGATION_TASKS)
-    return load_dataset(Path(spec), tasks, size)
+    return load_dataset(Path(spec), tasks, size, allow_outside=allow_outside)
 
 
 def training_sets(
@@ -70,15 +72,17 @@ def training_sets(
     train_count: int,
     val_count: int,
     seed: int,
+    allow_outside: bool = False,
 ) -> tuple[ArrayDataset, ArrayDataset]:
     """A run's training and validation sets.
 
     Validation comes from `val` when given; for synthetic training data, from the synthetic validation
     split; otherwise a random one frame in `HOLDOUT_EVERY` of the training folder (seeded) is held out of training.
     """
-    train_set = open_dataset(train, "train", size=size, tasks=tasks, count=train_count, seed=seed)
+    opened = {"size": size, "tasks": tasks, "seed": seed, "allow_outside": allow_outside}
+    train_set = open_dataset(train, "train", count=train_count, **opened)
     if val is not None or str(train) == SYNTHETIC:
-        val_set = open_dataset(val or SYNTHETIC, "val", size=size, tasks=tasks, count=val_count, seed=seed)
+        val_set = open_dataset(val or SYNTHETIC, "val", count=val_count, **opened)
         return train_set, val_set
     order = np.random.default_rng(seed).permutation(len(train_set))
     cut = max(1, len(order) // HOLDOUT_EVERY)

@@ -4,9 +4,11 @@ replaces anything."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -133,8 +135,35 @@ def _trace_to_onnx(wrapper: ExportWrapper, options: ExportOptions, path: Path) -
                 dynamo=True,
             )
     except Exception as exc:  # the exporter raises many internal types; report them as one
+        written = _os_error(exc)
+        if written is not None:  # a full disk or a write error is the disk's fault, not the exporter's
+            raise written from None
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"PyTorch could not export the model to ONNX opset {options.opset}: {first_line}") from exc
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind an exporter's exception, if writing its file is what failed."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain of causes, bounded
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return seen
+        if seen is None:
+            return None
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _check_free_space(path: Path, model: torch.nn.Module) -> None:
+    """Fail in a second, not after a minute of tracing: the export writes two files of about the weights' size
+    (the fp32 graph and the candidate) beside `path` before one replaces it."""
+    needed = 2 * sum(p.numel() * 4 for p in model.parameters())
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise OutputError(
+            f"{os.strerror(errno.ENOSPC)} writing {path}: {free / 1e6:.2f} MB free there, the export needs about "
+            f"{needed / 1e6:.2f} MB"
+        )
 
 
 def _check_output_path(path: Path, overwrite: bool) -> None:
@@ -223,7 +252,24 @@ def export_onnx(
         verify_data.check_against(checkpoint.tasks)
 
     model = checkpoint.build_model()
+    _check_free_space(path, model)
     wrapper = ExportWrapper(model, checkpoint.mean, checkpoint.std, options.raw_logits).eval()
+    try:
+        return _export_beside(path, checkpoint, model, wrapper, options, verify_data, calibration_frames)
+    except OSError as exc:  # named by the user's path: the temporary one beside it means nothing to them
+        raise OutputError(f"{exc.strerror or exc} writing {path}") from None
+
+
+def _export_beside(
+    path: Path,
+    checkpoint: Checkpoint,
+    model: torch.nn.Module,
+    wrapper: ExportWrapper,
+    options: ExportOptions,
+    verify_data: ArrayDataset | None,
+    calibration_frames: np.ndarray | None,
+) -> ExportResult:
+    """The export's work, in a temporary folder beside `path`; only a file that passed replaces it."""
     parity = verification = None
     with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as folder:
         fp32_file, candidate = Path(folder) / "fp32.onnx", Path(folder) / "model.onnx"

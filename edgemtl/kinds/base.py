@@ -54,7 +54,9 @@ class KindDef(ABC):
     holds each kind of the registry to that."""
 
     value: ClassVar[str]  # the TaskKind value: the wire format of configs and ONNX metadata
-    outputs: ClassVar[dict[str, str]]  # the graph's outputs for a task: field → what it holds, in graph order
+    # The graph's outputs for a task, in graph order: field → "(axes) dtype what": the Engine holds a file's
+    # graph to it (`output_axes`), so the description is the contract, not a comment.
+    outputs: ClassVar[dict[str, str]]
     scored_field: ClassVar[str]  # the output the metrics compare with the target
     exact_outputs: ClassVar[frozenset[str]]  # outputs export parity compares by agreement (ids, flags)
     # True: the head gives logits that postprocessing decides on (classes, flags), so a prediction is right
@@ -99,6 +101,22 @@ class KindDef(ABC):
     def spec_lines(self, task: TaskSpec) -> list[str]:
         """What an integrator must know beyond the outputs (`edgemtl info`), e.g. the flags' thresholds."""
         return []
+
+    def output_axes(self, task: TaskSpec, output_field: str) -> tuple[str, tuple[int | None, ...]]:
+        """The dtype and the axes after the batch of output `output_field`, read from its description.
+
+        A letter other than N, H and W (C, L, K) is `num_outputs(task)`, a number is itself, H and W are any
+        size (None). "logits" (exported on request) is float32 (N, C) per image, (N, C, H, W) per pixel.
+        KeyError: a field this kind does not output. Used to check an export's graph against its metadata.
+        """
+        if output_field == "logits" and self.categorical:
+            description = "(N, C) float32" if self.per_image else "(N, C, H, W) float32"
+        else:
+            description = self.outputs[output_field]
+        axes_text, _, rest = description.partition(")")
+        names = [a.strip() for a in axes_text.strip("( ").split(",") if a.strip()]
+        sizes = tuple(int(a) if a.isdigit() else None if a in ("H", "W") else self.num_outputs(task) for a in names[1:])
+        return rest.split()[0], sizes
 
     # --- targets ---------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import hashlib
 import importlib.metadata
 import io
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import onnxruntime as ort
 
 from edgemtl.errors import ConfigError, DeviceError, FrameError, ModelFileError
 from edgemtl.runtime.metadata import ModelMetadata
+from edgemtl.runtime.modelfile import check_external_data
 from edgemtl.runtime.results import Prediction, task_result
 from edgemtl.tasks import TaskSpec
 
@@ -144,12 +146,19 @@ def _open_session(
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise ModelFileError(f"model file {path} {what}: expected an .onnx file written by `edgemtl export`")
+    check_external_data(path)
     try:
         with _quiet_onnxruntime():
             return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # ORT raises its own pybind types (InvalidProtobuf, Fail, ...) for bad files
-        reason = str(exc).split(":")[-1].strip() or type(exc).__name__
-        raise ModelFileError(f"{path} is not a loadable ONNX model ({reason})") from None
+        raise ModelFileError(f"{path} is not a loadable ONNX model ({_ort_reason(exc)})") from None
+
+
+def _ort_reason(exc: Exception) -> str:
+    """ORT's message without its "[ONNXRuntimeError] : 1 : FAIL :" prefix, on one bounded line."""
+    lines = str(exc).strip().splitlines()
+    reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", lines[0]) if lines else type(exc).__name__
+    return reason[:300].rstrip()
 
 
 def _describe(array: object) -> str:
@@ -221,6 +230,7 @@ class Engine:
         requested = provider_list(device, self.options, self.path) if self.path.is_file() else [CPU_PROVIDER]
         self.session = _open_session(self.path, requested, self.options.session_options())
         self.metadata = ModelMetadata.from_props(self.session.get_modelmeta().custom_metadata_map, str(self.path))
+        self.metadata.check_graph(self.session.get_inputs(), self.session.get_outputs(), str(self.path))
         wanted = requested[0][0] if isinstance(requested[0], tuple) else requested[0]
         if wanted not in self.providers:
             if device != "auto":
@@ -229,8 +239,8 @@ class Engine:
                     "cuDNN 9 libraries (and for TensorRT, libnvinfer 10) are missing (pip install "
                     "nvidia-cudnn-cu13 or import a CUDA build of torch first); use device='cpu'"
                 )
-            if not _said_fallback:
-                log.warning("CUDA is not usable here (no GPU or CUDA libraries); running on the CPU")
+            if not _said_fallback:  # info, not a warning: a CPU-only machine is a normal place to run
+                log.info("CUDA is not usable here (no GPU or CUDA libraries); running on the CPU")
                 _said_fallback = True
         on_gpu = self.providers[0] != CPU_PROVIDER
         if self.options.cuda_graph and not on_gpu:
@@ -302,6 +312,11 @@ class Engine:
         """
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise FrameError(f"frame has {_describe(frame)}: expected (H, W, 3) uint8 BGR")
+        if frame.size == 0:
+            raise FrameError(
+                f"frame is {frame.shape[1]}x{frame.shape[0]} pixels (width x height): an empty frame has "
+                "nothing to run on, expected at least 1x1"
+            )
         height, width = self.metadata.input_size
         if frame.shape[:2] == (height, width):
             return frame

@@ -8,11 +8,14 @@ structure and the Engine reads it; nothing about the model is hard-coded on eith
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgemtl.errors import ForeignModelError, ModelFileError
+import numpy as np
+
+from edgemtl.errors import ConfigError, ForeignModelError, ModelFileError
 from edgemtl.kinds import kind_of
 from edgemtl.tasks import TaskSpec, tasks_from_json, tasks_to_json
 
@@ -20,6 +23,21 @@ FORMAT_NAME = "edgemtl-onnx"
 FORMAT_VERSION = 1
 PREFIX = "edgemtl."
 INPUT_NAME = "frames"
+#: Bounds on what a metadata value may be: edgemtl writes a few kB; a file from elsewhere may hold anything.
+MAX_VALUE_CHARS = 1 << 20
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+#: ONNX tensor types → NumPy dtype names, to compare a graph with what a kind outputs.
+GRAPH_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(bool)": "bool",
+}
 
 
 def output_name(task: TaskSpec, output_field: str) -> str:
@@ -85,7 +103,7 @@ class ModelMetadata:
 
     @classmethod
     def from_props(cls, props: Mapping[str, str], source: str) -> ModelMetadata:
-        """Parse metadata_props; `source` names the file in errors."""
+        """Parse metadata_props; `source` names the file in errors. Values are bounded (`bounded_json`)."""
         if props.get(PREFIX + "format") != FORMAT_NAME:
             raise ForeignModelError(
                 f"{source} is an ONNX model but not an edgemtl export (no {PREFIX}format metadata): "
@@ -94,33 +112,75 @@ class ModelMetadata:
         version = props.get(PREFIX + "format_version")
         if version != str(FORMAT_VERSION):
             raise ModelFileError(
-                f"{source} has edgemtl format version {version}: this edgemtl reads version {FORMAT_VERSION}; "
-                "re-export it with this version"
+                f"{source} has edgemtl format version {str(version)[:20]}: this edgemtl reads version "
+                f"{FORMAT_VERSION}; re-export it with this version"
             )
+
+        def value(key: str, default: str | None = None) -> Any:
+            text = props.get(PREFIX + key, default)
+            if text is None:
+                raise ModelFileError(f"{source} has damaged edgemtl metadata: {PREFIX}{key} is missing")
+            return bounded_json(text, f"{source} metadata {PREFIX}{key}")
+
+        model_input, normalization = value("input"), value("normalization")
         try:
-            model_input = json.loads(props[PREFIX + "input"])
-            normalization = json.loads(props[PREFIX + "normalization"])
+            tasks = tasks_from_json(_checked_text(props, "tasks", source))
+        except ConfigError as exc:
+            raise ModelFileError(f"{source} metadata {PREFIX}tasks: {exc}") from None
+        try:
             return cls(
-                tasks=tasks_from_json(props[PREFIX + "tasks"]),
+                tasks=tasks,
                 input_size=(int(model_input["height"]), int(model_input["width"])),
-                mean=tuple(normalization["mean"]),
-                std=tuple(normalization["std"]),
-                outputs=json.loads(props[PREFIX + "outputs"]),
-                precision=props.get(PREFIX + "precision", "fp32"),
-                preset=props.get(PREFIX + "preset", ""),
-                opset=int(props.get(PREFIX + "opset", "0")),
-                edgemtl_version=props.get(PREFIX + "version", ""),
-                metrics=json.loads(props.get(PREFIX + "metrics", "{}")),
+                mean=tuple(float(m) for m in normalization["mean"]),
+                std=tuple(float(s) for s in normalization["std"]),
+                outputs=_output_names(value("outputs"), source),
+                precision=_checked_text(props, "precision", source, "fp32"),
+                preset=_checked_text(props, "preset", source, ""),
+                opset=int(_checked_text(props, "opset", source, "0")),
+                edgemtl_version=_checked_text(props, "version", source, ""),
+                metrics=value("metrics", "{}"),
                 batch=None if model_input.get("batch", "dynamic") == "dynamic" else int(model_input["batch"]),
-                calibration=json.loads(props.get(PREFIX + "calibration", "{}")),
-                extra=json.loads(props.get(PREFIX + "extra", "{}")),
-                input_name=model_input["name"],
-                layout=model_input["layout"],
-                color_order=model_input["color_order"],
-                input_dtype=model_input["dtype"],
+                calibration=value("calibration", "{}"),
+                extra=value("extra", "{}"),
+                input_name=str(model_input["name"]),
+                layout=str(model_input["layout"]),
+                color_order=str(model_input["color_order"]),
+                input_dtype=str(model_input["dtype"]),
             )
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise ModelFileError(f"{source} has damaged edgemtl metadata ({exc!r}): re-export the model") from None
+
+    def check_graph(self, inputs: Sequence[Any], outputs: Sequence[Any], source: str) -> None:
+        """Refuse a file whose metadata and graph disagree: a half-trusted file reports wrong classes.
+
+        `inputs` / `outputs`: the graph's, with `.name`, `.type` ("tensor(uint8)") and `.shape` (onnxruntime's
+        NodeArg). The one input must be what the metadata says (name, uint8, NHWC, size, batch); every output
+        the metadata names must exist with its kind's dtype and axes (`KindDef.output_axes`), class counts
+        included. ModelFileError names the file, the field and both values.
+        """
+        _check_input(self, inputs, source)
+        graph = {o.name: o for o in outputs}
+        for task in self.tasks:
+            kind = kind_of(task)
+            fields = self.outputs.get(task.name, {})
+            missing = [f for f in kind.outputs if f not in fields]
+            if missing:
+                raise ModelFileError(
+                    f"{source}: metadata outputs.{task.name} names no output for {', '.join(missing)}: "
+                    f"a {kind.value} task has {', '.join(kind.outputs)}"
+                )
+            for output_field, name in fields.items():
+                where = f"{source}: metadata outputs.{task.name}.{output_field} is {name!r}"
+                if name not in graph:
+                    raise ModelFileError(f"{where}, which the graph lacks (its outputs: {', '.join(graph)})")
+                try:
+                    dtype, axes = kind.output_axes(task, output_field)
+                except KeyError:
+                    raise ModelFileError(
+                        f"{where}, but a {kind.value} task has no output {output_field!r} "
+                        f"(expected {', '.join(kind.outputs)})"
+                    ) from None
+                _check_output(f"{where}, a graph output of", graph[name], dtype, axes, task)
 
     def describe(self) -> list[str]:
         """Human-readable lines, for `edgemtl info` and logs."""
@@ -143,3 +203,87 @@ class ModelMetadata:
                 scores = ", ".join(f"{k} {v:.4f}" for k, v in self.metrics[task.name].items() if isinstance(v, float))
                 lines.append(f"       validation: {scores}")
         return lines
+
+
+def bounded_json(text: str, what: str) -> Any:
+    """JSON parsed only within bounds (size and nesting): a crafted file cannot exhaust memory or the stack.
+
+    `what` names the file and key in the one-line ModelFileError.
+    """
+    if len(text) > MAX_VALUE_CHARS:
+        raise ModelFileError(f"{what} is {len(text)} characters: refused above {MAX_VALUE_CHARS} (edgemtl writes kB)")
+    codes = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8", "replace"), np.uint8)
+    opened = np.isin(codes, (ord("["), ord("{"))).astype(np.int64) - np.isin(codes, (ord("]"), ord("}")))
+    depth = int(np.cumsum(opened).max(initial=0))
+    if depth > MAX_JSON_DEPTH:
+        raise ModelFileError(f"{what} nests {depth} levels deep: refused above {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ModelFileError(f"{what} is not valid JSON ({str(exc)[:80]}): re-export the model") from None
+
+
+def _checked_text(props: Mapping[str, str], key: str, source: str, default: str | None = None) -> str:
+    text = props.get(PREFIX + key, default)
+    if text is None:
+        raise ModelFileError(f"{source} has damaged edgemtl metadata: {PREFIX}{key} is missing")
+    if key == "tasks":
+        bounded_json(text, f"{source} metadata {PREFIX}{key}")  # the bounds; tasks_from_json parses it
+    elif len(text) > 200:
+        raise ModelFileError(f"{source} metadata {PREFIX}{key} is {len(text)} characters: expected a short word")
+    return text
+
+
+def _output_names(outputs: Any, source: str) -> dict[str, dict[str, str]]:
+    """`outputs` must map task → field → output name, all strings."""
+    if not isinstance(outputs, dict) or not all(
+        isinstance(fields, dict) and all(isinstance(v, str) for v in fields.values()) for fields in outputs.values()
+    ):
+        raise ModelFileError(f"{source} metadata {PREFIX}outputs is not {{task: {{field: output name}}}}")
+    return outputs
+
+
+def _check_input(metadata: ModelMetadata, inputs: Sequence[Any], source: str) -> None:
+    names = [i.name for i in inputs]
+    if names != [metadata.input_name]:
+        raise ModelFileError(
+            f"{source}: metadata input.name is {metadata.input_name!r}, the graph's inputs are {names}"
+        )
+    graph_input = inputs[0]
+    dtype = GRAPH_DTYPES.get(graph_input.type, graph_input.type)
+    if metadata.input_dtype != "uint8" or dtype != "uint8":
+        raise ModelFileError(
+            f"{source}: metadata input.dtype is {metadata.input_dtype}, graph input {graph_input.name!r} is "
+            f"{dtype}: the Engine feeds uint8 frames"
+        )
+    if metadata.layout != "NHWC":
+        raise ModelFileError(f"{source}: metadata input.layout is {metadata.layout!r}: the Engine feeds NHWC frames")
+    shape = list(graph_input.shape)
+    if len(shape) != 4:
+        raise ModelFileError(f"{source}: graph input {graph_input.name!r} has shape {shape}: expected NHWC, 4 axes")
+    expected = {"batch": metadata.batch, "height": metadata.input_size[0], "width": metadata.input_size[1]}
+    for (axis, want), got in zip([*expected.items(), ("channels", 3)], shape, strict=True):
+        if want is None and isinstance(got, int):
+            raise ModelFileError(
+                f"{source}: metadata input.batch is dynamic, graph input {graph_input.name!r} has a fixed "
+                f"batch of {got}"
+            )
+        if isinstance(got, int) and got != want:
+            raise ModelFileError(
+                f"{source}: metadata input.{axis} is {want}, graph input {graph_input.name!r} has {got}"
+            )
+
+
+def _check_output(where: str, output: Any, dtype: str, axes: tuple[int | None, ...], task: TaskSpec) -> None:
+    got = GRAPH_DTYPES.get(output.type, output.type)
+    if got != dtype:
+        raise ModelFileError(f"{where} {got}: a {task.kind.value} output there is {dtype}")
+    shape = list(output.shape)
+    if len(shape) != 1 + len(axes):
+        raise ModelFileError(f"{where} shape {shape}: expected {1 + len(axes)} axes")
+    for want, size in zip(axes, shape[1:], strict=True):
+        if want is not None and isinstance(size, int) and size != want:
+            raise ModelFileError(
+                f"{where} shape {shape}: the metadata's task {task.name!r} has {want} "
+                f"{kind_of(task).class_noun}{'s' if want != 1 else ''} ({', '.join(task.classes) or 'one value'})"
+            )

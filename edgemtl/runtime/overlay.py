@@ -7,6 +7,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from edgemtl.errors import FrameError
 from edgemtl.palette import class_colors
 from edgemtl.runtime.results import Prediction
 
@@ -82,6 +83,9 @@ class Overlay:
 
     def render(self, frame: np.ndarray, prediction: Prediction) -> np.ndarray:
         """Each segmentation mask blended over the frame (class 0 left clear), text on top."""
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.size == 0:
+            shape = getattr(frame, "shape", type(frame).__name__)
+            raise FrameError(f"cannot draw on a frame of shape {shape}: expected (H, W, 3) uint8 BGR, at least 1x1")
         image = self._buffer("image", frame.shape)
         np.copyto(image, frame)
         for result in prediction.values():
@@ -91,7 +95,9 @@ class Overlay:
                 painted = cv2.applyColorMap(result.mask, table, dst=self._buffer("painted", frame.shape))
                 blended = self._buffer("blended", frame.shape)
                 cv2.addWeighted(image, 1 - self.alpha, painted, self.alpha, 0, dst=blended)
-                keep = cv2.compare(result.mask, 0, cv2.CMP_GT, dst=self._buffer("keep", result.mask.shape))
+                # mask > 0 as 0/255; a threshold, not cv2.compare, whose scalar operand is ambiguous for a 1x1 mask
+                keep_buffer = self._buffer("keep", result.mask.shape)
+                keep = cv2.threshold(result.mask, 0, 255, cv2.THRESH_BINARY, dst=keep_buffer)[1]
                 cv2.copyTo(blended, keep, image)  # class 0 stays clear
         draw_text_block(image, _text_lines(prediction))
         return image

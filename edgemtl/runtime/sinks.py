@@ -7,6 +7,7 @@ A path that cannot be written fails in `open_output`, before any work.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import subprocess
@@ -35,6 +36,17 @@ class FrameSink(Closing):
 
 
 class VideoFileSink(FrameSink):
+    """A video file that stays playable: it is finalized on close, and a disk filling up stops it in time.
+
+    OpenCV's writer cannot report a failed write (it logs "Failed to write frame" and carries on), and an
+    MP4 whose disk filled before its index was written plays nothing at all. So a recording stops, with an
+    OutputError, while `reserve_bytes` (room for the index and the encoder's buffers) are still free, and
+    `close()` opens the finished file again: a file that does not decode, or holds fewer frames than were
+    written, is an OutputError naming it and why.
+    """
+
+    reserve_bytes = 16 << 20  # room kept free for what finalizing writes (index ~20 B a frame) and buffers
+
     def __init__(self, path: Path, fps: float = 30.0) -> None:
         self.path = Path(path)
         codec = VIDEO_CODECS.get(self.path.suffix.lower())
@@ -54,20 +66,70 @@ class VideoFileSink(FrameSink):
         if self.writer is None:
             self.writer = cv2.VideoWriter(str(self.path), self.fourcc, self.fps, size)
             if not self.writer.isOpened():
-                raise OutputError(f"cannot write video {self.path}: OpenCV could not open it for writing")
+                self.writer = None
+                why = _why(self.path)
+                raise OutputError(f"cannot write video {self.path}: OpenCV could not open it for writing{why}")
             self.size = size
         elif size != self.size:
             raise OutputError(
                 f"frame {name or self.frames} is {size[0]}x{size[1]} but video {self.path} is "
                 f"{self.size[0]}x{self.size[1]}: a video keeps one frame size"
             )
+        free = free_bytes(self.path.parent)
+        if free < self.reserve_bytes + 32 * self.frames:
+            self.close()  # finalized while there is room for it: what was written stays playable
+            raise OutputError(
+                f"no space left on device writing {self.path}: stopped after {self.frames} frames with "
+                f"{free / 2**20:.1f} MiB free, so the file stays playable"
+            )
         self.writer.write(image)
         self.frames += 1
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
-            self.writer = None
+        if self.writer is None:
+            return
+        self.writer.release()
+        self.writer = None
+        found = decodable_frames(self.path)
+        if found is None or found < self.frames - 1:  # a container's count can be one off
+            what = "no decodable frame" if found is None else f"{found} decodable frames"
+            raise OutputError(
+                f"video {self.path} holds {what} of the {self.frames} written: the writes failed{_why(self.path)}"
+            )
+
+
+def free_bytes(folder: Path) -> int:
+    """Bytes an unprivileged writer may still use in `folder`'s file system."""
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize
+
+
+def decodable_frames(path: Path) -> int | None:
+    """The frame count a finished video's container reports (its first frame decoded), or None when the
+    file does not open or decode: how a failed write that OpenCV did not report is found."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened() or not capture.read()[0]:
+            return None
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        return count if count > 0 else 1
+    finally:
+        capture.release()
+
+
+def _why(path: Path) -> str:
+    """The likely OS reason a write into `path` failed, as ' (reason)', or '' when none shows."""
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        return f" ({path} is not a regular file but {target})"
+    try:
+        if free_bytes(path.parent) < (1 << 20):
+            return f" ({os.strerror(errno.ENOSPC)})"
+    except OSError as exc:
+        return f" ({exc.strerror})"
+    if not os.access(path.parent, os.W_OK):
+        return f" ({os.strerror(errno.EACCES)})"
+    return ""
 
 
 class ImageFolderSink(FrameSink):
@@ -81,9 +143,19 @@ class ImageFolderSink(FrameSink):
         _check_writable_folder(self.folder, f"images in {self.folder}")
 
     def write(self, image: np.ndarray, name: str) -> None:
+        """Encoded here and written with Python's I/O, so a failure says why (cv2.imwrite only says False),
+        and a full disk leaves an earlier image of that name as it was."""
         path = self.folder / f"{name}{self.suffix}"
-        if not cv2.imwrite(str(path), image):
-            raise OutputError(f"cannot write image {path}")
+        ok, encoded = cv2.imencode(self.suffix, image)
+        if not ok:
+            raise OutputError(f"cannot write image {path}: OpenCV cannot encode a {image.shape} frame as {self.suffix}")
+        partial = path.with_name(f".{path.name}.partial")  # renamed into place: no half-written image, ever
+        try:
+            partial.write_bytes(encoded.tobytes())
+            os.replace(partial, path)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise OutputError(f"cannot write image {path}: {exc.strerror or exc}") from None
 
 
 class NullSink(FrameSink):

@@ -103,6 +103,11 @@ class VideoSource(FrameSource):
     Frames come in order in the caller's thread. A video file that ends before the frame count its
     header promises is truncated or corrupt: SourceError. A frame whose size differs from the first:
     SourceError. A network stream (`reconnects` > 0) that stops is reopened up to `reconnects` times.
+
+    What the size check can see: OpenCV's FFmpeg backend scales every frame of a stream whose size changes
+    to the first size, and keeps reporting that size (OpenCV 5.0: an MJPEG stream going 48x40 → 80x64
+    came out 48x40 throughout), so such a change is not detected there: the frames arrive scaled. Backends
+    that pass the new size through (V4L2 after a format change, GStreamer) are refused here.
     """
 
     def __init__(
@@ -291,6 +296,11 @@ class ThreadedSource(FrameSource):
         self.inner.close()
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The images of a folder, sorted; hidden files (".DS_Store", macOS "._frame.png" forks) are not images."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
 def _is_camera(text: str) -> bool:
     return text.isdigit() or text.startswith("/dev/video")
 
@@ -326,7 +336,7 @@ def open_source(
     else:
         path = Path(text)
         if path.is_dir():
-            source = ImageSource(text, sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+            source = ImageSource(text, image_files(path))
         elif not path.exists():
             raise SourceError(
                 f"source {text!r} does not exist: expected an image, folder, glob, video, camera index or stream URL"

@@ -13,6 +13,7 @@
     val = "datasets/val"            # omit: synthetic scenes, or 10% held out of a folder
     train_size = 3000               # synthetic scenes (ignored for a folder)
     val_size = 400
+    allow_outside_paths = false     # true: labels.csv / manifests may name files outside their folder
 
     [train]
     epochs = 12
@@ -111,6 +112,7 @@ class DataConfig:
     val: str | None = None  # a validation folder; None: synthetic scenes, or 10% held out of a folder
     train_size: int = SYNTHETIC_TRAIN_SCENES
     val_size: int = SYNTHETIC_VAL_SCENES
+    allow_outside_paths: bool = False  # a labels.csv or manifest may name files outside its dataset's folder
 
     def absolute(self) -> DataConfig:
         """Folders made absolute (a relative one is taken from the working directory), as a run records
@@ -205,7 +207,15 @@ def load_config(path: Path | str) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist: expected a .toml (or .json) training config")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at position {exc.start}): "
+            "save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     is_json = path.suffix.lower() == ".json"
     try:
         data = json.loads(text) if is_json else tomllib.loads(text)

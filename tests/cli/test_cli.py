@@ -283,7 +283,8 @@ def test_a_full_disk_during_export_is_one_line_and_replaces_nothing(trained_run,
 
     monkeypatch.setattr("onnx.save", disk_full)
     result = invoke("export", trained_run.best_checkpoint, "--no-verify", "--overwrite", "-o", target)
-    assert_one_line_error(result, "No space left on device")
+    line = assert_one_line_error(result, "No space left on device", f"writing {target}")
+    assert "tmp.onnx" not in line, "the user's path is named, not the temporary one beside it"
     assert target.read_bytes() == b"previous model"
 
 
@@ -306,3 +307,22 @@ def test_cli_choices_match_the_library_tables():
     assert tuple(export["calib_method"].type.choices) == tuple(CALIBRATION_METHODS)
     assert export["opset"].default == DEFAULT_OPSET
     assert tuple(train["weighting"].type.choices) == tuple(WEIGHTINGS)
+
+
+# --- signals --------------------------------------------------------------------------------------------
+
+
+def test_sigterm_raises_like_ctrl_c_once_and_the_handler_is_restored():
+    import os
+    import signal
+    import time
+
+    from edgemtl.cli.options import _sigterm_like_ctrl_c
+    from edgemtl.errors import Terminated
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt) as error, _sigterm_like_ctrl_c() as received:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises here, at once
+    assert isinstance(error.value, Terminated) and received == [True]
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -598,3 +598,58 @@ def test_a_sample_without_a_mask_still_trains_classification(tmp_path: Path) -> 
     assert np.isfinite(result.history[0]["train_loss"]["scene"])
     assert np.isfinite(result.history[0]["train_loss"]["segmentation"])
     assert 0 <= result.best_metrics["scene"]["accuracy"] <= 1
+
+
+# --- files from other people ------------------------------------------------------------------------------
+
+
+def test_a_missing_dataset_folder_is_said_not_to_exist(tmp_path: Path) -> None:
+    for call in (read_tasks, load_dataset):
+        with pytest.raises(DataError, match="does not exist"):
+            call(tmp_path / "nowhere")
+
+
+def test_a_short_labels_row_names_the_file_and_line(root: Path) -> None:
+    _rewrite_labels(root, "000001.png,", "000001.png\n#")  # line 3 loses its cell
+    (root / "labels.csv").write_text((root / "labels.csv").read_text().replace("\n#", "\n", 1))
+    with pytest.raises(DataError) as error:
+        load_folder(root)
+    message = str(error.value)
+    assert "labels.csv line 3 has 1 fields: expected 2" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("outside", ["../../etc/passwd.png", "/etc/hostname.png", "sub/../../../x.png"])
+def test_paths_outside_the_dataset_folder_are_refused_unless_allowed(root: Path, outside: str) -> None:
+    _rewrite_labels(root, "000000.png,", f"{outside},")
+    with pytest.raises(DataError) as error:
+        load_folder(root)
+    assert "outside the dataset folder" in str(error.value) and outside in str(error.value)
+    assert "--allow-outside-paths" in str(error.value)
+    with pytest.raises(DataError, match="missing from"):  # allowed: now it is only a file that is not there
+        load_folder(root, allow_outside=True)
+
+
+def test_an_allowed_outside_path_is_read(tmp_path: Path, root: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (root / "images" / "000000.png").rename(shared / "first.png")
+    manifest = root / "manifest.csv"
+    manifest.write_text("image,scene,segmentation\n../shared/first.png,left,masks/000000.png\n")
+    with pytest.raises(DataError, match="outside the dataset folder"):
+        load_dataset(manifest)
+    assert len(load_dataset(manifest, allow_outside=True)) == 1
+
+
+def test_a_manifest_path_outside_its_folder_is_refused(tmp_path: Path, root: Path) -> None:
+    manifest = root / "manifest.csv"
+    manifest.write_text("image,scene,segmentation\n../secret.png,left,masks/000000.png\n")
+    with pytest.raises(DataError, match="outside the dataset folder"):
+        load_manifest(manifest)
+
+
+def test_hidden_files_are_not_calibration_frames(tmp_path: Path) -> None:
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    assert cv2.imwrite(str(folder / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (folder / "._a.png").write_bytes(b"\x00\x05\x16\x07")
+    assert folder_module.load_frames(folder, (8, 8)).shape == (1, 8, 8, 3)

@@ -451,7 +451,9 @@ def test_runtime_works_without_torch(exported_model):
         sys.modules["torch"] = None  # any `import torch` now raises ImportError
         import numpy as np
         import edgemtl.runtime
-        from edgemtl.runtime import pipeline, scoring, sinks, sources, speed, timing  # noqa: F401
+        from edgemtl.runtime import logs, metadata, modelfile, overlay, pipeline, scoring  # noqa: F401
+        from edgemtl.runtime import sinks, sources, speed, timing  # noqa: F401
+        logs.quiet_libraries()
         engine = edgemtl.runtime.Engine({str(exported_model)!r}, device="cpu")
         prediction = engine.predict(np.zeros((32, 32, 3), np.uint8))
         assert set(prediction) == {{"scene", "segmentation"}}, prediction
@@ -463,3 +465,23 @@ def test_runtime_works_without_torch(exported_model):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+# --- degenerate frames ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(0, 0, 3), (0, 64, 3), (48, 0, 3)], ids=["0x0", "Wx0", "0xH"])
+def test_an_empty_frame_is_a_frame_error_naming_its_size(engine, shape):
+    with pytest.raises(FrameError) as error:
+        engine.predict(np.zeros(shape, np.uint8))
+    assert_one_line(error, f"{shape[1]}x{shape[0]}", "empty frame")
+    with pytest.raises(FrameError):
+        render_overlay(np.zeros(shape, np.uint8), Prediction({}))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 7, 3), (5, 1, 3), (2, 3, 3)])
+def test_tiny_frames_run_and_draw(engine, shape):
+    frame = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    prediction = engine.predict(frame)
+    assert prediction["segmentation"].mask.shape == shape[:2]
+    assert render_overlay(frame, prediction).shape == shape

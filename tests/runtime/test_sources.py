@@ -232,3 +232,13 @@ def test_stream_that_never_answers(tmp_path):
         with pytest.raises(SourceError) as error:
             open_source(url, timeout_s=0.5)
     assert_one_line(error, url, "no answer within 0.5 s")
+
+
+def test_hidden_files_in_an_image_folder_are_skipped(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    assert cv2.imwrite(str(folder / "a.png"), np.zeros((4, 4, 3), np.uint8))
+    (folder / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # what macOS leaves on other disks
+    (folder / ".hidden.jpg").write_bytes(b"")
+    with open_source(folder) as source:
+        assert [frame.name for frame in source] == ["a"]

@@ -197,3 +197,12 @@ def test_unknown_names_are_refused_before_any_data_is_loaded(tmp_path, setting, 
         load_config(write(tmp_path, setting))
     result = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "run.toml"), "--out", str(tmp_path / "r")])
     assert result.exit_code == 1 and not (tmp_path / "r").exists()
+
+
+def test_a_config_file_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("# caméra\n[train]\nepochs = 2\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert str(path) in message and "not UTF-8" in message and "0xe9" in message and "\n" not in message
