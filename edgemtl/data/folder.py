@@ -30,6 +30,8 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -47,6 +49,7 @@ from edgemtl.data.manifest import (
     parse_listing,
     read_csv_rows,
     read_tasks_file,
+    select_rows,
 )
 from edgemtl.data.masks import write_mask
 from edgemtl.errors import ConfigError, DataError, OutputError
@@ -129,12 +132,15 @@ def load_frames(root: Path | str, size: tuple[int, int], limit: int | None = Non
 
 
 def load_folder(
-    root: Path | str, tasks: tuple[TaskSpec, ...] | None = None, size: tuple[int, int] | None = None
+    root: Path | str,
+    tasks: tuple[TaskSpec, ...] | None = None,
+    size: tuple[int, int] | None = None,
+    frames: list[str] | None = None,
 ) -> ArrayDataset:
     """Read a dataset folder into memory, resized to size (height, width) if given.
 
     Tasks default to root/tasks.json. Images are resized with area averaging, masks with nearest
-    neighbour (class ids must never be blended).
+    neighbour (class ids must never be blended). frames: only these images of labels.csv, by name.
     """
     root = Path(root)
     size = None if size is None else check_image_size(size)
@@ -147,6 +153,7 @@ def load_folder(
     if not labels_path.is_file():
         raise DataError(f"{root} has no labels.csv: expected a CSV with header image,<task>,...")
     rows = read_csv_rows(labels_path, ["image", *(t.name for t in tasks if kind_of(t).per_image)])
+    rows = select_rows(labels_path, rows, frames)
     segmentation = _segmentation_task(tasks)
     defaults = segmentation is not None and bool(rows) and segmentation.name not in rows[0][1]
     masks = {segmentation.name: [_mask_name((row.get("image") or "").strip()) for _, row in rows]} if defaults else {}
@@ -157,17 +164,27 @@ def load_folder(
 
 
 def load_dataset(
-    path: Path | str, tasks: tuple[TaskSpec, ...] | None = None, size: tuple[int, int] | None = None
+    path: Path | str,
+    tasks: tuple[TaskSpec, ...] | None = None,
+    size: tuple[int, int] | None = None,
+    frames: list[str] | None = None,
 ) -> ArrayDataset:
     """Any on-disk dataset: a folder in the folder format, or a manifest.csv / manifest.json file.
 
     The one entry point for the CLI and the trainer; tasks default to the dataset's own (read_tasks).
+    frames: only these images, by the name the dataset lists them under. The dataset remembers where it
+    came from (its origin), so the frames that validate a run can be found again.
     """
     path = Path(path)
     if path.is_dir():
-        return load_folder(path, tasks, size)
-    if path.suffix.lower() in MANIFEST_SUFFIXES:
-        return load_manifest(path, tasks, size)
+        dataset = load_folder(path, tasks, size, frames)
+    elif path.suffix.lower() in MANIFEST_SUFFIXES:
+        dataset = load_manifest(path, tasks, size, frames)
+    else:
+        dataset = None
+    if dataset is not None:
+        dataset.origin = {"data": str(path.resolve())}
+        return dataset
     raise DataError(
         f"dataset {path} is neither a folder nor a manifest: expected a dataset folder or an existing "
         f"{' / '.join(MANIFEST_SUFFIXES)} manifest file"
@@ -236,6 +253,25 @@ def _swap_in(staging: Path, root: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+@contextmanager
+def staged_folder(root: Path, overwrite: bool = False) -> Iterator[Path]:
+    """A hidden sibling folder to fill, renamed into place as `root` when the block ends without an error and
+    removed otherwise: `root` is written whole or not at all (an earlier dataset there stays until the swap)."""
+    _check_target(root, overwrite)
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot create a folder next to {root}: {exc.strerror or exc}") from None
+    try:
+        yield staging
+        _swap_in(staging, root)
+    except OSError as exc:
+        raise OutputError(f"cannot write dataset {root}: {exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_dataset(
     root: Path | str,
     dataset: ArrayDataset,
@@ -252,17 +288,6 @@ def write_dataset(
     dataset.check_against(tasks)
     if len(dataset) == 0:
         raise DataError(f"dataset for {root} is empty: expected at least one image")
-    _check_target(root, overwrite)
-    try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
-    except OSError as exc:
-        raise OutputError(f"cannot create a folder next to {root}: {exc.strerror or exc}") from None
-    try:
+    with staged_folder(root, overwrite) as staging:
         _write_contents(staging, dataset, tasks)
-        _swap_in(staging, root)
-    except OSError as exc:
-        raise OutputError(f"cannot write dataset {root}: {exc}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return root

@@ -125,14 +125,14 @@ class VerificationReport:
     def failures(self) -> list[MetricComparison]:
         return [c for c in self.comparisons if c.drop > self.max_drop]
 
-    def lines(self) -> list[str]:
-        """A table: one row per task, then size and latency."""
+    def lines(self, data: str = "the validation set") -> list[str]:
+        """A table: one row per task, then which frames it scored (`data`), size and latency."""
         rows = [f"{'task':<14} {'metric':<10} {'PyTorch':>9} {self.precision + ' file':>10} {'drop (pt)':>9}"]
         for c in self.comparisons:
             verdict = "" if c.drop <= self.max_drop else f"  > {self.max_drop:g} allowed"
             rows.append(f"{c.task:<14} {c.metric:<10} {c.pytorch:>9.4f} {c.exported:>10.4f} {c.drop:>9.2f}{verdict}")
         rows.append(
-            f"{self.frames} validation frames; file {self.size_bytes / 1e6:.2f} MB; "
+            f"{self.frames} frames of {data}; file {self.size_bytes / 1e6:.2f} MB; "
             f"{self.latency_ms:.2f} ms per batch of {self.batch} (CPU, this machine)"
         )
         return rows

@@ -230,7 +230,7 @@ class Engine:
                     "nvidia-cudnn-cu13 or import a CUDA build of torch first); use device='cpu'"
                 )
             if not _said_fallback:
-                log.warning("CUDA is not usable here (no GPU or CUDA libraries); running on the CPU")
+                log.info("CUDA is not usable here (no GPU or CUDA libraries); running on the CPU")
                 _said_fallback = True
         on_gpu = self.providers[0] != CPU_PROVIDER
         if self.options.cuda_graph and not on_gpu:
