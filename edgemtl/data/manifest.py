@@ -134,7 +134,7 @@ def _suggestion(key: str, known: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _read_json_rows(path: Path, tasks: tuple[TaskSpec, ...]) -> list[Row]:
+def read_json_rows(path: Path, tasks: tuple[TaskSpec, ...]) -> list[Row]:
     data = _read_json(path)
     samples = data.get("samples") if isinstance(data, dict) else data
     if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
@@ -389,7 +389,7 @@ def load_manifest(
         raise DataError(f"manifest {path} does not exist: expected a {path.suffix} file listing the samples")
     tasks = validate_tasks(manifest_tasks(path) if tasks is None else tuple(tasks))
     csv_file = path.suffix.lower() == ".csv"
-    rows = read_csv_rows(path, ["image", *(t.name for t in tasks)]) if csv_file else _read_json_rows(path, tasks)
+    rows = read_csv_rows(path, ["image", *(t.name for t in tasks)]) if csv_file else read_json_rows(path, tasks)
     rows = select_rows(path, rows, frames)
     listing = parse_listing(path, rows, tasks, (path.parent, path.parent), field="column" if csv_file else "key")
     return load_listing(listing, tasks, size)
