@@ -26,7 +26,7 @@ import numpy as np
 
 from edgemtl.data.importers.base import Source, SourceSample
 from edgemtl.data.importers.files import inside, stem_of
-from edgemtl.errors import DataError
+from edgemtl.errors import ConfigError, DataError
 
 BACKGROUND = "background"
 LABEL_TASK = "categories"
@@ -124,6 +124,10 @@ def _samples(
 
 def import_coco(src: Path) -> Source:
     """A COCO instance or stuff JSON and its images."""
+    try:
+        import pycocotools.mask  # noqa: F401  (decoded per annotation below)
+    except ModuleNotFoundError:
+        raise ConfigError("importing COCO needs pycocotools: pip install 'edgemtl[data]'") from None
     path = _annotation_file(src)
     data = _load(path)
     categories = sorted(data["categories"], key=lambda c: c.get("id", 0))
