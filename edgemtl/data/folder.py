@@ -41,6 +41,7 @@ from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.manifest import (
     IMAGE_SUFFIXES,
     MANIFEST_SUFFIXES,
+    Resize,
     fail_if_any,
     load_images,
     load_listing,
@@ -132,10 +133,7 @@ def load_frames(root: Path | str, size: tuple[int, int], limit: int | None = Non
 
 
 def load_folder(
-    root: Path | str,
-    tasks: tuple[TaskSpec, ...] | None = None,
-    size: tuple[int, int] | None = None,
-    frames: list[str] | None = None,
+    root: Path | str, tasks: tuple[TaskSpec, ...] | None = None, size: Resize = None, frames: list[str] | None = None
 ) -> ArrayDataset:
     """Read a dataset folder into memory, resized to size (height, width) if given.
 
@@ -164,10 +162,7 @@ def load_folder(
 
 
 def load_dataset(
-    path: Path | str,
-    tasks: tuple[TaskSpec, ...] | None = None,
-    size: tuple[int, int] | None = None,
-    frames: list[str] | None = None,
+    path: Path | str, tasks: tuple[TaskSpec, ...] | None = None, size: Resize = None, frames: list[str] | None = None
 ) -> ArrayDataset:
     """Any on-disk dataset: a folder in the folder format, or a manifest.csv / manifest.json file.
 

@@ -52,6 +52,7 @@ _SHOWN = 3  # offending files named in one message
 #: (sequence, track, session), which the automatic split keeps on one side.
 SPLIT_COLUMN, GROUP_COLUMN = "split", "group"
 SPLIT_VALUES = ("train", "val", "test")
+Resize = tuple[int, int] | None  # (height, width) to resize a dataset to; None: keep the stored size
 
 
 def fail_if_any(bad: list[str], what: str, expected: str) -> None:
@@ -371,10 +372,7 @@ def load_listing(listing: Listing, tasks: tuple[TaskSpec, ...], size: tuple[int,
 
 
 def load_manifest(
-    path: Path | str,
-    tasks: tuple[TaskSpec, ...] | None = None,
-    size: tuple[int, int] | None = None,
-    frames: list[str] | None = None,
+    path: Path | str, tasks: tuple[TaskSpec, ...] | None = None, size: Resize = None, frames: list[str] | None = None
 ) -> ArrayDataset:
     """Read the dataset a manifest.csv / manifest.json lists, resized to size (height, width) if given.
 

@@ -16,7 +16,6 @@ the folder (train / val / test) and the group from `<city>_<seq>`, so a sequence
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 
 from edgemtl.data.importers.base import Source, SourceSample
 from edgemtl.data.importers.colours import IGNORE_NAMES
-from edgemtl.data.importers.files import image_files
+from edgemtl.data.importers.files import image_files, read_table
 from edgemtl.data.masks import read_mask
 from edgemtl.errors import DataError
 
@@ -39,13 +38,7 @@ _CITYSCAPES_IDS = 34
 
 def read_id_table(path: Path) -> dict[int, str]:
     """ids.csv → label id → class name (IGNORE_NAMES for unlabelled ids)."""
-    if not path.is_file():
-        raise DataError(f"id table {path} does not exist: expected a CSV with header id,class")
-    try:
-        with path.open(newline="", encoding="utf-8") as file:
-            rows = list(csv.DictReader(file))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read id table {path} ({exc}): expected a CSV with header id,class") from None
+    rows = read_table(path, "id table", "id,class")
     table: dict[int, str] = {}
     for line, row in enumerate(rows, start=2):
         name = (row.get("class") or "").strip()

@@ -15,7 +15,6 @@ anti-aliased edge must not silently become some class.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from edgemtl.data.importers.base import Source, SourceSample
-from edgemtl.data.importers.files import image_files
+from edgemtl.data.importers.files import image_files, read_table
 from edgemtl.errors import DataError
 
 IGNORE_NAMES = ("255", "ignore")  # a table row of this name marks its colour as unlabelled
@@ -60,13 +59,7 @@ def colour_ids(rgb: np.ndarray, table: dict[tuple[int, int, int], int], path: Pa
 
 def read_colour_table(path: Path) -> tuple[tuple[str, ...], dict[tuple[int, int, int], int]]:
     """colors.csv → (class names in order, colour → class id; -1 for the ignore rows)."""
-    if not path.is_file():
-        raise DataError(f"colour table {path} does not exist: expected a CSV with header class,r,g,b")
-    try:
-        with path.open(newline="", encoding="utf-8") as file:
-            rows = list(csv.DictReader(file))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read colour table {path} ({exc}): expected a CSV with header class,r,g,b") from None
+    rows = read_table(path, "colour table", "class,r,g,b")
     classes: list[str] = []
     table: dict[tuple[int, int, int], int] = {}
     for line, row in enumerate(rows, start=2):

@@ -6,6 +6,7 @@ and refused if it points outside it (`../../etc/passwd` is not an image of the d
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from edgemtl.data.manifest import IMAGE_SUFFIXES
@@ -42,3 +43,14 @@ def inside(root: Path, relative: str, where: str) -> Path:
 def stem_of(relative: str) -> str:
     """A unique flat name for a file given by a relative path: subfolders joined by '_'."""
     return "_".join(Path(relative).with_suffix("").parts)
+
+
+def read_table(path: Path, what: str, header: str) -> list[dict[str, str]]:
+    """The rows of a class table (a CSV with `header`), or a DataError naming the file and the header."""
+    if not path.is_file():
+        raise DataError(f"{what} {path} does not exist: expected a CSV with header {header}")
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            return list(csv.DictReader(file))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read {what} {path} ({exc}): expected a CSV with header {header}") from None
