@@ -64,5 +64,11 @@ def test_regression_mae():
     assert meter.compute()["mae"] == pytest.approx(0.5)
 
 
+def test_regression_mae_per_named_value():
+    meter = RegressionMeter(TaskSpec("pose", "regression", ("x", "y")))
+    meter.update(np.array([[1.0, 2.0], [3.0, 0.0]]), np.array([[2.0, 2.0], [np.nan, np.nan]]))
+    assert meter.compute() == {"mae": pytest.approx(0.5), "mae_x": pytest.approx(1.0), "mae_y": pytest.approx(0.0)}
+
+
 def test_make_meter_dispatches_on_kind():
     assert isinstance(make_meter(SEG), SegmentationMeter)

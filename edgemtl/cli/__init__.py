@@ -13,7 +13,7 @@ import warnings
 import click
 
 from edgemtl import __version__
-from edgemtl.cli import running, training
+from edgemtl.cli import data, running, training
 from edgemtl.cli.options import EdgemtlGroup
 
 
@@ -41,6 +41,7 @@ for command in (
     running.predict,
     running.camera,
     running.bench,
+    data.data_group,
 ):
     main.add_command(command)
 

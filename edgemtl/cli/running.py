@@ -28,6 +28,12 @@ from edgemtl.errors import ConfigError
 @click.argument("data", required=False)
 @model_option("A checkpoint (.pt, run in PyTorch) or an export (.onnx, run in ONNX Runtime).", required=False)
 @click.option("--data", "data_option", default=None, hidden=True)  # the older spelling: eval MODEL --data DATA
+@click.option(
+    "--split",
+    type=click.Choice(["all", "train", "val", "test"]),
+    default=None,
+    help="The samples of DATA's split column to score [all; synthetic: test].",
+)
 @click.option("--frames", type=click.IntRange(1), default=400, show_default=True, help="Synthetic scenes.")
 @seed_option
 @device_option
@@ -37,15 +43,17 @@ def eval_command(
     data: str | None,
     model: Path | None,
     data_option: str | None,
+    split: str | None,
     frames: int,
     seed: int,
     device: str,
     output: str,
     allow_outside_paths: bool,
 ) -> None:
-    """Per-task metrics of a model on labelled DATA: 'synthetic' (held-out scenes, the default) or a dataset
-    folder or manifest. Prints a table and writes metrics.json, confusion matrices, per-class scores and a
-    prediction grid.
+    """Per-task metrics of a model on labelled DATA: 'synthetic' (held-out scenes) or a dataset folder or
+    manifest. Without DATA: a checkpoint trained on a folder or manifest scores the frames that validated
+    it, a model of the synthetic tasks the held-out scenes. Prints a table (naming the split it scored) and
+    writes metrics.json, confusion matrices, per-class scores and a prediction grid.
     """
     from edgemtl.commands.evaluate import EvalRequest, run_eval
 
@@ -55,7 +63,14 @@ def eval_command(
     if model is None:
         raise ConfigError("no model given: expected -m MODEL, a checkpoint (.pt) or an export (.onnx)")
     request = EvalRequest(
-        model, data or data_option or "synthetic", frames, seed, device, Path(output), allow_outside_paths
+        model,
+        data or data_option,
+        frames,
+        seed,
+        device,
+        Path(output),
+        allow_outside_paths=allow_outside_paths,
+        split=split,
     )
     report = run_eval(request)
     for line in report.lines():

@@ -83,8 +83,15 @@ class TrainCommand(click.Command):
     "--resume",
     help_text="Continue the run in this folder from its last.pt, with its saved config (--epochs may extend it).",
 )
-@click.option("--data", help="'synthetic', a dataset folder (images/, masks/, labels.csv, tasks.json) or a manifest.")
-@click.option("--val-data", default=None, help="Validation folder; default: synthetic, or 10% of --data.")
+@click.option(
+    "--data", help="'synthetic', a dataset folder (images/, masks/, labels.csv, tasks.json) or a manifest (.csv/.json)."
+)
+@click.option(
+    "--val-data",
+    default=None,
+    help="Validation data, a dataset folder or manifest; default: synthetic scenes for synthetic --data, else the "
+    "val rows of its split column, else whole groups holding 10% of --data.",
+)
 @click.option("--preset", help="nano, small or base.")
 @click.option("--input-size", default=None, help="HxW or N; default: the preset's.")
 @click.option("--epochs", type=click.IntRange(1))
@@ -145,7 +152,12 @@ def train_command(
 @click.option("--input-size", default=None, help="HxW or N, multiples of 32; default: the training size.")
 @click.option("--raw-logits/--no-raw-logits", default=False, help="Also output raw logits per task.")
 @click.option("--verify/--no-verify", default=True, help="Compare with PyTorch on labelled validation frames.")
-@click.option("--verify-data", default="synthetic", show_default=True, help="'synthetic' or a dataset folder.")
+@click.option(
+    "--verify-data",
+    default=None,
+    help="'synthetic', a dataset folder or a manifest (its val split, if it has one); default: the frames that "
+    "validated the checkpoint.",
+)
 @click.option("--verify-frames", type=click.IntRange(1), default=256, show_default=True)
 @click.option("--calib-data", default="synthetic", show_default=True, help="int8: 'synthetic' or a folder of images.")
 @click.option("--calib-size", type=click.IntRange(1), default=128, show_default=True, help="int8: calibration frames.")

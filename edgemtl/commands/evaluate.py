@@ -15,8 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgemtl.data import ArrayDataset, open_dataset
-from edgemtl.data.splits import SYNTHETIC, SYNTHETIC_VAL_SCENES
-from edgemtl.errors import DataError, ModelFileError
+from edgemtl.data.splits import ALL, SYNTHETIC, SYNTHETIC_VAL_SCENES, open_recorded
+from edgemtl.data.synthetic import labels_all
+from edgemtl.errors import ConfigError, DataError, ModelFileError
 from edgemtl.paths import fresh_dir
 from edgemtl.plots import PREDICTION_SAMPLES, engine_predictions, plot_predictions, plot_scores
 from edgemtl.tasks import TaskSpec
@@ -32,6 +33,7 @@ class Evaluator(Protocol):
     input_size: tuple[int, int]  # (height, width) the data is loaded at
     batch: int  # frames are evaluated in whole batches of this many (a fixed-batch export)
     description: str  # what runs it, for the report
+    validation: dict[str, Any] | None  # the frames that validated the run, where the file records them
 
     def metrics(self, data: ArrayDataset) -> dict[str, dict[str, Any]]: ...
 
@@ -55,6 +57,7 @@ class CheckpointEvaluator:
         self.tasks = checkpoint.tasks
         self.input_size = checkpoint.input_size
         self.description = f"checkpoint of epoch {checkpoint.epoch}, PyTorch on {torch_device}"
+        self.validation = checkpoint.validation
 
     def metrics(self, data: ArrayDataset) -> dict[str, dict[str, Any]]:
         from edgemtl.train import validate_model
@@ -69,6 +72,8 @@ class CheckpointEvaluator:
 
 class OnnxEvaluator:
     """An edgemtl export, run by the runtime's Engine: the numbers a deployment will see."""
+
+    validation = None  # an export's metadata names its tasks, not the frames that validated them
 
     def __init__(self, path: Path, device: str) -> None:
         from edgemtl.runtime import Engine
@@ -112,6 +117,7 @@ class EvalReport:
     metrics: dict[str, dict[str, Any]]
     out_dir: Path
     files: list[Path]
+    split: str = ""  # which samples of `data` were scored: "test split", "the run's validation split", ...
 
     def lines(self) -> list[str]:
         """A table: one row per task and metric, the headline metric first (matrices are in the plots)."""
@@ -123,7 +129,8 @@ class EvalReport:
         ]
         task_width = max(len("task"), *(len(row[0]) for row in rows))
         metric_width = max(len("metric"), *(len(row[1]) for row in rows))
-        lines = [f"{self.model} ({self.description}) on {self.data}, {self.frames} frames"]
+        split = f" ({self.split})" if self.split else ""
+        lines = [f"{self.model} ({self.description}) on {self.data}{split}, {self.frames} frames"]
         lines.append(f"{'task':<{task_width}}  {'metric':<{metric_width}}  value")
         previous = None
         for task, name, value in rows:
@@ -136,13 +143,14 @@ class EvalReport:
             "model": str(self.model),
             "runs_on": self.description,
             "data": self.data,
+            "split": self.split,
             "frames": self.frames,
             "metrics": self.metrics,
             "files": [path.name for path in self.files],
         }
 
 
-def evaluate_on(evaluator: Evaluator, data: ArrayDataset, data_name: str, out: Path) -> EvalReport:
+def evaluate_on(evaluator: Evaluator, data: ArrayDataset, data_name: str, out: Path, split: str = "") -> EvalReport:
     """Metrics, plots and metrics.json; the output folder is made (never reused) only once the metrics are in."""
     try:
         data.check_against(evaluator.tasks)
@@ -164,7 +172,7 @@ def evaluate_on(evaluator: Evaluator, data: ArrayDataset, data_name: str, out: P
         plot_predictions(out_dir / "predictions.png", evaluator.tasks, samples.images, samples.targets, predictions)
     )
     report = EvalReport(
-        evaluator.path, evaluator.description, data_name, usable, evaluator.tasks, metrics, out_dir, files
+        evaluator.path, evaluator.description, data_name, usable, evaluator.tasks, metrics, out_dir, files, split
     )
     report.files.append(out_dir / "metrics.json")
     (out_dir / "metrics.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -176,20 +184,47 @@ class EvalRequest:
     """What `edgemtl eval` is given: a model file and the labelled data to score it on."""
 
     model: Path  # a checkpoint (.pt) or an export (.onnx)
-    data: str = SYNTHETIC  # 'synthetic' (the held-out test scenes) or a dataset folder / manifest
+    # None: the frames that validated a checkpoint trained on a folder or manifest, else the synthetic test
+    # scenes; or 'synthetic' or a dataset folder / manifest
+    data: str | None = None
     frames: int = SYNTHETIC_VAL_SCENES  # synthetic scenes to score on
     seed: int = 0  # the run's seed: its test scenes are neither its training nor its validation scenes
     device: str = "auto"
     out: Path = field(default_factory=lambda: Path("runs/eval/exp"))
     allow_outside_paths: bool = False  # the dataset's listing may name files outside its folder
+    split: str | None = None  # of a folder or manifest with a split column; None: all its frames (synthetic: test)
+
+
+def evaluation_data(evaluator: Evaluator, request: EvalRequest) -> tuple[ArrayDataset, str, str]:
+    """The labelled frames to score, and the names the report gives them: the data, and which split.
+
+    Without data: a checkpoint trained on a folder or manifest scores the frames that validated it; a
+    model of the synthetic tasks, the held-out synthetic test scenes; anything else is told to name its data.
+    """
+    size, tasks = evaluator.input_size, evaluator.tasks
+    record = evaluator.validation
+    outside = request.allow_outside_paths
+    if request.data is None and record is not None and record.get("data") != SYNTHETIC:
+        return (
+            open_recorded(record, size=size, tasks=tasks, allow_outside=outside),
+            record["data"],
+            "the run's validation split",
+        )
+    if request.data is None and not labels_all(tasks):
+        raise ConfigError(
+            f"{evaluator.path} has tasks synthetic scenes do not label ({', '.join(t.name for t in tasks)}) and "
+            "records no validation frames: give its labelled data, `edgemtl eval DATA -m MODEL` (or --data DATA), "
+            "a dataset folder or manifest"
+        )
+    spec = request.data or SYNTHETIC
+    split = request.split or ("test" if spec == SYNTHETIC else ALL)
+    drawn = {"count": request.frames, "seed": request.seed}  # synthetic scenes; a folder is read whole
+    data = open_dataset(spec, split, size=size, tasks=tasks, allow_outside=outside, **drawn)
+    return data, spec, "all frames" if split == ALL else f"{split} split"
 
 
 def run_eval(request: EvalRequest) -> EvalReport:
     """Open the model, load the data at its input size, and report metrics and plots."""
     evaluator = open_evaluator(request.model, request.device)
-    drawn = {"count": request.frames, "seed": request.seed}  # synthetic scenes; a folder is read whole
-    size, tasks = evaluator.input_size, evaluator.tasks
-    dataset = open_dataset(
-        request.data, "test", size=size, tasks=tasks, allow_outside=request.allow_outside_paths, **drawn
-    )
-    return evaluate_on(evaluator, dataset, request.data, request.out)
+    dataset, name, split = evaluation_data(evaluator, request)
+    return evaluate_on(evaluator, dataset, name, request.out, split)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgemtl.data import load_frames, open_dataset
+from edgemtl.data import ArrayDataset, load_frames, open_dataset
+from edgemtl.data.splits import describe_record, has_splits, open_recorded
 from edgemtl.data.synthetic import labels_all
 from edgemtl.deploy import ExportOptions, ExportResult, export_onnx
 from edgemtl.deploy.triton import model_file, write_triton_config
@@ -29,7 +30,9 @@ class ExportRequest:
     output: Path | None = None  # the .onnx file or the Triton repository; default: beside the checkpoint
     target: str = "onnx"  # onnx | triton
     verify: bool = True
-    verify_data: str = SYNTHETIC  # 'synthetic' (validation scenes) or a dataset folder / manifest
+    # None: the frames that validated the checkpoint (recorded in it); else 'synthetic' (validation scenes)
+    # or a dataset folder / manifest (its val split, where its split column has one)
+    verify_data: str | None = None
     verify_frames: int = 256
     calib_data: str = SYNTHETIC  # int8: 'synthetic' (the first training scenes) or a folder of images
     calib_size: int = 128
@@ -41,6 +44,7 @@ class ExportRequest:
 class ExportReport:
     result: ExportResult
     triton_config: Path | None  # config.pbtxt, for a Triton repository
+    verified_on: str = "the validation set"  # which frames the verification scored, named in its table
 
     def lines(self) -> list[str]:
         result, options = self.result, self.result.metadata
@@ -51,7 +55,7 @@ class ExportReport:
             lines.append(f"parity with PyTorch on {result.parity.frames} frames:")
             lines += [f"  {check}" for check in result.parity.checks]
         if result.verification:
-            lines += result.verification.lines()
+            lines += result.verification.lines(self.verified_on)
         return lines
 
 
@@ -59,12 +63,34 @@ def _check_data_sources(checkpoint: Checkpoint, request: ExportRequest) -> None:
     """A model of other tasks was trained on other frames: synthetic scenes cannot verify or calibrate it."""
     if labels_all(checkpoint.tasks):
         return
-    if request.verify and request.verify_data == SYNTHETIC:
+    if request.verify and (
+        request.verify_data == SYNTHETIC or (request.verify_data, checkpoint.validation) == (None, None)
+    ):
         raise ConfigError(
-            "this model's tasks are not ones synthetic scenes label: pass --verify-data FOLDER or --no-verify"
+            "this model's tasks are not ones synthetic scenes label and its checkpoint records no validation "
+            "frames: pass --verify-data FOLDER (a dataset folder or manifest) or --no-verify"
         )
     if request.options.precision == "int8" and request.calib_data == SYNTHETIC:
         raise ConfigError("this model's tasks are not ones synthetic scenes label: pass --calib-data FOLDER for int8")
+
+
+def verification_data(
+    checkpoint: Checkpoint, request: ExportRequest, size: tuple[int, int]
+) -> tuple[ArrayDataset, str]:
+    """The labelled frames to verify on and their name in the report: by default the run's own validation
+    frames, so an export is checked on what chose its checkpoint, never on frames it trained on."""
+    tasks, frames, outside = checkpoint.tasks, request.verify_frames, request.allow_outside_paths
+    if request.verify_data is None and checkpoint.validation is not None:
+        data = open_recorded(checkpoint.validation, size=size, tasks=tasks, limit=frames, allow_outside=outside)
+        return data, describe_record(checkpoint.validation)
+    spec = request.verify_data or SYNTHETIC
+    data = open_dataset(spec, "val", size=size, tasks=tasks, count=frames, allow_outside=outside)
+    name = (
+        "synthetic validation scenes"
+        if spec == SYNTHETIC
+        else f"{spec} ({'val split' if has_splits(data) else 'all frames'})"
+    )
+    return data.subset(slice(0, frames)), name  # a fixed batch is padded when scored
 
 
 def _output_path(request: ExportRequest) -> Path:
@@ -91,17 +117,9 @@ def run_export(request: ExportRequest) -> ExportReport:
     options = request.options.validate(checkpoint)
     _check_data_sources(checkpoint, request)
     output = _output_path(request)
-    verify_data = None
-    if request.verify:
-        frames, outside = request.verify_frames, request.allow_outside_paths
-        verify_data = open_dataset(
-            request.verify_data,
-            "val",
-            size=options.input_size,
-            tasks=checkpoint.tasks,
-            count=frames,
-            allow_outside=outside,
-        ).subset(slice(0, frames))  # a fixed batch is padded when scored
+    verify_data, verify_name = (
+        verification_data(checkpoint, request, options.input_size) if request.verify else (None, "")
+    )
     calibration = (
         _calibration_frames(request, options.input_size, options.batch or 1) if options.precision == "int8" else None
     )
@@ -124,4 +142,4 @@ def run_export(request: ExportRequest) -> ExportReport:
     if request.target == "triton":
         repository = output.parent.parent.parent
         triton_config = write_triton_config(repository, request.checkpoint.stem, result.metadata)
-    return ExportReport(result, triton_config)
+    return ExportReport(result, triton_config, verify_name)

@@ -3,16 +3,20 @@ masks and per-frame results."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from edgemtl.data.masks import write_mask
 from edgemtl.kinds import kind_of
 from edgemtl.paths import fresh_dir
-from edgemtl.runtime import Engine, EngineOptions, render_overlay
+from edgemtl.runtime import Engine, EngineOptions, Prediction, render_overlay
 from edgemtl.runtime.sinks import FrameSink, ImageFolderSink, VideoFileSink
 from edgemtl.runtime.sources import ImageSource, open_source
 
@@ -47,6 +51,28 @@ class PredictSummary:
         return f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS){on}; results in {self.out_dir}"
 
 
+#: Images shorter than this also get their overlay drawn on a copy upscaled (nearest neighbour, a whole
+#: factor) to at least this height, in overlays/readable/: the text of an 8×8 digit or a 160×120 frame
+#: cannot be read at its own size. overlays/<name>.png and the masks stay at the source's size.
+READABLE_HEIGHT = 480
+
+
+def readable_overlay(image: np.ndarray, prediction: Prediction) -> np.ndarray | None:
+    """The overlay drawn on an upscaled copy of a small frame (masks upscaled with it); None for a large one."""
+    factor = -(-READABLE_HEIGHT // image.shape[0])
+    if factor <= 1:
+        return None
+    size = (image.shape[1] * factor, image.shape[0] * factor)
+    large = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
+    results = {
+        name: result
+        if result.mask is None
+        else dataclasses.replace(result, mask=cv2.resize(result.mask, size, interpolation=cv2.INTER_NEAREST))
+        for name, result in prediction.items()
+    }
+    return render_overlay(large, Prediction(results))
+
+
 def run_predict(request: PredictRequest) -> PredictSummary:
     """Open the model, then write results into a fresh folder: earlier results are never overwritten."""
     engine = Engine(request.model, request.device, request.options)
@@ -62,7 +88,8 @@ def predict_source(
     save_masks: bool = True,
     on_frame: Callable[[int], None] | None = None,
 ) -> PredictSummary:
-    """Images (file, folder, glob) → overlays/ and masks/ PNGs; a video → an annotated video.
+    """Images (file, folder, glob) → overlays/ (and overlays/readable/ for small ones) and masks/ PNGs; a
+    video → an annotated video.
 
     Either way predictions.jsonl holds one line per frame (labels, mask class fractions), appended
     as frames are done, so an interrupted run keeps every result it has.
@@ -72,6 +99,7 @@ def predict_source(
     several_masks = sum(not kind_of(t).per_image for t in engine.tasks) > 1
     predictions_file = out_dir / "predictions.jsonl"
     frames = 0
+    readable_sink: ImageFolderSink | None = None
     start = time.perf_counter()
     with open_source(source_uri) as source, predictions_file.open("w") as predictions:
         is_video = not isinstance(source, ImageSource)
@@ -84,6 +112,10 @@ def predict_source(
             for frame in source:
                 prediction = engine.predict(frame.image)
                 sink.write(render_overlay(frame.image, prediction), frame.name)
+                readable = None if is_video else readable_overlay(frame.image, prediction)
+                if readable is not None:
+                    readable_sink = readable_sink or ImageFolderSink(out_dir / "overlays" / "readable")
+                    readable_sink.write(readable, frame.name)
                 for result in prediction.values():
                     if save_masks and not is_video and result.mask is not None:
                         folder = out_dir / "masks" / result.task.name if several_masks else out_dir / "masks"

@@ -30,6 +30,8 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -39,7 +41,7 @@ from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.manifest import (
     IMAGE_SUFFIXES,
     MANIFEST_SUFFIXES,
-    Size,
+    Resize,
     Tasks,
     fail_if_any,
     load_images,
@@ -49,6 +51,7 @@ from edgemtl.data.manifest import (
     parse_listing,
     read_csv_rows,
     read_tasks_file,
+    select_rows,
 )
 from edgemtl.data.masks import write_mask
 from edgemtl.errors import ConfigError, DataError, OutputError
@@ -133,13 +136,19 @@ def load_frames(root: Path | str, size: tuple[int, int], limit: int | None = Non
 
 
 def load_folder(
-    root: Path | str, tasks: Tasks = None, size: Size = None, *, allow_outside: bool = False
+    root: Path | str,
+    tasks: Tasks = None,
+    size: Resize = None,
+    frames: list[str] | None = None,
+    *,
+    allow_outside: bool = False,
 ) -> ArrayDataset:
     """Read a dataset folder into memory, resized to size (height, width) if given.
 
     Tasks default to root/tasks.json. Images are resized with area averaging, masks with nearest
-    neighbour (class ids must never be blended). labels.csv may name files outside root only if
-    `allow_outside`: a dataset from elsewhere must not read the rest of the disk.
+    neighbour (class ids must never be blended). frames: only these images of labels.csv, by name.
+    labels.csv may name files outside root only if `allow_outside`: a dataset from elsewhere must
+    not read the rest of the disk.
     """
     root = Path(root)
     size = None if size is None else check_image_size(size)
@@ -152,6 +161,7 @@ def load_folder(
     if not labels_path.is_file():
         raise DataError(f"{root} has no labels.csv: expected a CSV with header image,<task>,...")
     rows = read_csv_rows(labels_path, ["image", *(t.name for t in tasks if kind_of(t).per_image)])
+    rows = select_rows(labels_path, rows, frames)
     segmentation = _segmentation_task(tasks)
     defaults = segmentation is not None and bool(rows) and segmentation.name not in rows[0][1]
     masks = {segmentation.name: [_mask_name((row.get("image") or "").strip()) for _, row in rows]} if defaults else {}
@@ -163,20 +173,32 @@ def load_folder(
 
 
 def load_dataset(
-    path: Path | str, tasks: Tasks = None, size: Size = None, *, allow_outside: bool = False
+    path: Path | str,
+    tasks: Tasks = None,
+    size: Resize = None,
+    frames: list[str] | None = None,
+    *,
+    allow_outside: bool = False,
 ) -> ArrayDataset:
     """Any on-disk dataset: a folder in the folder format, or a manifest.csv / manifest.json file.
 
     The one entry point for the CLI and the trainer; tasks default to the dataset's own (read_tasks).
-    `allow_outside`: let its listing name files outside its folder.
+    frames: only these images, by the name the dataset lists them under. The dataset remembers where it
+    came from (its origin), so the frames that validate a run can be found again.
+    allow_outside: let its listing name files outside its folder.
     """
     path = Path(path)
     if not path.exists() and path.suffix.lower() not in MANIFEST_SUFFIXES:  # a manifest says so itself
         raise DataError(f"dataset {path} does not exist: expected a dataset folder or a manifest file")
     if path.is_dir():
-        return load_folder(path, tasks, size, allow_outside=allow_outside)
-    if path.suffix.lower() in MANIFEST_SUFFIXES:
-        return load_manifest(path, tasks, size, allow_outside=allow_outside)
+        dataset = load_folder(path, tasks, size, frames, allow_outside=allow_outside)
+    elif path.suffix.lower() in MANIFEST_SUFFIXES:
+        dataset = load_manifest(path, tasks, size, frames, allow_outside=allow_outside)
+    else:
+        dataset = None
+    if dataset is not None:
+        dataset.origin = {"data": str(path.resolve())}
+        return dataset
     raise DataError(
         f"dataset {path} is neither a folder nor a manifest: expected a dataset folder or an existing "
         f"{' / '.join(MANIFEST_SUFFIXES)} manifest file"
@@ -245,6 +267,25 @@ def _swap_in(staging: Path, root: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+@contextmanager
+def staged_folder(root: Path, overwrite: bool = False) -> Iterator[Path]:
+    """A hidden sibling folder to fill, renamed into place as `root` when the block ends without an error and
+    removed otherwise: `root` is written whole or not at all (an earlier dataset there stays until the swap)."""
+    _check_target(root, overwrite)
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot create a folder next to {root}: {exc.strerror or exc}") from None
+    try:
+        yield staging
+        _swap_in(staging, root)
+    except OSError as exc:
+        raise OutputError(f"cannot write dataset {root}: {exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_dataset(
     root: Path | str,
     dataset: ArrayDataset,
@@ -261,17 +302,6 @@ def write_dataset(
     dataset.check_against(tasks)
     if len(dataset) == 0:
         raise DataError(f"dataset for {root} is empty: expected at least one image")
-    _check_target(root, overwrite)
-    try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
-    except OSError as exc:
-        raise OutputError(f"cannot create a folder next to {root}: {exc.strerror or exc}") from None
-    try:
+    with staged_folder(root, overwrite) as staging:
         _write_contents(staging, dataset, tasks)
-        _swap_in(staging, root)
-    except OSError as exc:
-        raise OutputError(f"cannot write dataset {root}: {exc}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return root

@@ -49,6 +49,12 @@ from edgemtl.tasks import IGNORE_PIXEL, TaskSpec, tasks_from_json, validate_task
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 MANIFEST_SUFFIXES = (".csv", ".json")
 _SHOWN = 3  # offending files named in one message
+#: Optional columns (keys in JSON) beside the tasks': which split a sample belongs to, and its group
+#: (sequence, track, session), which the automatic split keeps on one side.
+SPLIT_COLUMN, GROUP_COLUMN = "split", "group"
+SPLIT_VALUES = ("train", "val", "test")
+Resize = tuple[int, int] | None  # (height, width) to resize a dataset to; None: keep the stored size
+Tasks = tuple[TaskSpec, ...] | None  # a dataset's tasks; None: the ones it describes itself with
 
 
 def fail_if_any(bad: list[str], what: str, expected: str) -> None:
@@ -99,8 +105,6 @@ def manifest_tasks(path: Path | str) -> tuple[TaskSpec, ...]:
 # Rows: (where, {column: value}) from a CSV file or a JSON list of samples
 
 
-Tasks = tuple[TaskSpec, ...] | None  # a dataset's tasks; None: the ones it describes itself with
-Size = tuple[int, int] | None  # (height, width) to resize to; None: as stored
 Row = tuple[str, dict[str, Any]]  # ("line 4" or "samples[2]", the sample's values by column / key)
 
 
@@ -139,7 +143,7 @@ def _suggestion(key: str, known: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _read_json_rows(path: Path, tasks: tuple[TaskSpec, ...]) -> list[Row]:
+def read_json_rows(path: Path, tasks: tuple[TaskSpec, ...]) -> list[Row]:
     data = _read_json(path)
     samples = data.get("samples") if isinstance(data, dict) else data
     if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
@@ -147,7 +151,7 @@ def _read_json_rows(path: Path, tasks: tuple[TaskSpec, ...]) -> list[Row]:
             f'{path} holds no list of samples: expected [{{"image": ...}}, ...] or '
             '{"tasks": [...], "samples": [{"image": ...}, ...]}'
         )
-    known = ["image", *(t.name for t in tasks)]
+    known = ["image", SPLIT_COLUMN, GROUP_COLUMN, *(t.name for t in tasks)]
     unknown = [
         f"samples[{i}] key {key!r}" + _suggestion(key, known)
         for i, sample in enumerate(samples)
@@ -188,6 +192,36 @@ class Listing:
     images: list[str]  # image names, as listed
     labels: dict[str, np.ndarray]  # per-image task → (N,) int64 class ids or (N, L|K) float32 rows
     masks: dict[str, list[str | None]]  # segmentation task → mask name per image, None: no mask (unlabelled)
+    splits: list[str]  # train / val / test per image, "" where the split column is absent or empty
+    groups: list[str]  # the group per image, "" where none
+
+
+def _text_cells(rows: list[Row], column: str) -> list[str]:
+    return ["" if empty_cell(row.get(column)) else str(row.get(column)).strip() for _, row in rows]
+
+
+def read_splits(source: Path, rows: list[Row], field: str = "column") -> list[str]:
+    """The split column: train, val, test or empty; any other value is an error naming its row."""
+    splits = _text_cells(rows, SPLIT_COLUMN)
+    fail_if_any(
+        [f"{v!r} on {where}" for (where, _), v in zip(rows, splits, strict=True) if v not in ("", *SPLIT_VALUES)],
+        f"unknown split values in {field} {SPLIT_COLUMN!r} of {source}",
+        f"expected {', '.join(SPLIT_VALUES)}, or empty to let the automatic split decide",
+    )
+    return splits
+
+
+def select_rows(source: Path, rows: list[Row], frames: list[str] | None) -> list[Row]:
+    """Only the rows of the named images, in the order named (a checkpoint's validation frames)."""
+    if frames is None:
+        return rows
+    by_image = {str(row.get("image") or "").strip(): (where, row) for where, row in rows}
+    fail_if_any(
+        [name for name in frames if name not in by_image],
+        f"recorded frames no longer listed in {source}",
+        "expected the dataset the checkpoint was validated on; pass the data to score explicitly",
+    )
+    return [by_image[name] for name in frames]
 
 
 def _outside(root: Path, folder: Path, name: str) -> bool:
@@ -271,7 +305,8 @@ def parse_listing(
             f"masks listed in {source} missing from {mask_dir}",
             "expected every listed mask to exist (leave the entry empty for an image without a mask)",
         )
-    return Listing(source, image_dir, mask_dir, images, labels, masks)
+    splits = read_splits(source, rows, field)
+    return Listing(source, image_dir, mask_dir, images, labels, masks, splits, _text_cells(rows, GROUP_COLUMN))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -362,18 +397,25 @@ def load_listing(listing: Listing, tasks: tuple[TaskSpec, ...], size: tuple[int,
     else:
         _common_size(listing, images)
     targets = {**listing.labels, **{name: np.stack(task_masks) for name, task_masks in masks.items()}}
-    dataset = ArrayDataset(np.stack(images), targets)
+    info = {"image": listing.images, "split": listing.splits, "group": listing.groups}
+    dataset = ArrayDataset(np.stack(images), targets, {k: np.asarray(v, dtype=str) for k, v in info.items()})
     dataset.check_against(tasks)
     return dataset
 
 
 def load_manifest(
-    path: Path | str, tasks: Tasks = None, size: Size = None, *, allow_outside: bool = False
+    path: Path | str,
+    tasks: Tasks = None,
+    size: Resize = None,
+    frames: list[str] | None = None,
+    *,
+    allow_outside: bool = False,
 ) -> ArrayDataset:
     """Read the dataset a manifest.csv / manifest.json lists, resized to size (height, width) if given.
 
-    Tasks default to the manifest's own ("tasks" in JSON) or the tasks.json beside it. Listed paths must
-    stay in the manifest's folder unless `allow_outside`.
+    Tasks default to the manifest's own ("tasks" in JSON) or the tasks.json beside it. frames: only these
+    images (by the name they are listed under), e.g. the ones a checkpoint records as its validation set.
+    Listed paths must stay in the manifest's folder unless `allow_outside`.
     """
     path = Path(path)
     size = None if size is None else check_image_size(size)
@@ -382,10 +424,15 @@ def load_manifest(
     if not path.is_file():
         raise DataError(f"manifest {path} does not exist: expected a {path.suffix} file listing the samples")
     tasks = validate_tasks(manifest_tasks(path) if tasks is None else tuple(tasks))
-    if path.suffix.lower() == ".csv":
-        rows = read_csv_rows(path, ["image", *(t.name for t in tasks)])
-        listing = parse_listing(path, rows, tasks, (path.parent, path.parent), allow_outside=allow_outside)
-    else:
-        rows = _read_json_rows(path, tasks)
-        listing = parse_listing(path, rows, tasks, (path.parent,) * 2, field="key", allow_outside=allow_outside)
+    csv_file = path.suffix.lower() == ".csv"
+    rows = read_csv_rows(path, ["image", *(t.name for t in tasks)]) if csv_file else read_json_rows(path, tasks)
+    rows = select_rows(path, rows, frames)
+    listing = parse_listing(
+        path,
+        rows,
+        tasks,
+        (path.parent, path.parent),
+        field="column" if csv_file else "key",
+        allow_outside=allow_outside,
+    )
     return load_listing(listing, tasks, size)

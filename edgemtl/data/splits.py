@@ -9,12 +9,13 @@ their own, so a run's validation and test scenes are never its training scenes, 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgemtl.data.dataset import ArrayDataset
 from edgemtl.data.folder import load_dataset, read_tasks
-from edgemtl.errors import ConfigError
+from edgemtl.errors import ConfigError, DataError
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 
 SYNTHETIC = "synthetic"
@@ -24,6 +25,7 @@ SYNTHETIC_VAL_SCENES = 400  # a stable mIoU without slowing each epoch; also wha
 #: primes far apart, so the seeds of different splits of nearby runs (seed 0, 1, 2 ...) never meet.
 SPLIT_SEED_OFFSETS = {"train": 0, "val": 1_000_003, "test": 2_000_003}
 SPLITS = tuple(SPLIT_SEED_OFFSETS)
+ALL = "all"  # every sample of a folder or manifest, whatever its split column says
 #: One frame in this many of a training folder is held out for validation when no validation data is given.
 HOLDOUT_EVERY = 10
 
@@ -40,6 +42,29 @@ def dataset_tasks(spec: str | Path) -> tuple[TaskSpec, ...]:
     return NAVIGATION_TASKS if str(spec) == SYNTHETIC else read_tasks(Path(spec))
 
 
+def has_splits(dataset: ArrayDataset) -> bool:
+    """Whether an on-disk dataset's split column assigns any sample to a split."""
+    return "split" in dataset.info and bool(np.any(dataset.info["split"] != ""))
+
+
+def select_split(dataset: ArrayDataset, split: str, name: str) -> ArrayDataset:
+    """The samples of `split` where the dataset's split column says so; all of them where it has none.
+
+    "train" also takes the samples whose split cell is empty (the automatic split decides about those
+    only when no validation data exists, in `training_sets`); "all" takes every sample.
+    """
+    if split == ALL or not has_splits(dataset):
+        return dataset
+    wanted = ("train", "") if split == "train" else (split,)
+    chosen = np.flatnonzero(np.isin(dataset.info["split"], wanted))
+    if chosen.size == 0:
+        raise DataError(
+            f"{name} has a split column but no sample of split {split!r}: expected rows with split {split}, "
+            "or pass another dataset"
+        )
+    return dataset.subset(chosen)
+
+
 def open_dataset(
     spec: str | Path,
     split: str = "train",
@@ -53,14 +78,71 @@ def open_dataset(
     """The frames of `split` of a data spec, at `size` (height, width), with targets for `tasks`.
 
     synthetic: `count` scenes of the split under `seed` (targets for `tasks`, navigation by default).
-    A folder or manifest: all of its frames (`count` and `seed` do not apply); tasks default to its own;
-    its paths stay inside its folder unless `allow_outside`.
+    A folder or manifest: the samples its split column gives `split` (`select_split`), all of them
+    without one or for split "all" (`count` and `seed` do not apply); tasks default to its own; its
+    paths stay inside its folder unless `allow_outside`.
     """
+    if split not in (*SPLITS, ALL):
+        raise ConfigError(f"unknown split {split!r}: expected one of {', '.join((*SPLITS, ALL))}")
     if str(spec) == SYNTHETIC:
         from edgemtl.data.synthetic import make_dataset
 
-        return make_dataset(count, size, seed=split_seed(seed, split), tasks=tasks or NAVIGATION_TASKS)
-    return load_dataset(Path(spec), tasks, size, allow_outside=allow_outside)
+        if split == ALL:
+            raise ConfigError(f"split {ALL!r} is for a folder or manifest: synthetic scenes have train, val and test")
+        scenes = make_dataset(count, size, seed=split_seed(seed, split), tasks=tasks or NAVIGATION_TASKS)
+        scenes.origin = {"data": SYNTHETIC, "split": split, "count": count, "seed": seed}
+        return scenes
+    return select_split(load_dataset(Path(spec), tasks, size, allow_outside=allow_outside), split, str(spec))
+
+
+def open_recorded(
+    record: dict[str, Any],
+    *,
+    size: tuple[int, int],
+    tasks: tuple[TaskSpec, ...],
+    limit: int | None = None,
+    allow_outside: bool = False,
+) -> ArrayDataset:
+    """The frames a checkpoint recorded as its validation set (`ArrayDataset.frames_record`), at `size`."""
+    if record.get("data") == SYNTHETIC:
+        count = record["count"] if limit is None else min(limit, record["count"])
+        return open_dataset(SYNTHETIC, record["split"], size=size, tasks=tasks, count=count, seed=record["seed"])
+    images = list(record.get("images", []))[:limit]
+    return load_dataset(Path(record["data"]), tasks, size, frames=images, allow_outside=allow_outside)
+
+
+def describe_record(record: dict[str, Any]) -> str:
+    """A recorded set of frames in words, for reports: which data, which split."""
+    if record.get("data") == SYNTHETIC:
+        return f"synthetic scenes, the run's {record.get('split', 'val')} split (seed {record.get('seed', 0)})"
+    return f"{record['data']}, the run's validation split"
+
+
+def _holdout(data: ArrayDataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) indices: whole groups, drawn at random (seeded), until one frame in HOLDOUT_EVERY is held out.
+
+    A frame without a group is a group of its own, so a dataset without a group column is split frame by
+    frame exactly as before groups existed. Neighbouring frames of one video share a group and so one side.
+    """
+    groups = data.info.get("group", np.full(len(data), "", dtype=str))
+    keys = np.array([f"group:{g}" if g else f"frame:{i}" for i, g in enumerate(groups)])
+    unique = list(dict.fromkeys(keys))
+    if len(unique) < 2:
+        raise DataError(
+            f"all {len(data)} frames are in one group ({unique[0].split(':', 1)[1]!r}), so none can validate "
+            "without leaking: give some frames split 'val', or pass --val-data"
+        )
+    order = np.random.default_rng(seed).permutation(len(unique))
+    cut = max(1, len(data) // HOLDOUT_EVERY)
+    held: list[str] = []
+    for position in order[:-1]:  # at least one group stays for training
+        if np.isin(keys, held).sum() >= cut:
+            break
+        held.append(unique[position])
+    is_held = np.isin(keys, held)
+    if len(unique) == len(data):  # one frame a group: the frames in the seeded order, as before groups existed
+        return order[cut:], order[:cut]
+    return np.flatnonzero(~is_held), np.flatnonzero(is_held)
 
 
 def training_sets(
@@ -76,14 +158,22 @@ def training_sets(
 ) -> tuple[ArrayDataset, ArrayDataset]:
     """A run's training and validation sets.
 
-    Validation comes from `val` when given; for synthetic training data, from the synthetic validation
-    split; otherwise a random one frame in `HOLDOUT_EVERY` of the training folder (seeded) is held out of training.
+    Validation comes from `val` when given (its val split, if it has a split column); for synthetic
+    training data, from the synthetic validation split; for a folder or manifest whose split column names
+    val samples, from those; otherwise whole groups (the group column; a frame without one is its own
+    group) holding about one frame in `HOLDOUT_EVERY` are drawn at random (seeded) and held out of
+    training. Test samples never train.
     """
-    opened = {"size": size, "tasks": tasks, "seed": seed, "allow_outside": allow_outside}
-    train_set = open_dataset(train, "train", count=train_count, **opened)
-    if val is not None or str(train) == SYNTHETIC:
-        val_set = open_dataset(val or SYNTHETIC, "val", count=val_count, **opened)
+    if str(train) == SYNTHETIC:
+        train_set = open_dataset(train, "train", size=size, tasks=tasks, count=train_count, seed=seed)
+        val_set = open_dataset(val or SYNTHETIC, "val", size=size, tasks=tasks, count=val_count, seed=seed)
         return train_set, val_set
-    order = np.random.default_rng(seed).permutation(len(train_set))
-    cut = max(1, len(order) // HOLDOUT_EVERY)
-    return train_set.subset(order[cut:]), train_set.subset(order[:cut])
+    everything = open_dataset(train, ALL, size=size, tasks=tasks, allow_outside=allow_outside)
+    train_set = select_split(everything, "train", str(train))
+    if val is not None:
+        opened = {"size": size, "tasks": tasks, "count": val_count, "seed": seed, "allow_outside": allow_outside}
+        return train_set, open_dataset(val, "val", **opened)
+    if has_splits(everything) and np.any(everything.info["split"] == "val"):
+        return train_set, select_split(everything, "val", str(train))
+    kept, held = _holdout(train_set, seed)
+    return train_set.subset(kept), train_set.subset(held)

@@ -190,14 +190,41 @@ def empty_cell(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def class_id(value: Any, classes: tuple[str, ...]) -> int | None:
-    """A class given by name, or by index as a fallback; None when it is neither."""
+#: The `extra` key of a task whose label cells may give a class by its index (0, 1, ...) as well as by name.
+LABEL_INDICES = "label_indices"
+
+
+def takes_indices(task: TaskSpec) -> bool:
+    """Whether the task says its label cells may be class indices (`extra.label_indices = true`)."""
+    return bool(task.extra.get(LABEL_INDICES, False))
+
+
+def check_label_indices(task: TaskSpec) -> None:
+    """`label_indices` is true or false: a cell read as an index must be asked for, never guessed."""
+    if not isinstance(task.extra[LABEL_INDICES], bool):
+        raise ConfigError(f"task {task.name!r} has label_indices {task.extra[LABEL_INDICES]!r}: expected true or false")
+
+
+def class_id(value: Any, task: TaskSpec) -> int | None:
+    """A class given by name; by index only where the task says its labels are indices; None otherwise.
+
+    A name always wins: with classes "1".."9", a cell "1" is the class named "1", never index 1. Without
+    `label_indices`, a cell "0" is an error rather than silently becoming the first class.
+    """
     value = str(value).strip()
-    if value in classes:
-        return classes.index(value)
-    if value.isdigit() and int(value) < len(classes):
+    if value in task.classes:
+        return task.classes.index(value)
+    if takes_indices(task) and value.isdigit() and int(value) < len(task.classes):
         return int(value)
     return None
+
+
+def expected_names(task: TaskSpec) -> str:
+    """The valid cells of a task whose cells name classes, for the error naming an unusable one."""
+    names = ", ".join(task.classes)
+    if takes_indices(task):
+        return f"{names} (or an index 0..{len(task.classes) - 1})"
+    return f"{names} (an index only with extra.label_indices = true)"
 
 
 def class_swap(task: TaskSpec, size: int) -> np.ndarray:

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from edgemtl.kinds.base import TaskResult, class_id, class_swap, empty_cell
+from edgemtl.kinds.base import (
+    LABEL_INDICES,
+    TaskResult,
+    check_label_indices,
+    class_id,
+    class_swap,
+    empty_cell,
+    expected_names,
+)
 from edgemtl.kinds.layouts import ClassIdTargets
 from edgemtl.kinds.scores import TaskMeter, accuracy, confusion_matrix
 
@@ -81,13 +89,16 @@ class Classification(ClassIdTargets):
     target_dtype = np.int64
     meter = ClassificationMeter
     label_problem = "unknown class names"
+    options: ClassVar[dict[str, str]] = {LABEL_INDICES: "label indices"}  # cells may be class indices
+
+    def check_option(self, task: TaskSpec, key: str) -> None:
+        check_label_indices(task)
 
     def parse_label(self, task: TaskSpec, value: Any) -> int | None:
-        return MISSING_CLASS if empty_cell(value) else class_id(value, task.classes)
+        return MISSING_CLASS if empty_cell(value) else class_id(value, task)
 
     def expected_label(self, task: TaskSpec) -> str:
-        last = len(task.classes) - 1
-        return f"expected one of {', '.join(task.classes)} (or an index 0..{last}), empty if unlabelled"
+        return f"expected one of {expected_names(task)}, empty if unlabelled"
 
     def format_label(self, task: TaskSpec, target: np.ndarray) -> str:
         return "" if int(target) == MISSING_CLASS else task.classes[int(target)]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from edgemtl.errors import ConfigError, DataError
-from edgemtl.kinds.base import TaskResult, class_id, class_swap
+from edgemtl.kinds.base import LABEL_INDICES, TaskResult, check_label_indices, class_id, class_swap, expected_names
 from edgemtl.kinds.layouts import RowTargets
 from edgemtl.kinds.scores import TaskMeter, f1_per_label
 
@@ -84,13 +84,16 @@ class Multilabel(RowTargets):
     min_classes = 1
     class_noun = "label"
     # "threshold": one number in (0, 1), or one per label (rare labels often want a lower one)
-    options: ClassVar[dict[str, str]] = {"threshold": "a threshold"}
+    options: ClassVar[dict[str, str]] = {"threshold": "a threshold", LABEL_INDICES: "label indices"}
     flip_option = "flip_pairs"
     meter = MultilabelMeter
     per_class_score = ("f1", "F1")
     label_problem = "unknown label names"
 
     def check_option(self, task: TaskSpec, key: str) -> None:
+        if key == LABEL_INDICES:
+            check_label_indices(task)
+            return
         value = task.extra[key]
         per_label = isinstance(value, (list, tuple))
         if per_label and len(value) != len(task.classes):
@@ -116,7 +119,7 @@ class Multilabel(RowTargets):
             value = [] if value.strip() == NO_LABELS else [name for name in value.split(";") if name.strip()]
         if not isinstance(value, list):
             return None
-        ids = [class_id(name, task.classes) for name in value]
+        ids = [class_id(name, task) for name in value]
         if None in ids:
             return None
         flags = np.zeros(len(task.classes), dtype=np.float32)
@@ -124,7 +127,7 @@ class Multilabel(RowTargets):
         return flags
 
     def expected_label(self, task: TaskSpec) -> str:
-        return f"expected names of {', '.join(task.classes)} joined by ';' ('{NO_LABELS}': none), empty if unlabelled"
+        return f"expected names of {expected_names(task)} joined by ';' ('{NO_LABELS}': none), empty if unlabelled"
 
     def format_row(self, task: TaskSpec, row: np.ndarray) -> str:
         return ";".join(name for name, flag in zip(task.classes, row, strict=True) if flag) or NO_LABELS

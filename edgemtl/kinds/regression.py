@@ -44,24 +44,33 @@ class RegressionResult(TaskResult):
 
 
 class RegressionMeter(TaskMeter):
-    """predicted / target: (N, K) values; NaN targets (unlabelled) are skipped."""
+    """predicted / target: (N, K) values; NaN targets (unlabelled) are skipped.
+
+    Reports the MAE over every value ("mae", the headline) and, for a task of several named values, each
+    value's own ("mae_<name>"): a mean hides the one value a model gets wrong.
+    """
 
     primary = "mae"
 
     def __init__(self, task: TaskSpec) -> None:
         super().__init__(task)
-        self.absolute_error = 0.0
-        self.count = 0
+        self.absolute_error = np.zeros(task.num_outputs)
+        self.count = np.zeros(task.num_outputs, dtype=np.int64)
 
     def update(self, predicted: np.ndarray, target: np.ndarray) -> None:
-        predicted = np.asarray(predicted, dtype=np.float64)
+        predicted = np.asarray(predicted, dtype=np.float64).reshape(-1, self.task.num_outputs)
         target = np.asarray(target, dtype=np.float64).reshape(predicted.shape)
         known = ~np.isnan(target)
-        self.absolute_error += float(np.abs(predicted - target)[known].sum())
-        self.count += int(known.sum())
+        self.absolute_error += np.where(known, np.abs(predicted - target), 0).sum(0)
+        self.count += known.sum(0)
 
     def compute(self) -> dict[str, float]:
-        return {"mae": self.absolute_error / self.count if self.count else float("nan")}
+        total = int(self.count.sum())
+        result = {"mae": float(self.absolute_error.sum() / total) if total else float("nan")}
+        if len(self.task.classes) > 1:
+            for name, error, count in zip(self.task.classes, self.absolute_error, self.count, strict=True):
+                result[f"mae_{name}"] = float(error / count) if count else float("nan")
+        return result
 
 
 class Regression(RowTargets):

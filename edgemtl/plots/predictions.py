@@ -40,7 +40,7 @@ def _describe(task: TaskSpec, value: np.ndarray | None) -> str:
     return f"{task.name}: {kind_of(task).describe(task, value)}"
 
 
-def _overlay(image: np.ndarray, tasks: Sequence[TaskSpec], masks: Mapping[str, np.ndarray | None]) -> np.ndarray:
+def overlay_masks(image: np.ndarray, tasks: Sequence[TaskSpec], masks: Mapping[str, np.ndarray | None]) -> np.ndarray:
     """The frame with each mask (a painted task's scored value) drawn as the runtime draws it, as RGB."""
     results = {}
     for task in tasks:
@@ -88,7 +88,7 @@ def plot_predictions(
         for column in range(count):
             left = column * (width + gap)
             sample = {task.name: _sample(values, task.name, column) for task in tasks}
-            mosaic[top : top + height, left : left + width] = _overlay(images[column], segmentation, sample)
+            mosaic[top : top + height, left : left + width] = overlay_masks(images[column], segmentation, sample)
             wrong = row == 1 and any(
                 _describe(task, sample[task.name]) != _describe(task, _sample(targets, task.name, column))
                 for task in per_image
@@ -98,7 +98,7 @@ def plot_predictions(
             color = "tab:red" if wrong else "black"
             axes.text(left + width / 2, top - 0.5, title, ha="center", va="bottom", fontsize=8, color=color)
     axes.imshow(mosaic, interpolation="nearest", aspect="auto")
-    _legend(figure, segmentation)
+    mask_legend(figure, segmentation)
     return save_png(figure, path)
 
 
@@ -107,7 +107,7 @@ def _sample(values: Mapping[str, np.ndarray], name: str, index: int) -> np.ndarr
     return None if array is None or index >= len(array) else array[index]
 
 
-def _legend(figure: Figure, segmentation: Sequence[TaskSpec]) -> None:
+def mask_legend(figure: Figure, segmentation: Sequence[TaskSpec]) -> None:
     """The overlay colours of each segmentation task's classes (class 0 is left unpainted)."""
     from matplotlib.patches import Patch
 

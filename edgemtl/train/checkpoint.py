@@ -44,6 +44,9 @@ class Checkpoint:
     edgemtl_version: str = __version__
     config: dict[str, Any] = field(default_factory=dict)  # the resolved run configuration (RunConfig.to_dict())
     training: dict[str, Any] | None = None  # what resuming needs; last.pt only, so best.pt stays lean
+    # The frames that validated the run (edgemtl.data.ArrayDataset.frames_record): the data spec and the
+    # images' names, or a synthetic split's count and seed. `edgemtl export` and `eval` score them by default.
+    validation: dict[str, Any] | None = None
 
     def build_model(self) -> MultiTaskNet:
         model = create_model(self.preset, self.tasks, skips=self.skips)
@@ -65,6 +68,7 @@ class Checkpoint:
             "model": self.model_state,
             "config": self.config,
             **({"training": self.training} if self.training is not None else {}),
+            **({"validation": self.validation} if self.validation is not None else {}),
         }
 
 
@@ -126,6 +130,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
             edgemtl_version=data["edgemtl_version"],
             config=data.get("config", {}),  # absent in files from before configs were recorded
             training=data.get("training"),
+            validation=data.get("validation"),  # absent in files from before issue 12, or data given in memory
         )
     except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path} is incomplete or damaged ({exc}): re-run `edgemtl train`") from None

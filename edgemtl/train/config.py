@@ -10,7 +10,7 @@
 
     [data]
     train = "synthetic"             # or a dataset folder
-    val = "datasets/val"            # omit: synthetic scenes, or 10% held out of a folder
+    val = "datasets/val"            # omit: synthetic, the split column's val rows, or 10% (whole groups) held out
     train_size = 3000               # synthetic scenes (ignored for a folder)
     val_size = 400
     allow_outside_paths = false     # true: labels.csv / manifests may name files outside their folder
@@ -109,7 +109,7 @@ class DataConfig:
     """Where the frames come from: recorded so that `edgemtl train --resume` can load the same data again."""
 
     train: str = "synthetic"  # 'synthetic' or a dataset folder
-    val: str | None = None  # a validation folder; None: synthetic scenes, or 10% held out of a folder
+    val: str | None = None  # a validation folder or manifest; None: synthetic, the val split, or 10% by group
     train_size: int = SYNTHETIC_TRAIN_SCENES
     val_size: int = SYNTHETIC_VAL_SCENES
     allow_outside_paths: bool = False  # a labels.csv or manifest may name files outside its dataset's folder

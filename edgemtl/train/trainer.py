@@ -16,12 +16,7 @@ from tqdm import tqdm
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
 from edgemtl.errors import ConfigError, DataError, DeviceError
 from edgemtl.metrics import higher_is_better, primary_metric
-from edgemtl.model import (
-    Preprocess,
-    check_input_size,
-    create_model,
-    get_preset,
-)
+from edgemtl.model import Preprocess, check_input_size, create_model, get_preset
 from edgemtl.tasks import TaskSpec, validate_tasks
 from edgemtl.train import distributed
 from edgemtl.train.checkpoint import (
@@ -169,6 +164,8 @@ class _Training:
     """The machinery of one run, built in a fixed order (random streams depend on it): the model and its
     DDP wrapper, preprocessing, task weighting, optimizer, schedule and gradient scaler."""
 
+    validation: dict | None = None  # which frames validate the run (ArrayDataset.frames_record), for export
+
     def __init__(
         self,
         run_config: RunConfig,
@@ -278,6 +275,7 @@ class _Training:
             epoch=epoch,
             metrics=metrics,
             config=self.run_config.to_dict(),
+            validation=self.validation,
         )
 
     def save(
@@ -369,6 +367,7 @@ def train(
         progress, log = False, lambda _: None
     steps_per_epoch = max(1, len(train_data) // context.world_size // config.batch_size)
     run = _Training(run_config, steps_per_epoch, context, device, resumed)
+    run.validation = val_data.frames_record()
 
     best_score, best_metrics, history = _start_files(run, resumed, run_dir)
     history_file = run_dir / "metrics.jsonl"

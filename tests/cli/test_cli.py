@@ -78,6 +78,8 @@ def test_predict_on_a_folder(tmp_path, exported_model):
     overlays = sorted(p.name for p in (out / "overlays").glob("*.png"))
     assert overlays == ["frame_0.png", "frame_1.png", "frame_2.png"]
     assert cv2.imread(str(out / "overlays" / "frame_0.png")).shape == (40, 56, 3)
+    readable = cv2.imread(str(out / "overlays" / "readable" / "frame_0.png"))
+    assert readable.shape == (480, 672, 3), "a small frame's overlay is also drawn 12× larger, to be read"
     masks = sorted((out / "masks").glob("*.png"))
     assert [p.name for p in masks] == overlays
     for path in masks:

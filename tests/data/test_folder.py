@@ -27,6 +27,7 @@ from edgemtl.data import (
 from edgemtl.errors import ConfigError, DataError, OutputError
 from edgemtl.palette import class_colors
 from edgemtl.tasks import IGNORE_PIXEL, MISSING_CLASS, NAVIGATION_TASKS, TaskKind, TaskSpec
+from tests.helpers import assert_one_line
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,28 @@ def test_labels_csv_holds_class_names_and_accepts_indices(root: Path, dataset: A
     assert lines[0] == "image,scene"
     assert lines[1] == "000000.png,left"
     _rewrite_labels(root, "000000.png,left", "000000.png,0")
+    with pytest.raises(DataError) as error:  # an index is read as one only where the task says so (issue 12)
+        load_folder(root)
+    assert_one_line(error, "labels.csv", "'0' on line 2", "'scene'", "left, straight, right, blocked", "label_indices")
+    tasks = json.loads((root / "tasks.json").read_text())
+    tasks[0]["extra"]["label_indices"] = True
+    (root / "tasks.json").write_text(json.dumps(tasks))
     _assert_same(load_folder(root), dataset)
+
+
+def test_class_names_are_matched_by_name_before_index(tmp_path: Path) -> None:
+    names = tuple(str(d) for d in range(1, 10))
+    digits = TaskSpec("digit", TaskKind.CLASSIFICATION, names, extra={"label_indices": True})
+    data = ArrayDataset(np.zeros((2, 8, 8, 3), np.uint8), {"digit": np.array([0, 8])})
+    root = write_dataset(tmp_path / "digits", data, (digits,))
+    assert (root / "labels.csv").read_text().splitlines()[1:] == ["000000.png,1", "000001.png,9"]
+    assert load_folder(root).targets["digit"].tolist() == [0, 8], "the cell '1' is the class named '1', not index 1"
+    plain = TaskSpec("digit", TaskKind.CLASSIFICATION, digits.classes)
+    (root / "tasks.json").write_text(json.dumps([plain.to_dict()]))
+    _rewrite_labels(root, "000000.png,1", "000000.png,0")
+    with pytest.raises(DataError) as error:
+        load_folder(root)
+    assert_one_line(error, "'0' on line 2", "'digit'", str(root / "labels.csv"), "1, 2, 3")
 
 
 def test_masks_are_palette_pngs(root: Path, dataset: ArrayDataset) -> None:
@@ -310,7 +332,9 @@ def test_all_kinds_round_trip_through_the_folder(tmp_path: Path, mixed: ArrayDat
 
 
 def test_labels_csv_cells_by_hand(root: Path) -> None:
-    tasks = (*ALL_KINDS[:4],)
+    scene = ALL_KINDS[0]  # its cell "2" is an index, which the task must declare (issue 12)
+    scene = TaskSpec(scene.name, scene.kind, scene.classes, extra={**scene.extra, "label_indices": True})
+    tasks = (scene, *ALL_KINDS[1:4])
     (root / "labels.csv").write_text(
         "image,scene,objects,pose,distance\n"
         "000000.png,right, cone ; box ,1;2,3\n"

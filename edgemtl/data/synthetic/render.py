@@ -180,7 +180,6 @@ def _to_pixels(points: list[_Point], height: int, width: int) -> np.ndarray:
     return np.round(array * (1 << _SHIFT)).astype(np.int32)
 
 
-
 def _draw(target: np.ndarray, shapes: _Shapes, value: float | tuple[float, ...], height: int, width: int) -> None:
     polygons, ellipses = shapes
     for polygon in polygons:
