@@ -19,16 +19,9 @@ import cv2
 import numpy as np
 
 from edgemtl.data.folder import read_tasks
-from edgemtl.data.manifest import (
-    GROUP_COLUMN,
-    MANIFEST_SUFFIXES,
-    SPLIT_COLUMN,
-    SPLIT_VALUES,
-    Row,
-    read_csv_rows,
-    read_json_rows,
-)
+from edgemtl.data.manifest import MANIFEST_SUFFIXES, SPLIT_VALUES
 from edgemtl.data.masks import read_mask
+from edgemtl.data.rows import GROUP_COLUMN, SPLIT_COLUMN, Row, read_csv_rows, read_json_rows
 from edgemtl.errors import DataError
 from edgemtl.kinds import kind_of
 from edgemtl.kinds.base import empty_cell

@@ -41,19 +41,19 @@ from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.manifest import (
     IMAGE_SUFFIXES,
     MANIFEST_SUFFIXES,
+    Frames,
     Resize,
     Tasks,
-    fail_if_any,
     load_images,
     load_listing,
     load_manifest,
     manifest_tasks,
     parse_listing,
-    read_csv_rows,
     read_tasks_file,
     select_rows,
 )
 from edgemtl.data.masks import write_mask
+from edgemtl.data.rows import fail_if_any, read_csv_rows
 from edgemtl.errors import ConfigError, DataError, OutputError
 from edgemtl.kinds import kind_of
 from edgemtl.tasks import IGNORE_PIXEL, NAVIGATION_TASKS, TaskSpec, tasks_to_json, validate_tasks
@@ -136,12 +136,7 @@ def load_frames(root: Path | str, size: tuple[int, int], limit: int | None = Non
 
 
 def load_folder(
-    root: Path | str,
-    tasks: Tasks = None,
-    size: Resize = None,
-    frames: list[str] | None = None,
-    *,
-    allow_outside: bool = False,
+    root: Path | str, tasks: Tasks = None, size: Resize = None, frames: Frames = None, *, allow_outside: bool = False
 ) -> ArrayDataset:
     """Read a dataset folder into memory, resized to size (height, width) if given.
 
@@ -173,12 +168,7 @@ def load_folder(
 
 
 def load_dataset(
-    path: Path | str,
-    tasks: Tasks = None,
-    size: Resize = None,
-    frames: list[str] | None = None,
-    *,
-    allow_outside: bool = False,
+    path: Path | str, tasks: Tasks = None, size: Resize = None, frames: Frames = None, *, allow_outside: bool = False
 ) -> ArrayDataset:
     """Any on-disk dataset: a folder in the folder format, or a manifest.csv / manifest.json file.
 

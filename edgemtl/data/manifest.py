@@ -27,20 +27,26 @@ NumPy, OpenCV and Pillow only: no PyTorch.
 
 from __future__ import annotations
 
-import csv
-import difflib
 import json
 import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.masks import read_mask
+from edgemtl.data.rows import (
+    GROUP_COLUMN,
+    SPLIT_COLUMN,
+    Row,
+    fail_if_any,
+    read_csv_rows,
+    read_json,
+    read_json_rows,
+)
 from edgemtl.errors import ConfigError, DataError
 from edgemtl.kinds import kind_of
 from edgemtl.kinds.base import empty_cell
@@ -48,20 +54,10 @@ from edgemtl.tasks import IGNORE_PIXEL, TaskSpec, tasks_from_json, validate_task
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 MANIFEST_SUFFIXES = (".csv", ".json")
-_SHOWN = 3  # offending files named in one message
-#: Optional columns (keys in JSON) beside the tasks': which split a sample belongs to, and its group
-#: (sequence, track, session), which the automatic split keeps on one side.
-SPLIT_COLUMN, GROUP_COLUMN = "split", "group"
 SPLIT_VALUES = ("train", "val", "test")
 Resize = tuple[int, int] | None  # (height, width) to resize a dataset to; None: keep the stored size
 Tasks = tuple[TaskSpec, ...] | None  # a dataset's tasks; None: the ones it describes itself with
-
-
-def fail_if_any(bad: list[str], what: str, expected: str) -> None:
-    """One line for a whole kind of problem: how many, the first few of them, what was expected."""
-    if bad:
-        more = ", ..." if len(bad) > _SHOWN else ""
-        raise DataError(f"{len(bad)} {what} (first: {', '.join(bad[:_SHOWN])}{more}): {expected}")
+Frames = list[str] | None  # only these samples, by the image name the dataset lists them under; None: all
 
 
 def read_tasks_file(path: Path) -> tuple[TaskSpec, ...]:
@@ -76,20 +72,11 @@ def read_tasks_file(path: Path) -> tuple[TaskSpec, ...]:
         raise DataError(f"{path}: {exc}") from None
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path} ({exc}): expected a UTF-8 JSON manifest") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): expected a manifest") from None
-
-
 def manifest_tasks(path: Path | str) -> tuple[TaskSpec, ...]:
     """The tasks of a manifest: its "tasks" (JSON), else the tasks.json beside it."""
     path = Path(path)
     if path.suffix.lower() == ".json" and path.is_file():
-        data = _read_json(path)
+        data = read_json(path)
         if isinstance(data, dict) and "tasks" in data:
             try:
                 return tasks_from_json(json.dumps(data["tasks"]))
@@ -99,67 +86,6 @@ def manifest_tasks(path: Path | str) -> tuple[TaskSpec, ...]:
     if not beside.is_file():
         raise DataError(f"{path} names no tasks and {beside} does not exist: expected a task list, or pass tasks")
     return read_tasks_file(beside)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Rows: (where, {column: value}) from a CSV file or a JSON list of samples
-
-
-Row = tuple[str, dict[str, Any]]  # ("line 4" or "samples[2]", the sample's values by column / key)
-
-
-def read_csv_rows(path: Path, needed: list[str]) -> list[Row]:
-    """Every non-empty row, after checking the header names each needed column."""
-    try:
-        with path.open(newline="", encoding="utf-8") as file:
-            reader = csv.DictReader(file)
-            header = [name.strip() for name in reader.fieldnames or []]
-            reader.fieldnames = header
-            rows = []
-            for row in reader:
-                if None in row:  # DictReader files surplus fields under None
-                    raise DataError(
-                        f"{path} line {reader.line_num} has {len(header) + len(row[None])} fields: "
-                        f"expected {len(header)}, as in the header"
-                    )
-                if None in row.values():  # DictReader fills the fields a short row lacks with None
-                    cells = sum(v is not None for v in row.values())
-                    raise DataError(
-                        f"{path} line {reader.line_num} has {cells} fields: expected {len(header)}, as in the "
-                        "header (leave a cell empty, with its comma, for a missing label)"
-                    )
-                if any((v or "").strip() for v in row.values()):
-                    rows.append((f"line {reader.line_num}", row))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read {path} ({exc}): expected a UTF-8 CSV file") from None
-    missing = [name for name in needed if name not in header]
-    if missing:
-        raise DataError(f"{path} has columns {header}, lacking {missing}: expected header {','.join(needed)}")
-    return rows
-
-
-def _suggestion(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, 1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def read_json_rows(path: Path, tasks: tuple[TaskSpec, ...]) -> list[Row]:
-    data = _read_json(path)
-    samples = data.get("samples") if isinstance(data, dict) else data
-    if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
-        raise DataError(
-            f'{path} holds no list of samples: expected [{{"image": ...}}, ...] or '
-            '{"tasks": [...], "samples": [{"image": ...}, ...]}'
-        )
-    known = ["image", SPLIT_COLUMN, GROUP_COLUMN, *(t.name for t in tasks)]
-    unknown = [
-        f"samples[{i}] key {key!r}" + _suggestion(key, known)
-        for i, sample in enumerate(samples)
-        for key in sample
-        if key not in known
-    ]
-    fail_if_any(unknown, f"unknown keys in {path}", f"expected keys {', '.join(known)}")
-    return [(f"samples[{i}]", sample) for i, sample in enumerate(samples)]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -404,12 +330,7 @@ def load_listing(listing: Listing, tasks: tuple[TaskSpec, ...], size: tuple[int,
 
 
 def load_manifest(
-    path: Path | str,
-    tasks: Tasks = None,
-    size: Resize = None,
-    frames: list[str] | None = None,
-    *,
-    allow_outside: bool = False,
+    path: Path | str, tasks: Tasks = None, size: Resize = None, frames: Frames = None, *, allow_outside: bool = False
 ) -> ArrayDataset:
     """Read the dataset a manifest.csv / manifest.json lists, resized to size (height, width) if given.
 

@@ -18,14 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgemtl.data.manifest import (
-    GROUP_COLUMN,
-    SPLIT_COLUMN,
-    Row,
-    fail_if_any,
-    read_csv_rows,
-    read_splits,
-)
+from edgemtl.data.manifest import read_splits
+from edgemtl.data.rows import GROUP_COLUMN, SPLIT_COLUMN, Row, fail_if_any, read_csv_rows
 from edgemtl.errors import ConfigError, DataError
 from edgemtl.kinds.base import empty_cell
 from edgemtl.kinds.multilabel import NO_LABELS
