@@ -191,6 +191,7 @@ def write_external_data_onnx(path: Path, location: str) -> Path:
     model.ir_version = 8
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(model.SerializeToString())  # onnx.save would try to write the external data
+    return path
 
 
 # --- label files as labelling tools write them (issue 12: each writer names where its format is specified) --

@@ -25,7 +25,7 @@ from edgemtl.data.rows import GROUP_COLUMN, SPLIT_COLUMN, Row, read_csv_rows, re
 from edgemtl.errors import DataError
 from edgemtl.kinds import kind_of
 from edgemtl.kinds.base import empty_cell
-from edgemtl.tasks import IGNORE_PIXEL, TaskKind, TaskSpec
+from edgemtl.tasks import IGNORE_PIXEL, TaskSpec
 
 RARE = 0.01  # a class under this share of pixels (masks) or images (labels) is warned about
 _SHOWN = 3
@@ -185,10 +185,7 @@ def _check_labels(walk: _Walk, task: TaskSpec, sample: _Sample, source: Path) ->
         return
     walk.labels[task.name].append(np.atleast_1d(np.asarray(value, dtype=np.float64)))
     if kind_of(task).categorical:
-        present = (
-            [int(value)] if task.kind == TaskKind.CLASSIFICATION else list(np.flatnonzero(np.asarray(value) > 0.5))
-        )
-        for index in present:
+        for index in kind_of(task).present_classes(task, np.asarray(value)):
             walk.images_with[task.name][int(index)].append(sample.image)
 
 

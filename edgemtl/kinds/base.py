@@ -80,6 +80,11 @@ class KindDef(ABC):
     def primary_metric(self) -> str:
         return self.meter.primary
 
+    def count_of(self, count: int) -> str:
+        """'4 classes', '1 label': a number of what `TaskSpec.classes` names, for messages."""
+        noun = self.class_noun
+        return f"{count} {noun if count == 1 else noun + ('es' if noun.endswith('s') else 's')}"
+
     # --- the task spec ---------------------------------------------------------------------------------
 
     def num_outputs(self, task: TaskSpec) -> int:
@@ -144,6 +149,10 @@ class KindDef(ABC):
     def format_label(self, task: TaskSpec, target: np.ndarray) -> str:
         """Per-image kinds: one target as a CSV cell, the inverse of `parse_label`."""
         raise NotImplementedError(f"{self.value} targets are masks, not cells")
+
+    def present_classes(self, task: TaskSpec, target: np.ndarray) -> list[int]:
+        """Categorical per-image kinds: the class ids a labelled target says are present (class shares)."""
+        raise NotImplementedError(f"{self.value} targets name no classes present")
 
     def describe(self, task: TaskSpec, value: np.ndarray) -> str:
         """Per-image kinds: a labelled target or prediction in a few words, for plot titles."""

@@ -103,6 +103,9 @@ class Classification(ClassIdTargets):
     def format_label(self, task: TaskSpec, target: np.ndarray) -> str:
         return "" if int(target) == MISSING_CLASS else task.classes[int(target)]
 
+    def present_classes(self, task: TaskSpec, target: np.ndarray) -> list[int]:
+        return [int(target)]
+
     def describe(self, task: TaskSpec, value: np.ndarray) -> str:
         index = int(value)
         return task.classes[index] if 0 <= index < len(task.classes) else "?"

@@ -132,6 +132,9 @@ class Multilabel(RowTargets):
     def format_row(self, task: TaskSpec, row: np.ndarray) -> str:
         return ";".join(name for name, flag in zip(task.classes, row, strict=True) if flag) or NO_LABELS
 
+    def present_classes(self, task: TaskSpec, target: np.ndarray) -> list[int]:
+        return [int(i) for i in np.flatnonzero(target > 0.5)]
+
     def describe(self, task: TaskSpec, value: np.ndarray) -> str:
         return ", ".join(name for name, flag in zip(task.classes, np.ravel(value)) if flag > 0.5) or "none"
 

@@ -284,6 +284,6 @@ def _check_output(where: str, output: Any, dtype: str, axes: tuple[int | None, .
     for want, size in zip(axes, shape[1:], strict=True):
         if want is not None and isinstance(size, int) and size != want:
             raise ModelFileError(
-                f"{where} shape {shape}: the metadata's task {task.name!r} has {want} "
-                f"{kind_of(task).class_noun}{'s' if want != 1 else ''} ({', '.join(task.classes) or 'one value'})"
+                f"{where} shape {shape}: the metadata's task {task.name!r} has {kind_of(task).count_of(want)} "
+                f"({', '.join(task.classes) or 'one value'})"
             )

@@ -224,7 +224,7 @@ fault(
     "metadata naming 5 classes where the graph gives 4",
     "edgemtl predict photo_0.png -m five.onnx -o out",
     "Error: five.onnx: metadata outputs.scene.probs is 'scene_probs', a graph output of shape ['batch', 4]: "
-    "the metadata's task 'scene' has 5 classs (left, straight, right, blocked, reverse)",
+    "the metadata's task 'scene' has 5 classes (left, straight, right, blocked, reverse)",
 )(_doctored(lambda m: _tasks_with_scene_classes(m, ["left", "straight", "right", "blocked", "reverse"]), "five.onnx"))
 
 fault(
@@ -232,7 +232,7 @@ fault(
     "metadata naming 3 classes where the graph gives 4",
     "edgemtl predict photo_0.png -m three.onnx -o out",
     "Error: three.onnx: metadata outputs.scene.probs is 'scene_probs', a graph output of shape ['batch', 4]: "
-    "the metadata's task 'scene' has 3 classs (left, straight, right)",
+    "the metadata's task 'scene' has 3 classes (left, straight, right)",
 )(_doctored(lambda m: _tasks_with_scene_classes(m, ["left", "straight", "right"]), "three.onnx"))
 
 

@@ -135,7 +135,8 @@ def write_import(source: Source, dst: Path, class_map: ClassMap, labels: LabelTa
     tasks = _import_tasks(source, mapped, labels)
     if not tasks:
         raise DataError("nothing to import: the source has no masks or labels; give image labels with --labels")
-    label_tasks = {t.name: t for t in tasks if t.kind == TaskKind.MULTILABEL and t.name in source.label_tasks}
+    joined = labels.tasks if labels is not None else ()  # the --labels table's tasks fill their own cells
+    label_tasks = {t.name: t for t in tasks if t.name in source.label_tasks and t not in joined}
     rows: list[dict[str, str]] = []
     stems: set[str] = set()
     pixels = np.zeros(len(mapped.target) if mapped else 0, dtype=np.int64)
