@@ -485,3 +485,19 @@ def test_tiny_frames_run_and_draw(engine, shape):
     prediction = engine.predict(frame)
     assert prediction["segmentation"].mask.shape == shape[:2]
     assert render_overlay(frame, prediction).shape == shape
+
+
+def test_the_cpu_fallback_of_auto_is_said_once_at_info_level(exported_model, monkeypatch, caplog):
+    import logging
+
+    import edgemtl.runtime.engine as engine_module
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("this onnxruntime has no CUDA provider, so device='auto' never falls back")
+    monkeypatch.setattr(engine_module, "_said_fallback", False)
+    with caplog.at_level(logging.INFO, logger="edgemtl"):
+        engines = [Engine(exported_model, device="auto") for _ in range(2)]
+    if engines[0].providers[0] != "CPUExecutionProvider":
+        pytest.skip("CUDA works here: there is no fallback to say")
+    said = [r for r in caplog.records if "CUDA is not usable" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.INFO], "once, at info level (visible with -v), never a warning"

@@ -242,3 +242,20 @@ def test_hidden_files_in_an_image_folder_are_skipped(tmp_path):
     (folder / ".hidden.jpg").write_bytes(b"")
     with open_source(folder) as source:
         assert [frame.name for frame in source] == ["a"]
+
+
+def test_a_size_change_mid_stream_is_refused_or_scaled_as_the_docs_say(tmp_path):
+    """docs/runtime.md: OpenCV's FFmpeg backend scales frames after a size change to the first size (then
+    nothing can see the change); a backend that passes the new size through gets a SourceError."""
+    path = tmp_path / "change.mjpeg"  # concatenated JPEGs: FFmpeg's MJPEG demuxer reads each at its own size
+    rng = np.random.default_rng(0)
+    with path.open("wb") as stream:
+        for size in [(40, 48)] * 3 + [(64, 80)] * 3:
+            stream.write(cv2.imencode(".jpg", rng.integers(0, 256, (*size, 3), dtype=np.uint8))[1].tobytes())
+    try:
+        with open_source(path) as source:
+            shapes = {frame.image.shape for frame in source}
+    except SourceError as error:
+        assert "changed frame size from 48x40 to 80x64" in str(error)
+    else:
+        assert shapes == {(40, 48, 3)}, "scaled to the first size, as documented"
