@@ -15,6 +15,7 @@ from pathlib import Path
 from edgemtl import __version__
 from edgemtl.commands.predict import predict_source
 from edgemtl.data import ArrayDataset, open_dataset
+from edgemtl.data.splits import SYNTHETIC
 from edgemtl.data.synthetic import drive_sequence
 from edgemtl.deploy import export_onnx
 from edgemtl.machine import describe_machine
@@ -95,7 +96,7 @@ def run_demo(
     counts = f"{config.train_size} + {config.val_size} + {config.test_size}"
     log(f"[1/5] generating {counts} synthetic scenes at {size[0]}x{size[1]}")
     train_data, val_data, test_data = (
-        open_dataset("synthetic", split, size=size, count=count, seed=config.seed)
+        open_dataset(SYNTHETIC, split, size=size, count=count, seed=config.seed)
         for split, count in (("train", config.train_size), ("val", config.val_size), ("test", config.test_size))
     )  # the test scenes are held out: never seen in training
     lap("data")

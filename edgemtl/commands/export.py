@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgemtl.data import ArrayDataset, load_frames, open_dataset
-from edgemtl.data.splits import describe_record, has_splits, open_recorded
+from edgemtl.data.splits import SYNTHETIC, describe_record, has_splits, open_recorded
 from edgemtl.data.synthetic import labels_all
 from edgemtl.deploy import ExportOptions, ExportResult, export_onnx
 from edgemtl.deploy.triton import model_file, write_triton_config
@@ -18,7 +18,6 @@ from edgemtl.errors import ConfigError
 from edgemtl.train import Checkpoint, load_checkpoint
 
 TARGETS = ("onnx", "triton")
-SYNTHETIC = "synthetic"
 
 
 @dataclass(frozen=True)

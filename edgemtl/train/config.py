@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from edgemtl.data.augment import AugmentConfig
-from edgemtl.data.splits import SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL_SCENES
+from edgemtl.data.splits import SYNTHETIC, SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL_SCENES
 from edgemtl.errors import ConfigError
 from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, get_preset
 from edgemtl.tasks import TaskSpec, validate_tasks
@@ -108,7 +108,7 @@ class TrainConfig:
 class DataConfig:
     """Where the frames come from: recorded so that `edgemtl train --resume` can load the same data again."""
 
-    train: str = "synthetic"  # 'synthetic' or a dataset folder
+    train: str = SYNTHETIC  # 'synthetic' or a dataset folder
     val: str | None = None  # a validation folder or manifest; None: synthetic, the val split, or 10% by group
     train_size: int = SYNTHETIC_TRAIN_SCENES
     val_size: int = SYNTHETIC_VAL_SCENES
@@ -119,7 +119,7 @@ class DataConfig:
         them: `--resume` started from another directory must find the same data."""
 
         def resolved(folder: str | None) -> str | None:
-            return folder if folder in (None, "synthetic") else str(Path(folder).resolve())
+            return folder if folder in (None, SYNTHETIC) else str(Path(folder).resolve())
 
         return replace(self, train=resolved(self.train), val=resolved(self.val))
 
