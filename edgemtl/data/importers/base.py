@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,9 +74,6 @@ class ImportReport:
             shares = ", ".join(f"{name} {share:.1%}" for name, share in self.pixel_share.items())
             lines.append(f"pixels: {shares}")
         return lines + self.notes
-
-
-ImporterFn = Callable[..., Source]  # (src: Path, **options) → Source
 
 
 def check_destination(src: Path, dst: Path) -> None:
