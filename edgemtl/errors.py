@@ -33,6 +33,10 @@ class FrameError(EdgemtlError):
     """A frame given to the runtime has the wrong shape or dtype."""
 
 
+class FeatureError(FrameError):
+    """Feature vectors given to the runtime have the wrong count, shape or dtype, or hold a NaN."""
+
+
 class DeviceError(EdgemtlError):
     """The requested execution device (e.g. CUDA) cannot be used."""
 

@@ -15,6 +15,8 @@ from edgemtl.data.synthetic import (
     sample_scene_params,
     scene_label,
 )
+from edgemtl.data.table import TableColumns, read_table
+from edgemtl.data.vectors import VectorDataset
 
 __all__ = [
     "SPLITS",
@@ -22,6 +24,8 @@ __all__ = [
     "AugmentConfig",
     "Obstacle",
     "SceneParams",
+    "TableColumns",
+    "VectorDataset",
     "augment_batch",
     "dataset_tasks",
     "drive_sequence",
@@ -32,6 +36,7 @@ __all__ = [
     "make_dataset",
     "open_dataset",
     "read_mask",
+    "read_table",
     "read_tasks",
     "render_scene",
     "sample_scene_params",

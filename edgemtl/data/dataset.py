@@ -62,6 +62,11 @@ class ArrayDataset:
         return len(self.images)
 
     @property
+    def inputs(self) -> np.ndarray:
+        """What the model is fed: the frames (a VectorDataset's are its feature rows)."""
+        return self.images
+
+    @property
     def size(self) -> tuple[int, int]:
         """(height, width) of the frames."""
         return int(self.images.shape[1]), int(self.images.shape[2])

@@ -92,7 +92,7 @@ def manifest_tasks(path: Path | str) -> tuple[TaskSpec, ...]:
 # Cells: one value → one target (edgemtl.kinds: each kind parses its own), or None when unusable
 
 
-def _parse_labels(source: Path, rows: list[Row], task: TaskSpec, field: str) -> np.ndarray:
+def parse_labels(source: Path, rows: list[Row], task: TaskSpec, field: str) -> np.ndarray:
     """One per-image task's targets, parsed by its kind; every unusable value reported at once."""
     kind = kind_of(task)
     parsed = [kind.parse_label(task, row.get(task.name)) for _, row in rows]
@@ -122,13 +122,13 @@ class Listing:
     groups: list[str]  # the group per image, "" where none
 
 
-def _text_cells(rows: list[Row], column: str) -> list[str]:
+def text_cells(rows: list[Row], column: str) -> list[str]:
     return ["" if empty_cell(row.get(column)) else str(row.get(column)).strip() for _, row in rows]
 
 
 def read_splits(source: Path, rows: list[Row], field: str = "column") -> list[str]:
     """The split column: train, val, test or empty; any other value is an error naming its row."""
-    splits = _text_cells(rows, SPLIT_COLUMN)
+    splits = text_cells(rows, SPLIT_COLUMN)
     fail_if_any(
         [f"{v!r} on {where}" for (where, _), v in zip(rows, splits, strict=True) if v not in ("", *SPLIT_VALUES)],
         f"unknown split values in {field} {SPLIT_COLUMN!r} of {source}",
@@ -211,7 +211,7 @@ def parse_listing(
         f"images listed in {source} missing from {image_dir}",
         "expected every listed image to exist",
     )
-    labels = {t.name: _parse_labels(source, rows, t, field) for t in tasks if kind_of(t).per_image}
+    labels = {t.name: parse_labels(source, rows, t, field) for t in tasks if kind_of(t).per_image}
     masks = dict(masks or {})
     for task in (t for t in tasks if not kind_of(t).per_image and t.name not in masks):
         cells = [row.get(task.name) for _, row in rows]
@@ -232,7 +232,7 @@ def parse_listing(
             "expected every listed mask to exist (leave the entry empty for an image without a mask)",
         )
     splits = read_splits(source, rows, field)
-    return Listing(source, image_dir, mask_dir, images, labels, masks, splits, _text_cells(rows, GROUP_COLUMN))
+    return Listing(source, image_dir, mask_dir, images, labels, masks, splits, text_cells(rows, GROUP_COLUMN))
 
 
 # ---------------------------------------------------------------------------------------------------------

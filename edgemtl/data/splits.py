@@ -15,7 +15,10 @@ import numpy as np
 
 from edgemtl.data.dataset import ArrayDataset
 from edgemtl.data.folder import load_dataset, read_tasks
+from edgemtl.data.table import TableColumns, read_table
+from edgemtl.data.vectors import VectorDataset, fill_from_training
 from edgemtl.errors import ConfigError, DataError
+from edgemtl.features import FeatureSpec
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 
 SYNTHETIC = "synthetic"
@@ -69,13 +72,17 @@ def open_dataset(
     spec: str | Path,
     split: str = "train",
     *,
-    size: tuple[int, int],
+    size: tuple[int, int] | None,
     tasks: tuple[TaskSpec, ...] | None = None,
     count: int = 0,
     seed: int = 0,
     allow_outside: bool = False,
-) -> ArrayDataset:
+    columns: TableColumns | None = None,
+) -> ArrayDataset | VectorDataset:
     """The frames of `split` of a data spec, at `size` (height, width), with targets for `tasks`.
+
+    With `columns` (vector input), the spec is a table of feature vectors (edgemtl.data.table) instead,
+    its split column read as a manifest's; `size` does not apply and the tasks must be given.
 
     synthetic: `count` scenes of the split under `seed` (targets for `tasks`, navigation by default).
     A folder or manifest: the samples its split column gives `split` (`select_split`), all of them
@@ -84,6 +91,13 @@ def open_dataset(
     """
     if split not in (*SPLITS, ALL):
         raise ConfigError(f"unknown split {split!r}: expected one of {', '.join((*SPLITS, ALL))}")
+    if columns is not None:
+        if str(spec) == SYNTHETIC or not tasks:
+            raise ConfigError(
+                f"vector input reads a CSV table whose target columns the [[tasks]] name, got data {str(spec)!r} "
+                f"and {len(tasks or ())} tasks: give [data] train = 'table.csv' and the tasks"
+            )
+        return select_split(read_table(spec, columns, tasks), split, str(spec))
     if str(spec) == SYNTHETIC:
         from edgemtl.data.synthetic import make_dataset
 
@@ -102,8 +116,17 @@ def open_recorded(
     tasks: tuple[TaskSpec, ...],
     limit: int | None = None,
     allow_outside: bool = False,
-) -> ArrayDataset:
-    """The frames a checkpoint recorded as its validation set (`ArrayDataset.frames_record`), at `size`."""
+    features: FeatureSpec | None = None,
+) -> ArrayDataset | VectorDataset:
+    """The frames a checkpoint recorded as its validation set (`ArrayDataset.frames_record`), at `size`.
+
+    A vector model's record names table rows; they are read with its `features` and their empty cells
+    filled with its training means, as training filled them.
+    """
+    if features is not None:
+        rows = list(record.get("rows", []))[:limit]
+        table = read_table(record["data"], TableColumns(features.names, features.missing), tasks, rows=rows)
+        return table.filled(features)
     if record.get("data") == SYNTHETIC:
         count = record["count"] if limit is None else min(limit, record["count"])
         return open_dataset(SYNTHETIC, record["split"], size=size, tasks=tasks, count=count, seed=record["seed"])
@@ -149,31 +172,40 @@ def training_sets(
     train: str | Path,
     val: str | Path | None,
     *,
-    size: tuple[int, int],
+    size: tuple[int, int] | None,
     tasks: tuple[TaskSpec, ...],
     train_count: int,
     val_count: int,
     seed: int,
     allow_outside: bool = False,
-) -> tuple[ArrayDataset, ArrayDataset]:
+    columns: TableColumns | None = None,
+) -> tuple[ArrayDataset, ArrayDataset] | tuple[VectorDataset, VectorDataset]:
     """A run's training and validation sets.
 
     Validation comes from `val` when given (its val split, if it has a split column); for synthetic
     training data, from the synthetic validation split; for a folder or manifest whose split column names
     val samples, from those; otherwise whole groups (the group column; a frame without one is its own
     group) holding about one frame in `HOLDOUT_EVERY` are drawn at random (seeded) and held out of
-    training. Test samples never train.
+    training. Test samples never train. A table of feature vectors (`columns`) is split the same way, and
+    its empty feature cells (where allowed) are then filled with the training split's means.
     """
+    opened = {"size": size, "tasks": tasks, "count": val_count, "seed": seed, "allow_outside": allow_outside}
+    if columns is not None:
+        return fill_from_training(*_split(train, val, {**opened, "columns": columns}))
     if str(train) == SYNTHETIC:
         train_set = open_dataset(train, "train", size=size, tasks=tasks, count=train_count, seed=seed)
         val_set = open_dataset(val or SYNTHETIC, "val", size=size, tasks=tasks, count=val_count, seed=seed)
         return train_set, val_set
-    everything = open_dataset(train, ALL, size=size, tasks=tasks, allow_outside=allow_outside)
+    return _split(train, val, opened)
+
+
+def _split(train: str | Path, val: str | Path | None, opened: dict[str, Any]) -> tuple[Any, Any]:
+    """A folder's, manifest's or table's training and validation sets (see `training_sets`)."""
+    everything = open_dataset(train, ALL, **{**opened, "count": 0})
     train_set = select_split(everything, "train", str(train))
     if val is not None:
-        opened = {"size": size, "tasks": tasks, "count": val_count, "seed": seed, "allow_outside": allow_outside}
         return train_set, open_dataset(val, "val", **opened)
     if has_splits(everything) and np.any(everything.info["split"] == "val"):
         return train_set, select_split(everything, "val", str(train))
-    kept, held = _holdout(train_set, seed)
+    kept, held = _holdout(train_set, opened["seed"])
     return train_set.subset(kept), train_set.subset(held)
