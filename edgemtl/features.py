@@ -12,11 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgemtl.errors import ConfigError
+from edgemtl.kinds import kind_of
+
+if TYPE_CHECKING:
+    from edgemtl.tasks import TaskSpec
 
 IMAGE, VECTOR = "image", "vector"
 INPUT_KINDS = (IMAGE, VECTOR)
@@ -50,6 +54,16 @@ def check_feature_names(names: Sequence[str], where: str = "features") -> tuple[
     if repeated:
         raise ConfigError(f"{where} names {', '.join(repeated)} more than once: expected each column once")
     return names
+
+
+def refuse_pixel_tasks(tasks: Sequence[TaskSpec]) -> None:
+    """Vector input predicts one target per row: a task whose targets are masks has no pixels to label."""
+    for task in tasks:
+        if not kind_of(task).per_image:
+            raise ConfigError(
+                f"task {task.name!r} is {task.kind.value}, which needs image input: feature vectors predict "
+                "one target per row (classification, multilabel, regression); remove the task or use images"
+            )
 
 
 @dataclass(frozen=True)

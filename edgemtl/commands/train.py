@@ -50,11 +50,14 @@ def resolve_config(options: TrainOptions) -> RunConfig:
         run = RunConfig()
     run = with_overrides(run, options.overrides)
     run = replace(run, data=run.data.absolute())
+    tasks = run.tasks or dataset_tasks(run.data.train)
+    if run.data.columns() is not None:  # vector input: a table's feature rows have no size to resolve
+        return replace(run, tasks=tasks)
     size = run.train.resolved_input_size()
     check_input_size(size, get_preset(run.train.preset).stride)  # before minutes of data loading, not after
     # Recorded resolved, so a resume compares like with like; replace() checks the augmentation against
     # the tasks before any data is loaded.
-    return replace(run, train=replace(run.train, input_size=size), tasks=run.tasks or dataset_tasks(run.data.train))
+    return replace(run, train=replace(run.train, input_size=size), tasks=tasks)
 
 
 def run_train(options: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
@@ -64,7 +67,13 @@ def run_train(options: TrainOptions, log: Callable[[str], None] = print) -> Trai
     counts = {"train_count": source.train_size, "val_count": source.val_size, "seed": config.seed}
     outside = source.allow_outside_paths  # a dataset's listing may name files outside its folder
     train_set, val_set = training_sets(
-        source.train, source.val, size=config.input_size, tasks=run.tasks, allow_outside=outside, **counts
+        source.train,
+        source.val,
+        size=config.input_size,
+        tasks=run.tasks,
+        allow_outside=outside,
+        columns=source.columns(),  # vector input: the table's feature columns
+        **counts,
     )
     # A resumed run continues in its folder; under torchrun only rank 0 makes (and writes) a new one.
     out = options.out or DEFAULT_OUT

@@ -14,6 +14,7 @@ fills it. Every problem is one DataError naming the file, the line and the colum
 
 from __future__ import annotations
 
+import csv
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from edgemtl.data.manifest import parse_labels, read_splits, text_cells
-from edgemtl.data.rows import GROUP_COLUMN, Row, read_csv_rows
-from edgemtl.data.vectors import VectorDataset, refuse_pixel_tasks
-from edgemtl.errors import DataError
-from edgemtl.features import VECTOR, check_feature_names, check_missing_policy
+from edgemtl.data.rows import GROUP_COLUMN, SPLIT_COLUMN, Row, read_csv_rows
+from edgemtl.data.vectors import VectorDataset
+from edgemtl.errors import DataError, OutputError
+from edgemtl.features import VECTOR, check_feature_names, check_missing_policy, refuse_pixel_tasks
+from edgemtl.kinds import kind_of
 from edgemtl.tasks import TaskSpec
 
 TABLE_SUFFIXES = (".csv",)
@@ -141,3 +143,24 @@ def read_table(
     }
     origin = {"data": str(path.resolve()), "input": VECTOR}
     return VectorDataset(features, targets, columns.features, info, origin, columns.missing)
+
+
+def write_table(path: Path | str, data: VectorDataset, tasks: tuple[TaskSpec, ...]) -> Path:
+    """The rows as a CSV table `read_table` reads back: features, one column per task, split (if any).
+
+    Values keep float32 precision (9 significant digits); a missing feature or target is an empty cell.
+    """
+    path = Path(path)
+    split = "split" in data.info and bool(np.any(data.info["split"] != ""))
+    header = [*data.feature_names, *(t.name for t in tasks), *([SPLIT_COLUMN] if split else [])]
+    try:
+        with path.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(header)
+            for i, row in enumerate(data.features):
+                cells = ["" if np.isnan(v) else f"{v:.9g}" for v in row]
+                cells += [kind_of(t).format_label(t, data.targets[t.name][i]) for t in tasks]
+                writer.writerow(cells + ([str(data.info["split"][i])] if split else []))
+    except OSError as exc:
+        raise OutputError(f"cannot write table {path}: {exc.strerror or exc}") from None
+    return path

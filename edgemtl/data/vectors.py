@@ -12,20 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from edgemtl.errors import ConfigError, DataError
-from edgemtl.features import VECTOR, FeatureSpec
+from edgemtl.errors import DataError
+from edgemtl.features import VECTOR, FeatureSpec, refuse_pixel_tasks
 from edgemtl.kinds import kind_of
 from edgemtl.tasks import TaskSpec
-
-
-def refuse_pixel_tasks(tasks: tuple[TaskSpec, ...]) -> None:
-    """Vector input predicts one target per row: a task whose targets are masks has no pixels to label."""
-    for task in tasks:
-        if not kind_of(task).per_image:
-            raise ConfigError(
-                f"task {task.name!r} is {task.kind.value}, which needs image input: feature vectors predict "
-                "one target per row (classification, multilabel, regression); remove the task or use images"
-            )
 
 
 @dataclass

@@ -21,7 +21,8 @@ import torch
 
 from edgemtl import __version__
 from edgemtl.errors import CheckpointError, ConfigError, OutputError
-from edgemtl.model import MultiTaskNet, create_model
+from edgemtl.features import FeatureSpec
+from edgemtl.model import MultiTaskNet, build_model
 from edgemtl.tasks import TaskSpec, validate_tasks
 
 CHECKPOINT_FORMAT = "edgemtl-checkpoint"
@@ -47,9 +48,11 @@ class Checkpoint:
     # The frames that validated the run (edgemtl.data.ArrayDataset.frames_record): the data spec and the
     # images' names, or a synthetic split's count and seed. `edgemtl export` and `eval` score them by default.
     validation: dict[str, Any] | None = None
+    # A vector model's features in input order and the training split's statistics; None for images.
+    features: FeatureSpec | None = None
 
     def build_model(self) -> MultiTaskNet:
-        model = create_model(self.preset, self.tasks, skips=self.skips)
+        model = build_model(self.preset, self.tasks, skips=self.skips, features=self.features)
         model.load_state_dict(self.model_state)
         return model.eval()
 
@@ -69,6 +72,7 @@ class Checkpoint:
             "config": self.config,
             **({"training": self.training} if self.training is not None else {}),
             **({"validation": self.validation} if self.validation is not None else {}),
+            **({"features": self.features.to_dict()} if self.features is not None else {}),
         }
 
 
@@ -131,6 +135,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
             config=data.get("config", {}),  # absent in files from before configs were recorded
             training=data.get("training"),
             validation=data.get("validation"),  # absent in files from before issue 12, or data given in memory
+            features=FeatureSpec.from_dict(data["features"]) if "features" in data else None,  # vector models
         )
     except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path} is incomplete or damaged ({exc}): re-run `edgemtl train`") from None

@@ -4,6 +4,7 @@
     device = "auto"                 # auto | cpu | cuda
 
     [model]
+    input = "image"                 # or "vector": rows of named features (see docs/vectors.md)
     preset = "nano"
     input_size = [96, 160]          # height, width; or one number for a square; omit for the preset's
     skips = true
@@ -14,6 +15,8 @@
     train_size = 3000               # synthetic scenes (ignored for a folder)
     val_size = 400
     allow_outside_paths = false     # true: labels.csv / manifests may name files outside their folder
+    features = ["age", "bmi"]       # vector input: the table's feature columns, in input order
+    missing_features = "error"      # vector input: "mean" fills an empty feature cell from the training split
 
     [train]
     epochs = 12
@@ -53,9 +56,12 @@ from typing import Any
 
 from edgemtl.data.augment import AugmentConfig
 from edgemtl.data.splits import SYNTHETIC, SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL_SCENES
+from edgemtl.data.table import TableColumns
 from edgemtl.errors import ConfigError
+from edgemtl.features import IMAGE
 from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, get_preset
 from edgemtl.tasks import TaskSpec, validate_tasks
+from edgemtl.train.inputs import check_input_settings
 from edgemtl.train.weighting import WEIGHTINGS
 
 if sys.version_info >= (3, 11):
@@ -66,7 +72,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 # Which section of the file holds each TrainConfig field; fields not named here live in [train], so a
 # field added to TrainConfig is configurable without touching this module.
 _TOP_LEVEL = ("seed", "device")
-_MODEL_KEYS = ("preset", "input_size", "skips", "mean", "std")
+_MODEL_KEYS = ("input", "preset", "input_size", "skips", "mean", "std")
 _SECTIONS = ("model", "data", "train", "augment", "tasks")
 _TASK_KEYS = ("name", "kind", "classes", "weight", "extra")
 _FLAG_NAMES = {"lr": "learning_rate", "val_data": "val", "data": "train", "warmup": "warmup_fraction"}  # CLI habits
@@ -84,7 +90,8 @@ class TrainConfig:
     start from these values, and the CLI shows them in its help.
     """
 
-    preset: str = "nano"
+    input: str = IMAGE  # image | vector (edgemtl.features): a conv encoder on frames, or an MLP on feature rows
+    preset: str = "nano"  # of the input's presets: edgemtl.model.PRESETS, or VECTOR_PRESETS for vector input
     input_size: tuple[int, int] | None = None  # (height, width); None takes the preset's
     epochs: int = 12
     batch_size: int = 32
@@ -113,6 +120,12 @@ class DataConfig:
     train_size: int = SYNTHETIC_TRAIN_SCENES
     val_size: int = SYNTHETIC_VAL_SCENES
     allow_outside_paths: bool = False  # a labels.csv or manifest may name files outside its dataset's folder
+    features: tuple[str, ...] = ()  # vector input: the table's feature columns, in the model's input order
+    missing_features: str = "error"  # vector input: "mean" fills empty feature cells from the training split
+
+    def columns(self) -> TableColumns | None:
+        """The table columns a vector run reads; None for image data."""
+        return TableColumns(self.features, self.missing_features) if self.features else None
 
     def absolute(self) -> DataConfig:
         """Folders made absolute (a relative one is taken from the working directory), as a run records
@@ -135,7 +148,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         """Names are checked here, before any data is loaded or a run folder is made."""
-        get_preset(self.train.preset)
+        check_input_settings(self)
         for name, value, allowed in (
             ("weighting", self.train.weighting, tuple(WEIGHTINGS)),
             ("device", self.train.device, ("auto", "cpu", "cuda")),
@@ -155,7 +168,7 @@ class RunConfig:
         result["model"] = {key: values.pop(key) for key in _MODEL_KEYS}
         result["train"] = values
         if self.data is not None:
-            result["data"] = asdict(self.data)
+            result["data"] = {**asdict(self.data), "features": list(self.data.features)}
         result["augment"] = {**asdict(self.augment), "scale": list(self.augment.scale)}
         result["tasks"] = [t.to_dict() for t in self.tasks]
         return result
@@ -322,6 +335,10 @@ def _typed(name: str, value: Any, default: Any, where: str, source: str) -> Any:
         ):
             raise ConfigError(f"{problem}: expected a positive integer or [height, width]")
         return (size[0], size[1])
+    if name == "features":
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"{problem}: expected a list of column names")
+        return tuple(v.strip() for v in value)
     if isinstance(default, tuple):
         if not isinstance(value, list | tuple) or len(value) != len(default) or not all(_is_number(v) for v in value):
             raise ConfigError(f"{problem}: expected a list of {len(default)} numbers")

@@ -53,16 +53,19 @@ def plot_run(
     steps: list[Callable[[], list[Path]]] = [
         lambda: plot_history(run_dir, history),
         lambda: plot_scores(run_dir, model.tasks, latest if isinstance(latest, Mapping) else {}),
-        lambda: [
-            plot_predictions(
-                run_dir / "predictions.png",
-                model.tasks,
-                samples.images,
-                samples.targets,
-                model_predictions(model, preprocess, samples.images),
-            )
-        ],
     ]
+    if hasattr(samples, "images"):  # a grid of frames with their predictions; feature rows have no picture
+        steps.append(
+            lambda: [
+                plot_predictions(
+                    run_dir / "predictions.png",
+                    model.tasks,
+                    samples.images,
+                    samples.targets,
+                    model_predictions(model, preprocess, samples.images),
+                )
+            ]
+        )
     written = []
     for step in steps:
         try:

@@ -15,8 +15,9 @@ from tqdm import tqdm
 
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
 from edgemtl.errors import ConfigError, DataError, DeviceError
+from edgemtl.features import FeatureSpec
 from edgemtl.metrics import higher_is_better, primary_metric
-from edgemtl.model import Preprocess, check_input_size, create_model, get_preset
+from edgemtl.model import build_model, check_input_size, fit_value_heads, get_preset, input_preprocess
 from edgemtl.tasks import TaskSpec, validate_tasks
 from edgemtl.train import distributed
 from edgemtl.train.checkpoint import (
@@ -27,6 +28,7 @@ from edgemtl.train.checkpoint import (
     training_state,
 )
 from edgemtl.train.config import RunConfig, TrainConfig, check_resumable, save_config
+from edgemtl.train.inputs import run_features
 from edgemtl.train.losses import labelled_count, task_loss
 from edgemtl.train.plots import plot_run
 from edgemtl.train.validate import labelled_mean, validate_model
@@ -102,7 +104,7 @@ def _training_batch(
     """One training batch on the device, augmented on the CPU first (a disabled config returns it as is)."""
     picked = index.numpy()
     batch = {t.name: data.targets[t.name][picked] for t in tasks}
-    images, targets = augment_batch(data.images[picked], batch, tasks, augment, rng)
+    images, targets = augment_batch(data.inputs[picked], batch, tasks, augment, rng)
     return torch.from_numpy(images).to(device, non_blocking=True), {
         name: torch.from_numpy(target).to(device, non_blocking=True) for name, target in targets.items()
     }
@@ -112,13 +114,14 @@ def format_metrics(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec, 
     return "  ".join(f"{t.name} {primary_metric(t)} {metrics[t.name][primary_metric(t)]:.3f}" for t in tasks)
 
 
-def _check_data(sets: dict[str, ArrayDataset], tasks: tuple[TaskSpec, ...], input_size: tuple[int, int]) -> None:
-    """Before any model is built: each set non-empty, with targets for the tasks, at the model's input size."""
+def _check_data(sets: dict[str, ArrayDataset], tasks: tuple[TaskSpec, ...], input_size: tuple[int, int] | None) -> None:
+    """Before any model is built: each set non-empty, with targets for the tasks, at the model's input size
+    (None: feature rows, whose columns `run_features` checked)."""
     for name, data in sets.items():
         if len(data) == 0:
             raise DataError(f"the {name} set is empty: expected at least one sample")
         data.check_against(tasks)
-        if data.size != input_size:
+        if input_size is not None and data.size != input_size:
             raise DataError(
                 f"{name} images are {data.size[0]}x{data.size[1]} but the model input is "
                 f"{input_size[0]}x{input_size[1]}: load the data at the model's input size"
@@ -173,17 +176,22 @@ class _Training:
         context: distributed.Distributed,
         device: torch.device,
         resumed: Checkpoint | None,
+        features: FeatureSpec | None = None,
+        train_targets: dict[str, np.ndarray] | None = None,
     ) -> None:
         config, tasks = run_config.train, run_config.tasks
         self.run_config, self.config, self.tasks = run_config, config, tasks
         self.context, self.device, self.steps_per_epoch = context, device, steps_per_epoch
+        self.features = features  # a vector run's feature names and training-split statistics
         self.generator = seed_everything(config.seed)
-        model = create_model(config.preset, tasks, skips=config.skips)
+        model = build_model(config.preset, tasks, skips=config.skips, features=features)
         if resumed is not None:
             model.load_state_dict(resumed.model_state)
+        elif features is not None:
+            fit_value_heads(model, train_targets)  # value heads start at the targets' mean and spread
         self.model = model.to(device, memory_format=torch.channels_last)
         self.net = distributed.wrap(self.model, context, device)  # steps go through DDP; checkpoints use model
-        self.preprocess = Preprocess(config.mean, config.std).to(device)
+        self.preprocess = input_preprocess(config.mean, config.std, features).to(device)
         self.weighting = create_weighting(config.weighting, tasks).to(device)
         self.shared_weight = last_shared_weight(self.model)  # where GradNorm measures per-task gradient norms
         self.optimizer = torch.optim.AdamW(
@@ -267,7 +275,7 @@ class _Training:
         return Checkpoint(
             preset=config.preset,
             tasks=self.tasks,
-            input_size=config.resolved_input_size(),
+            input_size=config.resolved_input_size() if self.features is None else (1, self.features.count),
             mean=tuple(config.mean),
             std=tuple(config.std),
             model_state={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
@@ -276,6 +284,7 @@ class _Training:
             metrics=metrics,
             config=self.run_config.to_dict(),
             validation=self.validation,
+            features=self.features,
         )
 
     def save(
@@ -355,8 +364,10 @@ def train(
     place so the order of what a resumed run restores and writes can be read at a glance.)
     """
     tasks = validate_tasks(tasks)
-    input_size = config.resolved_input_size()
-    check_input_size(input_size, get_preset(config.preset).stride)
+    features = run_features(config, train_data, val_data)  # None for images
+    input_size = config.resolved_input_size() if features is None else None
+    if input_size is not None:
+        check_input_size(input_size, get_preset(config.preset).stride)
     _check_data({"training": train_data, "validation": val_data}, tasks, input_size)
     run_config = replace(settings or RunConfig(data=None), train=config, tasks=tasks)
     run_dir = Path(run_dir)
@@ -366,7 +377,7 @@ def train(
     if not context.is_main:
         progress, log = False, lambda _: None
     steps_per_epoch = max(1, len(train_data) // context.world_size // config.batch_size)
-    run = _Training(run_config, steps_per_epoch, context, device, resumed)
+    run = _Training(run_config, steps_per_epoch, context, device, resumed, features, train_data.targets)
     run.validation = val_data.frames_record()
 
     best_score, best_metrics, history = _start_files(run, resumed, run_dir)

@@ -41,7 +41,7 @@ def validate_model(
     meters = {t.name: make_meter(t) for t in tasks}
     loss_sums = dict.fromkeys(meters, 0.0)
     labelled = dict.fromkeys(meters, 0)
-    images = torch.from_numpy(data.images)
+    images = torch.from_numpy(data.inputs)  # frames, or a vector model's feature rows
     targets = {t.name: torch.from_numpy(data.targets[t.name]) for t in tasks}
     for index in torch.arange(len(data)).split(batch_size):
         outputs = model(preprocess(images[index].to(device)))

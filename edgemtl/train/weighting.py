@@ -39,6 +39,7 @@ def last_shared_weight(model: nn.Module) -> Tensor:
     backward pass stops at that layer instead of running through the whole encoder.
     """
     convs = [m for m in model.encoder.modules() if isinstance(m, nn.Conv2d)]
+    convs = convs or [m for m in model.encoder.modules() if isinstance(m, nn.Linear)]  # a vector model's MLP
     if not convs:
         raise ConfigError(f"the encoder of {type(model).__name__} has no convolution: GradNorm needs one to measure")
     return convs[-1].weight
