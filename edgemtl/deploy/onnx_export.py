@@ -22,6 +22,7 @@ import torch
 from edgemtl import __version__
 from edgemtl.data import ArrayDataset
 from edgemtl.deploy.precision import CALIBRATION_METHODS, PRECISIONS, convert_fp16, quantize_int8
+from edgemtl.deploy.vector import check_vector_export, example_input, input_name, vector_metadata
 from edgemtl.deploy.verify import (
     DEFAULT_MAX_DROP,
     ParityReport,
@@ -31,7 +32,7 @@ from edgemtl.deploy.verify import (
 )
 from edgemtl.deploy.wrapper import ExportWrapper
 from edgemtl.errors import ConfigError, ExportError, OutputError
-from edgemtl.model import Preprocess, check_input_size, get_preset
+from edgemtl.model import check_input_size, get_preset, input_preprocess
 from edgemtl.runtime.metadata import INPUT_NAME, ModelMetadata
 from edgemtl.train.checkpoint import Checkpoint
 
@@ -70,7 +71,10 @@ class ExportOptions:
         if self.max_drop is not None and self.max_drop < 0:
             raise ConfigError(f"max drop {self.max_drop} is negative: expected points ≥ 0")
         size = tuple(self.input_size or checkpoint.input_size)
-        check_input_size(size, get_preset(checkpoint.preset).stride)
+        if checkpoint.features is not None:  # vector input: rows of features, no frame size to choose
+            check_vector_export(checkpoint, self)
+        else:
+            check_input_size(size, get_preset(checkpoint.preset).stride)
         max_drop = DEFAULT_MAX_DROP[self.precision] if self.max_drop is None else self.max_drop
         return replace(self, input_size=size, max_drop=max_drop)
 
@@ -101,7 +105,7 @@ def _quiet_exporter() -> Iterator[None]:
 def build_metadata(
     checkpoint: Checkpoint, wrapper: ExportWrapper, options: ExportOptions, calibration: dict
 ) -> ModelMetadata:
-    return ModelMetadata(
+    metadata = ModelMetadata(
         tasks=checkpoint.tasks,
         input_size=options.input_size,
         mean=checkpoint.mean,
@@ -115,11 +119,13 @@ def build_metadata(
         batch=options.batch,
         calibration=calibration,
     )
+    return replace(metadata, **vector_metadata(checkpoint))  # a vector model's input instead of frames
 
 
-def _trace_to_onnx(wrapper: ExportWrapper, options: ExportOptions, path: Path) -> None:
+def _trace_to_onnx(wrapper: ExportWrapper, options: ExportOptions, path: Path, checkpoint: Checkpoint) -> None:
     # A dynamic axis needs an example of at least 2, or the exporter specializes it to 1.
-    example = torch.zeros(options.batch or 2, *options.input_size, 3, dtype=torch.uint8)
+    example = example_input(checkpoint, options.batch or 2, options.input_size)
+    name = input_name(checkpoint)
     dynamic = None if options.batch else {"frames": {0: torch.export.Dim("batch", min=1, max=4096)}}
     try:
         with _quiet_exporter():
@@ -127,7 +133,7 @@ def _trace_to_onnx(wrapper: ExportWrapper, options: ExportOptions, path: Path) -
                 wrapper,
                 (example,),
                 str(path),
-                input_names=[INPUT_NAME],
+                input_names=[name],
                 output_names=wrapper.output_names,
                 dynamic_shapes=dynamic,
                 opset_version=options.opset,
@@ -212,7 +218,8 @@ def _convert(
 def _finish(path: Path, metadata: ModelMetadata) -> None:
     """Stamp the metadata into the file and hold it to the full ONNX checker."""
     proto = onnx.load(str(path))
-    proto.doc_string = "edgemtl multi-task model: uint8 NHWC BGR frames in; see metadata_props (edgemtl.*)"
+    taken = "uint8 NHWC BGR frames" if metadata.features is None else "float32 (N, F) raw feature rows"
+    proto.doc_string = f"edgemtl multi-task model: {taken} in; see metadata_props (edgemtl.*)"
     del proto.metadata_props[:]
     onnx.helper.set_model_props(proto, metadata.to_props())
     try:
@@ -248,12 +255,14 @@ def export_onnx(
         raise ConfigError("int8 export needs calibration frames: give --calib-data (a folder or synthetic)")
     _check_frames("calibration", calibration_frames, options, whole_batches=True)
     if verify_data is not None:
-        _check_frames("verification", verify_data.images, options, whole_batches=False)
+        if checkpoint.features is None:
+            _check_frames("verification", verify_data.images, options, whole_batches=False)
         verify_data.check_against(checkpoint.tasks)
 
     model = checkpoint.build_model()
     _check_free_space(path, model)
-    wrapper = ExportWrapper(model, checkpoint.mean, checkpoint.std, options.raw_logits).eval()
+    preprocess = input_preprocess(checkpoint.mean, checkpoint.std, checkpoint.features)
+    wrapper = ExportWrapper(model, checkpoint.mean, checkpoint.std, options.raw_logits, preprocess).eval()
     try:
         return _export_beside(path, checkpoint, model, wrapper, options, verify_data, calibration_frames)
     except OSError as exc:  # named by the user's path: the temporary one beside it means nothing to them
@@ -273,15 +282,15 @@ def _export_beside(
     parity = verification = None
     with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent) as folder:
         fp32_file, candidate = Path(folder) / "fp32.onnx", Path(folder) / "model.onnx"
-        _trace_to_onnx(wrapper, options, fp32_file)
+        _trace_to_onnx(wrapper, options, fp32_file, checkpoint)
         calibration = _convert(fp32_file, candidate, options, calibration_frames)
         metadata = build_metadata(checkpoint, wrapper, options, calibration)
         _finish(candidate, metadata)
         if verify_data is not None:
             batch = options.batch or 32
             if options.precision == "fp32":
-                parity = verify_parity(candidate, wrapper, verify_data.images, batch)
-            preprocess = Preprocess(checkpoint.mean, checkpoint.std)
+                parity = verify_parity(candidate, wrapper, verify_data.inputs, batch)
+            preprocess = input_preprocess(checkpoint.mean, checkpoint.std, checkpoint.features)
             verification = compare_metrics(
                 candidate, model, preprocess, verify_data, options.precision, options.max_drop, batch
             )

@@ -159,7 +159,7 @@ def compare_metrics(
     """Each task's headline metric for PyTorch (fp32) and for the file, on the same labelled frames."""
     reference = validate_model(model, data, preprocess)
     engine = Engine(path, device="cpu")
-    exported = score_engine(engine, data.images, data.targets, batch_size)
+    exported = score_engine(engine, data.inputs, data.targets, batch_size)
     comparisons = tuple(
         MetricComparison(
             task.name,
@@ -173,6 +173,6 @@ def compare_metrics(
         for metric in _compared(task, reference[task.name])
     )
     batch = engine.metadata.batch or 1
-    frames = fill_batch(data.images[:batch], batch)
+    frames = fill_batch(data.inputs[:batch], batch)
     latency = median_ms(time_calls(lambda: engine.run(frames), runs=50, warmup=5))
     return VerificationReport(precision, len(data), comparisons, max_drop, path.stat().st_size, latency, batch)

@@ -26,9 +26,10 @@ class ExportWrapper(nn.Module):
         mean: Sequence[float],
         std: Sequence[float],
         raw_logits: bool = False,
+        preprocess: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.preprocess = Preprocess(mean, std)
+        self.preprocess = preprocess or Preprocess(mean, std)  # a vector model's Standardize is given
         self.model = model.eval()
         self.outputs = {
             task.name: {f: output_name(task, f) for f in task_output_fields(task, raw_logits)} for task in model.tasks

@@ -26,6 +26,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edgemtl.errors import ConfigError, DeviceError, FrameError, ModelFileError
+from edgemtl.runtime.features import check_rows, predict_rows
 from edgemtl.runtime.metadata import ModelMetadata
 from edgemtl.runtime.modelfile import check_external_data
 from edgemtl.runtime.results import Prediction, task_result
@@ -176,14 +177,20 @@ class _BoundRun:
     """
 
     def __init__(
-        self, session: ort.InferenceSession, input_name: str, shape: tuple[int, ...], device: str, graph_id: int
+        self,
+        session: ort.InferenceSession,
+        input_name: str,
+        shape: tuple[int, ...],
+        device: str,
+        graph_id: int,
+        dtype: type[np.generic] = np.uint8,
     ) -> None:
         self.session = session
         self.device = device
         self.run_options = ort.RunOptions()
         self.run_options.add_run_config_entry("gpu_graph_id", str(graph_id))
         self.binding = session.io_binding()
-        self.input = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.uint8, device, 0)
+        self.input = ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, device, 0)
         self.binding.bind_ortvalue_input(input_name, self.input)
         self.outputs = {}
         for output in session.get_outputs():
@@ -252,8 +259,10 @@ class Engine:
         self._input_name = self.metadata.input_name
         self._output_names = [o.name for o in self.session.get_outputs()]
         height, width = self.metadata.input_size
-        self._input_shape = (height, width, 3)
-        self._resized = np.empty(self._input_shape, np.uint8)  # predict's resize target, reused per frame
+        self.features = self.metadata.features  # vector input: the features, in order; None for frames
+        self._input_shape = (height, width, 3) if self.features is None else (self.features.count,)
+        self._input_dtype = np.uint8 if self.features is None else np.float32
+        self._resized = np.empty((height, width, 3), np.uint8)  # predict's resize target, reused per frame
 
     @property
     def providers(self) -> list[str]:
@@ -280,13 +289,16 @@ class Engine:
     def warmup(self, runs: int = 3) -> None:
         """Run a few black frames: first runs allocate memory and pick kernels (and capture a CUDA graph),
         and would skew timings."""
-        frames = np.zeros((self.metadata.batch or 1, *self._input_shape), dtype=np.uint8)
+        frames = np.zeros((self.metadata.batch or 1, *self._input_shape), dtype=self._input_dtype)
         for _ in range(runs):
             self.run(frames)
 
     def run(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw graph outputs by name for a batch of frames already at the model size: (N, H, W, 3) uint8."""
-        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.shape[1:] != self._input_shape:
+        """Raw graph outputs by name for a batch of frames already at the model size: (N, H, W, 3) uint8
+        (a vector model: (N, F) float32 rows, checked as `predict_features` checks them)."""
+        if self.features is not None:
+            frames = check_rows(frames, self.features, self.metadata.batch)
+        elif not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.shape[1:] != self._input_shape:
             expected = f"(N, {', '.join(map(str, self._input_shape))}) uint8 BGR"
             raise FrameError(f"frames have {_describe(frames)}: expected {expected}")
         if self.metadata.batch and len(frames) != self.metadata.batch:
@@ -301,7 +313,9 @@ class Engine:
         if batch not in self._bound:
             device = "cpu" if self.providers[0] == CPU_PROVIDER else "cuda"
             graph_id = len(self._bound)  # a new batch size gets a new CUDA graph; ignored without graphs
-            self._bound[batch] = _BoundRun(self.session, self._input_name, frames.shape, device, graph_id)
+            self._bound[batch] = _BoundRun(
+                self.session, self._input_name, frames.shape, device, graph_id, self._input_dtype
+            )
         return self._bound[batch].run(frames)
 
     def prepare(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -327,6 +341,11 @@ class Engine:
 
         `prepared`: `prepare(frame)` already done elsewhere (another thread); otherwise done here.
         """
+        if self.features is not None:
+            raise FrameError(
+                f"{self.path.name} takes feature vectors ({self.features.count} features), not frames: "
+                "use Engine.predict_features(rows)"
+            )
         resized = self.prepare(frame, self._resized) if prepared is None else prepared
         batch = resized[np.newaxis]  # (1, H, W, 3); a fixed-batch export gets the frame repeated
         raw = self.run(
@@ -339,6 +358,14 @@ class Engine:
                 task, {field: raw[name][0] for field, name in names.items()}, frame.shape[:2]
             )
         return Prediction(results)
+
+    def predict_features(self, rows: np.ndarray) -> list[Prediction]:
+        """Per-task results for each row of raw features: (N, F) or one (F,) row, columns in the order of
+        `features.names`; the graph standardizes them. FeatureError for a wrong count or a NaN."""
+        if self.features is None:
+            raise FrameError(f"{self.path.name} takes camera frames, not feature vectors: use Engine.predict(frame)")
+        rows = check_rows(rows, self.features, None)
+        return predict_rows(self.run, rows, self.tasks, self.metadata.outputs, self.metadata.batch)
 
 
 def describe_graph(path: str | Path) -> list[str]:

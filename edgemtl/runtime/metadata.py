@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from edgemtl.errors import ConfigError, ForeignModelError, ModelFileError
+from edgemtl.features import VECTOR, FeatureSpec
 from edgemtl.kinds import kind_of
+from edgemtl.runtime.features import check_vector_input, describe_vector_input, parse_vector_input, vector_props
 from edgemtl.tasks import TaskSpec, tasks_from_json, tasks_to_json
 
 FORMAT_NAME = "edgemtl-onnx"
@@ -72,6 +74,9 @@ class ModelMetadata:
     layout: str = "NHWC"
     color_order: str = "BGR"
     input_dtype: str = "uint8"
+    # Vector input (edgemtl.features): the features in input order and the statistics the graph
+    # standardizes with; input_size is then (1, F). None: the input is camera frames.
+    features: FeatureSpec | None = None
 
     def to_props(self) -> dict[str, str]:
         props = {
@@ -99,6 +104,9 @@ class ModelMetadata:
             "calibration": json.dumps(self.calibration),
             "extra": json.dumps(self.extra),
         }
+        if self.features is not None:
+            model_input, normalization = vector_props(self.features, self.input_name, self.batch)
+            props |= {"input": json.dumps(model_input), "normalization": json.dumps(normalization)}
         return {PREFIX + key: value for key, value in props.items()}
 
     @classmethod
@@ -123,6 +131,12 @@ class ModelMetadata:
             return bounded_json(text, f"{source} metadata {PREFIX}{key}")
 
         model_input, normalization = value("input"), value("normalization")
+        if isinstance(model_input, dict) and model_input.get("kind") == VECTOR:
+            features = parse_vector_input(model_input, normalization, source)
+            model_input = {**model_input, "height": 1, "width": features.count, "color_order": ""}
+            normalization = {"mean": features.mean, "std": features.std}
+        else:
+            features = None
         try:
             tasks = tasks_from_json(_checked_text(props, "tasks", source))
         except ConfigError as exc:
@@ -146,6 +160,7 @@ class ModelMetadata:
                 layout=str(model_input["layout"]),
                 color_order=str(model_input["color_order"]),
                 input_dtype=str(model_input["dtype"]),
+                features=features,
             )
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise ModelFileError(f"{source} has damaged edgemtl metadata ({exc!r}): re-export the model") from None
@@ -192,6 +207,8 @@ class ModelMetadata:
             f"batch {self.batch or 'dynamic'} x {height} x {width} x 3; "
             f"normalization mean {list(self.mean)} std {list(self.std)}",
         ]
+        if self.features is not None:
+            lines[1:] = describe_vector_input(self.features, self.input_name, self.batch)
         if self.calibration:
             lines.append("int8   calibration: " + ", ".join(f"{k} {v}" for k, v in self.calibration.items()))
         for task in self.tasks:
@@ -250,6 +267,9 @@ def _check_input(metadata: ModelMetadata, inputs: Sequence[Any], source: str) ->
             f"{source}: metadata input.name is {metadata.input_name!r}, the graph's inputs are {names}"
         )
     graph_input = inputs[0]
+    if metadata.features is not None:
+        check_vector_input(metadata.features, metadata.batch, graph_input, source)
+        return
     dtype = GRAPH_DTYPES.get(graph_input.type, graph_input.type)
     if metadata.input_dtype != "uint8" or dtype != "uint8":
         raise ModelFileError(
