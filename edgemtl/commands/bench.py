@@ -24,6 +24,7 @@ from edgemtl.runtime.speed import (
     PipelineComparison,
     bench_engine,
     bench_pipeline,
+    bench_vector_engine,
     engine_only,
     make_row,
     markdown_table,
@@ -89,10 +90,13 @@ def bench_torch(
     import torch
 
     from edgemtl.deploy import ExportWrapper
+    from edgemtl.deploy.vector import example_input
+    from edgemtl.model import input_preprocess
     from edgemtl.train import load_checkpoint
 
     loaded = load_checkpoint(checkpoint)
-    wrapper = ExportWrapper(loaded.build_model(), loaded.mean, loaded.std).eval().to(device)
+    preprocess = input_preprocess(loaded.mean, loaded.std, loaded.features)
+    wrapper = ExportWrapper(loaded.build_model(), loaded.mean, loaded.std, preprocess=preprocess).eval().to(device)
     if threads:
         torch.set_num_threads(threads)
 
@@ -101,16 +105,21 @@ def bench_torch(
 
     rows = []
     for batch in batches:
-        frames = torch.from_numpy(
-            np.random.default_rng(0).integers(0, 256, (batch, *loaded.input_size, 3), dtype=np.uint8)
-        )
+        if loaded.features is None:
+            frames = torch.from_numpy(
+                np.random.default_rng(0).integers(0, 256, (batch, *loaded.input_size, 3), dtype=np.uint8)
+            )
+        else:  # feature rows at the training means
+            frames = example_input(loaded, batch, loaded.input_size)
         with torch.inference_mode():
             timings = time_calls(lambda frames=frames: run(frames), runs)
         row = make_row(
             f"PyTorch {torch.__version__} eager ({device})",
             checkpoint.name,
             "fp32",
-            engine_only(loaded.input_size),
+            engine_only(loaded.input_size)
+            if loaded.features is None
+            else f"engine only, {loaded.features.count} features",
             batch,
             timings,
         )
@@ -168,6 +177,9 @@ def run_bench(
                     engine = Engine(model, device, options)
                 except DeviceError as exc:
                     report.notes.append(f"{model.name} on {device}: skipped ({exc})")
+                    continue
+                if engine.features is not None:  # feature rows: no frames, no camera pipeline
+                    report.rows += bench_vector_engine(engine, batches=batches, runs=runs)
                     continue
                 if frame is None:  # rendered once a model has opened, so a wrong path fails at once
                     (frame,) = drive_frames(1, frame_size)

@@ -98,6 +98,21 @@ def bench_engine(
     return rows
 
 
+def bench_vector_engine(engine: Engine, *, batches: tuple[int, ...] = (1,), runs: int = 200) -> list[BenchRow]:
+    """A vector model's rows: the graph alone on float32 (N, F) rows per batch size (rows at the training
+    means, in raw units), and `predict_features` at batch 1 (checks, graph, per-task results)."""
+    name, precision, features = engine.path.name, engine.metadata.precision, engine.features
+    means = np.asarray(features.mean, dtype=np.float32)
+    rows = []
+    for batch in (engine.metadata.batch,) if engine.metadata.batch else batches:
+        values = np.ascontiguousarray(np.broadcast_to(means, (batch, features.count)))
+        timings = time_calls(lambda values=values: engine.run(values), runs)
+        rows.append(make_row(engine, name, precision, f"engine only, {features.count} features", batch, timings))
+    timings = time_calls(lambda: engine.predict_features(means), runs)
+    rows.append(make_row(engine, name, precision, "predict_features (checks + results)", 1, timings))
+    return rows
+
+
 @dataclass(frozen=True)
 class PipelineComparison:
     """The pipeline's throughput on a file against the model alone on the same frames, decoded beforehand."""
