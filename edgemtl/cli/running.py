@@ -94,8 +94,12 @@ def info(model: Path) -> None:
 @output_option("runs/predict/exp", "Output folder (a new numbered one if it exists).")
 @device_option
 @click.option("--masks/--no-masks", default=True, help="Save masks as indexed PNGs (image sources).")
-def predict(sources: tuple[str, ...], model: Path | None, output: str, device: str, masks: bool) -> None:
-    """Run a model on SOURCE (an image, folder, glob or video): overlays, masks and predictions.jsonl."""
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", help="A table's predictions [jsonl]."
+)
+def predict(sources: tuple[str, ...], model: Path | None, output: str, device: str, masks: bool, fmt: str) -> None:
+    """Run a model on SOURCE (an image, folder, glob or video): overlays, masks and predictions.jsonl.
+    A vector model reads SOURCE as a CSV table of feature rows: one prediction per row (--format)."""
     from edgemtl.commands.predict import PredictRequest, run_predict
 
     if model is None and len(sources) == 2 and is_model_file(sources[0]):
@@ -105,7 +109,7 @@ def predict(sources: tuple[str, ...], model: Path | None, output: str, device: s
         raise ConfigError("no model given: expected -m MODEL, an .onnx file written by `edgemtl export`")
     if len(sources) != 1:
         raise ConfigError(f"predict takes one SOURCE, got {len(sources)}: {' '.join(sources)}")
-    summary = run_predict(PredictRequest(sources[0], model, Path(output), device, masks))
+    summary = run_predict(PredictRequest(sources[0], model, Path(output), device, masks, format=fmt))
     click.echo(summary.describe())
 
 

@@ -31,6 +31,7 @@ class PredictRequest:
     device: str = "auto"
     masks: bool = True  # indexed PNG masks of image sources
     options: EngineOptions = field(default_factory=EngineOptions)
+    format: str = "jsonl"  # a vector model's table: predictions.jsonl or predictions.csv
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,12 @@ def readable_overlay(image: np.ndarray, prediction: Prediction) -> np.ndarray | 
 def run_predict(request: PredictRequest) -> PredictSummary:
     """Open the model, then write results into a fresh folder: earlier results are never overwritten."""
     engine = Engine(request.model, request.device, request.options)
+    if engine.features is not None:  # a vector model: SOURCE is a CSV table of feature rows
+        from edgemtl.commands.predict_table import predict_table
+
+        out_dir = fresh_dir(request.out)
+        rows, seconds, written = predict_table(engine, Path(request.source), out_dir, request.format)
+        return PredictSummary(rows, out_dir, seconds, written, tuple(engine.providers))
     summary = predict_source(engine, request.source, fresh_dir(request.out), save_masks=request.masks)
     return replace(summary, providers=tuple(engine.providers))
 
