@@ -15,7 +15,7 @@ from edgemtl.data.synthetic import (
     sample_scene_params,
     scene_label,
 )
-from edgemtl.data.table import TableColumns, read_table
+from edgemtl.data.table import TableColumns, read_table, write_table
 from edgemtl.data.vectors import VectorDataset
 
 __all__ = [
@@ -45,4 +45,5 @@ __all__ = [
     "training_sets",
     "write_dataset",
     "write_mask",
+    "write_table",
 ]
