@@ -48,3 +48,42 @@ def exported_model(tmp_path_factory, trained_run, tiny_data) -> Path:
 def frame() -> np.ndarray:
     """A BGR frame of a size the model was not exported at, as a camera would give."""
     return np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+
+
+# --- vector input: a small table of synthetic records, a tiny MLP trained on it once, and its export -------
+
+
+@pytest.fixture(scope="session")
+def vector_table(tmp_path_factory) -> Path:
+    from edgemtl.data import write_table
+    from edgemtl.data.synthetic.tabular import TABULAR_TASKS, make_table
+
+    table = make_table({"train": 240, "val": 60, "test": 60}, seed=1, labelled_share=0.6)
+    return write_table(tmp_path_factory.mktemp("vector") / "table.csv", table, TABULAR_TASKS)
+
+
+@pytest.fixture(scope="session")
+def vector_run(tmp_path_factory, vector_table):
+    from edgemtl.commands.train import TrainOptions, run_train
+    from edgemtl.data.synthetic.tabular import FEATURE_NAMES, TABULAR_TASKS
+    from edgemtl.train import TrainConfig
+    from edgemtl.train.config import DataConfig, RunConfig
+
+    config = TrainConfig(input="vector", preset="nano", epochs=2, batch_size=32, plots=False, device="cpu")
+    run = RunConfig(train=config, tasks=TABULAR_TASKS, data=DataConfig(train=str(vector_table), features=FEATURE_NAMES))
+    return run_train(
+        TrainOptions(config=run, out=tmp_path_factory.mktemp("vector_run") / "run", progress=False), log=lambda _: None
+    )
+
+
+@pytest.fixture(scope="session")
+def vector_model(tmp_path_factory, vector_run) -> Path:
+    from edgemtl.data.splits import open_recorded
+    from edgemtl.deploy import export_onnx
+    from edgemtl.train import load_checkpoint
+
+    checkpoint = load_checkpoint(vector_run.best_checkpoint)
+    rows = open_recorded(checkpoint.validation, size=None, tasks=checkpoint.tasks, features=checkpoint.features)
+    path = tmp_path_factory.mktemp("vector_export") / "vector.onnx"
+    export_onnx(checkpoint, path, verify_data=rows)
+    return path
