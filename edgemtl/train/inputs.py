@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 from edgemtl.data.splits import SYNTHETIC
 from edgemtl.data.vectors import VectorDataset
 from edgemtl.errors import ConfigError, DataError
-from edgemtl.features import VECTOR, FeatureSpec, check_input_kind, check_missing_policy, refuse_pixel_tasks
+from edgemtl.features import (
+    VECTOR,
+    FeatureSpec,
+    check_feature_names,
+    check_input_kind,
+    check_missing_policy,
+    refuse_pixel_tasks,
+)
 from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, get_preset, get_vector_preset
 
 if TYPE_CHECKING:
@@ -54,6 +61,8 @@ def check_input_settings(run: RunConfig) -> None:
             "[model] input is 'vector' but [data] features names no columns: list the table's feature columns, "
             'e.g. features = ["age", "bmi"]'
         )
+    if data is not None:
+        check_feature_names(data.features, "[data] features")
     if data is not None and data.train == SYNTHETIC:
         raise ConfigError(
             "[model] input is 'vector' but [data] train is 'synthetic' (camera scenes): give a CSV table, "
