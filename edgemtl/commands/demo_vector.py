@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgemtl import __version__
@@ -39,7 +39,7 @@ class VectorDemoConfig:
     preset: str = "small"
     batch_size: int = 128
     learning_rate: float = 3e-3
-    weighting: str = "uncertainty"  # learned per-task scales: a value in mmHg beside cross-entropies
+    weighting: str = "fixed"  # the tasks' own weights (the pressure's squared mmHg weighted down)
     seed: int = 0
     device: str = "cpu"  # an MLP this small runs no faster on a GPU
 

@@ -1,6 +1,7 @@
 // edgemtl_infer: run an edgemtl export on one image with the ONNX Runtime C++ API and OpenCV.
 //
 //   edgemtl_infer model.onnx scene.png
+//   edgemtl_infer vector.onnx table.csv     (a vector model: the table's first row of features)
 //
 // Everything the program needs comes from the file itself: the input size from the graph, the
 // outputs by name, the task list from metadata_props. The graph does the preprocessing (uint8 BGR
@@ -14,9 +15,12 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -65,11 +69,59 @@ void print_output(const std::string& name, const Ort::Value& value, const cv::Si
   std::cout << "\n";
 }
 
+// The quoted strings of the JSON array under "features" in edgemtl.input: the model's feature names, in
+// input order (edgemtl writes plain names; a backslash escape is taken as the character it escapes).
+std::vector<std::string> feature_names(const std::string& input_json) {
+  std::vector<std::string> names;
+  size_t at = input_json.find("\"features\"");
+  if (at == std::string::npos) return names;
+  at = input_json.find('[', at);
+  const size_t end = input_json.find(']', at);
+  for (size_t i = at; i < end; ++i) {
+    if (input_json[i] != '"') continue;
+    std::string name;
+    for (++i; i < end && input_json[i] != '"'; ++i) name += input_json[i] == '\\' ? input_json[++i] : input_json[i];
+    names.push_back(name);
+  }
+  return names;
+}
+
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> cells;
+  std::stringstream stream(line);
+  std::string cell;
+  while (std::getline(stream, cell, ',')) cells.push_back(cell);
+  if (!line.empty() && line.back() == ',') cells.emplace_back();
+  return cells;
+}
+
+// The table's first data row, as the model's features in the model's order (columns matched by name; raw
+// units: the graph standardizes them). Throws naming the column that is absent or not a number.
+std::vector<float> first_row(const std::string& path, const std::vector<std::string>& names) {
+  std::ifstream file(path);
+  std::string header_line, row_line;
+  if (!file || !std::getline(file, header_line) || !std::getline(file, row_line))
+    throw std::runtime_error("cannot read a header and a row from " + path);
+  const auto header = split_csv_line(header_line), row = split_csv_line(row_line);
+  std::vector<float> values;
+  for (const auto& name : names) {
+    const auto column = std::find(header.begin(), header.end(), name);
+    if (column == header.end()) throw std::runtime_error(path + " has no feature column '" + name + "'");
+    const std::string& cell = row.at(static_cast<size_t>(column - header.begin()));
+    try {
+      values.push_back(std::stof(cell));
+    } catch (const std::exception&) {
+      throw std::runtime_error(path + " line 2, feature column '" + name + "' holds '" + cell + "': expected a number");
+    }
+  }
+  return values;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::cerr << "usage: edgemtl_infer MODEL.onnx IMAGE\n";
+    std::cerr << "usage: edgemtl_infer MODEL.onnx IMAGE (or TABLE.csv for a vector model)\n";
     return 2;
   }
   try {
@@ -90,8 +142,41 @@ int main(int argc, char** argv) {
       std::cout << key << ": " << (value ? value.get() : "(missing)") << "\n";
     }
 
-    // Input: [batch, height, width, 3] uint8 BGR; a dynamic batch shows as -1.
+    auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+    auto input_name = session.GetInputNameAllocated(0, allocator);
+    std::vector<Ort::AllocatedStringPtr> owned_names;
+    std::vector<const char*> output_names;
+    for (size_t i = 0; i < session.GetOutputCount(); ++i) {
+      owned_names.push_back(session.GetOutputNameAllocated(i, allocator));
+      output_names.push_back(owned_names.back().get());
+    }
+    const char* input_names[] = {input_name.get()};
     const std::vector<int64_t> shape = session.GetInputTypeInfo(0).GetTensorTypeAndShapeInfo().GetShape();
+
+    // A vector model: [batch, features] float32 raw values, named in edgemtl.input.
+    if (shape.size() == 2) {
+      auto input_json = metadata.LookupCustomMetadataMapAllocated("edgemtl.input", allocator);
+      const auto names = feature_names(input_json ? input_json.get() : "");
+      if (names.empty() || static_cast<int64_t>(names.size()) != shape[1]) {
+        std::cerr << "error: " << argv[1] << " names " << names.size() << " features for a graph of " << shape[1]
+                  << "\n";
+        return 1;
+      }
+      const int64_t batch = shape[0] > 0 ? shape[0] : 1;
+      const std::vector<float> row = first_row(argv[2], names);
+      std::vector<float> rows;
+      for (int64_t b = 0; b < batch; ++b) rows.insert(rows.end(), row.begin(), row.end());  // a fixed batch repeats it
+      const std::array<int64_t, 2> rows_shape{batch, shape[1]};
+      Ort::Value input =
+          Ort::Value::CreateTensor<float>(memory, rows.data(), rows.size(), rows_shape.data(), rows_shape.size());
+      auto outputs = session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names.data(),
+                                 output_names.size());
+      std::cout << std::fixed << std::setprecision(6);
+      for (size_t i = 0; i < outputs.size(); ++i) print_output(output_names[i], outputs[i], cv::Size(1, 1));
+      return 0;
+    }
+
+    // Input: [batch, height, width, 3] uint8 BGR; a dynamic batch shows as -1.
     const int64_t batch = shape[0] > 0 ? shape[0] : 1, height = shape[1], width = shape[2];
     cv::Mat image = cv::imread(argv[2], cv::IMREAD_COLOR);
     if (image.empty()) {
@@ -105,17 +190,8 @@ int main(int argc, char** argv) {
       std::copy(resized.data, resized.data + resized.total() * 3, frames.begin() + b * resized.total() * 3);
 
     const std::array<int64_t, 4> input_shape{batch, height, width, 3};
-    auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
     Ort::Value input = Ort::Value::CreateTensor<uint8_t>(memory, frames.data(), frames.size(), input_shape.data(),
                                                          input_shape.size());
-    auto input_name = session.GetInputNameAllocated(0, allocator);
-    std::vector<Ort::AllocatedStringPtr> owned_names;
-    std::vector<const char*> output_names;
-    for (size_t i = 0; i < session.GetOutputCount(); ++i) {
-      owned_names.push_back(session.GetOutputNameAllocated(i, allocator));
-      output_names.push_back(owned_names.back().get());
-    }
-    const char* input_names[] = {input_name.get()};
     auto outputs = session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names.data(),
                                output_names.size());
     std::cout << std::fixed << std::setprecision(6);

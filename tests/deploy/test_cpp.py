@@ -94,3 +94,27 @@ def test_cpp_matches_python_engine(cpp_program, exported_model, tiny_data, tmp_p
             np.testing.assert_allclose(cpp, python, atol=0.01)
             checked.add(task.kind)
     assert checked == {TaskKind.CLASSIFICATION, TaskKind.SEGMENTATION}, "the fixture model lost a task kind"
+
+
+def test_cpp_runs_a_vector_model_like_the_python_engine(cpp_program, vector_model, vector_table, tmp_path):
+    lines = vector_table.read_text().splitlines()
+    header = lines[0].split(",")
+    # The columns in another order than the model's: the program matches them by name, as predict does.
+    order = list(reversed(range(len(header))))
+    table = tmp_path / "row.csv"
+    table.write_text("\n".join(",".join(line.split(",")[i] for i in order) for line in lines[:2]) + "\n")
+
+    run = subprocess.run([cpp_program, vector_model, table], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    printed = parse(run.stdout)
+
+    engine = Engine(vector_model, device="cpu")
+    row = np.array([float(lines[1].split(",")[header.index(name)]) for name in engine.features.names], np.float32)
+    outputs = engine.run(row[None])
+    assert set(printed) == set(outputs)
+    for name, value in outputs.items():
+        np.testing.assert_allclose(np.array(printed[name].split(), dtype=np.float64), value[0].ravel(), atol=1e-4)
+
+    table.write_text("age,bmi\n1,2\n")
+    run = subprocess.run([cpp_program, vector_model, table], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "has no feature column 'heart_rate'" in run.stderr
