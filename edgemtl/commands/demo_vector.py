@@ -128,10 +128,8 @@ def run_vector_demo(
     log("[3/5] training one single-task net per task, same preset, epochs and split")
     single: dict[str, dict[str, float]] = {}
     for task in TABULAR_TASKS:
-        solo = replace(run.train, weighting="fixed")
-        outcome = train(
-            solo, (task,), train_set, val_set, out_dir / f"single_{task.name}", progress=False, log=lambda _: None
-        )
+        folder = out_dir / f"single_{task.name}"
+        outcome = train(run.train, (task,), train_set, val_set, folder, progress=False, log=lambda _: None)
         checkpoint = load_checkpoint(outcome.best_checkpoint)
         single |= _pytorch_scores(checkpoint, test_set)
     lap("train single-task")

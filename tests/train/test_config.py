@@ -92,7 +92,10 @@ def test_a_square_input_size_may_be_one_number(tmp_path):
     [
         ("[train]\nepoch = 3\n", "unknown key 'epoch' in [train]: did you mean 'epochs'?"),
         ("[modle]\npreset = 'nano'\n", "unknown key 'modle' in the top level: did you mean 'model'?"),
-        ("[model]\npreset = 'nano'\ninputsize = 64\n", "unknown key 'inputsize' in [model]: did you mean 'input_size'?"),
+        (
+            "[model]\npreset = 'nano'\ninputsize = 64\n",
+            "unknown key 'inputsize' in [model]: did you mean 'input_size'?",
+        ),
         ("[data]\nval_data = 'x'\n", "unknown key 'val_data' in [data]: did you mean 'val'?"),
         ("[augment]\nflips = 0.5\n", "unknown key 'flips' in [augment]: did you mean 'flip'?"),
         (
