@@ -53,3 +53,12 @@ def test_segmentation_in_a_vector_config_is_refused(tmp_path):
     text += '[[tasks]]\nname = "ground"\nkind = "segmentation"\nclasses = ["free", "wall"]\n'
     with pytest.raises(ConfigError, match=r"task 'ground' is segmentation, which needs image input"):
         config(tmp_path, text)
+
+
+def test_the_shipped_vector_config_loads_and_matches_the_demo():
+    from pathlib import Path
+
+    from edgemtl.data.synthetic.tabular import FEATURE_NAMES, TABULAR_TASKS
+
+    run = load_config(Path(__file__).resolve().parents[2] / "configs" / "vector.toml")
+    assert run.train.input == "vector" and run.data.features == FEATURE_NAMES and run.tasks == TABULAR_TASKS
