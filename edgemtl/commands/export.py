@@ -144,7 +144,9 @@ def run_export(request: ExportRequest) -> ExportReport:
         verification_data(checkpoint, request, options.input_size) if request.verify else (None, "")
     )
     calibration = (
-        _calibration_frames(checkpoint, request, options.input_size, options.batch or 1) if options.precision == "int8" else None
+        _calibration_frames(checkpoint, request, options.input_size, options.batch or 1)
+        if options.precision == "int8"
+        else None
     )
     created = next((p for p in reversed(output.parents) if not p.exists()), None)  # Triton's model folders
     output.parent.mkdir(parents=True, exist_ok=True)
