@@ -14,10 +14,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgemtl.data import ArrayDataset, open_dataset
+from edgemtl.data import ArrayDataset, TableColumns, VectorDataset, open_dataset
 from edgemtl.data.splits import ALL, SYNTHETIC, SYNTHETIC_VAL_SCENES, open_recorded
 from edgemtl.data.synthetic import labels_all
 from edgemtl.errors import ConfigError, DataError, ModelFileError
+from edgemtl.features import FeatureSpec
 from edgemtl.paths import fresh_dir
 from edgemtl.plots import PREDICTION_SAMPLES, engine_predictions, plot_predictions, plot_scores
 from edgemtl.tasks import TaskSpec
@@ -34,6 +35,7 @@ class Evaluator(Protocol):
     batch: int  # frames are evaluated in whole batches of this many (a fixed-batch export)
     description: str  # what runs it, for the report
     validation: dict[str, Any] | None  # the frames that validated the run, where the file records them
+    features: FeatureSpec | None  # a vector model's features; None for images
 
     def metrics(self, data: ArrayDataset) -> dict[str, dict[str, Any]]: ...
 
@@ -46,14 +48,15 @@ class CheckpointEvaluator:
     batch = 1
 
     def __init__(self, path: Path, device: str) -> None:
-        from edgemtl.model import Preprocess
+        from edgemtl.model import input_preprocess
         from edgemtl.train import load_checkpoint, resolve_device
 
         self.path = path
         checkpoint = load_checkpoint(path)
         torch_device = resolve_device(device)
         self.model = checkpoint.build_model().to(torch_device)
-        self.preprocess = Preprocess(checkpoint.mean, checkpoint.std).to(torch_device)
+        self.preprocess = input_preprocess(checkpoint.mean, checkpoint.std, checkpoint.features).to(torch_device)
+        self.features = checkpoint.features  # a vector model's; None for images
         self.tasks = checkpoint.tasks
         self.input_size = checkpoint.input_size
         self.description = f"checkpoint of epoch {checkpoint.epoch}, PyTorch on {torch_device}"
@@ -81,6 +84,7 @@ class OnnxEvaluator:
         self.path = path
         self.engine = Engine(path, device=device)
         self.tasks = self.engine.tasks
+        self.features = self.engine.features  # a vector model's; None for images
         self.input_size = self.engine.input_size
         self.batch = self.engine.metadata.batch or 1
         self.description = f"{self.engine.metadata.precision} export, ONNX Runtime on {self.engine.providers[0]}"
@@ -88,7 +92,7 @@ class OnnxEvaluator:
     def metrics(self, data: ArrayDataset) -> dict[str, dict[str, Any]]:
         from edgemtl.runtime.scoring import score_engine
 
-        return score_engine(self.engine, data.images, data.targets)
+        return score_engine(self.engine, data.inputs, data.targets)
 
     def predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
         return engine_predictions(self.engine, images)
@@ -166,11 +170,12 @@ def evaluate_on(evaluator: Evaluator, data: ArrayDataset, data_name: str, out: P
     metrics = evaluator.metrics(data)
     out_dir = fresh_dir(out)
     samples = data.subset(slice(0, PREDICTION_SAMPLES))
-    predictions = evaluator.predictions(samples.images)
     files = plot_scores(out_dir, evaluator.tasks, metrics)
-    files.append(
-        plot_predictions(out_dir / "predictions.png", evaluator.tasks, samples.images, samples.targets, predictions)
-    )
+    if isinstance(samples, ArrayDataset):  # a grid of frames with their predictions; feature rows have no picture
+        predictions = evaluator.predictions(samples.images)
+        files.append(
+            plot_predictions(out_dir / "predictions.png", evaluator.tasks, samples.images, samples.targets, predictions)
+        )
     report = EvalReport(
         evaluator.path, evaluator.description, data_name, usable, evaluator.tasks, metrics, out_dir, files, split
     )
@@ -204,6 +209,8 @@ def evaluation_data(evaluator: Evaluator, request: EvalRequest) -> tuple[ArrayDa
     size, tasks = evaluator.input_size, evaluator.tasks
     record = evaluator.validation
     outside = request.allow_outside_paths
+    if evaluator.features is not None:
+        return _vector_data(evaluator, request)
     if request.data is None and record is not None and record.get("data") != SYNTHETIC:
         return (
             open_recorded(record, size=size, tasks=tasks, allow_outside=outside),
@@ -221,6 +228,20 @@ def evaluation_data(evaluator: Evaluator, request: EvalRequest) -> tuple[ArrayDa
     drawn = {"count": request.frames, "seed": request.seed}  # synthetic scenes; a folder is read whole
     data = open_dataset(spec, split, size=size, tasks=tasks, allow_outside=outside, **drawn)
     return data, spec, "all frames" if split == ALL else f"{split} split"
+
+
+def _vector_data(evaluator: Evaluator, request: EvalRequest) -> tuple[VectorDataset, str, str]:
+    """A vector model's rows: the run's validation rows of a checkpoint, else a table's split (all rows)."""
+    features, record = evaluator.features, evaluator.validation
+    if request.data is None and record is not None:
+        rows = open_recorded(record, size=None, tasks=evaluator.tasks, features=features)
+        return rows, record["data"], "the run's validation split"
+    if request.data is None:
+        raise ConfigError(f"{evaluator.path} takes feature vectors: give a CSV table, `edgemtl eval TABLE -m MODEL`")
+    split = request.split or ALL
+    columns = TableColumns(features.names, features.missing)
+    rows = open_dataset(request.data, split, size=None, tasks=evaluator.tasks, columns=columns)
+    return rows.filled(features), request.data, "all rows" if split == ALL else f"{split} split"
 
 
 def run_eval(request: EvalRequest) -> EvalReport:

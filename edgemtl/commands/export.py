@@ -12,6 +12,7 @@ import numpy as np
 from edgemtl.data import ArrayDataset, load_frames, open_dataset
 from edgemtl.data.splits import SYNTHETIC, describe_record, has_splits, open_recorded
 from edgemtl.data.synthetic import labels_all
+from edgemtl.data.table import TableColumns
 from edgemtl.deploy import ExportOptions, ExportResult, export_onnx
 from edgemtl.deploy.triton import model_file, write_triton_config
 from edgemtl.errors import ConfigError
@@ -85,8 +86,13 @@ def verification_data(
     frames, so an export is checked on what chose its checkpoint, never on frames it trained on."""
     tasks, frames, outside = checkpoint.tasks, request.verify_frames, request.allow_outside_paths
     if request.verify_data is None and checkpoint.validation is not None:
-        data = open_recorded(checkpoint.validation, size=size, tasks=tasks, limit=frames, allow_outside=outside)
+        record, features = checkpoint.validation, checkpoint.features  # features: a vector model's table rows
+        data = open_recorded(record, size=size, tasks=tasks, limit=frames, allow_outside=outside, features=features)
         return data, describe_record(checkpoint.validation)
+    if checkpoint.features is not None:  # rows of another table: read with the model's features and means
+        columns = TableColumns(checkpoint.features.names, checkpoint.features.missing)
+        table = open_dataset(request.verify_data, "val", size=None, tasks=tasks, columns=columns)
+        return table.filled(checkpoint.features).subset(slice(0, frames)), f"{request.verify_data} (val split)"
     spec = request.verify_data or SYNTHETIC
     data = open_dataset(spec, "val", size=size, tasks=tasks, count=frames, allow_outside=outside)
     name = (

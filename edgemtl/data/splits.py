@@ -136,6 +136,8 @@ def open_recorded(
 
 def describe_record(record: dict[str, Any]) -> str:
     """A recorded set of frames in words, for reports: which data, which split."""
+    if record.get("rows") is not None:
+        return f"{record['data']}, the run's {len(record['rows'])} validation rows"
     if record.get("data") == SYNTHETIC:
         return f"synthetic scenes, the run's {record.get('split', 'val')} split (seed {record.get('seed', 0)})"
     return f"{record['data']}, the run's validation split"

@@ -130,3 +130,18 @@ def test_info_predict_and_bench_commands(vector_model, vector_table, tmp_path):
     measures = [row.measure for row in report.rows]
     assert measures == ["engine only, 12 features", "predict_features (checks + results)"]
     assert all(row.p50_ms > 0 for row in report.rows)
+
+
+def test_eval_scores_a_vector_checkpoint_and_its_export_on_the_same_rows(vector_run, vector_model, tmp_path):
+    from edgemtl.commands.evaluate import EvalRequest, run_eval
+
+    checkpoint = run_eval(EvalRequest(vector_run.best_checkpoint, device="cpu", out=tmp_path / "pt"))
+    assert checkpoint.split == "the run's validation split" and checkpoint.frames == 60
+    exported = run_eval(
+        EvalRequest(vector_model, data=load_checkpoint(vector_run.best_checkpoint).validation["data"], split="val",
+                    device="cpu", out=tmp_path / "onnx")
+    )  # fmt: skip
+    for task in ("risk", "pressure", "conditions"):
+        for metric, value in checkpoint.metrics[task].items():
+            if metric != "loss" and isinstance(value, float):
+                assert exported.metrics[task][metric] == pytest.approx(value, abs=1e-6), (task, metric)
