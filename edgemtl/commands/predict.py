@@ -42,6 +42,7 @@ class PredictSummary:
     predictions_file: Path
 
     providers: tuple[str, ...] = ()
+    unit: str = "frames"  # what was predicted on: frames, or a table's rows
 
     @property
     def fps(self) -> float:
@@ -49,7 +50,8 @@ class PredictSummary:
 
     def describe(self) -> str:
         on = f" on {self.providers[0]}" if self.providers else ""
-        return f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS){on}; results in {self.out_dir}"
+        rate = f"{self.fps:.1f} FPS" if self.unit == "frames" else f"{self.fps:,.0f} {self.unit} per second"
+        return f"{self.frames} {self.unit} in {self.seconds:.1f} s ({rate}){on}; results in {self.out_dir}"
 
 
 #: Images shorter than this also get their overlay drawn on a copy upscaled (nearest neighbour, a whole
@@ -82,7 +84,7 @@ def run_predict(request: PredictRequest) -> PredictSummary:
 
         out_dir = fresh_dir(request.out)
         rows, seconds, written = predict_table(engine, Path(request.source), out_dir, request.format)
-        return PredictSummary(rows, out_dir, seconds, written, tuple(engine.providers))
+        return PredictSummary(rows, out_dir, seconds, written, tuple(engine.providers), "rows")
     summary = predict_source(engine, request.source, fresh_dir(request.out), save_masks=request.masks)
     return replace(summary, providers=tuple(engine.providers))
 
