@@ -25,6 +25,7 @@ from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, get_preset, get_vector_pres
 
 if TYPE_CHECKING:
     from edgemtl.data import ArrayDataset
+    from edgemtl.tasks import TaskSpec
     from edgemtl.train.config import RunConfig, TrainConfig
 
 
@@ -92,3 +93,17 @@ def run_features(config: TrainConfig, train_data: ArrayDataset, val_data: ArrayD
             f"{list(train_data.feature_names)}: expected the same columns in the same order"
         )
     return train_data.statistics()
+
+
+def check_data(sets: dict[str, ArrayDataset], tasks: tuple[TaskSpec, ...], input_size: tuple[int, int] | None) -> None:
+    """Before any model is built: each set non-empty, with targets for the tasks, at the model's input size
+    (None: feature rows, whose columns `run_features` checked)."""
+    for name, data in sets.items():
+        if len(data) == 0:
+            raise DataError(f"the {name} set is empty: expected at least one sample")
+        data.check_against(tasks)
+        if input_size is not None and data.size != input_size:
+            raise DataError(
+                f"{name} images are {data.size[0]}x{data.size[1]} but the model input is "
+                f"{input_size[0]}x{input_size[1]}: load the data at the model's input size"
+            )

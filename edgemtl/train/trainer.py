@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
-from edgemtl.errors import ConfigError, DataError, DeviceError
+from edgemtl.errors import ConfigError, DeviceError
 from edgemtl.features import FeatureSpec
 from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import build_model, check_input_size, fit_value_heads, get_preset, input_preprocess
@@ -28,7 +28,7 @@ from edgemtl.train.checkpoint import (
     training_state,
 )
 from edgemtl.train.config import RunConfig, TrainConfig, check_resumable, save_config
-from edgemtl.train.inputs import run_features
+from edgemtl.train.inputs import check_data, run_features
 from edgemtl.train.losses import labelled_count, task_loss
 from edgemtl.train.plots import plot_run
 from edgemtl.train.validate import labelled_mean, validate_model
@@ -112,20 +112,6 @@ def _training_batch(
 
 def format_metrics(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec, ...]) -> str:
     return "  ".join(f"{t.name} {primary_metric(t)} {metrics[t.name][primary_metric(t)]:.3f}" for t in tasks)
-
-
-def _check_data(sets: dict[str, ArrayDataset], tasks: tuple[TaskSpec, ...], input_size: tuple[int, int] | None) -> None:
-    """Before any model is built: each set non-empty, with targets for the tasks, at the model's input size
-    (None: feature rows, whose columns `run_features` checked)."""
-    for name, data in sets.items():
-        if len(data) == 0:
-            raise DataError(f"the {name} set is empty: expected at least one sample")
-        data.check_against(tasks)
-        if input_size is not None and data.size != input_size:
-            raise DataError(
-                f"{name} images are {data.size[0]}x{data.size[1]} but the model input is "
-                f"{input_size[0]}x{input_size[1]}: load the data at the model's input size"
-            )
 
 
 def _warmup_cosine(
@@ -368,7 +354,7 @@ def train(
     input_size = config.resolved_input_size() if features is None else None
     if input_size is not None:
         check_input_size(input_size, get_preset(config.preset).stride)
-    _check_data({"training": train_data, "validation": val_data}, tasks, input_size)
+    check_data({"training": train_data, "validation": val_data}, tasks, input_size)
     run_config = replace(settings or RunConfig(data=None), train=config, tasks=tasks)
     run_dir = Path(run_dir)
     resumed = _resumable_run(run_dir, run_config) if resume else None
