@@ -124,7 +124,7 @@ def check_smoothing(settings: Sequence[Smoothing], tasks: Sequence[TaskSpec], mo
         if setting.latch is not None and setting.latch not in task.classes:
             raise ConfigError(
                 f"smoothing of task {setting.task!r} latches {setting.latch!r}, which is not one of its "
-                f"{kind_of(task).class_noun}s: expected one of {', '.join(task.classes)}"
+                f"{kind_of(task).class_noun} names: expected one of {', '.join(task.classes)}"
             )
 
 

@@ -124,7 +124,7 @@ def test_multilabel_flags_are_held_and_latched():
         ("sceen:ema=0.6", ["'sceen'", "scene, flags"]),
         ("segmentation:dwell=2", ["'segmentation'", "segmentation task", "scene, flags"]),
         ("scene:latch=blockd:5", ["'blockd'", "left, straight, right, blocked"]),
-        ("flags:latch=dog:2", ["'dog'", "labels", "person, car"]),
+        ("flags:latch=dog:2", ["'dog'", "label names", "person, car"]),
         ("scene:ema=1.5", ["ema=1.5", "[0, 1)"]),
         ("scene:dwell=0", ["dwell=0"]),
         ("scene:speed=3", ["'speed'", "ema, margin, dwell or latch"]),
