@@ -148,3 +148,14 @@ def test_spec_round_trips_through_its_description():
     setting = parse_smoothing("scene:ema=0.6,margin=0.1,dwell=3,latch=blocked:5")
     assert setting == Smoothing("scene", ema=0.6, margin=0.1, dwell=3, latch="blocked", latch_frames=5)
     assert parse_smoothing(describe_smoothing(setting)) == setting
+
+
+def test_the_overlay_shows_raw_and_steadied_side_by_side():
+    from edgemtl.runtime.overlay import _text_lines
+
+    steadier = Steadier(TASKS, [Smoothing("scene", dwell=3)])
+    steadier.update(scene(STRAIGHT))
+    raw = scene(LEFT)  # one frame of left: the steadied label holds straight
+    lines = _text_lines(raw, steadier.update(raw))
+    assert lines == ["scene: left 1.00 | steady straight 0.00"]
+    assert _text_lines(raw) == ["scene: left 1.00"]
