@@ -15,6 +15,7 @@ The line's fields are documented in docs/runtime.md#results-schema; `decode_rle`
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import queue
@@ -41,6 +42,7 @@ RESULTS_SCHEMES = ("a file path (.jsonl)", "- (stdout)", "udp://HOST:PORT", "zmq
 MASK_ENCODINGS = ("rle", "png")
 _QUEUE_LINES = 1024  # lines a file or stdout may fall behind before new ones are dropped
 _UDP_MAX = 65507  # the largest UDP payload over IPv4
+_CLOSE_WAIT_S = 5.0  # how long closing waits for a file or pipe to take the queued lines
 
 
 def encode_rle(mask: np.ndarray) -> dict[str, Any]:
@@ -154,8 +156,13 @@ class _WriterThread(ResultsSink):
                 self._fail(getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
 
     def close(self) -> None:
-        self.lines.put(None)  # after every queued line: they are written before close returns
-        self.thread.join()
+        """Write what is queued, waiting at most `_CLOSE_WAIT_S` for a reader that stopped reading."""
+        with contextlib.suppress(queue.Full):
+            self.lines.put(None, timeout=_CLOSE_WAIT_S)  # after every queued line: written before close returns
+        self.thread.join(_CLOSE_WAIT_S)
+        if self.thread.is_alive():
+            self._fail(f"its reader stopped reading; {self.lines.qsize()} lines were not written")
+            return  # the blocked write still holds the target: it is left to the daemon thread
         if self.owned:
             try:
                 self.target.close()

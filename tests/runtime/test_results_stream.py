@@ -127,7 +127,7 @@ def test_udp_lines_reach_a_receiver_on_localhost(tmp_path, engine):
         validate(line, str(clip))
 
 
-def test_udp_without_a_receiver_and_a_blocked_writer_never_stall(tmp_path, engine):
+def test_udp_without_a_receiver_and_a_blocked_writer_never_stall(tmp_path, engine, monkeypatch, caplog):
     clip = write_video(tmp_path / "clip.mp4", 4)
     closed = udp_receiver()
     port = closed.getsockname()[1]
@@ -144,6 +144,7 @@ def test_udp_without_a_receiver_and_a_blocked_writer_never_stall(tmp_path, engin
         def flush(self) -> None:
             """Nothing buffered."""
 
+    from edgemtl.runtime import results_stream
     from edgemtl.runtime.results_stream import _QUEUE_LINES, _WriterThread
 
     sink = _WriterThread("stuck", Stuck(), None, owned=False)
@@ -151,7 +152,18 @@ def test_udp_without_a_receiver_and_a_blocked_writer_never_stall(tmp_path, engin
         sink.send({"frame": index})
     assert sink.dropped >= 499
     release.set()
-    sink.close()
+    sink.close()  # the queued lines are written, then it closes
+    assert not sink.failed and sink.lines.empty()
+
+    release.clear()
+    monkeypatch.setattr(results_stream, "_CLOSE_WAIT_S", 0.2)
+    stuck = _WriterThread("stuck", Stuck(), None, owned=False)
+    stuck.send({"frame": 0})
+    stuck.send({"frame": 1})
+    with caplog.at_level(logging.WARNING, logger="edgemtl"):
+        stuck.close()  # a reader that never reads again does not hold the camera's exit
+    assert stuck.failed and any("stopped reading" in r.getMessage() for r in caplog.records)
+    release.set()
 
 
 def test_a_failing_write_is_said_once_and_the_run_goes_on(tmp_path, engine, caplog):
