@@ -80,7 +80,7 @@ class PipelineStats:
     latency_ms: dict[str, float] = field(default_factory=dict)  # "p50", "p90", "p99"
     interrupted: bool = False  # stopped by Ctrl-C, or the window asked to stop; files are complete either way
     error: str | None = None  # why this source stopped early, when one of several cameras died (the others went on)
-    results_dropped: int = 0  # results lines a slow or absent controller did not get (--results)
+    results_dropped: int = 0  # results lines a slow or absent controller did not get (the stream's total)
 
     @property
     def fps(self) -> float:
