@@ -113,7 +113,17 @@ def predict(sources: tuple[str, ...], model: Path | None, output: str, device: s
 @click.argument("source")
 @model_option()
 @click.option(
-    "-o", "--output", default="display", show_default=True, help="display, none, a video (.mp4/.avi/.mkv) or a folder."
+    "-o",
+    "--output",
+    default="display",
+    show_default=True,
+    help="display, none, http://HOST:PORT (web viewer), a video (.mp4/.avi/.mkv), a .mcap recording or a folder.",
+)
+@click.option(
+    "--token",
+    envvar="EDGEMTL_VIEWER_TOKEN",
+    default=None,
+    help="The web viewer's secret (?token= or X-Edgemtl-Token); needed off 127.0.0.1 [$EDGEMTL_VIEWER_TOKEN].",
 )
 @runtime_device_option
 @engine_options(spinning=False)

@@ -17,7 +17,7 @@ class CameraRequest:
 
     source: str  # a camera index or /dev/videoN, a video, an image, folder or glob, rtsp:// or http(s)://
     model: Path  # an .onnx file written by `edgemtl export`
-    output: str = "display"  # display, none, a video file or a folder
+    output: str = "display"  # display, none, http://HOST:PORT (a web viewer), a video, a .mcap file or a folder
     device: str = "auto"
     options: EngineOptions = field(default_factory=EngineOptions)
     live: bool | None = None  # newest frame only; None: for cameras and streams
@@ -27,6 +27,7 @@ class CameraRequest:
     draw_stats: bool = True
     overwrite: bool = False  # replace an existing output video
     summary_json: Path | None = None  # where to write the summary, as JSON
+    token: str | None = None  # the web viewer's shared secret; required when it binds beyond the loopback
 
 
 def run_camera(request: CameraRequest, status: Callable[[str], None] | None = None) -> PipelineStats:
@@ -35,10 +36,10 @@ def run_camera(request: CameraRequest, status: Callable[[str], None] | None = No
     source_uri = request.source
     with (
         open_source(source_uri, live=request.live, pace=request.pace, reconnects=request.reconnects) as frames,
-        open_output(request.output, fps=frames.fps, overwrite=request.overwrite) as sink,
+        open_output(request.output, fps=frames.fps, overwrite=request.overwrite, token=request.token) as sink,
     ):
         if status is not None:
-            status(f"{source_uri} -> {request.output} on {engine.describe()}; Ctrl-C stops")
+            status(f"{source_uri} -> {getattr(sink, 'url', request.output)} on {engine.describe()}; Ctrl-C stops")
         summary = run_pipeline(
             engine,
             frames,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -101,6 +102,23 @@ class Overlay:
                 cv2.copyTo(blended, keep, image)  # class 0 stays clear
         draw_text_block(image, _text_lines(prediction))
         return image
+
+
+def legend(prediction: Prediction) -> list[dict[str, Any]]:
+    """The model's tasks with their classes and the colour each is painted in (as #rrggbb): what a viewer or
+    a recording shows beside the overlay, read from the prediction's task specs."""
+    tasks = []
+    for name, result in prediction.items():
+        colours = class_colors(len(result.task.classes)).tolist() if result.task.classes else []
+        tasks.append(
+            {
+                "name": name,
+                "kind": result.task.kind.value,
+                "classes": list(result.task.classes),
+                "colors": ["#{:02x}{:02x}{:02x}".format(*bgr[::-1]) for bgr in colours],
+            }
+        )
+    return tasks
 
 
 def render_overlay(frame: np.ndarray, prediction: Prediction, alpha: float = 0.5) -> np.ndarray:

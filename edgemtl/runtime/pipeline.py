@@ -104,14 +104,24 @@ class _LiveMeter:
         while self.recent and now - self.recent[0][0] > _LIVE_WINDOW_S:
             self.recent.popleft()
 
+    def snapshot(self, dropped: int, frames: int) -> dict[str, float]:
+        """The live figures as numbers, for a sink that shows them (the web viewer) and for `text`."""
+        live = {"fps": 0.0, "latency_p50_ms": 0.0, "latency_p99_ms": 0.0, "dropped": dropped, "frames": frames}
+        if len(self.recent) >= 2:
+            span = self.recent[-1][0] - self.recent[0][0]
+            latencies = np.array([latency for _, latency in self.recent]) * 1e3
+            p50, p99 = np.percentile(latencies, [50, 99])
+            live.update(fps=(len(self.recent) - 1) / span if span > 0 else 0.0, latency_p50_ms=p50, latency_p99_ms=p99)
+        return live
+
     def text(self, dropped: int) -> str:
         if len(self.recent) < 2:
             return "measuring..."
-        span = self.recent[-1][0] - self.recent[0][0]
-        fps = (len(self.recent) - 1) / span if span > 0 else 0.0
-        latencies = np.array([latency for _, latency in self.recent]) * 1e3
-        p50, p99 = np.percentile(latencies, [50, 99])
-        return f"{fps:.1f} FPS  latency {p50:.1f} ms (p99 {p99:.1f})  dropped {dropped}"
+        live = self.snapshot(dropped, 0)
+        return (
+            f"{live['fps']:.1f} FPS  latency {live['latency_p50_ms']:.1f} ms (p99 {live['latency_p99_ms']:.1f})  "
+            f"dropped {dropped}"
+        )
 
 
 def _put(items: queue.Queue, item: object, stop: threading.Event) -> bool:
@@ -182,19 +192,21 @@ def run_pipeline(
     start = time.perf_counter()
     next_report = next_text = start
     text = "measuring..."
+    live = meter.snapshot(0, 0)
     worker.start()
     try:
         while (item := items.get()) is not _END:
             if isinstance(item, Exception):
                 raise item
             frame, prediction = item
-            _output(frame, prediction, overlay, sink, text if draw_stats else None)
+            _output(frame, prediction, overlay, sink, text if draw_stats else None, live)
             now = time.perf_counter()
             histogram.add(now - frame.timestamp)
             meter.add(now, now - frame.timestamp)
             stats.frames += 1
             if now >= next_text:
                 text, next_text = meter.text(source.dropped), now + _TEXT_REFRESH_S
+                live = meter.snapshot(source.dropped, stats.frames)
             if report is not None and now >= next_report:
                 report(f"{stats.frames} frames, {meter.text(source.dropped)}")
                 next_report = now + report_every_s
@@ -214,8 +226,15 @@ def run_pipeline(
     return stats
 
 
-def _output(frame: Frame, prediction: Prediction, overlay: Overlay, sink: FrameSink, stats_text: str | None) -> None:
+def _output(
+    frame: Frame,
+    prediction: Prediction,
+    overlay: Overlay,
+    sink: FrameSink,
+    stats_text: str | None,
+    live: dict[str, float],
+) -> None:
     image = overlay.render(frame.image, prediction)
     if stats_text is not None:
         draw_text_block(image, [stats_text], bottom=True)
-    sink.write(image, frame.name)
+    sink.write_result(image, frame, prediction, live)
