@@ -25,7 +25,15 @@ from aiohttp import WSMsgType, web
 
 from edgemtl.errors import OutputError
 
-log = logging.getLogger("edgemtl")
+log = logging.getLogger("edgemtl.viewer")
+
+
+class _Demoted(logging.LoggerAdapter):
+    """aiohttp's own log of a request it could not parse (garbage, a port scan) at INFO: a hostile viewer is
+    refused, not an error of the run, so it shows with -v only."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        super().log(min(level, logging.INFO), msg, *args, **kwargs)
 
 SEND_TIMEOUT_S = 10.0  # a viewer that cannot take a frame in this long is dropped
 WAKE_S = 1.0  # how often an idle viewer's coroutine looks whether its connection closed
@@ -108,7 +116,9 @@ class ViewerServer:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_MESSAGE)
         app.router.add_get("/", self._serve_page)
         app.router.add_get("/ws", self._serve_socket)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=2.0, logger=_Demoted(log, {})
+        )
         await self._runner.setup()
         await web.SockSite(self._runner, self.listening).start()
 
