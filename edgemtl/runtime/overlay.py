@@ -105,11 +105,12 @@ class Overlay:
 
 
 def legend(prediction: Prediction) -> list[dict[str, Any]]:
-    """The model's tasks with their classes and the colour each is painted in (as #rrggbb): what a viewer or
-    a recording shows beside the overlay, read from the prediction's task specs."""
+    """The model's tasks with their classes and, for a result painted as a mask, the colour of each class
+    (#rrggbb): what a viewer or a recording shows beside the overlay, read from the prediction's task specs."""
     tasks = []
     for name, result in prediction.items():
-        colours = class_colors(len(result.task.classes)).tolist() if result.task.classes else []
+        painted = result.mask is not None and result.task.classes
+        colours = class_colors(len(result.task.classes)).tolist() if painted else []
         tasks.append(
             {
                 "name": name,

@@ -261,7 +261,7 @@ def open_output(
         return VideoFileSink(path, fps=fps or 30.0)
     if path.suffix and not path.is_dir():
         raise OutputError(
-            f"output {path} has extension {path.suffix!r}: expected display, none, a video file "
-            f"({', '.join(VIDEO_CODECS)}) or a folder (a name without an extension)"
+            f"output {path} has extension {path.suffix!r}: expected display, none, http://HOST:PORT, a video file "
+            f"({', '.join(VIDEO_CODECS)}), a .mcap recording or a folder (a name without an extension)"
         )
     return ImageFolderSink(path)

@@ -142,7 +142,8 @@ def test_several_viewers_get_the_legend_the_state_and_jpeg_frames(viewer, engine
         meta = messages[0]
         assert meta["type"] == "meta"
         assert [t["name"] for t in meta["tasks"]] == ["scene", "segmentation"]
-        assert all(len(t["colors"]) == len(t["classes"]) for t in meta["tasks"])
+        colours = {t["name"]: t["colors"] for t in meta["tasks"]}
+        assert colours["scene"] == [] and len(colours["segmentation"]) == 4  # the mask's colours, as painted
         states = [m for m in messages if isinstance(m, dict) and m["type"] == "state"]
         assert len(states) >= 3 and states[-1]["frame"] > states[0]["frame"]
         assert set(states[0]["results"]["scene"]) >= {"label", "confidence", "probabilities"}

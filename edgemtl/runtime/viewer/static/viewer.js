@@ -54,9 +54,12 @@ function renderLegend() {
     row.append(el("span", "task-name", `${task.name}`), el("span", "", ` (${task.kind})`));
     const classes = el("div");
     task.classes.forEach((c, i) => {
-      const swatch = el("span", "swatch");
-      swatch.style.background = task.colors[i];
-      classes.append(swatch, document.createTextNode(c));
+      if (task.colors[i]) {
+        const swatch = el("span", "swatch");
+        swatch.style.background = task.colors[i];
+        classes.append(swatch);
+      }
+      classes.append(document.createTextNode(`${c}  `));
     });
     row.append(classes);
     legend.append(row);
