@@ -1,22 +1,32 @@
 """Memory over a long run: 20,000 frames through one camera pipeline, resident memory (RSS) sampled as it goes.
 
-A synthetic 640x480 drive video is decoded again and again (the source reopens it at its end), so the
-real decode → resize → infer → overlay → output path runs the whole time. RSS must stay flat: the
-pipeline reuses its buffers and keeps latency statistics in constant memory.
+A synthetic drive video (640x480 unless --size) is decoded again and again (the source reopens it at its
+end), so the real decode → resize → infer → overlay → output path runs the whole time. RSS must stay
+flat: the pipeline reuses its buffers and keeps latency statistics in constant memory.
+
+`--viewer` adds the web viewer with one headless client (a process) pulling its stream (benchmarks/watcher.py), and
+`--mcap` an MCAP recording of every frame (read back at the end: its summary must count every frame), all
+on one pipeline (edgemtl.runtime.tee.TeeSink). The results stream (`--results udp://…`, issue 14's other
+half) is not part of this runtime yet, so it is not in this soak.
 
     python benchmarks/soak.py [--frames 20000] [--model nav.onnx] [--output none|out.mp4|folder]
+    python benchmarks/soak.py --size 120x160 --viewer --mcap      # the issue 14 soak
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
+
+from watcher import Watcher, free_port
 
 from edgemtl.commands.bench import write_drive_video
 from edgemtl.machine import describe_machine
 from edgemtl.runtime import Engine, EngineOptions, Frame, open_output, run_pipeline
 from edgemtl.runtime.sources import FrameSource, VideoSource
+from edgemtl.runtime.tee import TeeSink
 
 _CLIP_FRAMES = 500
 
@@ -49,30 +59,58 @@ def rss_mib() -> float:
     return pages * 4096 / 2**20
 
 
+def mcap_frames(path: Path) -> tuple[int, int]:
+    """(messages on /camera/image by the file's summary, file size): the recording is whole and complete."""
+    from mcap.reader import make_reader
+
+    with open(path, "rb") as stream:
+        summary = make_reader(stream).get_summary()
+    topics = {summary.channels[c].topic: n for c, n in summary.statistics.channel_message_counts.items()}
+    return topics["/camera/image"], path.stat().st_size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument("--model", type=Path, default=None, help="default: a random-weight nano export")
     parser.add_argument("--output", default="none")
+    parser.add_argument("--size", default="480x640", help="the drive video's HxW")
+    parser.add_argument("--viewer", action="store_true", help="also serve the web viewer, one client watching")
+    parser.add_argument("--mcap", action="store_true", help="also record every frame to MCAP")
     args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
         if model is None:
             from speed import export_random
 
             model, _ = export_random("nano", Path(folder))
-        video = write_drive_video(Path(folder) / "drive.mp4", _CLIP_FRAMES, (480, 640))
+        video = write_drive_video(Path(folder) / "drive.mp4", _CLIP_FRAMES, size)
         engine = Engine(model, "cpu", EngineOptions(threads=1, spinning=False))
         samples = [(0, rss_mib())]
 
         def sample(line: str) -> None:
             samples.append((int(line.split()[0]), rss_mib()))
 
-        with LoopedVideo(video) as source, open_output(args.output, fps=source.fps) as sink:
+        outputs = [args.output] + ([f"http://127.0.0.1:{free_port()}"] if args.viewer else [])
+        outputs += [str(Path(folder) / "soak.mcap")] if args.mcap else []
+        load = os.getloadavg()[0]
+        with LoopedVideo(video) as source, TeeSink([open_output(o, fps=source.fps) for o in outputs]) as sink:
+            watcher = Watcher(outputs[1]) if args.viewer else None
+            if watcher is not None:
+                watcher.wait_attached(sink.sinks[1])
             stats = run_pipeline(engine, source, sink, max_frames=args.frames, report=sample, report_every_s=5)
-        samples.append((stats.frames, rss_mib()))
+            samples.append((stats.frames, rss_mib()))
+            if watcher is not None:
+                watcher.close()
+        recorded = mcap_frames(Path(outputs[-1])) if args.mcap else None
     print(f"Machine: {describe_machine()}")
-    print(f"{stats.describe()}; engine {engine.describe()}; output {args.output}")
+    print(f"load average (1 min): {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
+    print(f"{size[0]}x{size[1]} frames; {stats.describe()}; engine {engine.describe()}; outputs {', '.join(outputs)}")
+    if watcher is not None:
+        print(f"the viewer's client received {watcher.frames} frames ({watcher.bytes / 2**20:.0f} MiB of JPEG)")
+    if recorded is not None:
+        print(f"the MCAP recording holds {recorded[0]} frames per image topic, {recorded[1] / 2**20:.0f} MiB")
     print()
     print("| frames | RSS (MiB) |")
     print("|---|---|")

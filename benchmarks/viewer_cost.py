@@ -3,8 +3,9 @@
 A random-weight export of the preset runs on a synthetic drive video (looped), one inference thread that
 sleeps when idle, as in soak.py. Each repeat runs both, taking turns in alternating order, so the shared
 machine's drift hits both alike; the table gives each repeat and the medians. The viewer is a headless
-client (benchmarks/watcher.py) on this same machine, pulling the WebSocket stream a browser would: its
-CPU is taken from the pipeline too, so the figure is conservative. Target: ≥ 95 %.
+client (benchmarks/watcher.py, a process of its own, as a browser is) on this same machine, pulling the
+WebSocket stream a browser would: its CPU is taken from the pipeline's two cores, so the figure is
+conservative. Target: ≥ 95 %.
 
     python benchmarks/viewer_cost.py [--preset nano] [--size 480x640] [--frames 1500] [--repeats 5]
 """
@@ -13,25 +14,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import tempfile
 from pathlib import Path
 
 from soak import LoopedVideo
 from speed import export_random
-from watcher import Watcher
+from watcher import Watcher, free_port
 
 from edgemtl.commands.bench import write_drive_video
 from edgemtl.machine import describe_machine
 from edgemtl.runtime import Engine, EngineOptions, open_output, run_pipeline
 from edgemtl.runtime.viewer import open_viewer
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run(engine: Engine, video: Path, frames: int, viewer_fps: float) -> tuple[float, int]:

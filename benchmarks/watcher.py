@@ -1,46 +1,64 @@
-"""A headless viewer for the benchmarks: a thread with its own event loop, pulling the web viewer's
-WebSocket stream (state text + JPEG bytes per update) as a browser would, counting what it got."""
+"""A headless viewer for the benchmarks: a separate process (as a browser is, so it takes CPU but not the
+pipeline's GIL) pulling the web viewer's WebSocket stream — state text + JPEG bytes per update — and
+reporting how many frames and bytes it got when told to stop.
+
+    python benchmarks/watcher.py http://127.0.0.1:8080     # prints "FRAMES BYTES" after stdin closes
+"""
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-import aiohttp
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class Watcher:
+    """Starts the watching process; `wait_attached(sink)` until the server counts it; `close()` collects."""
+
     def __init__(self, url: str) -> None:
-        self.url = url.replace("http://", "ws://").rstrip("/") + "/ws"
         self.frames = self.bytes = 0
-        self.connected = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._watch()), daemon=True)
-        self._thread.start()
-        if not self.connected.wait(10):
-            raise RuntimeError(f"could not watch {self.url}")
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__)), url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
-    async def _watch(self) -> None:
-        async with aiohttp.ClientSession() as session, session.ws_connect(self.url) as socket:
-            self.connected.set()
-            while not self._stop.is_set():
-                try:
-                    message = await socket.receive(timeout=0.5)
-                except asyncio.TimeoutError:
-                    continue
-                if message.type == aiohttp.WSMsgType.BINARY:
-                    self.frames += 1
-                    self.bytes += len(message.data)
-                elif message.type != aiohttp.WSMsgType.TEXT:
-                    break
-
-    def wait_attached(self, sink, timeout: float = 10.0) -> None:
-        """Until the server counts this viewer (its handshake done), so the run is watched from frame one."""
+    def wait_attached(self, sink, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
-        while not sink.server.viewers and time.monotonic() < deadline:
+        while not sink.server.viewers:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("the watcher did not connect")
             time.sleep(0.01)
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
+        out, _ = self.process.communicate(input="", timeout=30)
+        self.frames, self.bytes = (int(v) for v in out.split())
+
+
+async def _watch(url: str) -> tuple[int, int]:
+    import aiohttp
+
+    frames = size = 0
+    done = asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # stdin closing: stop
+    async with aiohttp.ClientSession() as session, session.ws_connect(url.rstrip("/") + "/ws") as ws:
+        while not done.done():
+            try:
+                message = await ws.receive(timeout=0.5)
+            except asyncio.TimeoutError:
+                continue
+            if message.type == aiohttp.WSMsgType.BINARY:
+                frames, size = frames + 1, size + len(message.data)
+            elif message.type != aiohttp.WSMsgType.TEXT:
+                break
+    return frames, size
+
+
+if __name__ == "__main__":
+    print(*asyncio.run(_watch(sys.argv[1])))

@@ -135,7 +135,8 @@ def predict(sources: tuple[str, ...], model: Path | None, output: str, device: s
 @click.option("--json", "summary_json", type=click.Path(path_type=Path), default=None, help="Write the summary here.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output video.")
 def camera(**flags: Any) -> None:
-    """Live: a camera, stream or file → model → overlay → window, video, folder or nothing; Ctrl-C stops.
+    """Live: a camera, stream or file → model → overlay → window, web viewer, video, MCAP, folder or nothing;
+    Ctrl-C stops.
 
     SOURCE: a camera index (0) or /dev/videoN, a video file, an image, folder or glob, rtsp:// or http(s)://.
     """

@@ -24,6 +24,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from edgemtl.errors import OutputError
+from edgemtl.runtime.results import Prediction
 
 log = logging.getLogger("edgemtl.viewer")
 
@@ -34,6 +35,7 @@ class _Demoted(logging.LoggerAdapter):
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
         super().log(min(level, logging.INFO), msg, *args, **kwargs)
+
 
 SEND_TIMEOUT_S = 10.0  # a viewer that cannot take a frame in this long is dropped
 WAKE_S = 1.0  # how often an idle viewer's coroutine looks whether its connection closed
@@ -62,7 +64,7 @@ class ViewerServer:
         self.viewers = 0  # read by the pipeline thread: no viewer, no frame is handed over
         self._page = page()
         self._lock = threading.Lock()
-        self._pending: tuple[np.ndarray, dict[str, Any]] | None = None
+        self._pending: tuple[np.ndarray, dict[str, Any], Prediction | None] | None = None
         self._meta = "{}"
         self._jpeg, self._state, self._version = b"", "{}", 0
         self._sockets: set[web.WebSocketResponse] = set()
@@ -78,10 +80,11 @@ class ViewerServer:
 
     # --- the pipeline's side (any thread) -----------------------------------------------------------
 
-    def offer(self, image: np.ndarray, state: dict[str, Any]) -> None:
-        """Hand over a frame (the caller's own copy) and its state; a newer one replaces it unsent."""
+    def offer(self, image: np.ndarray, state: dict[str, Any], prediction: Prediction | None = None) -> None:
+        """Hand over a frame (the caller's own copy), its state and its prediction (turned into JSON here, on
+        the server's thread); a newer one replaces it unsent."""
         with self._lock:
-            self._pending = (image, state)
+            self._pending = (image, state, prediction)
         self.loop.call_soon_threadsafe(self._publish)
 
     def set_meta(self, meta: dict[str, Any]) -> None:
@@ -136,7 +139,9 @@ class ViewerServer:
             pending, self._pending = self._pending, None
         if pending is None:  # an earlier wake-up already published the newest
             return
-        image, state = pending
+        image, state, prediction = pending
+        if prediction is not None:
+            state["results"] = prediction.to_dict()
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         if not ok:
             return

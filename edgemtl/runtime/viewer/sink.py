@@ -1,7 +1,7 @@
 """The pipeline's end of the viewer: a FrameSink that hands the newest overlay to the server thread.
 
 Per frame, with no viewer connected, it costs one attribute read; with viewers, at most `max_fps` times a
-second one frame copy (the overlay buffer is reused by the next frame) and a results dict. JPEG encoding
+second one frame copy (the overlay buffer is reused by the next frame). Results to JSON, JPEG encoding
 and sending happen on the server's thread, never on the pipeline's.
 """
 
@@ -45,7 +45,7 @@ class ViewerSink(FrameSink):
         if not self._meta_sent:
             self.server.set_meta({"tasks": legend(prediction)})
             self._meta_sent = True
-        if not self.server.viewers:
+        if not self.server.viewers or time.perf_counter() < self._due:  # nobody watching, or shown recently
             return
         latency_ms = (time.perf_counter() - frame.timestamp) * 1e3 if frame.timestamp else 0.0
         state = {
@@ -61,9 +61,7 @@ class ViewerSink(FrameSink):
         if now < self._due or not self.server.viewers:
             return
         self._due = now + self._interval
-        if prediction is not None:
-            state["results"] = prediction.to_dict()
-        self.server.offer(image.copy(), state)
+        self.server.offer(image.copy(), state, prediction)
         self.offered += 1
 
     def close(self) -> None:
