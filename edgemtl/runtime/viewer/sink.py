@@ -19,11 +19,17 @@ from edgemtl.runtime.sources import Frame
 from edgemtl.runtime.viewer.address import ViewerAddress, bind, check_access, parse_address
 from edgemtl.runtime.viewer.server import ViewerServer
 
+#: Frames a second a viewer is sent at most: smooth enough to watch a robot, and at 640x480 (~3 ms of CPU a
+#: frame to copy, summarize and encode) a few percent of a 2-core device's time (benchmarks/viewer_cost.py).
+VIEWER_FPS = 15.0
+
 
 class ViewerSink(FrameSink):
     """`-o http://HOST:PORT`: serves the page while the pipeline runs; several viewers may watch at once."""
 
-    def __init__(self, address: ViewerAddress, listening: Any, token: str | None = None, max_fps: float = 30.0) -> None:
+    def __init__(
+        self, address: ViewerAddress, listening: Any, token: str | None = None, max_fps: float = VIEWER_FPS
+    ) -> None:
         self.address = address
         self.token = token
         self._interval = 1.0 / max_fps
@@ -68,7 +74,7 @@ class ViewerSink(FrameSink):
         self.server.close()
 
 
-def open_viewer(uri: str, *, token: str | None = None, max_fps: float = 30.0) -> ViewerSink:
+def open_viewer(uri: str, *, token: str | None = None, max_fps: float = VIEWER_FPS) -> ViewerSink:
     """Check the address and the token rule, bind the port, start serving: all before the pipeline starts."""
     address = parse_address(uri)
     check_access(address, token)
