@@ -2,7 +2,7 @@
 pipeline's GIL) pulling the web viewer's WebSocket stream — state text + JPEG bytes per update — and
 reporting how many frames and bytes it got when told to stop.
 
-    python benchmarks/watcher.py http://127.0.0.1:8080     # prints "FRAMES BYTES" after stdin closes
+    python benchmarks/watcher.py http://127.0.0.1:8080     # prints "FRAMES BYTES CPU_SECONDS" after stdin closes
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Watcher:
 
     def __init__(self, url: str) -> None:
         self.frames = self.bytes = 0
+        self.cpu_s = 0.0  # CPU the watching took (after connecting: its start-up is not a viewer's cost)
         self.process = subprocess.Popen(
             [sys.executable, str(Path(__file__)), url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -39,15 +40,17 @@ class Watcher:
 
     def close(self) -> None:
         out, _ = self.process.communicate(input="", timeout=30)
-        self.frames, self.bytes = (int(v) for v in out.split())
+        frames, size, cpu = out.split()
+        self.frames, self.bytes, self.cpu_s = int(frames), int(size), float(cpu)
 
 
-async def _watch(url: str) -> tuple[int, int]:
+async def _watch(url: str) -> tuple[int, int, float]:
     import aiohttp
 
     frames = size = 0
     done = asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # stdin closing: stop
     async with aiohttp.ClientSession() as session, session.ws_connect(url.rstrip("/") + "/ws") as ws:
+        start = time.process_time()
         while not done.done():
             try:
                 message = await ws.receive(timeout=0.5)
@@ -57,7 +60,7 @@ async def _watch(url: str) -> tuple[int, int]:
                 frames, size = frames + 1, size + len(message.data)
             elif message.type != aiohttp.WSMsgType.TEXT:
                 break
-    return frames, size
+        return frames, size, time.process_time() - start
 
 
 if __name__ == "__main__":
