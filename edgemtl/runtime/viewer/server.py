@@ -37,8 +37,7 @@ class _Demoted(logging.LoggerAdapter):
         super().log(min(level, logging.INFO), msg, *args, **kwargs)
 
 
-SEND_TIMEOUT_S = 10.0  # a viewer that cannot take a frame in this long is dropped
-WAKE_S = 1.0  # how often an idle viewer's coroutine looks whether its connection closed
+SEND_TIMEOUT_S = 10.0  # a viewer that answers no ping in this long (gone, or not reading) is dropped
 MAX_MESSAGE = 1024  # viewers send nothing the server needs; anything bigger closes the connection
 
 
@@ -177,37 +176,41 @@ class ViewerServer:
     async def _serve_socket(self, request: web.Request) -> web.StreamResponse:
         if self.viewers >= self.max_viewers:
             return web.Response(status=503, text=f"503: {self.max_viewers} viewers are watching already\n")
-        viewer = web.WebSocketResponse(heartbeat=15.0, max_msg_size=MAX_MESSAGE, compress=False)
+        viewer = web.WebSocketResponse(heartbeat=SEND_TIMEOUT_S, max_msg_size=MAX_MESSAGE, compress=False)
         await viewer.prepare(request)
         self.viewers += 1
         self._sockets.add(viewer)
-        incoming = asyncio.ensure_future(_ignore_incoming(viewer))
+        # Feeding and reading run side by side; whichever ends first (the viewer left, or could not keep up
+        # and its heartbeat went unanswered) ends the other.
+        tasks = {asyncio.ensure_future(self._feed(viewer)), asyncio.ensure_future(_ignore_incoming(viewer))}
         try:
-            await self._feed(viewer, incoming)
-        except (ConnectionError, asyncio.TimeoutError, RuntimeError) as exc:  # gone, or too slow to keep
-            log.debug("viewer %s dropped: %s", request.remote, exc)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.debug("viewer %s dropped: %s", request.remote, task.exception())
         finally:
+            for task in tasks:
+                task.cancel()
             self.viewers -= 1
             self._sockets.discard(viewer)
-            incoming.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(viewer.close(), 2.0)
         return viewer
 
-    async def _feed(self, viewer: web.WebSocketResponse, incoming: asyncio.Future) -> None:
-        """Send each new version (state text, then JPEG bytes) until the viewer leaves."""
+    async def _feed(self, viewer: web.WebSocketResponse) -> None:
+        """Send each new version (state text, then JPEG bytes) until the viewer leaves. No timer per frame:
+        it sleeps on the version's event, and a send only waits when the viewer's buffer is full."""
         seen_version, seen_meta = 0, ""
-        while not incoming.done() and not viewer.closed:
+        while not viewer.closed:
             if self._version == seen_version:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), WAKE_S)
+                await self._changed.wait()
                 continue
             seen_version, jpeg, state = self._version, self._jpeg, self._state
             if self._meta != seen_meta:
                 seen_meta = self._meta
-                await asyncio.wait_for(viewer.send_str(seen_meta), SEND_TIMEOUT_S)
-            await asyncio.wait_for(viewer.send_str(state), SEND_TIMEOUT_S)
-            await asyncio.wait_for(viewer.send_bytes(jpeg), SEND_TIMEOUT_S)
+                await viewer.send_str(seen_meta)
+            await viewer.send_str(state)
+            await viewer.send_bytes(jpeg)
 
 
 async def _ignore_incoming(viewer: web.WebSocketResponse) -> None:
