@@ -16,7 +16,7 @@ import importlib.metadata
 import io
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -332,11 +332,33 @@ class Engine:
         raw = self.run(
             np.broadcast_to(batch, (self.metadata.batch, *batch.shape[1:])) if self.metadata.batch else batch
         )
+        return self._prediction(raw, 0, frame.shape[:2])
+
+    def predict_batch(
+        self, frames: Sequence[np.ndarray], prepared: Sequence[np.ndarray | None] | None = None
+    ) -> list[Prediction]:
+        """Per-task results for several frames (each of any size) in one run: several cameras, one tick.
+
+        Needs an export with a dynamic batch axis (`metadata.batch is None`); a fixed-batch file takes its
+        frames one `predict` at a time. `prepared[i]`: `prepare(frames[i])` already done elsewhere, or None.
+        """
+        if self.metadata.batch is not None:
+            raise FrameError(
+                f"a batch of {len(frames)} frames: {self.path.name} was exported for batches of exactly "
+                f"{self.metadata.batch} (re-export with --batch dynamic, or predict one frame at a time)"
+            )
+        ready = prepared or [None] * len(frames)
+        batch = np.stack([self.prepare(f) if p is None else p for f, p in zip(frames, ready, strict=True)])
+        raw = self.run(batch)
+        return [self._prediction(raw, i, frame.shape[:2]) for i, frame in enumerate(frames)]
+
+    def _prediction(self, raw: dict[str, np.ndarray], item: int, frame_size: tuple[int, int]) -> Prediction:
+        """The results of batch item `item` of a run's raw outputs, masks at `frame_size`."""
         results = {}
         for task in self.tasks:
             names = self.metadata.outputs[task.name]
             results[task.name] = task_result(
-                task, {field: raw[name][0] for field, name in names.items()}, frame.shape[:2]
+                task, {field: raw[name][item] for field, name in names.items()}, frame_size
             )
         return Prediction(results)
 

@@ -453,12 +453,13 @@ def test_runtime_works_without_torch(exported_model):
         import edgemtl.runtime
         from edgemtl.runtime import logs, metadata, modelfile, overlay, pipeline, scoring  # noqa: F401
         from edgemtl.runtime import sinks, sources, speed, timing  # noqa: F401
+        from edgemtl.runtime import multicam, results_stream, steady  # noqa: F401
         logs.quiet_libraries()
         engine = edgemtl.runtime.Engine({str(exported_model)!r}, device="cpu")
         prediction = engine.predict(np.zeros((32, 32, 3), np.uint8))
         assert set(prediction) == {{"scene", "segmentation"}}, prediction
-        # click and matplotlib never; the viewer's and the recording's libraries only when those outputs are used
-        for name in ("click", "matplotlib", "aiohttp", "mcap", "mcap_protobuf", "foxglove_schemas_protobuf"):
+        # click and matplotlib never; pyzmq, the viewer's and the recording's libraries only when used
+        for name in ("click", "matplotlib", "zmq", "aiohttp", "mcap", "mcap_protobuf", "foxglove_schemas_protobuf"):
             assert name not in sys.modules, name + " was imported by the runtime"
         with edgemtl.runtime.open_output("none"):
             pass
