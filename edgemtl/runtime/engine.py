@@ -168,7 +168,8 @@ def _describe(array: object) -> str:
 
 
 class _BoundRun:
-    """One batch size's inputs and outputs bound to buffers on `device`, allocated once.
+    """One input shape's (batch size's, and frame size's) inputs and outputs bound to buffers on `device`,
+    allocated once.
 
     On CUDA this skips ORT's per-run device allocations, and fixed buffer addresses are what CUDA
     graphs need. Output shapes come from the graph (batch axis set to `batch`); the model is not run.
@@ -186,8 +187,11 @@ class _BoundRun:
         self.input = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.uint8, device, 0)
         self.binding.bind_ortvalue_input(input_name, self.input)
         self.outputs = {}
+        # A dynamic axis (batch; a dynamic frame-sized file's height and width) takes its value from the input.
+        graph_input = next(i for i in session.get_inputs() if i.name == input_name)
+        symbols = {axis: size for axis, size in zip(graph_input.shape, shape) if not isinstance(axis, int)}
         for output in session.get_outputs():
-            dims = [shape[0], *output.shape[1:]]
+            dims = [shape[0], *(symbols.get(axis, axis) for axis in output.shape[1:])]
             if not all(isinstance(d, int) for d in dims) or output.type not in _ONNX_DTYPES:
                 raise ConfigError(
                     f"output {output.name} is {output.type} {output.shape}: I/O binding needs a static shape "
@@ -248,12 +252,12 @@ class Engine:
         self.io_binding = on_gpu if self.options.io_binding is None else self.options.io_binding
         if self.options.cuda_graph and not self.io_binding:
             raise ConfigError("CUDA graphs replay fixed buffers: they need io_binding=True")
-        self._bound: dict[int, _BoundRun] = {}  # batch size → its bound buffers
+        self._bound: dict[tuple[int, ...], _BoundRun] = {}  # input shape → its bound buffers
         self._input_name = self.metadata.input_name
         self._output_names = [o.name for o in self.session.get_outputs()]
-        height, width = self.metadata.input_size
-        self._input_shape = (height, width, 3)
-        self._resized = np.empty(self._input_shape, np.uint8)  # predict's resize target, reused per frame
+        self._input_shape = (*self.metadata.graph_size, 3)  # None: any size (a dynamic frame-sized file)
+        self._resized = np.empty((*self.metadata.input_size, 3), np.uint8)  # predict's resize target, reused
+        self._frame_sized = self.metadata.frame_size is not None
 
     @property
     def providers(self) -> list[str]:
@@ -280,14 +284,21 @@ class Engine:
     def warmup(self, runs: int = 3) -> None:
         """Run a few black frames: first runs allocate memory and pick kernels (and capture a CUDA graph),
         and would skew timings."""
-        frames = np.zeros((self.metadata.batch or 1, *self._input_shape), dtype=np.uint8)
+        shape = tuple(size or model for size, model in zip(self._input_shape, (*self.metadata.input_size, 3)))
+        frames = np.zeros((self.metadata.batch or 1, *shape), dtype=np.uint8)
         for _ in range(runs):
             self.run(frames)
 
     def run(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw graph outputs by name for a batch of frames already at the model size: (N, H, W, 3) uint8."""
-        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.shape[1:] != self._input_shape:
-            expected = f"(N, {', '.join(map(str, self._input_shape))}) uint8 BGR"
+        """Raw graph outputs by name for a batch of frames at the graph's input size: (N, H, W, 3) uint8
+        (the model's size; a frame-sized file's frame size)."""
+        if not (
+            isinstance(frames, np.ndarray)
+            and frames.dtype == np.uint8
+            and frames.ndim == 4
+            and all(want in (None, got) for want, got in zip(self._input_shape, frames.shape[1:]))
+        ):
+            expected = f"(N, {', '.join('H' if d is None else str(d) for d in self._input_shape)}) uint8 BGR"
             raise FrameError(f"frames have {_describe(frames)}: expected {expected}")
         if self.metadata.batch and len(frames) != self.metadata.batch:
             raise FrameError(
@@ -297,15 +308,15 @@ class Engine:
         frames = np.ascontiguousarray(frames)
         if not self.io_binding:
             return dict(zip(self._output_names, self.session.run(self._output_names, {self._input_name: frames})))
-        batch = len(frames)
-        if batch not in self._bound:
+        if frames.shape not in self._bound:
             device = "cpu" if self.providers[0] == CPU_PROVIDER else "cuda"
-            graph_id = len(self._bound)  # a new batch size gets a new CUDA graph; ignored without graphs
-            self._bound[batch] = _BoundRun(self.session, self._input_name, frames.shape, device, graph_id)
-        return self._bound[batch].run(frames)
+            graph_id = len(self._bound)  # a new input shape gets a new CUDA graph; ignored without graphs
+            self._bound[frames.shape] = _BoundRun(self.session, self._input_name, frames.shape, device, graph_id)
+        return self._bound[frames.shape].run(frames)
 
     def prepare(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The frame resized to the model's input (area averaging, as in training), into `out` if given.
+        """The frame resized to the model's input (area averaging, as in training), into `out` if given; a
+        frame-sized file's frame as it is, checked against its size (the graph resizes).
 
         `predict` does this itself; a pipeline calls it on its reader thread and passes the result as
         `predict(frame, prepared=...)`, so the resize overlaps the previous frame's inference.
@@ -317,6 +328,15 @@ class Engine:
                 f"frame is {frame.shape[1]}x{frame.shape[0]} pixels (width x height): an empty frame has "
                 "nothing to run on, expected at least 1x1"
             )
+        if self._frame_sized:  # the graph resizes; a fixed frame size must be the camera's
+            if None not in self._input_shape and frame.shape != self._input_shape:
+                height, width = self._input_shape[:2]
+                raise FrameError(
+                    f"frame is {frame.shape[1]}x{frame.shape[0]} (width x height): {self.path.name} takes camera "
+                    f"frames of {width}x{height}; re-export with --frame-size {frame.shape[0]}x{frame.shape[1]} "
+                    "or --frame-size dynamic"
+                )
+            return frame
         height, width = self.metadata.input_size
         if frame.shape[:2] == (height, width):
             return frame
@@ -338,7 +358,8 @@ class Engine:
             results[task.name] = task_result(
                 task, {field: raw[name][0] for field, name in names.items()}, frame.shape[:2]
             )
-        return Prediction(results)
+        overlay = raw[self.metadata.overlay["output"]][0] if self.metadata.overlay else None
+        return Prediction(results, overlay)
 
 
 def describe_graph(path: str | Path) -> list[str]:
