@@ -44,10 +44,8 @@ def fixed_file(checkpoint, scenes, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def dynamic_file(checkpoint, scenes, tmp_path_factory):
-    path = tmp_path_factory.mktemp("frame") / "dynamic.onnx"
-    export_onnx(checkpoint, path, ExportOptions(frame_size=DYNAMIC), verify_data=scenes)
-    return path
+def dynamic_file(frame_sized_model):
+    return frame_sized_model  # exported with frame_size=DYNAMIC
 
 
 def test_the_graph_takes_camera_frames_and_says_so(fixed_file):
