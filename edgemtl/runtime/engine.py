@@ -352,13 +352,15 @@ class Engine:
         raw = self.run(
             np.broadcast_to(batch, (self.metadata.batch, *batch.shape[1:])) if self.metadata.batch else batch
         )
+        return self.results(raw, frame.shape[:2])
+
+    def results(self, raw: dict[str, np.ndarray], frame_size: tuple[int, int], row: int = 0) -> Prediction:
+        """Per-task results of frame `row` of a `run`'s outputs, masks at `frame_size` (height, width)."""
         results = {}
         for task in self.tasks:
             names = self.metadata.outputs[task.name]
-            results[task.name] = task_result(
-                task, {field: raw[name][0] for field, name in names.items()}, frame.shape[:2]
-            )
-        overlay = raw[self.metadata.overlay["output"]][0] if self.metadata.overlay else None
+            results[task.name] = task_result(task, {field: raw[name][row] for field, name in names.items()}, frame_size)
+        overlay = raw[self.metadata.overlay["output"]][row] if self.metadata.overlay else None
         return Prediction(results, overlay)
 
 
