@@ -59,6 +59,8 @@ class ExportReport:
             lines += [f"  {check}" for check in result.parity.checks]
         if result.verification:
             lines += result.verification.lines(self.verified_on)
+        if result.speed:
+            lines.append(result.speed.line())
         return lines
 
 

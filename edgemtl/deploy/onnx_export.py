@@ -25,8 +25,10 @@ from edgemtl.deploy.precision import CALIBRATION_METHODS, PRECISIONS, convert_fp
 from edgemtl.deploy.verify import (
     DEFAULT_MAX_DROP,
     ParityReport,
+    SpeedAgainstFp32,
     VerificationReport,
     compare_metrics,
+    speed_against_fp32,
     verify_parity,
 )
 from edgemtl.deploy.wrapper import ExportWrapper, OverlaySpec
@@ -122,6 +124,7 @@ class ExportResult:
     parity: ParityReport | None
     verification: VerificationReport | None
     size_bytes: int
+    speed: SpeedAgainstFp32 | None = None  # fp16 / int8: the file's latency beside fp32's, on this machine
 
 
 @contextlib.contextmanager
@@ -349,5 +352,10 @@ def _export_beside(
                     f"{options.precision} export lost more than {options.max_drop:g} points: {lost}; "
                     "pass --allow-degraded to keep it, or raise --max-drop"
                 )
+        speed = None
+        if options.precision != "fp32":  # does the smaller file pay on this machine? Say so when it does not
+            height, width = options.graph_size or options.input_size
+            frames = np.zeros((options.batch or 1, height, width, 3), np.uint8)
+            speed = speed_against_fp32(candidate, fp32_file, options.precision, frames)
         os.replace(candidate, path)
-    return ExportResult(path, metadata, parity, verification, path.stat().st_size)
+    return ExportResult(path, metadata, parity, verification, path.stat().st_size, speed)

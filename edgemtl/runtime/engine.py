@@ -26,7 +26,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edgemtl.errors import ConfigError, DeviceError, FrameError, ModelFileError
-from edgemtl.runtime.metadata import ModelMetadata
+from edgemtl.runtime.metadata import DYNAMIC, ModelMetadata
 from edgemtl.runtime.modelfile import check_external_data
 from edgemtl.runtime.results import Prediction, task_result
 from edgemtl.tasks import TaskSpec
@@ -167,6 +167,16 @@ def _describe(array: object) -> str:
     return f"type {type(array).__name__}"
 
 
+def check_static_shapes(metadata: ModelMetadata, provider: str, path: Path) -> None:
+    """TensorRT builds an engine per input shape: a camera whose frame size is not in the file would stall
+    the pipeline for seconds while it builds one. A dynamic frame-sized file goes to CUDA or the CPU."""
+    if provider == TENSORRT_PROVIDER and metadata.frame_size == DYNAMIC:
+        raise ConfigError(
+            f"{path.name} takes frames of any size (--frame-size dynamic), and TensorRT needs fixed shapes "
+            "here: re-export with --frame-size HxW of the camera, or use device='cuda'"
+        )
+
+
 class _BoundRun:
     """One input shape's (batch size's, and frame size's) inputs and outputs bound to buffers on `device`,
     allocated once.
@@ -235,6 +245,7 @@ class Engine:
         self.session = _open_session(self.path, requested, self.options.session_options())
         self.metadata = ModelMetadata.from_props(self.session.get_modelmeta().custom_metadata_map, str(self.path))
         self.metadata.check_graph(self.session.get_inputs(), self.session.get_outputs(), str(self.path))
+        check_static_shapes(self.metadata, self.session.get_providers()[0], self.path)
         wanted = requested[0][0] if isinstance(requested[0], tuple) else requested[0]
         if wanted not in self.providers:
             if device != "auto":

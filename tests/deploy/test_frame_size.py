@@ -15,6 +15,7 @@ from edgemtl.deploy import ExportOptions, export_onnx
 from edgemtl.deploy.triton import triton_config
 from edgemtl.errors import ConfigError, FrameError, ModelFileError
 from edgemtl.runtime import Engine, open_output, open_source, run_pipeline
+from edgemtl.runtime.engine import TENSORRT_PROVIDER, check_static_shapes
 from edgemtl.runtime.metadata import DYNAMIC
 from edgemtl.runtime.overlay import Overlay
 from edgemtl.runtime.results import Prediction
@@ -116,6 +117,16 @@ def test_a_dynamic_file_takes_any_frame_size(dynamic_file):
         assert prediction["segmentation"].mask.shape == size
     engine.warmup(1)
     assert "any size" in "\n".join(engine.metadata.describe())
+
+
+def test_tensorrt_is_refused_a_dynamic_frame_with_the_fix(dynamic_file, fixed_file):
+    """TensorRT itself is not installed here: the check that guards it is tested alone."""
+    metadata = Engine(dynamic_file, device="cpu").metadata
+    with pytest.raises(ConfigError) as error:
+        check_static_shapes(metadata, TENSORRT_PROVIDER, dynamic_file)
+    assert_one_line(error, dynamic_file.name, "--frame-size HxW", "device='cuda'")
+    check_static_shapes(metadata, "CUDAExecutionProvider", dynamic_file)
+    check_static_shapes(Engine(fixed_file, device="cpu").metadata, TENSORRT_PROVIDER, fixed_file)
 
 
 def test_triton_reads_the_frame_size_from_the_graph(fixed_file, dynamic_file):
