@@ -16,7 +16,7 @@ import importlib.metadata
 import io
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -364,6 +364,27 @@ class Engine:
             np.broadcast_to(batch, (self.metadata.batch, *batch.shape[1:])) if self.metadata.batch else batch
         )
         return self.results(raw, frame.shape[:2])
+
+    def predict_batch(
+        self, frames: Sequence[np.ndarray], prepared: Sequence[np.ndarray | None] | None = None
+    ) -> list[Prediction]:
+        """Per-task results for several frames (each of any size) in one run: several cameras, one tick.
+
+        Needs an export with a dynamic batch axis (`metadata.batch is None`); a fixed-batch file takes its
+        frames one `predict` at a time. `prepared[i]`: `prepare(frames[i])` already done elsewhere, or None.
+        A frame-sized file is fed the frames themselves: frames of different sizes run one by one.
+        """
+        if self.metadata.batch is not None:
+            raise FrameError(
+                f"a batch of {len(frames)} frames: {self.path.name} was exported for batches of exactly "
+                f"{self.metadata.batch} (re-export with --batch dynamic, or predict one frame at a time)"
+            )
+        ready = prepared or [None] * len(frames)
+        inputs = [self.prepare(f) if p is None else p for f, p in zip(frames, ready, strict=True)]
+        if len({i.shape for i in inputs}) > 1:
+            return [self.predict(frame, item) for frame, item in zip(frames, inputs)]
+        raw = self.run(np.stack(inputs))
+        return [self.results(raw, frame.shape[:2], i) for i, frame in enumerate(frames)]
 
     def results(self, raw: dict[str, np.ndarray], frame_size: tuple[int, int], row: int = 0) -> Prediction:
         """Per-task results of frame `row` of a `run`'s outputs, masks at `frame_size` (height, width)."""
