@@ -40,41 +40,36 @@ from edgemtl.train import Checkpoint, TrainConfig, load_checkpoint, train
 FRAME = (480, 640)  # a VGA camera: (height, width)
 
 
-def export_pair(checkpoint: Checkpoint, folder: Path, stem: str) -> tuple[Path, Path]:
-    """The host-path file and the frame-sized one (with the overlay output) of one checkpoint."""
-    host = export_onnx(checkpoint, folder / f"{stem}.onnx", overwrite=True).path
-    options = ExportOptions(frame_size=FRAME, overlay=True)
-    framed = export_onnx(checkpoint, folder / f"{stem}-{FRAME[0]}x{FRAME[1]}.onnx", options, overwrite=True).path
-    return host, framed
+def export_files(checkpoint: Checkpoint, folder: Path, stem: str) -> dict[str, Path]:
+    """The host-path file, the frame-sized one, and the frame-sized one with the overlay output."""
+    sized = {
+        "frame-sized": ExportOptions(frame_size=FRAME),
+        "frame-sized + overlay": ExportOptions(frame_size=FRAME, overlay=True),
+    }
+    files = {"host path": export_onnx(checkpoint, folder / f"{stem}.onnx", overwrite=True).path}
+    for index, (name, options) in enumerate(sized.items()):
+        files[name] = export_onnx(checkpoint, folder / f"{stem}-{index}.onnx", options, overwrite=True).path
+    return files
 
 
 def speed_rows(preset: str, size: tuple[int, int], folder: Path, runs: int, video: Path) -> list[str]:
     torch.manual_seed(0)
     model = create_model(preset, NAVIGATION_TASKS).eval()
     checkpoint = Checkpoint(preset, NAVIGATION_TASKS, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
-    host_file, framed_file = export_pair(checkpoint, folder, preset)
     options = EngineOptions(threads=1, spinning=False)  # the pipeline's setting: the other core decodes and draws
-    host, framed = Engine(host_file, "cpu", options), Engine(framed_file, "cpu", options)
+    engines = {name: Engine(path, "cpu", options) for name, path in export_files(checkpoint, folder, preset).items()}
     (frame,) = drive_frames(1, FRAME)
-    small = host.prepare(frame)[np.newaxis]
-    overlay_host, overlay_framed = Overlay(), Overlay()
-    timings = time_interleaved(
-        {
-            "host engine only": lambda: host.run(small),
-            "host end to end": lambda: overlay_host.render(frame, host.predict(frame)),
-            "in-graph engine only": lambda: framed.run(frame[np.newaxis]),
-            "in-graph end to end": lambda: overlay_framed.render(frame, framed.predict(frame)),
-        },
-        runs,
-    )
-    ms = {name: median_ms(t) for name, t in timings.items()}
-    rows = [
-        f"| {preset} | {size[0]}x{size[1]} | {ms['host engine only']:.2f} | {ms['host end to end']:.2f} "
-        f"| {ms['in-graph engine only']:.2f} | {ms['in-graph end to end']:.2f} "
-        f"| {ms['in-graph end to end'] / ms['in-graph engine only']:.2f} "
-        f"| {ms['host end to end'] / ms['in-graph end to end']:.2f} |"
-    ]
-    for name, engine in (("host path", host), ("in-graph", framed)):
+    calls = {}
+    for name, engine in engines.items():
+        graph_input = engine.prepare(frame)[np.newaxis]
+        overlay = Overlay()
+        calls[f"{name}: engine"] = lambda e=engine, x=graph_input: e.run(x)
+        calls[f"{name}: e2e"] = lambda e=engine, o=overlay: o.render(frame, e.predict(frame))
+    ms = {name: median_ms(t) for name, t in time_interleaved(calls, runs).items()}
+    host_e2e = ms["host path: e2e"]
+    rows = []
+    for name, engine in engines.items():
+        engine_ms, e2e_ms = ms[f"{name}: engine"], ms[f"{name}: e2e"]
         split = split_stages(engine, video, NullSink(), frames=200)
         with open_source(video) as source:
             stats = run_pipeline(engine, source, NullSink(), report=None)
@@ -86,10 +81,11 @@ def speed_rows(preset: str, size: tuple[int, int], folder: Path, runs: int, vide
         }
         slowest = max(threads, key=threads.get)
         alone_fps = 1000 / threads[slowest]
-        stages = " ".join(f"{stage} {value:.2f}" for stage, value in split.medians_ms.items() if stage != "write")
+        stages = ", ".join(f"{stage} {value:.1f}" for stage, value in split.medians_ms.items() if stage != "write")
         rows.append(
-            f"|   | {name}: {stages} | slowest: {slowest} {alone_fps:.0f} FPS alone | pipeline {stats.fps:.0f} FPS "
-            f"| {stats.fps / alone_fps:.0%} of it | | | |"
+            f"| {preset} {size[0]}x{size[1]} | {name} | {engine_ms:.2f} | {e2e_ms:.2f} | {e2e_ms / engine_ms:.2f} "
+            f"| {host_e2e / e2e_ms:.2f} | {stages} | {slowest} {alone_fps:.0f} | {stats.fps:.0f} "
+            f"| {stats.fps / alone_fps:.0%} |"
         )
     return rows
 
@@ -108,10 +104,10 @@ def trained_checkpoint(args: argparse.Namespace, folder: Path) -> Checkpoint:
 def quality_rows(checkpoint: Checkpoint, folder: Path, frames: int) -> list[str]:
     """mIoU and per-class IoU at the frame's resolution: the host path's nearest blow-up of the model-size
     mask, against the frame-sized file's logits upsampled bilinearly before the argmax."""
-    host_file, framed_file = export_pair(checkpoint, folder, "trained")
+    files = export_files(checkpoint, folder, "trained")
     engines = {
-        "host path (nearest mask)": Engine(host_file, "cpu"),
-        "in-graph (bilinear logits)": Engine(framed_file, "cpu"),
+        "host path (nearest mask)": Engine(files["host path"], "cpu"),
+        "frame-sized (bilinear logits)": Engine(files["frame-sized"], "cpu"),
     }
     scenes = make_dataset(frames, FRAME, seed=424_242)  # held out: no training seed comes near
     task = next(t for t in checkpoint.tasks if t.name == "segmentation")
