@@ -138,10 +138,10 @@ def main() -> None:
         video = write_drive_video(folder / "drive.mp4", 400, FRAME)
         print(f"\nSpeed per {FRAME[1]}x{FRAME[0]} frame, ms (median of {args.runs}, in turns; 1 inference thread):\n")
         print(
-            "| preset | model input | host: engine only | host: end to end | in-graph: engine only "
-            "| in-graph: end to end | in-graph e2e / engine | host e2e / in-graph e2e |"
+            "| preset | file | engine only | end to end | e2e / engine | host e2e / this e2e "
+            "| stages alone (ms) | slowest thread (FPS) | pipeline (FPS) | pipeline / slowest |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---" * 10 + "|")
         for preset in args.presets:
             size = get_preset(preset).input_size
             if args.input_size:
