@@ -17,7 +17,8 @@ import numpy as np
 
 from edgemtl.errors import DeviceError
 from edgemtl.machine import describe_machine
-from edgemtl.runtime.engine import Engine, EngineOptions
+from edgemtl.runtime.engine import Engine
+from edgemtl.runtime.providers import EngineOptions
 from edgemtl.runtime.sinks import VideoFileSink
 from edgemtl.runtime.speed import (
     STAGES,

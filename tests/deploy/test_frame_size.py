@@ -15,9 +15,9 @@ from edgemtl.deploy import ExportOptions, export_onnx
 from edgemtl.deploy.triton import triton_config
 from edgemtl.errors import ConfigError, FrameError, ModelFileError
 from edgemtl.runtime import Engine, open_output, open_source, run_pipeline
-from edgemtl.runtime.engine import TENSORRT_PROVIDER, check_static_shapes
 from edgemtl.runtime.metadata import DYNAMIC
 from edgemtl.runtime.overlay import Overlay
+from edgemtl.runtime.providers import TENSORRT_PROVIDER, check_static_shapes
 from edgemtl.runtime.results import Prediction
 from edgemtl.train import load_checkpoint
 from tests.helpers import assert_one_line, doctor_metadata, invoke, write_video
