@@ -92,6 +92,10 @@ class Overlay:
             shape = getattr(frame, "shape", type(frame).__name__)
             raise FrameError(f"cannot draw on a frame of shape {shape}: expected (H, W, 3) uint8 BGR, at least 1x1")
         image = self._buffer("image", frame.shape)
+        if prediction.overlay is not None and prediction.overlay.shape == frame.shape:
+            np.copyto(image, prediction.overlay)  # the graph blended it: only the text is left to draw
+            draw_text_block(image, _text_lines(prediction))
+            return image
         np.copyto(image, frame)
         for result in prediction.values():
             if result.mask is not None:  # a per-pixel result; the others are drawn as text

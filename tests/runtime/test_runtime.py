@@ -23,7 +23,7 @@ from edgemtl.runtime import (
     class_colors,
     render_overlay,
 )
-from edgemtl.runtime.engine import provider_list, tensorrt_cache_folder
+from edgemtl.runtime.providers import provider_list, tensorrt_cache_folder
 from edgemtl.runtime.sources import ImageSource, VideoSource, open_source
 from edgemtl.tasks import NAVIGATION_TASKS
 from tests.helpers import assert_one_line, write_foreign_onnx, write_images, write_video
