@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 
 from edgemtl.errors import ConfigError, DeviceError, FrameError, ModelFileError
 from edgemtl.runtime.metadata import ModelMetadata
 from edgemtl.runtime.modelfile import check_external_data
+from edgemtl.resize import Fit, fit, resize_frame, restore_mask
 from edgemtl.runtime.results import Prediction, task_result
 from edgemtl.tasks import TaskSpec
 
@@ -254,6 +254,7 @@ class Engine:
         height, width = self.metadata.input_size
         self._input_shape = (height, width, 3)
         self._resized = np.empty(self._input_shape, np.uint8)  # predict's resize target, reused per frame
+        self._fit: Fit | None = None  # the resize policy's boxes for the last frame size seen
 
     @property
     def providers(self) -> list[str]:
@@ -305,7 +306,8 @@ class Engine:
         return self._bound[batch].run(frames)
 
     def prepare(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The frame resized to the model's input (area averaging, as in training), into `out` if given.
+        """The frame as the model's input under the file's resize policy (`edgemtl.resize`: stretch,
+        letterbox or crop, area averaging as in training), into `out` if given.
 
         `predict` does this itself; a pipeline calls it on its reader thread and passes the result as
         `predict(frame, prepared=...)`, so the resize overlaps the previous frame's inference.
@@ -317,13 +319,17 @@ class Engine:
                 f"frame is {frame.shape[1]}x{frame.shape[0]} pixels (width x height): an empty frame has "
                 "nothing to run on, expected at least 1x1"
             )
-        height, width = self.metadata.input_size
-        if frame.shape[:2] == (height, width):
-            return frame
-        return cv2.resize(frame, (width, height), dst=out, interpolation=cv2.INTER_AREA)
+        return resize_frame(frame, self.fit(frame.shape[:2]), out)
+
+    def fit(self, frame_size: tuple[int, int]) -> Fit:
+        """Where a frame of this size goes in the input under the file's policy (kept for the last size)."""
+        if self._fit is None or self._fit.frame_size != tuple(frame_size):
+            self._fit = fit(tuple(frame_size), self.metadata.input_size, self.metadata.resize)
+        return self._fit
 
     def predict(self, frame: np.ndarray, prepared: np.ndarray | None = None) -> Prediction:
-        """Per-task results for one BGR frame of any size; masks come back at the frame's size.
+        """Per-task results for one BGR frame of any size; masks come back at the frame's size, in its own
+        coordinates (the letterbox padding cut away, a crop placed back where it was taken).
 
         `prepared`: `prepare(frame)` already done elsewhere (another thread); otherwise done here.
         """
@@ -332,12 +338,14 @@ class Engine:
         raw = self.run(
             np.broadcast_to(batch, (self.metadata.batch, *batch.shape[1:])) if self.metadata.batch else batch
         )
+        where = self.fit(frame.shape[:2])
         results = {}
         for task in self.tasks:
             names = self.metadata.outputs[task.name]
-            results[task.name] = task_result(
-                task, {field: raw[name][0] for field, name in names.items()}, frame.shape[:2]
-            )
+            result = task_result(task, {field: raw[name][0] for field, name in names.items()}, self.input_size)
+            if result.mask is not None and not where.identity:
+                result = dataclasses.replace(result, mask=restore_mask(result.mask, where))
+            results[task.name] = result
         return Prediction(results)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgemtl.errors import ConfigError, ForeignModelError, ModelFileError
 from edgemtl.kinds import kind_of
+from edgemtl.resize import DEFAULT_POLICY, PAD_VALUE, check_policy
 from edgemtl.tasks import TaskSpec, tasks_from_json, tasks_to_json
 
 FORMAT_NAME = "edgemtl-onnx"
@@ -72,6 +73,7 @@ class ModelMetadata:
     layout: str = "NHWC"
     color_order: str = "BGR"
     input_dtype: str = "uint8"
+    resize: str = DEFAULT_POLICY  # how a frame of another size becomes the input (edgemtl.resize)
 
     def to_props(self) -> dict[str, str]:
         props = {
@@ -88,6 +90,8 @@ class ModelMetadata:
                     "color_order": self.color_order,
                     "dtype": self.input_dtype,
                     "batch": self.batch or "dynamic",
+                    "resize": self.resize,
+                    "pad_value": PAD_VALUE,
                 }
             ),
             "normalization": json.dumps({"mean": list(self.mean), "std": list(self.std), "scale": "0-255"}),
@@ -146,6 +150,7 @@ class ModelMetadata:
                 layout=str(model_input["layout"]),
                 color_order=str(model_input["color_order"]),
                 input_dtype=str(model_input["dtype"]),
+                resize=_resize_policy(model_input, source),
             )
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise ModelFileError(f"{source} has damaged edgemtl metadata ({exc!r}): re-export the model") from None
@@ -189,7 +194,7 @@ class ModelMetadata:
             f"edgemtl export (format {FORMAT_VERSION}, edgemtl {self.edgemtl_version}), preset {self.preset}, "
             f"precision {self.precision}, opset {self.opset}",
             f"input  {self.input_name}: {self.input_dtype} {self.layout} {self.color_order}, "
-            f"batch {self.batch or 'dynamic'} x {height} x {width} x 3; "
+            f"batch {self.batch or 'dynamic'} x {height} x {width} x 3, resize {self.resize}; "
             f"normalization mean {list(self.mean)} std {list(self.std)}",
         ]
         if self.calibration:
@@ -232,6 +237,15 @@ def _checked_text(props: Mapping[str, str], key: str, source: str, default: str 
     elif len(text) > 200:
         raise ModelFileError(f"{source} metadata {PREFIX}{key} is {len(text)} characters: expected a short word")
     return text
+
+
+def _resize_policy(model_input: Mapping[str, Any], source: str) -> str:
+    """The recorded resize policy; files written before policies existed were all `stretch`."""
+    policy = model_input.get("resize", DEFAULT_POLICY)
+    try:
+        return check_policy(str(policy)[:40])
+    except ConfigError as exc:
+        raise ModelFileError(f"{source} metadata {PREFIX}input.resize: {exc}") from None
 
 
 def _output_names(outputs: Any, source: str) -> dict[str, dict[str, str]]:
