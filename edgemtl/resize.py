@@ -81,7 +81,7 @@ def fit(frame_size: tuple[int, int], input_size: tuple[int, int], policy: str = 
 
 
 def _round(value: float) -> int:
-    return int(math.floor(value + 0.5))
+    return math.floor(value + 0.5)
 
 
 def resize_frame(frame: np.ndarray, where: Fit, out: np.ndarray | None = None) -> np.ndarray:

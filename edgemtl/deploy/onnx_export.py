@@ -31,7 +31,8 @@ from edgemtl.deploy.verify import (
 )
 from edgemtl.deploy.wrapper import ExportWrapper
 from edgemtl.errors import ConfigError, ExportError, OutputError
-from edgemtl.model import Preprocess, check_input_size, get_preset
+from edgemtl.model import Preprocess, check_input_size, model_stride
+from edgemtl.resize import check_policy
 from edgemtl.runtime.metadata import INPUT_NAME, ModelMetadata
 from edgemtl.train.checkpoint import Checkpoint
 
@@ -53,6 +54,7 @@ class ExportOptions:
     reduce_range: bool | None = None  # int8 7-bit weights; None: when the exporting CPU lacks VNNI
     max_drop: float | None = None  # points a task may lose; None: DEFAULT_MAX_DROP[precision]
     allow_degraded: bool = False  # keep a file that lost more than max_drop, and say so
+    resize: str | None = None  # the resize policy the file records; None: the one the model was trained with
 
     def validate(self, checkpoint: Checkpoint) -> ExportOptions:
         """Return the options with defaults resolved, or raise ConfigError naming the bad one."""
@@ -70,9 +72,10 @@ class ExportOptions:
         if self.max_drop is not None and self.max_drop < 0:
             raise ConfigError(f"max drop {self.max_drop} is negative: expected points ≥ 0")
         size = tuple(self.input_size or checkpoint.input_size)
-        check_input_size(size, get_preset(checkpoint.preset).stride)
+        check_input_size(size, model_stride(checkpoint.preset, checkpoint.encoder))
         max_drop = DEFAULT_MAX_DROP[self.precision] if self.max_drop is None else self.max_drop
-        return replace(self, input_size=size, max_drop=max_drop)
+        resize = check_policy(self.resize or checkpoint.resize)
+        return replace(self, input_size=size, max_drop=max_drop, resize=resize)
 
 
 @dataclass(frozen=True)
@@ -108,13 +111,19 @@ def build_metadata(
         std=checkpoint.std,
         outputs=wrapper.outputs,
         precision=options.precision,
-        preset=checkpoint.preset,
+        preset=model_description(checkpoint.preset, checkpoint.encoder),
         opset=options.opset,
         edgemtl_version=__version__,
         metrics=checkpoint.metrics,
         batch=options.batch,
         calibration=calibration,
+        resize=options.resize,
     )
+
+
+def model_description(preset: str, encoder: str) -> str:
+    """What the metadata's `preset` says: the preset, or the timm encoder with the preset's heads."""
+    return f"{encoder} + {preset} heads" if encoder else preset
 
 
 def _trace_to_onnx(wrapper: ExportWrapper, options: ExportOptions, path: Path) -> None:

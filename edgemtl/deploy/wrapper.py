@@ -13,12 +13,17 @@ import torch
 from torch import Tensor, nn
 
 from edgemtl.kinds import kind_of
-from edgemtl.model import MultiTaskNet, Preprocess
+from edgemtl.model import FrameResize, MultiTaskNet, Preprocess
 from edgemtl.runtime.metadata import output_name, task_output_fields
 
 
 class ExportWrapper(nn.Module):
-    """uint8 (N, H, W, 3) BGR frames → a tuple of outputs in the order of `output_names`."""
+    """uint8 (N, H, W, 3) BGR frames → a tuple of outputs in the order of `output_names`.
+
+    `frame_size` (with `resize`, the policy): the graph takes frames of that camera size and resizes them to
+    `input_size` itself, exactly as the Engine's `prepare` would (`FrameResize`); None: frames come at the
+    model's size.
+    """
 
     def __init__(
         self,
@@ -26,8 +31,15 @@ class ExportWrapper(nn.Module):
         mean: Sequence[float],
         std: Sequence[float],
         raw_logits: bool = False,
+        *,
+        frame_size: tuple[int, int] | None = None,
+        input_size: tuple[int, int] | None = None,
+        resize: str = "stretch",
     ) -> None:
         super().__init__()
+        if frame_size is not None and input_size is None:
+            raise ValueError("a frame-sized wrapper needs the model's input_size to resize to")
+        self.resize = FrameResize(frame_size, input_size, resize) if frame_size is not None else nn.Identity()
         self.preprocess = Preprocess(mean, std)
         self.model = model.eval()
         self.outputs = {
@@ -45,7 +57,7 @@ class ExportWrapper(nn.Module):
         return [name for fields in self.outputs.values() for name in fields.values()]
 
     def forward(self, frames: Tensor) -> tuple[Tensor, ...]:
-        raw = self.model(self.preprocess(frames))
+        raw = self.model(self.preprocess(self.resize(frames)))
         results: list[Tensor] = []
         for task in self.model.tasks:
             logits = raw[task.name]

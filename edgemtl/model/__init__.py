@@ -1,13 +1,23 @@
 """The multi-task network, its blocks and its presets (PyTorch)."""
 
 from edgemtl.model.net import MultiTaskNet
-from edgemtl.model.preprocess import DEFAULT_MEAN, DEFAULT_STD, Preprocess
-from edgemtl.model.presets import PRESETS, ModelCost, Preset, check_input_size, create_model, get_preset, model_cost
+from edgemtl.model.preprocess import DEFAULT_MEAN, DEFAULT_STD, FrameResize, Preprocess
+from edgemtl.model.presets import (
+    PRESETS,
+    ModelCost,
+    Preset,
+    check_input_size,
+    create_model,
+    get_preset,
+    model_cost,
+    model_stride,
+)
 
 __all__ = [
     "DEFAULT_MEAN",
     "DEFAULT_STD",
     "PRESETS",
+    "FrameResize",
     "ModelCost",
     "MultiTaskNet",
     "Preprocess",
@@ -16,4 +26,5 @@ __all__ = [
     "create_model",
     "get_preset",
     "model_cost",
+    "model_stride",
 ]

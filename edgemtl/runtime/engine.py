@@ -25,9 +25,9 @@ import numpy as np
 import onnxruntime as ort
 
 from edgemtl.errors import ConfigError, DeviceError, FrameError, ModelFileError
+from edgemtl.resize import Fit, fit, resize_frame, restore_mask
 from edgemtl.runtime.metadata import ModelMetadata
 from edgemtl.runtime.modelfile import check_external_data
-from edgemtl.resize import Fit, fit, resize_frame, restore_mask
 from edgemtl.runtime.results import Prediction, task_result
 from edgemtl.tasks import TaskSpec
 
