@@ -153,13 +153,10 @@ def load_encoder_weights(model: nn.Module, path: Path, name: str) -> None:
         for k, v in own.items()
         if k in state and state[k].shape != v.shape
     ]
-    if missing or wrong:
-        problems = (
-            f"{len(wrong)} of another shape, first {'; '.join(wrong[:3])}"
-            if wrong
-            else f"{len(missing)} encoder keys missing, first {', '.join(missing[:3])}"
-        )
-        raise ConfigError(f"weights file {path} does not match timm model {name!r}: {problems}")
+    problems = [f"{len(missing)} encoder keys missing, first {', '.join(missing[:3])}"] if missing else []
+    problems += [f"{len(wrong)} of another shape, first {'; '.join(wrong[:2])}"] if wrong else []
+    if problems:
+        raise ConfigError(f"weights file {path} does not match timm model {name!r}: {'; '.join(problems)}")
     model.load_state_dict({k: state[k] for k in own})
 
 
