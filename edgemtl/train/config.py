@@ -61,7 +61,7 @@ from edgemtl.data.augment import AugmentConfig
 from edgemtl.data.splits import SYNTHETIC, SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL_SCENES
 from edgemtl.errors import ConfigError
 from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, check_input_size, get_preset, model_stride
-from edgemtl.model.timm_encoder import check_timm_name, timm_name
+from edgemtl.model.timm_encoder import TimmEncoder, check_timm_name, timm_name
 from edgemtl.resize import DEFAULT_POLICY, check_policy
 from edgemtl.tasks import TaskSpec, validate_tasks
 from edgemtl.train.weighting import WEIGHTINGS
@@ -128,6 +128,10 @@ class TrainConfig:
             raise ConfigError("pretrained = true and weights = PATH both give the encoder's weights: set one")
         if self.weights and not Path(self.weights).is_file():
             raise ConfigError(f"weights file {self.weights} does not exist: expected a state dict of {self.encoder}")
+        if name is not None and (self.pretrained or self.weights):
+            # Built once here: a file that does not match, or a hub out of reach, fails before data loads
+            # (timm caches what it fetched, so the trainer's own build does not download it again).
+            TimmEncoder(name, pretrained=self.pretrained, weights=self.weights)
         if not 0 < self.encoder_lr_scale <= 1000:
             raise ConfigError(f"encoder_lr_scale is {self.encoder_lr_scale}: expected a positive fraction, e.g. 0.1")
         check_input_size(self.resolved_input_size(), model_stride(self.preset, self.encoder))

@@ -59,6 +59,13 @@ def test_weights_file_loads_and_a_mismatch_names_the_file_and_keys(tmp_path):
         create_model("nano", NAVIGATION_TASKS, encoder=ENCODER, weights=str(tmp_path / "wrong.pth"))
 
 
+def test_a_mismatched_weights_file_fails_the_config_check(tmp_path):
+    torch.save(timm.create_model("resnet18").state_dict(), tmp_path / "resnet18.pth")
+    config = TrainConfig(encoder=ENCODER, weights=str(tmp_path / "resnet18.pth"), input_size=(64, 64))
+    with pytest.raises(ConfigError, match=r"resnet18.pth does not match timm model"):
+        config.check_model()  # what `edgemtl train` runs before it loads any data
+
+
 def test_frozen_encoder_keeps_weights_and_statistics():
     model = create_model("nano", NAVIGATION_TASKS, encoder=ENCODER).freeze_encoder().train()
     before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
