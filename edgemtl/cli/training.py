@@ -163,6 +163,9 @@ def train_command(
 @click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
 @click.option("--input-size", default=None, help="HxW or N, multiples of 32; default: the training size.")
 @click.option("--raw-logits/--no-raw-logits", default=False, help="Also output raw logits per task.")
+@click.option(
+    "--resize", type=click.Choice(["stretch", "letterbox", "crop"]), default=None, help="Resize policy; default: training's."
+)
 @click.option("--verify/--no-verify", default=True, help="Compare with PyTorch on labelled validation frames.")
 @click.option(
     "--verify-data",
@@ -193,6 +196,7 @@ def export_command(
     batch: str,
     input_size: str | None,
     raw_logits: bool,
+    resize: str | None,
     calib_method: str,
     max_drop: float | None,
     allow_degraded: bool,
@@ -208,6 +212,7 @@ def export_command(
         batch=parse_batch(batch),
         input_size=parse_size(input_size),
         raw_logits=raw_logits,
+        resize=resize,
         calibration_method=calib_method,
         max_drop=max_drop,
         allow_degraded=allow_degraded,
