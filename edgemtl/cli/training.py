@@ -164,7 +164,10 @@ def train_command(
 @click.option("--input-size", default=None, help="HxW or N, multiples of 32; default: the training size.")
 @click.option("--raw-logits/--no-raw-logits", default=False, help="Also output raw logits per task.")
 @click.option(
-    "--resize", type=click.Choice(["stretch", "letterbox", "crop"]), default=None, help="Resize policy; default: training's."
+    "--resize",
+    type=click.Choice(["stretch", "letterbox", "crop"]),
+    default=None,
+    help="Resize policy; default: training's.",
 )
 @click.option("--verify/--no-verify", default=True, help="Compare with PyTorch on labelled validation frames.")
 @click.option(
