@@ -95,3 +95,22 @@ def test_without_timm_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "timm", None)  # `import timm` raises ImportError
     with pytest.raises(ConfigError, match=r"needs the timm package.*pip install edgemtl\[timm\]"):
         check_timm_name(NAME)
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragments"),
+    [
+        (["--encoder", "timm:resnet_18"], ["unknown timm model 'resnet_18'", "resnet18"]),
+        (["--encoder", ENCODER, "--input-size", "48x80"], ["48x80", "use 64x96"]),
+        (["--encoder", ENCODER, "--weights", "WRONG"], ["resnet18.pth does not match timm model", "missing"]),
+    ],
+)
+def test_train_cli_refuses_bad_encoder_settings_in_one_line(tmp_path, flags, fragments):
+    from tests.helpers import assert_one_line_error, invoke
+
+    wrong = tmp_path / "resnet18.pth"
+    torch.save(timm.create_model("resnet18").state_dict(), wrong)
+    flags = [str(wrong) if f == "WRONG" else f for f in flags]
+    result = invoke("train", *flags, "--epochs", 1, "--device", "cpu", "--out", tmp_path / "run", "--no-progress")
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "run").exists()  # refused before a run folder or any data
