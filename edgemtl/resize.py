@@ -1,9 +1,9 @@
 """How a camera frame of any size becomes the model's input, and how a mask goes back: the resize policy.
 
-One definition, read by every place that resizes: the Engine (`Engine.prepare`, OpenCV), the in-graph
-resize of a frame-sized export (`edgemtl.model.FrameResize`, the same weights as matrices), and the C++
-recipe (export/cpp/main.cpp, from the policy the file's metadata records). So a frame is cut, padded
-and averaged the same way wherever it runs.
+One definition, read by every place that resizes a frame for a model-size file: the Engine
+(`Engine.prepare`, OpenCV) and the C++ recipe (export/cpp/main.cpp, from the policy the file's metadata
+records). So a frame is cut, padded and averaged the same way wherever it runs. A frame-sized export
+(`--frame-size`) resizes inside its graph with the stretch policy only.
 
 - ``stretch``: the whole frame resized to the input; a frame of another aspect is distorted.
 - ``letterbox``: the whole frame scaled to fit inside the input, centred, the rest padded with
@@ -11,8 +11,7 @@ and averaged the same way wherever it runs.
 - ``crop``: the centre of the frame with the input's aspect, scaled to fill the input; the frame's
   borders are not seen. Mapped back, a mask's pixels outside the crop take the nearest predicted class.
 
-Resampling is OpenCV's area averaging (`cv2.INTER_AREA`, what training data is resized with);
-`area_weights` writes it as a matrix so a graph can apply it with two matrix products.
+Resampling is OpenCV's area averaging (`cv2.INTER_AREA`, what training data is resized with).
 NumPy (and OpenCV when a frame is resized): the runtime reads this on devices without PyTorch.
 """
 
@@ -124,53 +123,3 @@ def restore_mask(mask: np.ndarray, where: Fit) -> np.ndarray:
         return content
     bottom, right = frame_h - top - height, frame_w - left - width
     return cv2.copyMakeBorder(content, top, bottom, left, right, cv2.BORDER_REPLICATE)
-
-
-def area_weights(source: int, target: int, box_filter: bool) -> np.ndarray:
-    """(target, source) float64 weights with which `cv2.resize(..., INTER_AREA)` maps one axis.
-
-    OpenCV averages boxes (`box_filter`) only when neither axis is enlarged; otherwise INTER_AREA is its
-    linear variant on both axes. Each row sums to 1. Written out from OpenCV's resize.cpp (the
-    area table and the linear coefficients with `area_mode`), checked against cv2 in the tests.
-    """
-    weights = np.zeros((target, source), np.float64)
-    if source == target:
-        return np.eye(source)
-    scale = source / target
-    if box_filter:
-        for i in range(target):
-            start, end = i * scale, (i + 1) * scale
-            first, last = math.ceil(start), math.floor(end)
-            cell = min(scale, source - start)
-            if first - start > 1e-3:
-                weights[i, first - 1] += (first - start) / cell
-            for j in range(first, min(last, source)):
-                weights[i, j] += 1.0 / cell
-            if end - last > 1e-3 and last < source:
-                weights[i, last] += min(min(end - last, 1.0), cell) / cell
-        return weights / weights.sum(1, keepdims=True)
-    for i in range(target):
-        left = math.floor(i * scale)
-        frac = (i + 1) - (left + 1) / scale
-        frac = 0.0 if frac <= 0 else frac - math.floor(frac)
-        if left >= source - 1:
-            left, frac = source - 1, 0.0
-        weights[i, left] += 1.0 - frac
-        if frac:
-            weights[i, left + 1] += frac
-    return weights
-
-
-def resize_matrices(where: Fit) -> tuple[np.ndarray, np.ndarray]:
-    """(rows (h, H), columns (w, W)) float64: `rows @ frame_channel @ columns.T` is the policy's resize.
-
-    Rows and columns outside `target` are zero (the padding, added separately as `PAD_VALUE`); columns
-    outside `source` are zero (the crop).
-    """
-    (s_top, s_left, s_height, s_width), (t_top, t_left, t_height, t_width) = where.source, where.target
-    box = s_height >= t_height and s_width >= t_width
-    rows = np.zeros((where.input_size[0], where.frame_size[0]))
-    columns = np.zeros((where.input_size[1], where.frame_size[1]))
-    rows[t_top : t_top + t_height, s_top : s_top + s_height] = area_weights(s_height, t_height, box)
-    columns[t_left : t_left + t_width, s_left : s_left + s_width] = area_weights(s_width, t_width, box)
-    return rows, columns

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgemtl.errors import ConfigError
-from edgemtl.resize import PAD_VALUE, POLICIES, check_policy, fit, resize_frame, resize_matrices, restore_mask
+from edgemtl.resize import PAD_VALUE, POLICIES, check_policy, fit, resize_frame, restore_mask
 
 FRAME, INPUT = (48, 80), (32, 32)  # a 5:3 frame into a square model: every policy differs
 
@@ -19,20 +19,6 @@ def test_boxes_per_policy():
     assert letterbox.source == (0, 0, 48, 80) and letterbox.target == (6, 0, 19, 32)  # 48*0.4=19.2 rows, centred
     crop = fit(FRAME, INPUT, "crop")
     assert crop.source == (0, 16, 48, 48) and crop.target == (0, 0, 32, 32)  # the centre square
-
-
-@pytest.mark.parametrize("policy", POLICIES)
-@pytest.mark.parametrize(("frame_size", "input_size"), [(FRAME, INPUT), ((480, 640), (96, 160)), ((40, 48), (64, 96))])
-def test_graph_matrices_resize_as_opencv_does(policy, frame_size, input_size):
-    """`rows @ frame @ columns.T` (the graph's resize) is OpenCV's INTER_AREA within its uint8 rounding."""
-    frame = np.random.default_rng(1).integers(0, 256, (*frame_size, 3), dtype=np.uint8)
-    where = fit(frame_size, input_size, policy)
-    rows, columns = resize_matrices(where)
-    graph = np.stack([rows @ frame[..., c] @ columns.T for c in range(3)], -1)
-    padded = (rows.sum(1) == 0)[:, None] | (columns.sum(1) == 0)[None, :]
-    graph[padded] = PAD_VALUE
-    opencv = resize_frame(frame, where).astype(np.float64)
-    assert np.abs(graph - opencv).max() <= 1.0  # 0.5 when shrinking; OpenCV's fixed-point linear when growing
 
 
 def test_letterbox_pads_and_crop_cuts():

@@ -12,6 +12,7 @@ from edgemtl.cli.options import (
     output_option,
     outside_paths_option,
     parse_batch,
+    parse_frame_size,
     parse_size,
     path_option,
     progress_option,
@@ -169,6 +170,14 @@ def train_command(
     default=None,
     help="Resize policy; default: training's.",
 )
+@click.option(
+    "--frame-size",
+    default=None,
+    help="HxW of the camera's frames (e.g. 480x640) or 'dynamic': the graph takes raw frames, resizes them "
+    "inside and returns masks at the frame's size.",
+)
+@click.option("--overlay-output", is_flag=True, help="With --frame-size: also output the frame with the mask blended.")
+@click.option("--overlay-alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True)
 @click.option("--verify/--no-verify", default=True, help="Compare with PyTorch on labelled validation frames.")
 @click.option(
     "--verify-data",
@@ -200,6 +209,9 @@ def export_command(
     input_size: str | None,
     raw_logits: bool,
     resize: str | None,
+    frame_size: str | None,
+    overlay_output: bool,
+    overlay_alpha: float,
     calib_method: str,
     max_drop: float | None,
     allow_degraded: bool,
@@ -216,6 +228,9 @@ def export_command(
         input_size=parse_size(input_size),
         raw_logits=raw_logits,
         resize=resize,
+        frame_size=parse_frame_size(frame_size),
+        overlay=overlay_output,
+        overlay_alpha=overlay_alpha,
         calibration_method=calib_method,
         max_drop=max_drop,
         allow_degraded=allow_degraded,

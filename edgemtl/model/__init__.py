@@ -1,7 +1,7 @@
 """The multi-task network, its blocks and its presets (PyTorch)."""
 
 from edgemtl.model.net import MultiTaskNet
-from edgemtl.model.preprocess import DEFAULT_MEAN, DEFAULT_STD, FrameResize, Preprocess
+from edgemtl.model.preprocess import DEFAULT_MEAN, DEFAULT_STD, Preprocess
 from edgemtl.model.presets import (
     PRESETS,
     ModelCost,
@@ -17,7 +17,6 @@ __all__ = [
     "DEFAULT_MEAN",
     "DEFAULT_STD",
     "PRESETS",
-    "FrameResize",
     "ModelCost",
     "MultiTaskNet",
     "Preprocess",

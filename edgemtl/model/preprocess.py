@@ -7,8 +7,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from edgemtl.resize import PAD_VALUE, fit, resize_matrices
-
 #: Per-channel mean and std on the 0..255 scale, in the frame's own channel order (BGR).
 DEFAULT_MEAN = (127.5, 127.5, 127.5)
 DEFAULT_STD = (64.0, 64.0, 64.0)
@@ -37,28 +35,3 @@ class Preprocess(nn.Module):
     def forward(self, frames: Tensor) -> Tensor:
         x = frames.permute(0, 3, 1, 2).float()  # (B, 3, H, W), channels-last strides
         return (x - self.mean) * self.scale
-
-
-class FrameResize(nn.Module):
-    """uint8 (B, H, W, 3) frames of one camera size → float (B, h, w, 3) at the model's, inside the graph.
-
-    The resize policy's crop, padding and OpenCV area weights (`edgemtl.resize`) become two constant
-    matrices, `rows @ frame @ columns.T` per channel, so the graph resizes exactly as `Engine.prepare`
-    does (within the 0.5 level OpenCV rounds its uint8 result to) and any ONNX consumer can run it
-    (two MatMuls). The output stays on the 0..255 scale and channels-last: `Preprocess` follows.
-    """
-
-    def __init__(self, frame_size: tuple[int, int], input_size: tuple[int, int], policy: str) -> None:
-        super().__init__()
-        self.fit = fit(tuple(frame_size), tuple(input_size), policy)
-        rows, columns = resize_matrices(self.fit)
-        padded = (rows.sum(1) == 0)[:, None] | (columns.sum(1) == 0)[None, :]  # (h, w): outside the target
-        self.register_buffer("rows", torch.tensor(rows, dtype=torch.float32), persistent=False)
-        self.register_buffer("columns_t", torch.tensor(columns.T, dtype=torch.float32), persistent=False)
-        pad = torch.tensor(padded, dtype=torch.float32)[None, :, :, None] * PAD_VALUE  # (1, h, w, 1)
-        self.register_buffer("pad", pad, persistent=False)
-
-    def forward(self, frames: Tensor) -> Tensor:
-        x = frames.float().permute(0, 3, 1, 2)  # (B, 3, H, W)
-        x = torch.matmul(torch.matmul(self.rows, x), self.columns_t)  # (B, 3, h, w)
-        return x.permute(0, 2, 3, 1) + self.pad  # (B, h, w, 3) on the 0..255 scale

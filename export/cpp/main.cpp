@@ -147,14 +147,16 @@ int main(int argc, char** argv) {
     const std::string policy = resize_policy(input_json ? input_json.get() : "");
     std::cout << "edgemtl.resize: " << policy << "\n";
 
-    // Input: [batch, height, width, 3] uint8 BGR; a dynamic batch shows as -1.
+    // Input: [batch, height, width, 3] uint8 BGR; a dynamic axis shows as -1. A file exported with
+    // --frame-size dynamic takes the image as it is (it resizes inside); otherwise it is resized to the input.
     const std::vector<int64_t> shape = session.GetInputTypeInfo(0).GetTensorTypeAndShapeInfo().GetShape();
-    const int64_t batch = shape[0] > 0 ? shape[0] : 1, height = shape[1], width = shape[2];
     cv::Mat image = cv::imread(argv[2], cv::IMREAD_COLOR);
     if (image.empty()) {
       std::cerr << "error: cannot read image " << argv[2] << "\n";
       return 1;
     }
+    const int64_t batch = shape[0] > 0 ? shape[0] : 1;
+    const int64_t height = shape[1] > 0 ? shape[1] : image.rows, width = shape[2] > 0 ? shape[2] : image.cols;
     const cv::Size input_size(static_cast<int>(width), static_cast<int>(height));
     const Fit where = fit(image.size(), input_size, policy);
     const cv::Mat resized = prepare(image, input_size, where).clone();  // continuous, whatever prepare returned

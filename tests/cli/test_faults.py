@@ -454,6 +454,38 @@ fault(
 )(lambda kit: kit.model())
 
 
+# --- results to a controller and steady decisions ------------------------------------------------------------
+
+
+def _model_and_clip(kit: Kit) -> None:
+    kit.model()
+    _clip(kit)
+
+
+fault(
+    "results-scheme-unknown",
+    "a results sink of an unknown scheme",
+    "edgemtl camera clip.avi -m model.onnx -o none --results mqtt://broker:1883",
+    "Error: results 'mqtt://broker:1883' has an unknown scheme: expected a file path (.jsonl), - (stdout), "
+    "udp://HOST:PORT, zmq://HOST:PORT",
+)(_model_and_clip)
+
+fault(
+    "smooth-task-unknown",
+    "a smoothing spec naming a task the model does not have",
+    "edgemtl camera clip.avi -m model.onnx -o none --smooth sceen:ema=0.6",
+    "Error: smoothing names task 'sceen', which model.onnx does not have: expected one of scene",
+)(_model_and_clip)
+
+fault(
+    "smooth-class-unknown",
+    "a smoothing spec latching a class the task does not have",
+    "edgemtl camera clip.avi -m model.onnx -o none --smooth scene:dwell=3,latch=blockd:5",
+    "Error: smoothing of task 'scene' latches 'blockd', which is not one of its class names: expected one of left, "
+    "straight, right, blocked",
+)(_model_and_clip)
+
+
 # --- outputs ------------------------------------------------------------------------------------------------
 
 
