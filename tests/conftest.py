@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,9 @@ import pytest
 from edgemtl.data.synthetic import make_dataset
 from edgemtl.tasks import NAVIGATION_TASKS
 from tests.helpers import TINY_SIZE
+
+# No test downloads anything: timm and huggingface_hub stay off the network (timm encoders use random init).
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session")

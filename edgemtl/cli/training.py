@@ -47,6 +47,12 @@ TRAIN_FLAGS = {
     "preset": "model.preset",
     "input_size": "model.input_size",
     "skips": "model.skips",
+    "encoder": "model.encoder",
+    "pretrained": "model.pretrained",
+    "weights": "model.weights",
+    "resize": "model.resize",
+    "freeze_encoder": "train.freeze_encoder",
+    "encoder_lr_scale": "train.encoder_lr_scale",
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",
     "lr": "train.learning_rate",
@@ -95,6 +101,12 @@ class TrainCommand(click.Command):
 )
 @click.option("--preset", help="nano, small or base.")
 @click.option("--input-size", default=None, help="HxW or N; default: the preset's.")
+@click.option("--encoder", help="'' for the preset's own, or timm:<name> (pip install edgemtl[timm]).")
+@click.option("--pretrained/--no-pretrained", help="A timm encoder's ImageNet weights, from timm's hub.")
+@click.option("--weights", help="A timm encoder's weights from a local state dict file (.pth or .safetensors).")
+@click.option("--freeze-encoder/--no-freeze-encoder", help="Train the decoder and heads only.")
+@click.option("--encoder-lr-scale", type=click.FloatRange(0, min_open=True), help="Encoder LR / --lr.")
+@click.option("--resize", type=click.Choice(["stretch", "letterbox", "crop"]), help="How camera frames fit the input.")
 @click.option("--epochs", type=click.IntRange(1))
 @click.option("--batch-size", type=click.IntRange(1), help="Per process under torchrun.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True))
@@ -153,6 +165,12 @@ def train_command(
 @click.option("--input-size", default=None, help="HxW or N, multiples of 32; default: the training size.")
 @click.option("--raw-logits/--no-raw-logits", default=False, help="Also output raw logits per task.")
 @click.option(
+    "--resize",
+    type=click.Choice(["stretch", "letterbox", "crop"]),
+    default=None,
+    help="Resize policy; default: training's.",
+)
+@click.option(
     "--frame-size",
     default=None,
     help="HxW of the camera's frames (e.g. 480x640) or 'dynamic': the graph takes raw frames, resizes them "
@@ -190,6 +208,7 @@ def export_command(
     batch: str,
     input_size: str | None,
     raw_logits: bool,
+    resize: str | None,
     frame_size: str | None,
     overlay_output: bool,
     overlay_alpha: float,
@@ -208,6 +227,7 @@ def export_command(
         batch=parse_batch(batch),
         input_size=parse_size(input_size),
         raw_logits=raw_logits,
+        resize=resize,
         frame_size=parse_frame_size(frame_size),
         overlay=overlay_output,
         overlay_alpha=overlay_alpha,

@@ -160,6 +160,13 @@ def torch_devices(rows: list[BenchRow]) -> list[str]:
     return devices
 
 
+def describe_model(engine: Engine) -> str:
+    """What a benched file holds, so a table row's file name says which model (a preset, a timm encoder)."""
+    height, width = engine.input_size
+    meta = engine.metadata
+    return f"{meta.preset or 'model'}, {height}x{width} input, {meta.precision}, resize {meta.resize}"
+
+
 def run_bench(
     models: list[Path],
     *,
@@ -184,6 +191,8 @@ def run_bench(
                 except DeviceError as exc:
                     report.notes.append(f"{model.name} on {device}: skipped ({exc})")
                     continue
+                if not any(n.startswith(f"{model.name}: ") for n in report.notes):  # once per file
+                    report.notes.append(f"{model.name}: {describe_model(engine)}")
                 if frame is None:  # rendered once a model has opened, so a wrong path fails at once
                     (frame,) = drive_frames(1, frame_size)
                     if video is None and pipeline_frames:

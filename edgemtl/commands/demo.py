@@ -41,6 +41,10 @@ class DemoConfig:
     video_frames: int = 300
     sample_images: int = 6
     preset: str = "nano"
+    # Square, not the preset's camera-shaped default: the demo's synthetic scenes are drawn at the model's
+    # size (no camera frame to fit), and its targets and 2-minute budget were measured at 128x128
+    # (docs/training.md, "Input sizes"). None: the preset's own.
+    input_size: tuple[int, int] | None = (128, 128)
     seed: int = 0
     device: str = "auto"
 
@@ -92,7 +96,7 @@ def run_demo(
         timer = now
 
     tasks = NAVIGATION_TASKS
-    size = TrainConfig(preset=config.preset).resolved_input_size()
+    size = TrainConfig(preset=config.preset, input_size=config.input_size).resolved_input_size()
     counts = f"{config.train_size} + {config.val_size} + {config.test_size}"
     log(f"[1/5] generating {counts} synthetic scenes at {size[0]}x{size[1]}")
     train_data, val_data, test_data = (
@@ -102,7 +106,9 @@ def run_demo(
     lap("data")
 
     log(f"[2/5] training {config.preset} for {config.epochs} epochs")
-    train_config = TrainConfig(preset=config.preset, epochs=config.epochs, seed=config.seed, device=config.device)
+    train_config = TrainConfig(
+        preset=config.preset, input_size=size, epochs=config.epochs, seed=config.seed, device=config.device
+    )
     result = train(train_config, tasks, train_data, val_data, out_dir / "train", progress=progress, log=log)
     lap("train")
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from edgemtl.data import dataset_tasks, training_sets
 from edgemtl.errors import ConfigError
-from edgemtl.model import check_input_size, get_preset
 from edgemtl.paths import fresh_dir
 from edgemtl.train import TrainResult, train
 from edgemtl.train.checkpoint import load_resumable
@@ -51,10 +50,12 @@ def resolve_config(options: TrainOptions) -> RunConfig:
     run = with_overrides(run, options.overrides)
     run = replace(run, data=run.data.absolute())
     size = run.train.resolved_input_size()
-    check_input_size(size, get_preset(run.train.preset).stride)  # before minutes of data loading, not after
+    weights = str(Path(run.train.weights).resolve()) if run.train.weights else None
+    settings = replace(run.train, input_size=size, weights=weights)
+    settings.check_model()  # names, weights file and input size before minutes of data loading, not after
     # Recorded resolved, so a resume compares like with like; replace() checks the augmentation against
     # the tasks before any data is loaded.
-    return replace(run, train=replace(run.train, input_size=size), tasks=run.tasks or dataset_tasks(run.data.train))
+    return replace(run, train=settings, tasks=run.tasks or dataset_tasks(run.data.train))
 
 
 def run_train(options: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:

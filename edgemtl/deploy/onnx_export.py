@@ -34,8 +34,9 @@ from edgemtl.deploy.verify import (
 from edgemtl.deploy.wrapper import ExportWrapper, OverlaySpec
 from edgemtl.errors import ConfigError, ExportError, OutputError
 from edgemtl.kinds import kind_of
-from edgemtl.model import Preprocess, check_input_size, get_preset
+from edgemtl.model import Preprocess, check_input_size, model_stride
 from edgemtl.model.frame import FRAME_RESIZE, FrameSizedNet
+from edgemtl.resize import DEFAULT_POLICY, check_policy
 from edgemtl.runtime.metadata import DYNAMIC, INPUT_NAME, OVERLAY_OUTPUT, ModelMetadata
 from edgemtl.train.checkpoint import Checkpoint
 
@@ -58,6 +59,7 @@ class ExportOptions:
     reduce_range: bool | None = None  # int8 7-bit weights; None: when the exporting CPU lacks VNNI
     max_drop: float | None = None  # points a task may lose; None: DEFAULT_MAX_DROP[precision]
     allow_degraded: bool = False  # keep a file that lost more than max_drop, and say so
+    resize: str | None = None  # the resize policy the file records; None: the one the model was trained with
     # (height, width) of the camera's frames, or "dynamic": the graph takes raw frames of that size, resizes
     # them to input_size inside, and returns masks at the frame's size. None: frames at input_size.
     frame_size: tuple[int, int] | str | None = None
@@ -93,10 +95,11 @@ class ExportOptions:
         if self.max_drop is not None and self.max_drop < 0:
             raise ConfigError(f"max drop {self.max_drop} is negative: expected points ≥ 0")
         size = tuple(self.input_size or checkpoint.input_size)
-        check_input_size(size, get_preset(checkpoint.preset).stride)
+        check_input_size(size, model_stride(checkpoint.preset, checkpoint.encoder))
         _check_frame_options(self, checkpoint)
         max_drop = DEFAULT_MAX_DROP[self.precision] if self.max_drop is None else self.max_drop
-        return replace(self, input_size=size, max_drop=max_drop)
+        resize = check_policy(self.resize or checkpoint.resize)
+        return replace(self, input_size=size, max_drop=max_drop, resize=resize)
 
 
 def _check_frame_options(options: ExportOptions, checkpoint: Checkpoint) -> None:
@@ -106,6 +109,12 @@ def _check_frame_options(options: ExportOptions, checkpoint: Checkpoint) -> None
         isinstance(frame, tuple) and len(frame) == 2 and all(low <= side <= high for side in frame)
     ):
         raise ConfigError(f"frame size {frame} is not usable: expected HxW with sides {low}..{high}, or dynamic")
+    policy = options.resize or checkpoint.resize
+    if frame is not None and policy != DEFAULT_POLICY:
+        raise ConfigError(
+            f"a frame-sized export resizes inside its graph with the {DEFAULT_POLICY} policy only, and this one "
+            f"is {policy}: export with --resize {DEFAULT_POLICY}, or without --frame-size to keep {policy}"
+        )
     if not options.overlay:
         return
     if frame is None:
@@ -151,20 +160,26 @@ def build_metadata(
         std=checkpoint.std,
         outputs=wrapper.outputs,
         precision=options.precision,
-        preset=checkpoint.preset,
+        preset=model_description(checkpoint.preset, checkpoint.encoder),
         opset=options.opset,
         edgemtl_version=__version__,
         metrics=checkpoint.metrics,
         batch=options.batch,
         calibration=calibration,
+        resize=options.resize,
         frame_size=options.frame_size,
-        resize=FRAME_RESIZE if options.frame_size is not None else "",
+        frame_resize=FRAME_RESIZE if options.frame_size is not None else "",
         overlay=(
             {"output": OVERLAY_OUTPUT, "task": options.overlay_task(checkpoint), "alpha": options.overlay_alpha}
             if options.overlay
             else {}
         ),
     )
+
+
+def model_description(preset: str, encoder: str) -> str:
+    """What the metadata's `preset` says: the preset, or the timm encoder with the preset's heads."""
+    return f"{encoder} + {preset} heads" if encoder else preset
 
 
 def _trace_to_onnx(wrapper: ExportWrapper, options: ExportOptions, path: Path) -> None:

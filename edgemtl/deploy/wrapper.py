@@ -30,7 +30,10 @@ class OverlaySpec:
 
 
 class ExportWrapper(nn.Module):
-    """uint8 (N, H, W, 3) BGR frames → a tuple of outputs in the order of `output_names`."""
+    """uint8 (N, H, W, 3) BGR frames → a tuple of outputs in the order of `output_names`.
+
+    `model` a `FrameSizedNet`: the graph takes camera frames and resizes them itself (a frame-sized file).
+    """
 
     def __init__(
         self,

@@ -2,7 +2,16 @@
 
 from edgemtl.model.net import MultiTaskNet
 from edgemtl.model.preprocess import DEFAULT_MEAN, DEFAULT_STD, Preprocess
-from edgemtl.model.presets import PRESETS, ModelCost, Preset, check_input_size, create_model, get_preset, model_cost
+from edgemtl.model.presets import (
+    PRESETS,
+    ModelCost,
+    Preset,
+    check_input_size,
+    create_model,
+    get_preset,
+    model_cost,
+    model_stride,
+)
 
 __all__ = [
     "DEFAULT_MEAN",
@@ -16,4 +25,5 @@ __all__ = [
     "create_model",
     "get_preset",
     "model_cost",
+    "model_stride",
 ]

@@ -14,11 +14,11 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 
 from edgemtl.errors import ConfigError, DeviceError, FrameError
+from edgemtl.resize import Fit, fit, resize_frame, restore_mask
 from edgemtl.runtime.metadata import ModelMetadata
 from edgemtl.runtime.providers import (
     CPU_PROVIDER,
@@ -141,6 +141,7 @@ class Engine:
         self._input_shape = (*self.metadata.graph_size, 3)  # None: any size (a dynamic frame-sized file)
         self._resized = np.empty((*self.metadata.input_size, 3), np.uint8)  # predict's resize target, reused
         self._frame_sized = self.metadata.frame_size is not None
+        self._fit: Fit | None = None  # the resize policy's boxes for the last frame size seen
 
     @property
     def providers(self) -> list[str]:
@@ -198,8 +199,9 @@ class Engine:
         return self._bound[frames.shape].run(frames)
 
     def prepare(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The frame resized to the model's input (area averaging, as in training), into `out` if given; a
-        frame-sized file's frame as it is, checked against its size (the graph resizes).
+        """The frame as the model's input under the file's resize policy (`edgemtl.resize`: stretch,
+        letterbox or crop, area averaging as in training), into `out` if given; a frame-sized file's frame
+        as it is, checked against its size (the graph resizes).
 
         `predict` does this itself; a pipeline calls it on its reader thread and passes the result as
         `predict(frame, prepared=...)`, so the resize overlaps the previous frame's inference.
@@ -220,13 +222,17 @@ class Engine:
                     "or --frame-size dynamic"
                 )
             return frame
-        height, width = self.metadata.input_size
-        if frame.shape[:2] == (height, width):
-            return frame
-        return cv2.resize(frame, (width, height), dst=out, interpolation=cv2.INTER_AREA)
+        return resize_frame(frame, self.fit(frame.shape[:2]), out)
+
+    def fit(self, frame_size: tuple[int, int]) -> Fit:
+        """Where a frame of this size goes in the input under the file's policy (kept for the last size)."""
+        if self._fit is None or self._fit.frame_size != tuple(frame_size):
+            self._fit = fit(tuple(frame_size), self.metadata.input_size, self.metadata.resize)
+        return self._fit
 
     def predict(self, frame: np.ndarray, prepared: np.ndarray | None = None) -> Prediction:
-        """Per-task results for one BGR frame of any size; masks come back at the frame's size.
+        """Per-task results for one BGR frame of any size; masks come back at the frame's size, in its own
+        coordinates (the letterbox padding cut away, a crop placed back where it was taken).
 
         `prepared`: `prepare(frame)` already done elsewhere (another thread); otherwise done here.
         """
@@ -259,11 +265,17 @@ class Engine:
         return [self.results(raw, frame.shape[:2], i) for i, frame in enumerate(frames)]
 
     def results(self, raw: dict[str, np.ndarray], frame_size: tuple[int, int], row: int = 0) -> Prediction:
-        """Per-task results of frame `row` of a `run`'s outputs, masks at `frame_size` (height, width)."""
+        """Per-task results of frame `row` of a `run`'s outputs, masks at `frame_size` (height, width): mapped
+        back under the resize policy, or already there in a frame-sized file."""
+        where = None if self._frame_sized else self.fit(frame_size)
         results = {}
         for task in self.tasks:
             names = self.metadata.outputs[task.name]
-            results[task.name] = task_result(task, {field: raw[name][row] for field, name in names.items()}, frame_size)
+            outputs = {field: raw[name][row] for field, name in names.items()}
+            result = task_result(task, outputs, frame_size if where is None else self.input_size)
+            if where is not None and result.mask is not None and not where.identity:
+                result = dataclasses.replace(result, mask=restore_mask(result.mask, where))
+            results[task.name] = result
         overlay = raw[self.metadata.overlay["output"]][row] if self.metadata.overlay else None
         return Prediction(results, overlay)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgemtl.errors import ConfigError, ForeignModelError, ModelFileError
 from edgemtl.kinds import kind_of
+from edgemtl.resize import DEFAULT_POLICY, PAD_VALUE, check_policy
 from edgemtl.tasks import TaskSpec, tasks_from_json, tasks_to_json
 
 FORMAT_NAME = "edgemtl-onnx"
@@ -74,11 +75,12 @@ class ModelMetadata:
     layout: str = "NHWC"
     color_order: str = "BGR"
     input_dtype: str = "uint8"
+    resize: str = DEFAULT_POLICY  # how a frame of another size becomes the input (edgemtl.resize)
     # A frame-sized file takes camera frames of this (height, width), or of any size (DYNAMIC), and resizes
-    # them to `input_size` inside the graph (`resize` names how); its masks come out at the frame's size.
+    # them to `input_size` inside the graph (`frame_resize` names how); its masks come out at the frame's size.
     # None: the graph takes frames at `input_size`, and the caller resizes.
     frame_size: tuple[int, int] | str | None = None
-    resize: str = ""
+    frame_resize: str = ""
     overlay: dict[str, Any] = field(default_factory=dict)  # {"output", "task", "alpha"} when the graph blends
 
     @property
@@ -98,10 +100,12 @@ class ModelMetadata:
             "color_order": self.color_order,
             "dtype": self.input_dtype,
             "batch": self.batch or DYNAMIC,
+            "resize": self.resize,
+            "pad_value": PAD_VALUE,
         }
         frame = {}
         if self.frame_size is not None:  # what a consumer needs to know the graph resizes for it
-            network = {"height": self.input_size[0], "width": self.input_size[1], "resize": self.resize}
+            network = {"height": self.input_size[0], "width": self.input_size[1], "method": self.frame_resize}
             frame["network"] = json.dumps(network)
         if self.overlay:
             frame["overlay"] = json.dumps(self.overlay)
@@ -155,7 +159,7 @@ class ModelMetadata:
                 tasks=tasks,
                 input_size=_size(network or model_input),
                 frame_size=None if network is None else _frame_size(model_input),
-                resize="" if network is None else str(network["resize"])[:40],
+                frame_resize="" if network is None else str(network["method"])[:40],
                 overlay=value("overlay", "{}"),
                 mean=tuple(float(m) for m in normalization["mean"]),
                 std=tuple(float(s) for s in normalization["std"]),
@@ -172,6 +176,7 @@ class ModelMetadata:
                 layout=str(model_input["layout"]),
                 color_order=str(model_input["color_order"]),
                 input_dtype=str(model_input["dtype"]),
+                resize=_resize_policy(model_input, source),
             )
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise ModelFileError(f"{source} has damaged edgemtl metadata ({exc!r}): re-export the model") from None
@@ -217,15 +222,15 @@ class ModelMetadata:
             f"edgemtl export (format {FORMAT_VERSION}, edgemtl {self.edgemtl_version}), preset {self.preset}, "
             f"precision {self.precision}, opset {self.opset}",
             f"input  {self.input_name}: {self.input_dtype} {self.layout} {self.color_order}, "
-            f"batch {self.batch or 'dynamic'} x {graph_height} x {graph_width} x 3; "
+            f"batch {self.batch or 'dynamic'} x {graph_height} x {graph_width} x 3, resize {self.resize}; "
             f"normalization mean {list(self.mean)} std {list(self.std)}",
         ]
         if self.frame_size is not None:
             height, width = self.input_size
             frame = "any size" if self.frame_size == DYNAMIC else f"{graph_height}x{graph_width}"
             lines.append(
-                f"frame  camera frames of {frame} in, resized inside the graph ({self.resize}) to the network's "
-                f"{height}x{width}; masks come out at the frame's size"
+                f"frame  camera frames of {frame} in, resized inside the graph ({self.frame_resize}, "
+                f"{self.resize}) to the network's {height}x{width}; masks come out at the frame's size"
             )
         if self.overlay:
             lines.append(
@@ -272,6 +277,15 @@ def _checked_text(props: Mapping[str, str], key: str, source: str, default: str 
     elif len(text) > 200:
         raise ModelFileError(f"{source} metadata {PREFIX}{key} is {len(text)} characters: expected a short word")
     return text
+
+
+def _resize_policy(model_input: Mapping[str, Any], source: str) -> str:
+    """The recorded resize policy; files written before policies existed were all `stretch`."""
+    policy = model_input.get("resize", DEFAULT_POLICY)
+    try:
+        return check_policy(str(policy)[:40])
+    except ConfigError as exc:
+        raise ModelFileError(f"{source} metadata {PREFIX}input.resize: {exc}") from None
 
 
 def _size(entry: Mapping[str, Any]) -> tuple[int, int]:

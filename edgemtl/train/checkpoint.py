@@ -47,9 +47,11 @@ class Checkpoint:
     # The frames that validated the run (edgemtl.data.ArrayDataset.frames_record): the data spec and the
     # images' names, or a synthetic split's count and seed. `edgemtl export` and `eval` score them by default.
     validation: dict[str, Any] | None = None
+    encoder: str = ""  # "" the preset's own, or "timm:<name>" (absent in files from before timm encoders)
+    resize: str = "stretch"  # the resize policy the export records (absent in older files: stretch)
 
     def build_model(self) -> MultiTaskNet:
-        model = create_model(self.preset, self.tasks, skips=self.skips)
+        model = create_model(self.preset, self.tasks, skips=self.skips, encoder=self.encoder)
         model.load_state_dict(self.model_state)
         return model.eval()
 
@@ -59,6 +61,8 @@ class Checkpoint:
             "format_version": CHECKPOINT_VERSION,
             "edgemtl_version": self.edgemtl_version,
             "preset": self.preset,
+            "encoder": self.encoder,
+            "resize": self.resize,
             "skips": self.skips,
             "tasks": [t.to_dict() for t in self.tasks],
             "input_size": list(self.input_size),
@@ -131,6 +135,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
             config=data.get("config", {}),  # absent in files from before configs were recorded
             training=data.get("training"),
             validation=data.get("validation"),  # absent in files from before issue 12, or data given in memory
+            encoder=str(data.get("encoder", "")),
+            resize=str(data.get("resize", "stretch")),
         )
     except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path} is incomplete or damaged ({exc}): re-run `edgemtl train`") from None

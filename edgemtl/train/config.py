@@ -7,6 +7,10 @@
     preset = "nano"
     input_size = [96, 160]          # height, width; or one number for a square; omit for the preset's
     skips = true
+    encoder = "timm:regnetx_002"    # omit: the preset's own; a timm features_only model (pip install edgemtl[timm])
+    pretrained = false              # timm's ImageNet weights, from its hub (a machine that can reach it)
+    weights = "regnetx_002.pth"     # or: a local state dict of that timm model
+    resize = "letterbox"            # how camera frames of another aspect fit: stretch | letterbox | crop
 
     [data]
     train = "synthetic"             # or a dataset folder
@@ -23,6 +27,8 @@
     warmup_fraction = 0.05
     weighting = "fixed"
     amp = true
+    freeze_encoder = false          # train the heads only
+    encoder_lr_scale = 1.0          # the encoder's learning rate, as a fraction of learning_rate (e.g. 0.1)
 
     [augment]                       # edgemtl.data.augment.AugmentConfig; the defaults augment nothing
     flip = 0.5
@@ -54,7 +60,9 @@ from typing import Any
 from edgemtl.data.augment import AugmentConfig
 from edgemtl.data.splits import SYNTHETIC, SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL_SCENES
 from edgemtl.errors import ConfigError
-from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, get_preset
+from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, check_input_size, get_preset, model_stride
+from edgemtl.model.timm_encoder import TimmEncoder, check_timm_name, timm_name
+from edgemtl.resize import DEFAULT_POLICY, check_policy
 from edgemtl.tasks import TaskSpec, validate_tasks
 from edgemtl.train.weighting import WEIGHTINGS
 
@@ -66,7 +74,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 # Which section of the file holds each TrainConfig field; fields not named here live in [train], so a
 # field added to TrainConfig is configurable without touching this module.
 _TOP_LEVEL = ("seed", "device")
-_MODEL_KEYS = ("preset", "input_size", "skips", "mean", "std")
+_MODEL_KEYS = ("preset", "input_size", "skips", "mean", "std", "encoder", "pretrained", "weights", "resize")
 _SECTIONS = ("model", "data", "train", "augment", "tasks")
 _TASK_KEYS = ("name", "kind", "classes", "weight", "extra")
 _FLAG_NAMES = {"lr": "learning_rate", "val_data": "val", "data": "train", "warmup": "warmup_fraction"}  # CLI habits
@@ -99,6 +107,34 @@ class TrainConfig:
     plots: bool = True  # PNG curves, scores and predictions in the run folder each epoch (~0.5 s on a CPU)
     mean: tuple[float, float, float] = DEFAULT_MEAN
     std: tuple[float, float, float] = DEFAULT_STD
+    encoder: str = ""  # "": the preset's own; "timm:<name>": a timm features_only backbone
+    pretrained: bool = False  # a timm encoder's ImageNet weights from timm's hub
+    weights: str | None = None  # a timm encoder's weights from a local state dict file
+    freeze_encoder: bool = False  # train the decoder and heads only
+    encoder_lr_scale: float = 1.0  # the encoder's learning rate as a fraction of learning_rate
+    resize: str = DEFAULT_POLICY  # how frames of another size become the input: stretch | letterbox | crop
+
+    def check_model(self) -> None:
+        """The model's names and sizes, before any data is loaded: the preset, the timm model (with the
+        closest valid names), a weights file that exists, the resize policy, an input size the stride takes."""
+        get_preset(self.preset)
+        check_policy(self.resize)
+        name = timm_name(self.encoder)
+        if name is None and (self.pretrained or self.weights):
+            raise ConfigError('pretrained and weights need a timm encoder: set encoder = "timm:<name>"')
+        if name is not None:
+            check_timm_name(name)
+        if self.pretrained and self.weights:
+            raise ConfigError("pretrained = true and weights = PATH both give the encoder's weights: set one")
+        if self.weights and not Path(self.weights).is_file():
+            raise ConfigError(f"weights file {self.weights} does not exist: expected a state dict of {self.encoder}")
+        if name is not None and (self.pretrained or self.weights):
+            # Built once here: a file that does not match, or a hub out of reach, fails before data loads
+            # (timm caches what it fetched, so the trainer's own build does not download it again).
+            TimmEncoder(name, pretrained=self.pretrained, weights=self.weights)
+        if not 0 < self.encoder_lr_scale <= 1000:
+            raise ConfigError(f"encoder_lr_scale is {self.encoder_lr_scale}: expected a positive fraction, e.g. 0.1")
+        check_input_size(self.resolved_input_size(), model_stride(self.preset, self.encoder))
 
     def resolved_input_size(self) -> tuple[int, int]:
         return tuple(self.input_size) if self.input_size else get_preset(self.preset).input_size
@@ -136,6 +172,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         """Names are checked here, before any data is loaded or a run folder is made."""
         get_preset(self.train.preset)
+        check_policy(self.train.resize)
+        timm_name(self.train.encoder)
         for name, value, allowed in (
             ("weighting", self.train.weighting, tuple(WEIGHTINGS)),
             ("device", self.train.device, ("auto", "cpu", "cuda")),
@@ -326,7 +364,7 @@ def _typed(name: str, value: Any, default: Any, where: str, source: str) -> Any:
         if not isinstance(value, list | tuple) or len(value) != len(default) or not all(_is_number(v) for v in value):
             raise ConfigError(f"{problem}: expected a list of {len(default)} numbers")
         return tuple(float(v) for v in value)
-    if value is None and name == "val":
+    if value is None and name in ("val", "weights"):
         return None
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -342,6 +380,8 @@ def _typed(name: str, value: Any, default: Any, where: str, source: str) -> Any:
         if not (_is_number(value) and value >= 0):
             raise ConfigError(f"{problem}: expected a non-negative number")
         value = float(value)
+    elif name == "encoder" and isinstance(value, str):  # "" is the preset's own encoder
+        pass
     elif not isinstance(value, str) or not value:  # string fields, and data.val whose default is None
         raise ConfigError(f"{problem}: expected a non-empty string")
     return value

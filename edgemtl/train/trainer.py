@@ -8,15 +8,17 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
 from edgemtl.errors import ConfigError, DataError, DeviceError
 from edgemtl.metrics import higher_is_better, primary_metric
-from edgemtl.model import Preprocess, check_input_size, create_model, get_preset
+from edgemtl.model import MultiTaskNet, Preprocess, create_model
 from edgemtl.tasks import TaskSpec, validate_tasks
 from edgemtl.train import distributed
 from edgemtl.train.checkpoint import (
@@ -125,6 +127,19 @@ def _check_data(sets: dict[str, ArrayDataset], tasks: tuple[TaskSpec, ...], inpu
             )
 
 
+def _parameter_groups(model: MultiTaskNet, weighting: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """The heads (and task weighting) at the learning rate, the encoder at `encoder_lr_scale` times it
+    (a pretrained encoder is usually tuned gently), a frozen encoder not at all. Heads first: the logged
+    rate is the first group's."""
+    encoder = {id(p) for p in model.encoder.parameters()}
+    heads = [p for p in model.parameters() if id(p) not in encoder]
+    groups: list[dict[str, Any]] = [{"params": [*heads, *weighting.parameters()]}]
+    if not config.freeze_encoder:
+        encoder_lr = config.learning_rate * config.encoder_lr_scale
+        groups.append({"params": list(model.encoder.parameters()), "lr": encoder_lr})
+    return groups
+
+
 def _warmup_cosine(
     optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
 ) -> torch.optim.lr_scheduler.LambdaLR:
@@ -178,16 +193,26 @@ class _Training:
         self.run_config, self.config, self.tasks = run_config, config, tasks
         self.context, self.device, self.steps_per_epoch = context, device, steps_per_epoch
         self.generator = seed_everything(config.seed)
-        model = create_model(config.preset, tasks, skips=config.skips)
+        fresh = resumed is None  # a resumed run's weights come from its checkpoint, not the hub or a file
+        model = create_model(
+            config.preset,
+            tasks,
+            skips=config.skips,
+            encoder=config.encoder,
+            pretrained=config.pretrained and fresh,
+            weights=config.weights if fresh else None,
+        )
         if resumed is not None:
             model.load_state_dict(resumed.model_state)
+        if config.freeze_encoder:
+            model.freeze_encoder()
         self.model = model.to(device, memory_format=torch.channels_last)
         self.net = distributed.wrap(self.model, context, device)  # steps go through DDP; checkpoints use model
         self.preprocess = Preprocess(config.mean, config.std).to(device)
         self.weighting = create_weighting(config.weighting, tasks).to(device)
         self.shared_weight = last_shared_weight(self.model)  # where GradNorm measures per-task gradient norms
         self.optimizer = torch.optim.AdamW(
-            [*self.model.parameters(), *self.weighting.parameters()],
+            _parameter_groups(self.model, self.weighting, config),
             lr=config.learning_rate,
             weight_decay=config.weight_decay,
         )
@@ -266,6 +291,8 @@ class _Training:
         config = self.config
         return Checkpoint(
             preset=config.preset,
+            encoder=config.encoder,
+            resize=config.resize,
             tasks=self.tasks,
             input_size=config.resolved_input_size(),
             mean=tuple(config.mean),
@@ -356,7 +383,7 @@ def train(
     """
     tasks = validate_tasks(tasks)
     input_size = config.resolved_input_size()
-    check_input_size(input_size, get_preset(config.preset).stride)
+    config.check_model()
     _check_data({"training": train_data, "validation": val_data}, tasks, input_size)
     run_config = replace(settings or RunConfig(data=None), train=config, tasks=tasks)
     run_dir = Path(run_dir)
