@@ -47,6 +47,8 @@ class Checkpoint:
     # The frames that validated the run (edgemtl.data.ArrayDataset.frames_record): the data spec and the
     # images' names, or a synthetic split's count and seed. `edgemtl export` and `eval` score them by default.
     validation: dict[str, Any] | None = None
+    # Each task's class weights as its loss used them (given, or computed from the training targets).
+    class_weights: dict[str, list[float]] = field(default_factory=dict)
 
     def build_model(self) -> MultiTaskNet:
         model = create_model(self.preset, self.tasks, skips=self.skips)
@@ -69,6 +71,7 @@ class Checkpoint:
             "config": self.config,
             **({"training": self.training} if self.training is not None else {}),
             **({"validation": self.validation} if self.validation is not None else {}),
+            **({"class_weights": self.class_weights} if self.class_weights else {}),
         }
 
 
@@ -130,6 +133,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
             edgemtl_version=data["edgemtl_version"],
             config=data.get("config", {}),  # absent in files from before configs were recorded
             training=data.get("training"),
+            class_weights=data.get("class_weights", {}),  # absent before issue 13, or without class weights
             validation=data.get("validation"),  # absent in files from before issue 12, or data given in memory
         )
     except (KeyError, TypeError, ConfigError) as exc:

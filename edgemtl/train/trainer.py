@@ -27,10 +27,10 @@ from edgemtl.train.checkpoint import (
     training_state,
 )
 from edgemtl.train.config import RunConfig, TrainConfig, check_resumable, save_config
-from edgemtl.train.losses import labelled_count, task_loss
+from edgemtl.train.losses import as_tensors, labelled_count, loss_lines, resolve_class_weights, task_loss
 from edgemtl.train.plots import plot_run
 from edgemtl.train.validate import labelled_mean, validate_model
-from edgemtl.train.weighting import create_weighting, last_shared_weight
+from edgemtl.train.weighting import create_weighting
 
 
 @dataclass
@@ -173,8 +173,11 @@ class _Training:
         context: distributed.Distributed,
         device: torch.device,
         resumed: Checkpoint | None,
+        class_weights: dict[str, np.ndarray],
     ) -> None:
         config, tasks = run_config.train, run_config.tasks
+        self.class_weights = class_weights  # per task, as its loss takes them (edgemtl.train.losses)
+        self.weight_tensors = as_tensors(class_weights, device)
         self.run_config, self.config, self.tasks = run_config, config, tasks
         self.context, self.device, self.steps_per_epoch = context, device, steps_per_epoch
         self.generator = seed_everything(config.seed)
@@ -185,7 +188,7 @@ class _Training:
         self.net = distributed.wrap(self.model, context, device)  # steps go through DDP; checkpoints use model
         self.preprocess = Preprocess(config.mean, config.std).to(device)
         self.weighting = create_weighting(config.weighting, tasks).to(device)
-        self.shared_weight = last_shared_weight(self.model)  # where GradNorm measures per-task gradient norms
+        self.shared = self.weighting.shared_parameters(self.model)  # what the method reads gradients on
         self.optimizer = torch.optim.AdamW(
             [*self.model.parameters(), *self.weighting.parameters()],
             lr=config.learning_rate,
@@ -199,9 +202,12 @@ class _Training:
         """One optimizer step; the per-task losses and their weighted values."""
         with torch.autocast(self.device.type, enabled=self.use_amp):
             outputs = self.net(self.preprocess(frames))
-            losses = {t.name: task_loss(t, outputs[t.name].float(), targets[t.name]) for t in self.tasks}
+            losses = {
+                t.name: task_loss(t, outputs[t.name].float(), targets[t.name], self.weight_tensors.get(t.name))
+                for t in self.tasks
+            }
         self.optimizer.zero_grad(set_to_none=True)
-        weighted = self.weighting.backward(losses, self.shared_weight, self.scaler)  # each method's own work
+        weighted = self.weighting.backward(losses, self.shared, self.scaler)  # each method's own work
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -276,6 +282,7 @@ class _Training:
             metrics=metrics,
             config=self.run_config.to_dict(),
             validation=self.validation,
+            class_weights={name: weights.tolist() for name, weights in self.class_weights.items()},
         )
 
     def save(
@@ -366,7 +373,8 @@ def train(
     if not context.is_main:
         progress, log = False, lambda _: None
     steps_per_epoch = max(1, len(train_data) // context.world_size // config.batch_size)
-    run = _Training(run_config, steps_per_epoch, context, device, resumed)
+    class_weights = resolve_class_weights(tasks, train_data)  # one bounded pass over the training targets
+    run = _Training(run_config, steps_per_epoch, context, device, resumed, class_weights)
     run.validation = val_data.frames_record()
 
     best_score, best_metrics, history = _start_files(run, resumed, run_dir)
@@ -376,6 +384,8 @@ def train(
         (f"resuming {run_dir} at epoch {start_epoch}: " if resumed is not None else "")
         + f"training {config.preset} on {len(train_data)} frames ({len(val_data)} for validation), device {device}"
         + (f", {context.world_size} processes" if context.world_size > 1 else "")
+        + f"; weighting {config.weighting}; "
+        + "; ".join(loss_lines(tasks, class_weights))
     )
     for epoch in range(start_epoch, config.epochs + 1):
         train_losses, weighted_losses = run.epoch(epoch, train_data, progress)
