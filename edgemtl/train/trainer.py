@@ -29,6 +29,7 @@ from edgemtl.train.checkpoint import (
 from edgemtl.train.config import RunConfig, TrainConfig, check_resumable, save_config
 from edgemtl.train.losses import as_tensors, labelled_count, loss_lines, resolve_class_weights, task_loss
 from edgemtl.train.plots import plot_run
+from edgemtl.train.schedule import warmup_cosine
 from edgemtl.train.validate import labelled_mean, validate_model
 from edgemtl.train.weighting import create_weighting
 
@@ -125,18 +126,6 @@ def _check_data(sets: dict[str, ArrayDataset], tasks: tuple[TaskSpec, ...], inpu
             )
 
 
-def _warmup_cosine(
-    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over the first steps, then cosine decay to zero at the last step (stepped per batch)."""
-    warmup_steps = max(1, int(warmup_fraction * total_steps))
-
-    def factor(step: int) -> float:
-        return min(1.0, (step + 1) / warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total_steps)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def _resumable_run(run_dir: Path, run_config: RunConfig) -> Checkpoint | None:
     """The run's last.pt, when its configuration allows continuing it with `run_config`."""
     resumed = load_resumable(run_dir / "last.pt")
@@ -176,8 +165,7 @@ class _Training:
         class_weights: dict[str, np.ndarray],
     ) -> None:
         config, tasks = run_config.train, run_config.tasks
-        self.class_weights = class_weights  # per task, as its loss takes them (edgemtl.train.losses)
-        self.weight_tensors = as_tensors(class_weights, device)
+        self.class_weights = as_tensors(class_weights, device)  # per task, as its loss takes them
         self.run_config, self.config, self.tasks = run_config, config, tasks
         self.context, self.device, self.steps_per_epoch = context, device, steps_per_epoch
         self.generator = seed_everything(config.seed)
@@ -194,7 +182,7 @@ class _Training:
             lr=config.learning_rate,
             weight_decay=config.weight_decay,
         )
-        self.scheduler = _warmup_cosine(self.optimizer, config.epochs * steps_per_epoch, config.warmup_fraction)
+        self.scheduler = warmup_cosine(self.optimizer, config.epochs * steps_per_epoch, config.warmup_fraction)
         self.use_amp = config.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
 
@@ -203,7 +191,7 @@ class _Training:
         with torch.autocast(self.device.type, enabled=self.use_amp):
             outputs = self.net(self.preprocess(frames))
             losses = {
-                t.name: task_loss(t, outputs[t.name].float(), targets[t.name], self.weight_tensors.get(t.name))
+                t.name: task_loss(t, outputs[t.name].float(), targets[t.name], self.class_weights.get(t.name))
                 for t in self.tasks
             }
         self.optimizer.zero_grad(set_to_none=True)
