@@ -28,8 +28,8 @@ CLASS_WEIGHTINGS = ("median_frequency", "inverse_sqrt")
 
 
 def suggestion(value: Any, allowed: tuple[str, ...]) -> str:
-    """'; did you mean 'x'?' for the closest allowed name, or '' when none is close."""
-    close = difflib.get_close_matches(str(value), allowed, n=2)
+    """'; did you mean 'x'?' for the allowed names `value` begins or is close to, or '' when none is."""
+    close = [name for name in allowed if name.startswith(str(value))] or difflib.get_close_matches(str(value), allowed)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 

@@ -8,6 +8,7 @@ set, so the pass costs a fraction of a second even for thousands of masks.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -49,7 +50,7 @@ def task_prediction(task: TaskSpec, output: Tensor) -> Tensor:
 
 
 def _median_frequency(frequencies: np.ndarray) -> np.ndarray:
-    return np.median(frequencies, axis=-1, keepdims=True) / frequencies
+    return np.nanmedian(frequencies, axis=-1, keepdims=True) / frequencies  # over the classes present
 
 
 def _inverse_sqrt(frequencies: np.ndarray) -> np.ndarray:
@@ -73,9 +74,10 @@ def weights_from_counts(name: str, counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts, dtype=np.float64)
     frequencies = counts / np.maximum(counts.sum(-1, keepdims=True), 1)
     present = frequencies > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with warnings.catch_warnings():  # a row with no class present (an unlabelled multilabel label) is all NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         raw = _FROM_FREQUENCIES[name](np.where(present, frequencies, np.nan))
-    largest = np.nanmax(np.where(present, raw, np.nan), axis=-1, keepdims=True) if present.any() else 1.0
+        largest = np.nanmax(np.where(present, raw, np.nan), axis=-1, keepdims=True)
     raw = np.where(present, raw, np.nan_to_num(largest, nan=1.0))
     mean = np.sum(np.where(present, frequencies * raw, 0), axis=-1, keepdims=True)
     return raw / np.where(mean > 0, mean, 1)
