@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgemtl import __version__
@@ -41,6 +41,8 @@ class DemoConfig:
     video_frames: int = 300
     sample_images: int = 6
     preset: str = "nano"
+    # Dice + cross-entropy lifts the thin lane markings (benchmarks/demo_losses.py, docs/benchmarks.md#the-demo)
+    segmentation_loss: str = "dice_ce"
     seed: int = 0
     device: str = "auto"
 
@@ -91,7 +93,8 @@ def run_demo(
         report.seconds[stage] = round(now - timer, 1)
         timer = now
 
-    tasks = NAVIGATION_TASKS
+    scene, segmentation = NAVIGATION_TASKS
+    tasks = (scene, replace(segmentation, extra={**segmentation.extra, "loss": config.segmentation_loss}))
     size = TrainConfig(preset=config.preset).resolved_input_size()
     counts = f"{config.train_size} + {config.val_size} + {config.test_size}"
     log(f"[1/5] generating {counts} synthetic scenes at {size[0]}x{size[1]}")
