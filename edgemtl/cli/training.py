@@ -192,7 +192,11 @@ def task_options(option: str, values: tuple[str, ...]) -> dict[str, str]:
     "validated the checkpoint.",
 )
 @click.option("--verify-frames", type=click.IntRange(1), default=256, show_default=True)
-@click.option("--calib-data", default="synthetic", show_default=True, help="int8: 'synthetic' or a folder of images.")
+@click.option(
+    "--calib-data",
+    default=None,
+    help="int8: 'synthetic' or a folder of images at the export's size; default: the run's own training frames.",
+)
 @click.option("--calib-size", type=click.IntRange(1), default=128, show_default=True, help="int8: calibration frames.")
 @click.option(
     "--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax", show_default=True

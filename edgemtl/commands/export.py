@@ -33,7 +33,9 @@ class ExportRequest:
     # or a dataset folder / manifest (its val split, where its split column has one)
     verify_data: str | None = None
     verify_frames: int = 256
-    calib_data: str = SYNTHETIC  # int8: 'synthetic' (the first training scenes) or a folder of images
+    # int8: None: the run's own training frames (its recorded data.train); else 'synthetic' (the first
+    # training scenes) or a folder of images
+    calib_data: str | None = None
     calib_size: int = 128
     overwrite: bool = False
     allow_outside_paths: bool = False  # --verify-data's listing may name files outside its folder
@@ -69,8 +71,11 @@ def _check_data_sources(checkpoint: Checkpoint, request: ExportRequest) -> None:
             "this model's tasks are not ones synthetic scenes label and its checkpoint records no validation "
             "frames: pass --verify-data FOLDER (a dataset folder or manifest) or --no-verify"
         )
-    if request.options.precision == "int8" and request.calib_data == SYNTHETIC:
-        raise ConfigError("this model's tasks are not ones synthetic scenes label: pass --calib-data FOLDER for int8")
+    if request.options.precision == "int8" and _calibration_source(checkpoint, request) == SYNTHETIC:
+        raise ConfigError(
+            "this model's tasks are not ones synthetic scenes label and its checkpoint records no training data: "
+            "pass --calib-data FOLDER for int8"
+        )
 
 
 def verification_data(
@@ -99,12 +104,31 @@ def _output_path(request: ExportRequest) -> Path:
     return request.output or request.checkpoint.with_suffix(suffix)
 
 
-def _calibration_frames(request: ExportRequest, size: tuple[int, int], whole_batches: int) -> np.ndarray:
-    """int8 calibration frames at the export's size, a whole number of the export's batches."""
-    if request.calib_data == SYNTHETIC:  # the first training scenes: make_dataset(n, seed=0) is a prefix
+def _calibration_source(checkpoint: Checkpoint, request: ExportRequest) -> str:
+    """The data spec int8 calibrates on: the one asked for, else the data the run trained on."""
+    if request.calib_data is not None:
+        return request.calib_data
+    return str((checkpoint.config.get("data") or {}).get("train", SYNTHETIC))
+
+
+def _calibration_frames(
+    checkpoint: Checkpoint, request: ExportRequest, size: tuple[int, int], whole_batches: int
+) -> np.ndarray:
+    """int8 calibration frames at the export's size, a whole number of the export's batches.
+
+    By default the run's own training frames, loaded as training loaded them (resized to the model's
+    input), so activation ranges are measured on what the model saw; a folder given explicitly must
+    already be at the export's size (`load_frames`)."""
+    source = _calibration_source(checkpoint, request)
+    if source == SYNTHETIC:  # the first training scenes: make_dataset(n, seed=0) is a prefix
         frames = open_dataset(SYNTHETIC, "train", size=size, count=request.calib_size).images
+    elif request.calib_data is None:
+        data = open_dataset(
+            source, "train", size=size, tasks=checkpoint.tasks, allow_outside=request.allow_outside_paths
+        )
+        frames = data.images[: request.calib_size]
     else:
-        frames = load_frames(Path(request.calib_data), size, request.calib_size)
+        frames = load_frames(Path(source), size, request.calib_size)
     return frames[: len(frames) // whole_batches * whole_batches]
 
 
@@ -120,7 +144,9 @@ def run_export(request: ExportRequest) -> ExportReport:
         verification_data(checkpoint, request, options.input_size) if request.verify else (None, "")
     )
     calibration = (
-        _calibration_frames(request, options.input_size, options.batch or 1) if options.precision == "int8" else None
+        _calibration_frames(checkpoint, request, options.input_size, options.batch or 1)
+        if options.precision == "int8"
+        else None
     )
     created = next((p for p in reversed(output.parents) if not p.exists()), None)  # Triton's model folders
     output.parent.mkdir(parents=True, exist_ok=True)

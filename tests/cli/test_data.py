@@ -63,6 +63,8 @@ def test_every_importer_round_trips_to_an_exported_model_that_scores_its_own_val
         assert f"on {data} (the run's validation split)" in result.output
         assert name != "colours" or ("mae_x" in result.output and "mae_y" in result.output)
         if name == "cvat":  # an export records no validation frames: eval names the data it needs
+            result = invoke("export", run / "best.pt", "--precision", "int8", "--no-verify")
+            assert result.exit_code == 0 and "int8" in result.output, result.output  # calibrated on its train frames
             assert_one_line_error(invoke("eval", "-m", run / "best.onnx"), "best.onnx", "--data DATA", "segmentation")
         result = invoke("eval", data, "-m", run / "best.onnx", "-o", tmp_path / f"{name}_onnx", "--split", "all")
         assert result.exit_code == 0 and f"{FRAMES} frames" in result.output, result.output
