@@ -41,8 +41,10 @@ class DemoConfig:
     video_frames: int = 300
     sample_images: int = 6
     preset: str = "nano"
-    # Dice + cross-entropy lifts the thin lane markings (benchmarks/demo_losses.py, docs/benchmarks.md#the-demo)
+    # Dice + cross-entropy with inverse-sqrt class weights lifts thin, rare classes the most of the losses
+    # measured (benchmarks/rare_class.py, docs/benchmarks.md#losses-for-a-rare-class)
     segmentation_loss: str = "dice_ce"
+    segmentation_class_weights: str = "inverse_sqrt"
     seed: int = 0
     device: str = "auto"
 
@@ -94,7 +96,8 @@ def run_demo(
         timer = now
 
     scene, segmentation = NAVIGATION_TASKS
-    tasks = (scene, replace(segmentation, extra={**segmentation.extra, "loss": config.segmentation_loss}))
+    losses = {"loss": config.segmentation_loss, "class_weights": config.segmentation_class_weights}
+    tasks = (scene, replace(segmentation, extra={**segmentation.extra, **losses}))
     size = TrainConfig(preset=config.preset).resolved_input_size()
     counts = f"{config.train_size} + {config.val_size} + {config.test_size}"
     log(f"[1/5] generating {counts} synthetic scenes at {size[0]}x{size[1]}")
