@@ -44,6 +44,17 @@ def exported_model(tmp_path_factory, trained_run, tiny_data) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def frame_sized_model(tmp_path_factory, trained_run) -> Path:
+    """The tiny model exported with --frame-size dynamic: any frame in, masks at its size out."""
+    from edgemtl.deploy import ExportOptions, export_onnx
+    from edgemtl.train import load_checkpoint
+
+    path = tmp_path_factory.mktemp("export") / "frame-sized.onnx"
+    export_onnx(load_checkpoint(trained_run.best_checkpoint), path, ExportOptions(frame_size="dynamic"))
+    return path
+
+
 @pytest.fixture
 def frame() -> np.ndarray:
     """A BGR frame of a size the model was not exported at, as a camera would give."""

@@ -10,6 +10,7 @@ import click
 from edgemtl.cli.options import (
     deprecated,
     device_option,
+    echo_err,
     engine_options,
     is_model_file,
     make_engine_options,
@@ -20,6 +21,7 @@ from edgemtl.cli.options import (
     runtime_device_option,
     seed_option,
     status_echo,
+    verbose,
 )
 from edgemtl.errors import ConfigError
 
@@ -110,10 +112,20 @@ def predict(sources: tuple[str, ...], model: Path | None, output: str, device: s
 
 
 @click.command()
-@click.argument("source")
+@click.argument("sources", nargs=-1, required=True)
 @model_option()
 @click.option(
-    "-o", "--output", default="display", show_default=True, help="display, none, a video (.mp4/.avi/.mkv) or a folder."
+    "-o",
+    "--output",
+    default="display",
+    show_default=True,
+    help="display, none, http://HOST:PORT (web viewer), a video (.mp4/.avi/.mkv), a .mcap recording or a folder.",
+)
+@click.option(
+    "--token",
+    envvar="EDGEMTL_VIEWER_TOKEN",
+    default=None,
+    help="The web viewer's secret (?token= or X-Edgemtl-Token); needed off 127.0.0.1 [$EDGEMTL_VIEWER_TOKEN].",
 )
 @runtime_device_option
 @engine_options(spinning=False)
@@ -123,17 +135,33 @@ def predict(sources: tuple[str, ...], model: Path | None, output: str, device: s
 @click.option("--reconnects", type=click.IntRange(0), default=3, show_default=True, help="Stream reconnect attempts.")
 @click.option("--stats/--no-stats", "draw_stats", default=True, help="Draw FPS and latency on the frames.")
 @click.option("--json", "summary_json", type=click.Path(path_type=Path), default=None, help="Write the summary here.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output video.")
-def camera(**flags: Any) -> None:
-    """Live: a camera, stream or file → model → overlay → window, video, folder or nothing; Ctrl-C stops.
+@click.option("--overwrite", is_flag=True, help="Replace an existing output video or recording.")
+@click.option(
+    "--results", default=None, help="Per-frame JSON lines: FILE, - (stdout), udp://HOST:PORT, zmq://HOST:PORT."
+)
+@click.option("--results-mask", type=click.Choice(["rle", "png"]), default=None, help="Send masks in --results.")
+@click.option("--smooth", multiple=True, help="Steady a task's label: TASK:ema=0.6,dwell=3,latch=CLASS:N [repeat].")
+def camera(sources: tuple[str, ...], **flags: Any) -> None:
+    """Live: cameras, streams or files → model → overlay → window, web viewer, video, MCAP, folder or nothing.
 
-    SOURCE: a camera index (0) or /dev/videoN, a video file, an image, folder or glob, rtsp:// or http(s)://.
+    SOURCES: a camera index (0) or /dev/videoN, a video file, an image, folder or glob, rtsp:// or http(s)://.
+    Several sources share one engine (one batched run per tick); each gets its own output (out-0.mp4, …).
     """
     from edgemtl.commands.camera import CameraRequest, run_camera
+    from edgemtl.errors import SourceError
+    from edgemtl.runtime.multicam import MulticamStats
 
     options = make_engine_options(flags)
-    summary = run_camera(CameraRequest(options=options, **flags), status=status_echo())
-    click.echo(("stopped: " if summary.interrupted else "") + summary.describe())
+    to_stdout = flags["results"] == "-"  # stdout carries the results: human text goes to stderr, with -v only
+    status = (echo_err if verbose() else None) if to_stdout else status_echo()
+    summary = run_camera(CameraRequest(sources if len(sources) > 1 else sources[0], options=options, **flags), status)
+    lines = summary.lines()
+    lines[0] = ("stopped: " if summary.interrupted else "") + lines[0]
+    if not to_stdout or verbose():
+        for line in lines:
+            click.echo(line, err=to_stdout)
+    if isinstance(summary, MulticamStats) and summary.all_died:
+        raise SourceError(f"every source stopped early: {'; '.join(s.error for s in summary.sources)}")
 
 
 @click.command()

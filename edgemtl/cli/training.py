@@ -12,6 +12,7 @@ from edgemtl.cli.options import (
     output_option,
     outside_paths_option,
     parse_batch,
+    parse_frame_size,
     parse_size,
     path_option,
     progress_option,
@@ -184,6 +185,14 @@ def task_options(option: str, values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
 @click.option("--input-size", default=None, help="HxW or N, multiples of 32; default: the training size.")
 @click.option("--raw-logits/--no-raw-logits", default=False, help="Also output raw logits per task.")
+@click.option(
+    "--frame-size",
+    default=None,
+    help="HxW of the camera's frames (e.g. 480x640) or 'dynamic': the graph takes raw frames, resizes them "
+    "inside and returns masks at the frame's size.",
+)
+@click.option("--overlay-output", is_flag=True, help="With --frame-size: also output the frame with the mask blended.")
+@click.option("--overlay-alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True)
 @click.option("--verify/--no-verify", default=True, help="Compare with PyTorch on labelled validation frames.")
 @click.option(
     "--verify-data",
@@ -214,6 +223,9 @@ def export_command(
     batch: str,
     input_size: str | None,
     raw_logits: bool,
+    frame_size: str | None,
+    overlay_output: bool,
+    overlay_alpha: float,
     calib_method: str,
     max_drop: float | None,
     allow_degraded: bool,
@@ -229,6 +241,9 @@ def export_command(
         batch=parse_batch(batch),
         input_size=parse_size(input_size),
         raw_logits=raw_logits,
+        frame_size=parse_frame_size(frame_size),
+        overlay=overlay_output,
+        overlay_alpha=overlay_alpha,
         calibration_method=calib_method,
         max_drop=max_drop,
         allow_degraded=allow_degraded,

@@ -17,16 +17,20 @@ import numpy as np
 
 from edgemtl.errors import DeviceError
 from edgemtl.machine import describe_machine
-from edgemtl.runtime.engine import Engine, EngineOptions
+from edgemtl.runtime.engine import Engine
+from edgemtl.runtime.providers import EngineOptions
 from edgemtl.runtime.sinks import VideoFileSink
 from edgemtl.runtime.speed import (
+    STAGES,
     BenchRow,
     PipelineComparison,
+    StageSplit,
     bench_engine,
     bench_pipeline,
     engine_only,
     make_row,
     markdown_table,
+    split_stages,
 )
 from edgemtl.runtime.timing import time_calls
 
@@ -39,6 +43,7 @@ class BenchReport:
     machine: str
     rows: list[BenchRow] = field(default_factory=list)
     pipelines: list[tuple[str, str, PipelineComparison]] = field(default_factory=list)  # model, engine, result
+    stages: list[tuple[str, StageSplit]] = field(default_factory=list)  # engine, split
     notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -54,6 +59,15 @@ class BenchReport:
                     f"| {model} | {engine} | {result.model_alone_fps:.0f} | {result.pipeline_fps:.0f} "
                     f"| {result.ratio:.1%} |"
                 )
+        if self.stages:
+            lines += ["", "A frame's time by stage (median ms, one thread, stage after stage):", ""]
+            lines += [
+                "| model | engine | frame | " + " | ".join(STAGES) + " | total |",
+                "|---" * (len(STAGES) + 4) + "|",
+            ]
+            for engine, split in self.stages:
+                values = " | ".join(f"{split.medians_ms[stage]:.2f}" for stage in STAGES)
+                lines.append(f"| {split.model} | {engine} | {split.frame} | {values} | {split.total_ms:.2f} |")
         return [*lines, "", *self.notes] if self.notes else lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,6 +75,7 @@ class BenchReport:
             "machine": self.machine,
             "rows": [row.to_dict() for row in self.rows],
             "pipelines": [{"model": m, "engine": e, **r.to_dict()} for m, e, r in self.pipelines],
+            "stages": [{"engine": e, "model": s.model, "frame": s.frame, "ms": s.medians_ms} for e, s in self.stages],
             "notes": self.notes,
         }
 
@@ -177,6 +192,9 @@ def run_bench(
                 if video is not None and pipeline_frames:
                     result = bench_pipeline(engine, video, frames=pipeline_frames)
                     report.pipelines.append((model.name, engine.describe(), result))
+                    with VideoFileSink(Path(folder) / "stages.mp4", fps=30.0) as sink:
+                        split = split_stages(engine, video, sink, frames=min(pipeline_frames, 200))
+                    report.stages.append((engine.describe(), split))
     if checkpoint is None:
         report.notes.append(
             "PyTorch eager: skipped (an .onnx file holds no PyTorch weights; pass --checkpoint to add the row)"

@@ -77,6 +77,10 @@ class KindDef(ABC):
     label_problem: ClassVar[str] = ""  # per-image kinds: what an unusable CSV cell is called in an error
     # The losses a task of the kind may name (`extra.loss`, edgemtl.kinds.imbalance); the first is the default.
     loss_names: ClassVar[tuple[str, ...]]
+    # How edgemtl.runtime.steady keeps this kind's decision steady: "one" (one class wins: `decide` gives its
+    # index), "each" (every label on or off: `decide` gives 0/1 flags), None: nothing to steady (a mask, a value).
+    # A kind that sets it has results with `probabilities` and implements `decide` and `steadied`.
+    steady: ClassVar[str | None] = None
 
     @property
     def primary_metric(self) -> str:
@@ -203,6 +207,14 @@ class KindDef(ABC):
         return self.postprocess(task, logits, constants)[list(self.outputs).index(self.scored_field)]
 
     # --- the runtime ---------------------------------------------------------------------------------
+
+    def decide(self, task: TaskSpec, probabilities: np.ndarray) -> np.ndarray:
+        """Kinds with `steady`: the decision the graph would make from these (smoothed) probabilities."""
+        raise NotImplementedError(f"{self.value} has no decision to steady")
+
+    def steadied(self, result: TaskResult, probabilities: np.ndarray, decision: np.ndarray) -> TaskResult:
+        """Kinds with `steady`: `result` with its decision and probabilities replaced by steadied ones."""
+        raise NotImplementedError(f"{self.value} has no decision to steady")
 
     @abstractmethod
     def result(self, task: TaskSpec, outputs: Mapping[str, np.ndarray], frame_size: tuple[int, int]) -> TaskResult:

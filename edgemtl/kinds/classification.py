@@ -90,6 +90,7 @@ class Classification(ClassIdTargets):
     target_dtype = np.int64
     meter = ClassificationMeter
     label_problem = "unknown class names"
+    steady = "one"
     # label_indices: cells may be class indices; loss and class_weights: edgemtl.kinds.imbalance
     options: ClassVar[dict[str, str]] = {LABEL_INDICES: "label indices", LOSS: "a loss", CLASS_WEIGHTS: "class weights"}
     loss_names = ("ce", "focal")
@@ -130,6 +131,12 @@ class Classification(ClassIdTargets):
 
         probs = torch.softmax(logits, dim=1)  # (N, C)
         return probs, probs.argmax(1)  # label: (N,) int64
+
+    def decide(self, task: TaskSpec, probabilities: np.ndarray) -> np.ndarray:
+        return np.asarray(np.argmax(probabilities))
+
+    def steadied(self, result: TaskResult, probabilities: np.ndarray, decision: np.ndarray) -> TaskResult:
+        return ClassificationResult(result.task, int(decision), probabilities.astype(np.float32))
 
     def result(self, task: TaskSpec, outputs: Mapping[str, np.ndarray], frame_size: tuple[int, int]) -> TaskResult:
         return ClassificationResult(task, int(outputs["label"]), outputs["probs"])

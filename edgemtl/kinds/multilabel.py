@@ -97,6 +97,7 @@ class Multilabel(RowTargets):
     meter = MultilabelMeter
     per_class_score = ("f1", "F1")
     label_problem = "unknown label names"
+    steady = "each"
 
     def check_option(self, task: TaskSpec, key: str) -> None:
         if key == LABEL_INDICES:
@@ -187,6 +188,12 @@ class Multilabel(RowTargets):
 
         probs = torch.sigmoid(logits)  # (N, L)
         return probs, (probs > constants["thresholds"]).to(torch.uint8)
+
+    def decide(self, task: TaskSpec, probabilities: np.ndarray) -> np.ndarray:
+        return (np.asarray(probabilities) > np.asarray(task.thresholds, np.float32)).astype(np.uint8)
+
+    def steadied(self, result: TaskResult, probabilities: np.ndarray, decision: np.ndarray) -> TaskResult:
+        return MultilabelResult(result.task, decision.astype(np.uint8), probabilities.astype(np.float32))
 
     def result(self, task: TaskSpec, outputs: Mapping[str, np.ndarray], frame_size: tuple[int, int]) -> TaskResult:
         return MultilabelResult(task, outputs["flags"], outputs["probs"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -20,13 +21,16 @@ def _lookup_table(num_classes: int) -> np.ndarray:
     return table
 
 
-def _text_lines(prediction: Prediction) -> list[str]:
+def _text_lines(prediction: Prediction, steady: Prediction | None = None) -> list[str]:
     """One line per result drawn as text (each kind words its own, `TaskResult.overlay_text`): the label
-    and its confidence, the labels that are on (with their probabilities, "-" when none is), the values."""
+    and its confidence, the labels that are on (with their probabilities, "-" when none is), the values.
+    A task with a steadied result shows it after the raw one: `scene: left 0.61 | steady straight 0.72`."""
     lines = []
     for name, result in prediction.items():
         text = result.overlay_text()
         if text is not None:
+            if steady is not None and name in steady:
+                text = f"{text} | steady {steady[name].overlay_text()}"
             lines.append(f"{name}: {text}")
     return lines
 
@@ -81,12 +85,17 @@ class Overlay:
             buffer = self._buffers[name] = np.empty(shape, np.uint8)
         return buffer
 
-    def render(self, frame: np.ndarray, prediction: Prediction) -> np.ndarray:
-        """Each segmentation mask blended over the frame (class 0 left clear), text on top."""
+    def render(self, frame: np.ndarray, prediction: Prediction, steady: Prediction | None = None) -> np.ndarray:
+        """Each segmentation mask blended over the frame (class 0 left clear), text on top (with the
+        steadied results beside the raw ones, when given)."""
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.size == 0:
             shape = getattr(frame, "shape", type(frame).__name__)
             raise FrameError(f"cannot draw on a frame of shape {shape}: expected (H, W, 3) uint8 BGR, at least 1x1")
         image = self._buffer("image", frame.shape)
+        if prediction.overlay is not None and prediction.overlay.shape == frame.shape:
+            np.copyto(image, prediction.overlay)  # the graph blended it: only the text is left to draw
+            draw_text_block(image, _text_lines(prediction))
+            return image
         np.copyto(image, frame)
         for result in prediction.values():
             if result.mask is not None:  # a per-pixel result; the others are drawn as text
@@ -99,8 +108,26 @@ class Overlay:
                 keep_buffer = self._buffer("keep", result.mask.shape)
                 keep = cv2.threshold(result.mask, 0, 255, cv2.THRESH_BINARY, dst=keep_buffer)[1]
                 cv2.copyTo(blended, keep, image)  # class 0 stays clear
-        draw_text_block(image, _text_lines(prediction))
+        draw_text_block(image, _text_lines(prediction, steady))
         return image
+
+
+def legend(prediction: Prediction) -> list[dict[str, Any]]:
+    """The model's tasks with their classes and, for a result painted as a mask, the colour of each class
+    (#rrggbb): what a viewer or a recording shows beside the overlay, read from the prediction's task specs."""
+    tasks = []
+    for name, result in prediction.items():
+        painted = result.mask is not None and result.task.classes
+        colours = class_colors(len(result.task.classes)).tolist() if painted else []
+        tasks.append(
+            {
+                "name": name,
+                "kind": result.task.kind.value,
+                "classes": list(result.task.classes),
+                "colors": ["#{:02x}{:02x}{:02x}".format(*bgr[::-1]) for bgr in colours],
+            }
+        )
+    return tasks
 
 
 def render_overlay(frame: np.ndarray, prediction: Prediction, alpha: float = 0.5) -> np.ndarray:

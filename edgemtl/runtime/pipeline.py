@@ -29,15 +29,17 @@ import numpy as np
 from edgemtl.runtime.engine import Engine
 from edgemtl.runtime.overlay import Overlay, draw_text_block
 from edgemtl.runtime.results import Prediction
+from edgemtl.runtime.results_stream import ResultsSink, frame_record
 from edgemtl.runtime.sinks import FrameSink
 from edgemtl.runtime.sources import Frame, FrameSource, ThreadedSource
+from edgemtl.runtime.steady import Steadier
 
 log = logging.getLogger("edgemtl")
 
 PERCENTILES = (50, 90, 99)
 _LIVE_WINDOW_S = 1.0  # live FPS and latency are over the last second: recent enough to react, stable to read
 _TEXT_REFRESH_S = 0.5  # the statistics drawn on the frame change at most this often, so they can be read
-_END = object()  # the inference thread's last item
+END = object()  # the inference thread's last item
 
 
 class LatencyHistogram:
@@ -77,6 +79,8 @@ class PipelineStats:
     seconds: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)  # "p50", "p90", "p99"
     interrupted: bool = False  # stopped by Ctrl-C, or the window asked to stop; files are complete either way
+    error: str | None = None  # why this source stopped early, when one of several cameras died (the others went on)
+    results_dropped: int = 0  # results lines a slow or absent controller did not get (the stream's total)
 
     @property
     def fps(self) -> float:
@@ -85,11 +89,16 @@ class PipelineStats:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "fps": round(self.fps, 2)}
 
+    def lines(self) -> list[str]:
+        """The summary as printed (a several-camera run's `MulticamStats.lines` gives one per source)."""
+        return [self.describe()]
+
     def describe(self) -> str:
         latency = " / ".join(f"{self.latency_ms.get(f'p{q}', 0.0):.1f}" for q in PERCENTILES)
+        died = f"; stopped early: {self.error}" if self.error else ""
         return (
             f"{self.frames} frames in {self.seconds:.1f} s: {self.fps:.1f} FPS, capture-to-output latency "
-            f"p50 / p90 / p99 {latency} ms, {self.dropped} dropped"
+            f"p50 / p90 / p99 {latency} ms, {self.dropped} dropped{died}"
         )
 
 
@@ -104,17 +113,80 @@ class _LiveMeter:
         while self.recent and now - self.recent[0][0] > _LIVE_WINDOW_S:
             self.recent.popleft()
 
+    def snapshot(self, dropped: int, frames: int) -> dict[str, float]:
+        """The live figures as numbers, for a sink that shows them (the web viewer) and for `text`."""
+        live = {"fps": 0.0, "latency_p50_ms": 0.0, "latency_p99_ms": 0.0, "dropped": dropped, "frames": frames}
+        if len(self.recent) >= 2:
+            span = self.recent[-1][0] - self.recent[0][0]
+            latencies = np.array([latency for _, latency in self.recent]) * 1e3
+            p50, p99 = np.percentile(latencies, [50, 99])
+            live.update(fps=(len(self.recent) - 1) / span if span > 0 else 0.0, latency_p50_ms=p50, latency_p99_ms=p99)
+        return live
+
     def text(self, dropped: int) -> str:
         if len(self.recent) < 2:
             return "measuring..."
-        span = self.recent[-1][0] - self.recent[0][0]
-        fps = (len(self.recent) - 1) / span if span > 0 else 0.0
-        latencies = np.array([latency for _, latency in self.recent]) * 1e3
-        p50, p99 = np.percentile(latencies, [50, 99])
-        return f"{fps:.1f} FPS  latency {p50:.1f} ms (p99 {p99:.1f})  dropped {dropped}"
+        live = self.snapshot(dropped, 0)
+        return (
+            f"{live['fps']:.1f} FPS  latency {live['latency_p50_ms']:.1f} ms (p99 {live['latency_p99_ms']:.1f})  "
+            f"dropped {dropped}"
+        )
 
 
-def _put(items: queue.Queue, item: object, stop: threading.Event) -> bool:
+class Lane:
+    """One source's way out: steadied results, overlay, sink, results line and statistics, on the calling
+    thread. `run_pipeline` has one; `run_multicamera` one per source, so each keeps its own output and stats."""
+
+    def __init__(
+        self,
+        source: FrameSource,
+        sink: FrameSink,
+        stats: PipelineStats,
+        *,
+        steadier: Steadier | None = None,
+        results: ResultsSink | None = None,
+        draw_stats: bool = True,
+        index: int = 0,
+    ) -> None:
+        self.source, self.sink, self.stats, self.index = source, sink, stats, index
+        self.steadier, self.results, self.draw_stats = steadier, results, draw_stats
+        self.overlay, self.histogram, self.meter = Overlay(), LatencyHistogram(), _LiveMeter()
+        self.text, self.next_text = "measuring...", 0.0
+        self.live = self.meter.snapshot(0, 0)  # the figures a sink may show (the web viewer), refreshed with the text
+
+    def emit(self, frame: Frame, prediction: Prediction) -> float:
+        """Steady, draw, write and report one frame; returns the time it was written (perf_counter)."""
+        steady = self.steadier.update(prediction) if self.steadier else None
+        image = self.overlay.render(frame.image, prediction, steady)
+        if self.draw_stats:
+            draw_text_block(image, [self.text], bottom=True)
+        self.sink.write_result(image, frame, prediction, self.live)
+        now = time.perf_counter()
+        latency = now - frame.timestamp
+        if self.results is not None:
+            mask = self.results.mask
+            record = frame_record(
+                frame, prediction, steady, latency, source=self.stats.source, source_index=self.index, mask=mask
+            )
+            self.results.send(record)
+        self.histogram.add(latency)
+        self.meter.add(now, latency)
+        self.stats.frames += 1
+        if now >= self.next_text:
+            self.text, self.next_text = self.meter.text(self.source.dropped), now + _TEXT_REFRESH_S
+            self.live = self.meter.snapshot(self.source.dropped, self.stats.frames)
+        return now
+
+    def finish(self, seconds: float) -> PipelineStats:
+        """The summary: run time, drops and latency percentiles filled in."""
+        self.stats.seconds = seconds
+        self.stats.dropped = self.source.dropped
+        self.stats.latency_ms = {f"p{q}": round(self.histogram.percentile(q) * 1e3, 3) for q in PERCENTILES}
+        self.stats.results_dropped = self.results.dropped if self.results is not None else 0
+        return self.stats
+
+
+def put_unless_stopped(items: queue.Queue, item: object, stop: threading.Event) -> bool:
     """Put unless asked to stop; False when the consumer went away."""
     while not stop.is_set():
         try:
@@ -135,12 +207,12 @@ def _infer(
             frame = source.read()
             if frame is None:
                 break
-            if not _put(items, (frame, engine.predict(frame.image, prepared=frame.prepared)), stop):
+            if not put_unless_stopped(items, (frame, engine.predict(frame.image, prepared=frame.prepared)), stop):
                 return
             count += 1
     except Exception as exc:  # an EdgemtlError or anything unexpected: the calling thread re-raises it
-        _put(items, exc, stop)
-    _put(items, _END, stop)
+        put_unless_stopped(items, exc, stop)
+    put_unless_stopped(items, END, stop)
 
 
 def run_pipeline(
@@ -153,12 +225,15 @@ def run_pipeline(
     report: Callable[[str], None] | None = log.info,
     report_every_s: float = 5.0,
     output_name: str = "",
+    steadier: Steadier | None = None,
+    results: ResultsSink | None = None,
 ) -> PipelineStats:
     """Run until the source ends, `max_frames` are done, the sink asks to stop, or Ctrl-C.
 
     Ctrl-C is the normal way to stop a camera: it ends the loop, not the program, and the summary
     says `interrupted`. `report` gets a status line every `report_every_s` seconds (None: silent).
-    The caller opens and closes `source` and `sink` (a `with` block finalizes the video file).
+    The caller opens and closes `source` and `sink` (a `with` block finalizes the video file), and `results`
+    (a results stream, `open_results`) when given. `steadier` adds steadied results beside the raw ones.
     (Over 60 lines: the threads' setup, loop and teardown share their queues and events, and read best
     together.)
     """
@@ -174,29 +249,21 @@ def run_pipeline(
     worker = threading.Thread(
         target=_infer, args=(engine, feed, items, stop, max_frames), name="edgemtl-infer", daemon=True
     )
-    overlay, histogram, meter = Overlay(), LatencyHistogram(), _LiveMeter()
+    lane = Lane(source, sink, stats, steadier=steadier, results=results, draw_stats=draw_stats)
     # The stages are the parallelism here: OpenCV's own worker pool, shared by three threads, only
     # adds contention (measured: ~25 % fewer frames per second on 2 cores). Restored at the end.
     opencv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     start = time.perf_counter()
-    next_report = next_text = start
-    text = "measuring..."
+    next_report = start
     worker.start()
     try:
-        while (item := items.get()) is not _END:
+        while (item := items.get()) is not END:
             if isinstance(item, Exception):
                 raise item
-            frame, prediction = item
-            _output(frame, prediction, overlay, sink, text if draw_stats else None)
-            now = time.perf_counter()
-            histogram.add(now - frame.timestamp)
-            meter.add(now, now - frame.timestamp)
-            stats.frames += 1
-            if now >= next_text:
-                text, next_text = meter.text(source.dropped), now + _TEXT_REFRESH_S
+            now = lane.emit(*item)
             if report is not None and now >= next_report:
-                report(f"{stats.frames} frames, {meter.text(source.dropped)}")
+                report(f"{stats.frames} frames, {lane.meter.text(source.dropped)}")
                 next_report = now + report_every_s
             if sink.stop_requested:
                 stats.interrupted = True
@@ -204,18 +271,9 @@ def run_pipeline(
     except KeyboardInterrupt:
         stats.interrupted = True
     finally:
-        stats.seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start
         stop.set()
         worker.join()  # bounded: it checks `stop` between frames, and a source read returns or times out
         feed.close()
         cv2.setNumThreads(opencv_threads)
-    stats.dropped = source.dropped
-    stats.latency_ms = {f"p{q}": round(histogram.percentile(q) * 1e3, 3) for q in PERCENTILES}
-    return stats
-
-
-def _output(frame: Frame, prediction: Prediction, overlay: Overlay, sink: FrameSink, stats_text: str | None) -> None:
-    image = overlay.render(frame.image, prediction)
-    if stats_text is not None:
-        draw_text_block(image, [stats_text], bottom=True)
-    sink.write(image, frame.name)
+    return lane.finish(seconds)

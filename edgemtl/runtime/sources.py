@@ -222,6 +222,8 @@ class ThreadedSource(FrameSource):
     read are counted in `dropped`. `drop_stale=False` (files): up to `depth` frames are read ahead and
     nothing is dropped. An error in the thread is raised by the next `read()`, after the frames before it.
     `prepare`, when given, runs on the thread too and its result travels as `Frame.prepared`.
+    `arrived`, when given, is set whenever a frame is ready or the thread ends: a reader of several sources
+    waits on one event and `poll`s them.
     """
 
     def __init__(
@@ -231,9 +233,11 @@ class ThreadedSource(FrameSource):
         drop_stale: bool,
         depth: int = 2,
         prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+        arrived: threading.Event | None = None,
     ) -> None:
         self.inner = inner
         self.prepare = prepare
+        self.arrived = arrived
         self.uri = inner.uri
         self.fps = inner.fps
         self.live = drop_stale
@@ -266,6 +270,8 @@ class ThreadedSource(FrameSource):
                         self._changed.wait(0.1)
                     self._frames.append(frame)
                     self._changed.notify_all()
+                if self.arrived is not None:
+                    self.arrived.set()
         except EdgemtlError as exc:
             self._error = exc
         except cv2.error as exc:  # a decoder failing outright rather than returning no frame
@@ -274,6 +280,8 @@ class ThreadedSource(FrameSource):
             with self._changed:
                 self._done = True
                 self._changed.notify_all()
+            if self.arrived is not None:
+                self.arrived.set()
 
     def read(self) -> Frame | None:
         with self._changed:
@@ -287,6 +295,14 @@ class ThreadedSource(FrameSource):
             raise self._error
         self.ended = True
         return None
+
+    def poll(self) -> Frame | None:
+        """The next frame if one is ready, else None at once (`ended` then tells the end of the stream);
+        an error in the thread is raised after the frames before it, as `read` does."""
+        with self._changed:
+            if self._frames or not self._done:
+                return self.read() if self._frames else None
+        return self.read()
 
     def close(self) -> None:
         self._stop.set()

@@ -90,16 +90,19 @@ int main(int argc, char** argv) {
       std::cout << key << ": " << (value ? value.get() : "(missing)") << "\n";
     }
 
-    // Input: [batch, height, width, 3] uint8 BGR; a dynamic batch shows as -1.
+    // Input: [batch, height, width, 3] uint8 BGR; a dynamic axis shows as -1. A file exported with
+    // --frame-size dynamic takes the image as it is (it resizes inside); otherwise it is resized to the input.
     const std::vector<int64_t> shape = session.GetInputTypeInfo(0).GetTensorTypeAndShapeInfo().GetShape();
-    const int64_t batch = shape[0] > 0 ? shape[0] : 1, height = shape[1], width = shape[2];
     cv::Mat image = cv::imread(argv[2], cv::IMREAD_COLOR);
     if (image.empty()) {
       std::cerr << "error: cannot read image " << argv[2] << "\n";
       return 1;
     }
-    cv::Mat resized;
-    cv::resize(image, resized, cv::Size(static_cast<int>(width), static_cast<int>(height)), 0, 0, cv::INTER_AREA);
+    const int64_t batch = shape[0] > 0 ? shape[0] : 1;
+    const int64_t height = shape[1] > 0 ? shape[1] : image.rows, width = shape[2] > 0 ? shape[2] : image.cols;
+    cv::Mat resized = image;
+    if (image.rows != height || image.cols != width)
+      cv::resize(image, resized, cv::Size(static_cast<int>(width), static_cast<int>(height)), 0, 0, cv::INTER_AREA);
     std::vector<uint8_t> frames(static_cast<size_t>(batch) * resized.total() * 3);
     for (int64_t b = 0; b < batch; ++b)  // a fixed-batch export gets the frame repeated
       std::copy(resized.data, resized.data + resized.total() * 3, frames.begin() + b * resized.total() * 3);

@@ -454,6 +454,38 @@ fault(
 )(lambda kit: kit.model())
 
 
+# --- results to a controller and steady decisions ------------------------------------------------------------
+
+
+def _model_and_clip(kit: Kit) -> None:
+    kit.model()
+    _clip(kit)
+
+
+fault(
+    "results-scheme-unknown",
+    "a results sink of an unknown scheme",
+    "edgemtl camera clip.avi -m model.onnx -o none --results mqtt://broker:1883",
+    "Error: results 'mqtt://broker:1883' has an unknown scheme: expected a file path (.jsonl), - (stdout), "
+    "udp://HOST:PORT, zmq://HOST:PORT",
+)(_model_and_clip)
+
+fault(
+    "smooth-task-unknown",
+    "a smoothing spec naming a task the model does not have",
+    "edgemtl camera clip.avi -m model.onnx -o none --smooth sceen:ema=0.6",
+    "Error: smoothing names task 'sceen', which model.onnx does not have: expected one of scene",
+)(_model_and_clip)
+
+fault(
+    "smooth-class-unknown",
+    "a smoothing spec latching a class the task does not have",
+    "edgemtl camera clip.avi -m model.onnx -o none --smooth scene:dwell=3,latch=blockd:5",
+    "Error: smoothing of task 'scene' latches 'blockd', which is not one of its class names: expected one of left, "
+    "straight, right, blocked",
+)(_model_and_clip)
+
+
 # --- outputs ------------------------------------------------------------------------------------------------
 
 
@@ -474,8 +506,43 @@ def _(kit: Kit) -> None:
     "output-extension",
     "an output of an unknown kind",
     "edgemtl camera clip.avi -m model.onnx -o out.xyz",
-    "Error: output out.xyz has extension '.xyz': expected display, none, a video file (.mp4, .avi, .mkv) or a "
-    "folder (a name without an extension)",
+    "Error: output out.xyz has extension '.xyz': expected display, none, http://HOST:PORT, a video file "
+    "(.mp4, .avi, .mkv), a .mcap recording or a folder (a name without an extension)",
+)
+def _(kit: Kit) -> None:
+    kit.model()
+    _clip(kit)
+
+
+@fault(
+    "viewer-no-token",
+    "a web viewer on every interface without a token",
+    "edgemtl camera clip.avi -m model.onnx -o http://0.0.0.0:18765",
+    "Error: output http://0.0.0.0:18765 listens beyond this machine (0.0.0.0) without a token: give --token "
+    "SECRET (viewers then open /?token=SECRET), or bind 127.0.0.1",
+    environment=(("EDGEMTL_VIEWER_TOKEN", None),),
+)
+def _(kit: Kit) -> None:
+    kit.model()
+    _clip(kit)
+
+
+@fault(
+    "viewer-bad-address",
+    "a web viewer address without a port",
+    "edgemtl camera clip.avi -m model.onnx -o http://127.0.0.1",
+    "Error: output 'http://127.0.0.1' is not a viewer address: expected http://HOST:PORT, e.g. http://127.0.0.1:8080",
+)
+def _(kit: Kit) -> None:
+    kit.model()
+    _clip(kit)
+
+
+@fault(
+    "mcap-no-folder",
+    "an MCAP recording into a folder that does not exist",
+    "edgemtl camera clip.avi -m model.onnx -o gone/run.mcap",
+    "Error: cannot write MCAP recording gone/run.mcap: No such file or directory: expected a writable file path",
 )
 def _(kit: Kit) -> None:
     kit.model()

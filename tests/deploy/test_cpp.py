@@ -63,8 +63,14 @@ def parse(stdout: str) -> dict[str, str]:
     return {m[1]: m[2] for line in stdout.splitlines() if (m := OUTPUT_LINE.match(line))}
 
 
-@pytest.mark.parametrize("size", [None, (48, 64)], ids=["model-size", "camera-size"])
-def test_cpp_matches_python_engine(cpp_program, exported_model, tiny_data, tmp_path, size):
+@pytest.mark.parametrize(
+    ("model", "size"),
+    [("exported_model", None), ("exported_model", (48, 64)), ("frame_sized_model", (48, 64))],
+    ids=["model-size", "camera-size", "frame-sized-dynamic"],
+)
+def test_cpp_matches_python_engine(cpp_program, request, tiny_data, tmp_path, model, size):
+    """A frame-sized file with a dynamic frame takes the image as it is: the resize is in its graph."""
+    exported_model = request.getfixturevalue(model)
     frame = tiny_data.images[0]
     if size:  # another size than the export's: both sides resize the frame in and the mask back out
         frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
