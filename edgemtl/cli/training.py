@@ -18,6 +18,7 @@ from edgemtl.cli.options import (
     progress_option,
     seed_option,
 )
+from edgemtl.errors import ConfigError
 
 
 @click.command()
@@ -111,7 +112,26 @@ class TrainCommand(click.Command):
 @click.option("--batch-size", type=click.IntRange(1), help="Per process under torchrun.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True))
 @click.option("--train-size", type=click.IntRange(1), help="Synthetic scenes to train on.")
-@click.option("--weighting", type=click.Choice(["fixed", "uncertainty", "dwa", "gradnorm"]), help="Task weighting.")
+@click.option(
+    "--weighting",
+    type=click.Choice(["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "cagrad"]),
+    help="Task weighting (docs/training.md says which to try).",
+)
+@click.option(
+    "--loss",
+    "losses",
+    multiple=True,
+    metavar="TASK=NAME",
+    help="A task's loss, e.g. segmentation=dice_ce (segmentation: ce, focal, dice_ce, ohem; classification: ce, "
+    "focal; multilabel: bce, focal; regression: mse, huber). Repeatable.",
+)
+@click.option(
+    "--class-weights",
+    multiple=True,
+    metavar="TASK=WEIGHTS",
+    help="A task's class weights: median_frequency or inverse_sqrt (from the training targets), or one number per "
+    "class, e.g. segmentation=1,1,5,2. Repeatable.",
+)
 @click.option("--skips/--no-skips", help="Encoder skips into the segmentation decoder.")
 @click.option("--seed", type=int)
 @device_option
@@ -138,6 +158,7 @@ def train_command(
     overrides = {
         key: flags[flag] for flag, key in TRAIN_FLAGS.items() if ctx.get_parameter_source(flag) in command_line
     }
+    overrides |= task_options("loss", flags["losses"]) | task_options("class_weights", flags["class_weights"])
     options = TrainOptions(
         config=config_file,
         overrides=overrides,
@@ -148,6 +169,18 @@ def train_command(
     result = run_train(options, log=click.echo)
     if is_main_process():
         click.echo(f"best checkpoint: {result.best_checkpoint}")
+
+
+def task_options(option: str, values: tuple[str, ...]) -> dict[str, str]:
+    """`--loss segmentation=dice_ce` → {"tasks.segmentation.loss": "dice_ce"}: override keys of the config."""
+    overrides = {}
+    for value in values:
+        task, equals, setting = value.partition("=")
+        if not (equals and task.strip() and setting.strip()):
+            flag = "--" + option.replace("_", "-")
+            raise ConfigError(f"{flag} {value!r} is not understood: expected TASK=VALUE, e.g. segmentation=...")
+        overrides[f"tasks.{task.strip()}.{option}"] = setting.strip()
+    return overrides
 
 
 @click.command("export")

@@ -12,7 +12,7 @@ from edgemtl.errors import ConfigError
 from edgemtl.paths import fresh_dir
 from edgemtl.train import TrainResult, train
 from edgemtl.train.checkpoint import load_resumable
-from edgemtl.train.config import RunConfig, load_config, with_overrides
+from edgemtl.train.config import RunConfig, is_task_option, load_config, with_overrides
 from edgemtl.train.distributed import is_main_process
 
 
@@ -47,7 +47,8 @@ def resolve_config(options: TrainOptions) -> RunConfig:
         run = RunConfig.from_dict(load_resumable(checkpoint).config, str(checkpoint))
     else:
         run = RunConfig()
-    run = with_overrides(run, options.overrides)
+    settings = {key: value for key, value in options.overrides.items() if not is_task_option(key)}
+    run = with_overrides(run, settings)
     run = replace(run, data=run.data.absolute())
     size = run.train.resolved_input_size()
     weights = str(Path(run.train.weights).resolve()) if run.train.weights else None
@@ -55,7 +56,8 @@ def resolve_config(options: TrainOptions) -> RunConfig:
     settings.check_model()  # names, weights file and input size before minutes of data loading, not after
     # Recorded resolved, so a resume compares like with like; replace() checks the augmentation against
     # the tasks before any data is loaded.
-    return replace(run, train=settings, tasks=run.tasks or dataset_tasks(run.data.train))
+    run = replace(run, train=settings, tasks=run.tasks or dataset_tasks(run.data.train))
+    return with_overrides(run, {key: value for key, value in options.overrides.items() if is_task_option(key)})
 
 
 def run_train(options: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:

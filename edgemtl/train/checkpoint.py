@@ -49,6 +49,8 @@ class Checkpoint:
     validation: dict[str, Any] | None = None
     encoder: str = ""  # "" the preset's own, or "timm:<name>" (absent in files from before timm encoders)
     resize: str = "stretch"  # the resize policy the export records (absent in older files: stretch)
+    # Each task's class weights as its loss used them (given, or computed from the training targets).
+    class_weights: dict[str, list[float]] = field(default_factory=dict)
 
     def build_model(self) -> MultiTaskNet:
         model = create_model(self.preset, self.tasks, skips=self.skips, encoder=self.encoder)
@@ -73,6 +75,7 @@ class Checkpoint:
             "config": self.config,
             **({"training": self.training} if self.training is not None else {}),
             **({"validation": self.validation} if self.validation is not None else {}),
+            **({"class_weights": self.class_weights} if self.class_weights else {}),
         }
 
 
@@ -134,6 +137,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
             edgemtl_version=data["edgemtl_version"],
             config=data.get("config", {}),  # absent in files from before configs were recorded
             training=data.get("training"),
+            class_weights=data.get("class_weights", {}),  # absent before issue 13, or without class weights
             validation=data.get("validation"),  # absent in files from before issue 12, or data given in memory
             encoder=str(data.get("encoder", "")),
             resize=str(data.get("resize", "stretch")),

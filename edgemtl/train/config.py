@@ -40,6 +40,11 @@
     kind = "classification"
     classes = ["left", "straight", "right", "blocked"]
     weight = 1.0
+    extra = {loss = "focal", class_weights = "median_frequency"}   # edgemtl.kinds.imbalance
+
+A task's loss and class weights can also be set without writing its table out (the data's own tasks):
+`with_overrides(config, {"tasks.segmentation.loss": "dice_ce"})`, which `edgemtl train --loss
+segmentation=dice_ce` does.
 
 Every section and key is optional. A key edgemtl does not know is an error that suggests the closest
 known one, because a typo that is silently ignored trains the wrong run for hours. The resolved
@@ -60,6 +65,7 @@ from typing import Any
 from edgemtl.data.augment import AugmentConfig
 from edgemtl.data.splits import SYNTHETIC, SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL_SCENES
 from edgemtl.errors import ConfigError
+from edgemtl.kinds.imbalance import CLASS_WEIGHTINGS, CLASS_WEIGHTS, LOSS, suggestion
 from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, check_input_size, get_preset, model_stride
 from edgemtl.model.timm_encoder import TimmEncoder, check_timm_name, timm_name
 from edgemtl.resize import DEFAULT_POLICY, check_policy
@@ -82,6 +88,7 @@ _FLAG_NAMES = {"lr": "learning_rate", "val_data": "val", "data": "train", "warmu
 # Keys that may differ when a run is resumed: more epochs extend it; the device says where, not what;
 # plots are drawn from the history, never read back by training.
 RESUMABLE_CHANGES = frozenset({"train.epochs", "device", "train.plots"})
+TASK_OPTIONS = (LOSS, CLASS_WEIGHTS)  # a task's options settable by `tasks.<task>.<option>` overrides
 
 
 @dataclass
@@ -273,18 +280,57 @@ def save_config(config: RunConfig, path: Path) -> Path:
 
 def with_overrides(config: RunConfig, overrides: Mapping[str, Any]) -> RunConfig:
     """The configuration with settings replaced, keyed as the file lays them out: `seed`, `model.preset`,
-    `train.epochs`, `data.train`... (command-line flags, or a script's own choices)."""
+    `train.epochs`, `data.train`... (command-line flags, or a script's own choices).
+
+    `tasks.<task>.<option>` sets one of TASK_OPTIONS of a task of `config.tasks` (resolve them first: the
+    data's own tasks are known before its frames load); class weights may come as text, "1,4.5" or a name.
+    """
     train: dict[str, Any] = {}
     data: dict[str, Any] = {}
+    per_task: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
         section, _, name = key.rpartition(".")
-        if section in ("", "model", "train") and name in {f.name for f in fields(TrainConfig)}:
+        if section.startswith("tasks.") and name in TASK_OPTIONS:
+            per_task.setdefault(section.removeprefix("tasks."), {})[name] = _option_value(name, value)
+        elif section in ("", "model", "train") and name in {f.name for f in fields(TrainConfig)}:
             train[name] = value
         elif section == "data" and name in {f.name for f in fields(DataConfig)}:
             data[name] = value
         else:
             raise ConfigError(f"unknown setting {key!r}: expected a key of the config file, e.g. train.epochs")
-    return replace(config, train=replace(config.train, **train), data=replace(config.data or DataConfig(), **data))
+    tasks = _with_task_options(config.tasks, per_task)
+    return replace(
+        config, train=replace(config.train, **train), data=replace(config.data or DataConfig(), **data), tasks=tasks
+    )
+
+
+def is_task_option(key: str) -> bool:
+    """Whether an override key sets a task's option (`tasks.<task>.loss`), applied once the tasks are known."""
+    return key.startswith("tasks.")
+
+
+def _with_task_options(tasks: tuple[TaskSpec, ...], per_task: Mapping[str, Mapping[str, Any]]) -> tuple[TaskSpec, ...]:
+    names = [t.name for t in tasks]
+    for name in per_task:
+        if name not in names:
+            raise ConfigError(
+                f"no task {name!r} to set {', '.join(per_task[name])} on: the tasks are {', '.join(names) or 'none'}"
+                f"{suggestion(name, tuple(names))}"
+            )
+    return tuple(
+        replace(t, extra={**t.extra, **per_task[t.name]}) if t.name in per_task else t  # checked as it is made
+        for t in tasks
+    )
+
+
+def _option_value(name: str, value: Any) -> Any:
+    """Class weights given as text ('1,4.5') become numbers; any other value is checked by the task."""
+    if name != CLASS_WEIGHTS or not isinstance(value, str) or value in CLASS_WEIGHTINGS:
+        return value
+    try:
+        return [float(part) for part in value.split(",")]
+    except ValueError:
+        return value  # the task's check names it and what is expected
 
 
 def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:

@@ -29,10 +29,11 @@ from edgemtl.train.checkpoint import (
     training_state,
 )
 from edgemtl.train.config import RunConfig, TrainConfig, check_resumable, save_config
-from edgemtl.train.losses import labelled_count, task_loss
+from edgemtl.train.losses import as_tensors, labelled_count, loss_lines, resolve_class_weights, task_loss
 from edgemtl.train.plots import plot_run
+from edgemtl.train.schedule import warmup_cosine
 from edgemtl.train.validate import labelled_mean, validate_model
-from edgemtl.train.weighting import create_weighting, last_shared_weight
+from edgemtl.train.weighting import create_weighting
 
 
 @dataclass
@@ -140,18 +141,6 @@ def _parameter_groups(model: MultiTaskNet, weighting: nn.Module, config: TrainCo
     return groups
 
 
-def _warmup_cosine(
-    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over the first steps, then cosine decay to zero at the last step (stepped per batch)."""
-    warmup_steps = max(1, int(warmup_fraction * total_steps))
-
-    def factor(step: int) -> float:
-        return min(1.0, (step + 1) / warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total_steps)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def _resumable_run(run_dir: Path, run_config: RunConfig) -> Checkpoint | None:
     """The run's last.pt, when its configuration allows continuing it with `run_config`."""
     resumed = load_resumable(run_dir / "last.pt")
@@ -188,8 +177,10 @@ class _Training:
         context: distributed.Distributed,
         device: torch.device,
         resumed: Checkpoint | None,
+        class_weights: dict[str, np.ndarray],
     ) -> None:
         config, tasks = run_config.train, run_config.tasks
+        self.class_weights = as_tensors(class_weights, device)  # per task, as its loss takes them
         self.run_config, self.config, self.tasks = run_config, config, tasks
         self.context, self.device, self.steps_per_epoch = context, device, steps_per_epoch
         self.generator = seed_everything(config.seed)
@@ -210,13 +201,13 @@ class _Training:
         self.net = distributed.wrap(self.model, context, device)  # steps go through DDP; checkpoints use model
         self.preprocess = Preprocess(config.mean, config.std).to(device)
         self.weighting = create_weighting(config.weighting, tasks).to(device)
-        self.shared_weight = last_shared_weight(self.model)  # where GradNorm measures per-task gradient norms
+        self.shared = self.weighting.shared_parameters(self.model)  # what the method reads gradients on
         self.optimizer = torch.optim.AdamW(
             _parameter_groups(self.model, self.weighting, config),
             lr=config.learning_rate,
             weight_decay=config.weight_decay,
         )
-        self.scheduler = _warmup_cosine(self.optimizer, config.epochs * steps_per_epoch, config.warmup_fraction)
+        self.scheduler = warmup_cosine(self.optimizer, config.epochs * steps_per_epoch, config.warmup_fraction)
         self.use_amp = config.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
 
@@ -224,9 +215,12 @@ class _Training:
         """One optimizer step; the per-task losses and their weighted values."""
         with torch.autocast(self.device.type, enabled=self.use_amp):
             outputs = self.net(self.preprocess(frames))
-            losses = {t.name: task_loss(t, outputs[t.name].float(), targets[t.name]) for t in self.tasks}
+            losses = {
+                t.name: task_loss(t, outputs[t.name].float(), targets[t.name], self.class_weights.get(t.name))
+                for t in self.tasks
+            }
         self.optimizer.zero_grad(set_to_none=True)
-        weighted = self.weighting.backward(losses, self.shared_weight, self.scaler)  # each method's own work
+        weighted = self.weighting.backward(losses, self.shared, self.scaler)  # each method's own work
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -303,6 +297,7 @@ class _Training:
             metrics=metrics,
             config=self.run_config.to_dict(),
             validation=self.validation,
+            class_weights={name: weights.tolist() for name, weights in self.class_weights.items()},
         )
 
     def save(
@@ -393,7 +388,8 @@ def train(
     if not context.is_main:
         progress, log = False, lambda _: None
     steps_per_epoch = max(1, len(train_data) // context.world_size // config.batch_size)
-    run = _Training(run_config, steps_per_epoch, context, device, resumed)
+    class_weights = resolve_class_weights(tasks, train_data)  # one bounded pass over the training targets
+    run = _Training(run_config, steps_per_epoch, context, device, resumed, class_weights)
     run.validation = val_data.frames_record()
 
     best_score, best_metrics, history = _start_files(run, resumed, run_dir)
@@ -403,6 +399,8 @@ def train(
         (f"resuming {run_dir} at epoch {start_epoch}: " if resumed is not None else "")
         + f"training {config.preset} on {len(train_data)} frames ({len(val_data)} for validation), device {device}"
         + (f", {context.world_size} processes" if context.world_size > 1 else "")
+        + f"; weighting {config.weighting}; "
+        + "; ".join(loss_lines(tasks, class_weights))
     )
     for epoch in range(start_epoch, config.epochs + 1):
         train_losses, weighted_losses = run.epoch(epoch, train_data, progress)
