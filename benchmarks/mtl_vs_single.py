@@ -1,155 +1,137 @@
-"""The multi-task nano net against one single-task nano net per task, and against itself under each weighting.
+"""The multi-task nano net, under each task weighting, against one single-task nano net per task: 3 seeds,
+mean ± standard deviation of each task's headline metric, and each network's FLOPs.
 
-Every model gets the same preset, synthetic scenes, epochs and seed; metrics are the last epoch's on the
-held-out scenes (the same budget for all, no best-epoch pick). Costs: parameters and FLOPs of the network
-(PyTorch's FlopCounterMode), and ONNX Runtime CPU latency of the exported graph (uint8 frame in, results
-out) at batch 1 on 2 threads, the models timed interleaved run by run so machine load affects them alike.
-Prints two Markdown tables for the README; training progress goes to stderr.
+Every model gets the same preset, input size, synthetic scenes (per seed), epochs and seed; metrics are
+the last epoch's on the held-out scenes (the same budget for all, no best-epoch pick). FLOPs: PyTorch's
+FlopCounterMode on one frame (`edgemtl.model.model_cost`). Sized to finish in about 25 minutes on a
+loaded 2-core machine (small frames, few scenes and epochs): the comparison is of like with like, not of
+the demo's numbers. Prints Markdown tables; training progress goes to stderr.
 
-    python benchmarks/mtl_vs_single.py [--train-size 3000] [--val-size 400] [--epochs 12] [--seed 0]
+    python benchmarks/mtl_vs_single.py [--size 64] [--train-size 800] [--epochs 8] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
-from precision import interleaved_latency_ms
+from loss_runs import load_text, table
 
 from edgemtl.data import ArrayDataset
 from edgemtl.data.synthetic import make_dataset
-from edgemtl.deploy import export_onnx
 from edgemtl.machine import describe_machine
 from edgemtl.metrics import higher_is_better, primary_metric
-from edgemtl.model import get_preset, model_cost
-from edgemtl.runtime import Engine
+from edgemtl.model import create_model, model_cost
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
-from edgemtl.train import Checkpoint, TrainConfig, load_checkpoint, train
+from edgemtl.train import TrainConfig, train
 from edgemtl.train.weighting import WEIGHTINGS
 
 PRESET = "nano"
-THREADS = 2
 
 
-@dataclass
-class Run:
-    name: str
-    tasks: tuple[TaskSpec, ...]
-    metrics: dict[str, dict[str, float]]  # the last epoch's validation metrics
-    weights: dict[str, float]  # the task weights of the last epoch
-    checkpoint: Checkpoint
-
-
-def train_run(
-    name: str, tasks: tuple[TaskSpec, ...], weighting: str, args: argparse.Namespace, data: ArrayDataset, folder: Path
-) -> Run:
-    config = TrainConfig(preset=PRESET, epochs=args.epochs, seed=args.seed, weighting=weighting)
-    train_data, val_data = data.subset(slice(0, args.train_size)), data.subset(slice(args.train_size, None))
+def last_epoch_scores(
+    tasks: tuple[TaskSpec, ...], weighting: str, seed: int, args: argparse.Namespace, folder: Path, data: ArrayDataset
+) -> dict[str, float]:
+    """Each task's headline metric on the held-out scenes after the last epoch of one training run."""
+    size = (args.size, args.size)
+    config = TrainConfig(
+        preset=PRESET, input_size=size, epochs=args.epochs, seed=seed, weighting=weighting, device="cpu", plots=False
+    )
+    name = f"{'+'.join(t.name for t in tasks)} {weighting} seed {seed}"
     result = train(
         config,
         tasks,
-        train_data,
-        val_data,
-        folder / name,
+        data.subset(slice(0, args.train_size)),
+        data.subset(slice(args.train_size, None)),
+        folder / name.replace(" ", "_"),
         progress=False,
         log=lambda line: print(f"[{name}] {line}", file=sys.stderr),
     )
-    last = result.history[-1]
-    return Run(name, tasks, last["val"], last["task_weights"], load_checkpoint(result.last_checkpoint))
+    return {t.name: result.history[-1]["val"][t.name][primary_metric(t)] for t in tasks}
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return value
+def spread(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def score(task: TaskSpec, run: Run) -> float:
-    return run.metrics[task.name][primary_metric(task)]
-
-
-def score_text(task: TaskSpec, value: float) -> str:
-    """Fractions (accuracy, mIoU) as percentages, so a difference reads in points; MAE as it is."""
-    return f"{100 * value:.1f}" if higher_is_better(task) else f"{value:.3f}"
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+def shown(task: TaskSpec, values: list[float]) -> str:
+    """mean ± std; fractions (accuracy, mIoU) as percentages, so differences read in points."""
+    mean, std = spread(values)
+    scale = 100 if higher_is_better(task) else 1
+    return f"{scale * mean:.1f} ± {scale * std:.1f}" if scale == 100 else f"{mean:.3f} ± {std:.3f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train-size", type=positive, default=3000)
-    parser.add_argument("--val-size", type=positive, default=400)
-    parser.add_argument("--epochs", type=positive, default=12)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--runs", type=positive, default=300, help="timed runs per model (after 10 warm-up runs)")
+    parser.add_argument("--size", type=int, default=64, help="square input size (a multiple of 32)")
+    parser.add_argument("--train-size", type=int, default=800)
+    parser.add_argument("--val-size", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--weightings", nargs="+", default=list(WEIGHTINGS), choices=list(WEIGHTINGS))
     args = parser.parse_args()
 
     tasks = NAVIGATION_TASKS
-    size = get_preset(PRESET).input_size
-    data = make_dataset(args.train_size + args.val_size, size, seed=args.seed)  # scene i depends on (seed, i) only
+    started, load_before = time.perf_counter(), load_text()
+    multi: dict[str, list[dict[str, float]]] = {w: [] for w in args.weightings}
+    single: dict[str, list[float]] = {t.name: [] for t in tasks}
     with tempfile.TemporaryDirectory() as folder:
-        folder = Path(folder)
-        weighted = {name: train_run(f"multi-task, {name}", tasks, name, args, data, folder) for name in WEIGHTINGS}
-        multi = weighted["fixed"]
-        singles = [train_run(f"single-task {t.name}", (t,), "fixed", args, data, folder) for t in tasks]
-        compared = [multi, *singles]
-        engines = {
-            run.name: Engine(export_onnx(run.checkpoint, folder / f"{i}.onnx").path, device="cpu", threads=THREADS)
-            for i, run in enumerate(compared)
-        }
-        latency = interleaved_latency_ms(engines, data.images[:1], args.runs)
-    costs = {run.name: model_cost(run.checkpoint.build_model(), size) for run in compared}
+        for seed in args.seeds:  # seed by seed, so load drifts affect every model alike
+            size = (args.size, args.size)
+            data = make_dataset(args.train_size + args.val_size, size, seed=seed)  # scene i depends on (seed, i)
+            for weighting in args.weightings:
+                multi[weighting].append(last_epoch_scores(tasks, weighting, seed, args, Path(folder), data))
+            for task in tasks:
+                scores = last_epoch_scores((task,), "fixed", seed, args, Path(folder), data)
+                single[task.name].append(scores[task.name])
+    size = (args.size, args.size)
+    flops = {"multi": model_cost(create_model(PRESET, tasks), size).flops}
+    flops |= {t.name: model_cost(create_model(PRESET, (t,)), size).flops for t in tasks}
+    summed = sum(flops[t.name] for t in tasks)
 
-    def cost_cells(parameters: float, flops: float, milliseconds: float) -> list[str]:
-        return [f"{parameters / 1e6:.3f}", f"{flops / 1e9:.3f}", f"{milliseconds:.2f}"]
-
-    header = ["model", *(f"{t.name} {primary_metric(t)}" for t in tasks), "params (M)", "GFLOPs", "ORT CPU p50 (ms)"]
+    header = ["model", *(f"{t.name} {primary_metric(t)}" for t in tasks), "MFLOPs", "share of summed singles"]
     rows = [
         [
-            run.name,
-            *(score_text(t, score(t, run)) if t in run.tasks else "—" for t in tasks),
-            *cost_cells(costs[run.name].parameters, costs[run.name].flops, latency[run.name]),
+            f"multi-task, {w}",
+            *(shown(t, [run[t.name] for run in runs]) for t in tasks),
+            f"{flops['multi'] / 1e6:.1f}",
+            f"{flops['multi'] / summed:.0%}",
         ]
-        for run in compared
+        for w, runs in multi.items()
     ]
-    sums = [sum(costs[r.name].parameters for r in singles), sum(costs[r.name].flops for r in singles)]
-    sums.append(sum(latency[r.name] for r in singles))
-    rows.append(
-        ["sum of single-task nets", *(score_text(t, score(t, s)) for t, s in zip(tasks, singles)), *cost_cells(*sums)]
-    )
-    own = [costs[multi.name].parameters, costs[multi.name].flops, latency[multi.name]]
-    deltas = [
-        f"{100 * (score(t, multi) - score(t, s)):+.1f} pts"
-        if higher_is_better(t)
-        else f"{score(t, multi) - score(t, s):+.3f}"
-        for t, s in zip(tasks, singles)
-    ]
-    rows.append(["multi-task vs sum", *deltas, *(f"{mine / total:.0%}" for mine, total in zip(own, sums))])
-
-    weighting_rows = [
+    rows += [
         [
-            name,
-            *(score_text(t, score(t, run)) for t in tasks),
-            ", ".join(f"{k} {v:.2f}" for k, v in run.weights.items()),
+            f"single-task {task.name}",
+            *(shown(t, single[t.name]) if t is task else "—" for t in tasks),
+            f"{flops[task.name] / 1e6:.1f}",
+            f"{flops[task.name] / summed:.0%}",
         ]
-        for name, run in weighted.items()
+        for task in tasks
     ]
-    print(f"Machine: {describe_machine()}")
+    verdicts = []
+    for weighting, runs in multi.items():
+        cells = []
+        for task in tasks:
+            mine, _ = spread([run[task.name] for run in runs])
+            theirs, std = spread(single[task.name])
+            gap = mine - theirs if higher_is_better(task) else theirs - mine  # > 0: the multi-task net is better
+            shown_gap = f"{100 * gap:+.1f} pts" if higher_is_better(task) else f"{gap:+.3f}"
+            cells.append(f"{shown_gap} ({'within' if gap >= -std else 'outside'} 1 std)")
+        verdicts.append([weighting, *cells])
+    print(f"Machine: {describe_machine()}; {load_before} at the start, {load_text()} at the end")
     print(
-        f"{PRESET} preset at {size[0]}x{size[1]}; {args.train_size} synthetic training scenes, epochs {args.epochs}, "
-        f"seed {args.seed}; metrics on {args.val_size} held-out scenes after the last epoch; latency: onnxruntime "
-        f"CPUExecutionProvider, {THREADS} threads, batch 1, median of {args.runs} interleaved runs"
+        f"{PRESET} at {size[0]}x{size[1]}; {args.train_size} synthetic training scenes per seed, {args.epochs} epochs, "
+        f"seeds {', '.join(map(str, args.seeds))}; metrics on {args.val_size} held-out scenes after the last epoch "
+        f"(mean ± std over the seeds); {time.perf_counter() - started:.0f} s in all"
     )
     print()
-    print("\n".join(table(header, rows)))
+    print(table(header, rows))
     print()
-    print("\n".join(table(["weighting", *header[1 : 1 + len(tasks)], "last epoch's task weights"], weighting_rows)))
+    print(table(["weighting", *(f"{t.name}: multi-task − single-task" for t in tasks)], verdicts))
 
 
 if __name__ == "__main__":

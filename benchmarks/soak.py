@@ -1,22 +1,37 @@
 """Memory over a long run: 20,000 frames through one camera pipeline, resident memory (RSS) sampled as it goes.
 
-A synthetic 640x480 drive video is decoded again and again (the source reopens it at its end), so the
-real decode → resize → infer → overlay → output path runs the whole time. RSS must stay flat: the
-pipeline reuses its buffers and keeps latency statistics in constant memory.
+A synthetic drive video (640x480 unless --size) is decoded again and again (the source reopens it at its
+end), so the real decode → resize → infer → overlay → output path runs the whole time. RSS must stay
+flat: the pipeline reuses its buffers and keeps latency statistics in constant memory.
+
+`--viewer` adds the web viewer with one headless client (a process) pulling its stream (benchmarks/watcher.py), and
+`--mcap` an MCAP recording of every frame (read back at the end: its summary must count every frame), all
+on one pipeline (edgemtl.runtime.tee.TeeSink); `--results` sends every frame's results line too (a UDP
+receiver on this machine counts the datagrams).
 
     python benchmarks/soak.py [--frames 20000] [--model nav.onnx] [--output none|out.mp4|folder]
+    python benchmarks/soak.py --size 120x160 --viewer --mcap --results   # the issue 14 soak
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
+
+from watcher import Watcher, free_port
 
 from edgemtl.commands.bench import write_drive_video
 from edgemtl.machine import describe_machine
 from edgemtl.runtime import Engine, EngineOptions, Frame, open_output, run_pipeline
+from edgemtl.runtime.results_stream import open_results
 from edgemtl.runtime.sources import FrameSource, VideoSource
+from edgemtl.runtime.tee import TeeSink
 
 _CLIP_FRAMES = 500
 
@@ -49,30 +64,94 @@ def rss_mib() -> float:
     return pages * 4096 / 2**20
 
 
+class UdpCounter:
+    """A controller stand-in: counts the results datagrams that arrive, on a thread."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.5)
+        self.port, self.count, self.running = self.socket.getsockname()[1], 0, True
+        self.thread = threading.Thread(target=self._count, daemon=True)
+        self.thread.start()
+
+    def _count(self) -> None:
+        while self.running:
+            with contextlib.suppress(TimeoutError):
+                self.socket.recv(65536)
+                self.count += 1
+
+    def close(self) -> int:
+        time.sleep(1.0)  # the last datagrams in flight
+        self.running = False
+        self.thread.join()
+        self.socket.close()
+        return self.count
+
+
+def mcap_frames(path: Path) -> tuple[int, int]:
+    """(messages on /camera/image by the file's summary, file size): the recording is whole and complete."""
+    from mcap.reader import make_reader
+
+    with open(path, "rb") as stream:
+        summary = make_reader(stream).get_summary()
+    topics = {summary.channels[c].topic: n for c, n in summary.statistics.channel_message_counts.items()}
+    return topics["/camera/image"], path.stat().st_size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument("--model", type=Path, default=None, help="default: a random-weight nano export")
     parser.add_argument("--output", default="none")
+    parser.add_argument("--size", default="480x640", help="the drive video's HxW")
+    parser.add_argument("--viewer", action="store_true", help="also serve the web viewer, one client watching")
+    parser.add_argument("--mcap", action="store_true", help="also record every frame to MCAP")
+    parser.add_argument("--results", action="store_true", help="also send results to udp://127.0.0.1 (counted)")
     args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
         if model is None:
             from speed import export_random
 
             model, _ = export_random("nano", Path(folder))
-        video = write_drive_video(Path(folder) / "drive.mp4", _CLIP_FRAMES, (480, 640))
+        video = write_drive_video(Path(folder) / "drive.mp4", _CLIP_FRAMES, size)
         engine = Engine(model, "cpu", EngineOptions(threads=1, spinning=False))
         samples = [(0, rss_mib())]
 
         def sample(line: str) -> None:
             samples.append((int(line.split()[0]), rss_mib()))
 
-        with LoopedVideo(video) as source, open_output(args.output, fps=source.fps) as sink:
-            stats = run_pipeline(engine, source, sink, max_frames=args.frames, report=sample, report_every_s=5)
-        samples.append((stats.frames, rss_mib()))
+        outputs = [args.output] + ([f"http://127.0.0.1:{free_port()}"] if args.viewer else [])
+        outputs += [str(Path(folder) / "soak.mcap")] if args.mcap else []
+        load = os.getloadavg()[0]
+        receiver = UdpCounter() if args.results else None
+        results = open_results(f"udp://127.0.0.1:{receiver.port}") if receiver else None
+        with (
+            LoopedVideo(video) as source,
+            TeeSink([open_output(o, fps=source.fps) for o in outputs]) as sink,
+            results or contextlib.nullcontext(),
+        ):
+            watcher = Watcher(outputs[1]) if args.viewer else None
+            if watcher is not None:
+                watcher.wait_attached(sink.sinks[1])
+            stats = run_pipeline(
+                engine, source, sink, max_frames=args.frames, report=sample, report_every_s=5, results=results
+            )
+            samples.append((stats.frames, rss_mib()))
+            if watcher is not None:
+                watcher.close()
+        recorded = mcap_frames(Path(outputs[-1])) if args.mcap else None
     print(f"Machine: {describe_machine()}")
-    print(f"{stats.describe()}; engine {engine.describe()}; output {args.output}")
+    print(f"load average (1 min): {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
+    print(f"{size[0]}x{size[1]} frames; {stats.describe()}; engine {engine.describe()}; outputs {', '.join(outputs)}")
+    if watcher is not None:
+        print(f"the viewer's client received {watcher.frames} frames ({watcher.bytes / 2**20:.0f} MiB of JPEG)")
+    if receiver is not None:
+        print(f"results: {receiver.close()} datagrams received on udp://127.0.0.1:{receiver.port}")
+    if recorded is not None:
+        print(f"the MCAP recording holds {recorded[0]} frames per image topic, {recorded[1] / 2**20:.0f} MiB")
     print()
     print("| frames | RSS (MiB) |")
     print("|---|---|")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,9 @@ import pytest
 from edgemtl.data.synthetic import make_dataset
 from edgemtl.tasks import NAVIGATION_TASKS
 from tests.helpers import TINY_SIZE
+
+# No test downloads anything: timm and huggingface_hub stay off the network (timm encoders use random init).
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +45,17 @@ def exported_model(tmp_path_factory, trained_run, tiny_data) -> Path:
 
     path = tmp_path_factory.mktemp("export") / "tiny.onnx"
     export_onnx(load_checkpoint(trained_run.best_checkpoint), path, verify_data=tiny_data.subset(slice(0, 8)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def frame_sized_model(tmp_path_factory, trained_run) -> Path:
+    """The tiny model exported with --frame-size dynamic: any frame in, masks at its size out."""
+    from edgemtl.deploy import ExportOptions, export_onnx
+    from edgemtl.train import load_checkpoint
+
+    path = tmp_path_factory.mktemp("export") / "frame-sized.onnx"
+    export_onnx(load_checkpoint(trained_run.best_checkpoint), path, ExportOptions(frame_size="dynamic"))
     return path
 
 

@@ -117,6 +117,16 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
     return parts[0], parts[1]
 
 
+def parse_frame_size(text: str | None) -> tuple[int, int] | str | None:
+    """'480x640' → (480, 640); 'dynamic' stays; None: no frame size (frames at the model's size)."""
+    if text is None or text == "dynamic":
+        return text
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ConfigError(f"frame size {text!r} is not understood: expected HxW (e.g. 480x640) or 'dynamic'")
+    return int(parts[0]), int(parts[1])
+
+
 def parse_batch(text: str) -> int | None:
     """'dynamic' → None; '8' → 8."""
     if text == "dynamic":

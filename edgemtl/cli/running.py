@@ -119,7 +119,17 @@ def predict(sources: tuple[str, ...], model: Path | None, output: str, device: s
 @click.argument("sources", nargs=-1, required=True)
 @model_option()
 @click.option(
-    "-o", "--output", default="display", show_default=True, help="display, none, a video (.mp4/.avi/.mkv) or a folder."
+    "-o",
+    "--output",
+    default="display",
+    show_default=True,
+    help="display, none, http://HOST:PORT (web viewer), a video (.mp4/.avi/.mkv), a .mcap recording or a folder.",
+)
+@click.option(
+    "--token",
+    envvar="EDGEMTL_VIEWER_TOKEN",
+    default=None,
+    help="The web viewer's secret (?token= or X-Edgemtl-Token); needed off 127.0.0.1 [$EDGEMTL_VIEWER_TOKEN].",
 )
 @runtime_device_option
 @engine_options(spinning=False)
@@ -129,14 +139,14 @@ def predict(sources: tuple[str, ...], model: Path | None, output: str, device: s
 @click.option("--reconnects", type=click.IntRange(0), default=3, show_default=True, help="Stream reconnect attempts.")
 @click.option("--stats/--no-stats", "draw_stats", default=True, help="Draw FPS and latency on the frames.")
 @click.option("--json", "summary_json", type=click.Path(path_type=Path), default=None, help="Write the summary here.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output video.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output video or recording.")
 @click.option(
     "--results", default=None, help="Per-frame JSON lines: FILE, - (stdout), udp://HOST:PORT, zmq://HOST:PORT."
 )
 @click.option("--results-mask", type=click.Choice(["rle", "png"]), default=None, help="Send masks in --results.")
 @click.option("--smooth", multiple=True, help="Steady a task's label: TASK:ema=0.6,dwell=3,latch=CLASS:N [repeat].")
 def camera(sources: tuple[str, ...], **flags: Any) -> None:
-    """Live: cameras, streams or files → model → overlay → window, video, folder or nothing; Ctrl-C stops.
+    """Live: cameras, streams or files → model → overlay → window, web viewer, video, MCAP, folder or nothing.
 
     SOURCES: a camera index (0) or /dev/videoN, a video file, an image, folder or glob, rtsp:// or http(s)://.
     Several sources share one engine (one batched run per tick); each gets its own output (out-0.mp4, …).

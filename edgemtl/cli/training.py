@@ -12,11 +12,13 @@ from edgemtl.cli.options import (
     output_option,
     outside_paths_option,
     parse_batch,
+    parse_frame_size,
     parse_size,
     path_option,
     progress_option,
     seed_option,
 )
+from edgemtl.errors import ConfigError
 
 
 @click.command()
@@ -74,6 +76,12 @@ TRAIN_FLAGS = {
     "preset": "model.preset",
     "input_size": "model.input_size",
     "skips": "model.skips",
+    "encoder": "model.encoder",
+    "pretrained": "model.pretrained",
+    "weights": "model.weights",
+    "resize": "model.resize",
+    "freeze_encoder": "train.freeze_encoder",
+    "encoder_lr_scale": "train.encoder_lr_scale",
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",
     "lr": "train.learning_rate",
@@ -122,11 +130,36 @@ class TrainCommand(click.Command):
 )
 @click.option("--preset", help="nano, small or base.")
 @click.option("--input-size", default=None, help="HxW or N; default: the preset's.")
+@click.option("--encoder", help="'' for the preset's own, or timm:<name> (pip install edgemtl[timm]).")
+@click.option("--pretrained/--no-pretrained", help="A timm encoder's ImageNet weights, from timm's hub.")
+@click.option("--weights", help="A timm encoder's weights from a local state dict file (.pth or .safetensors).")
+@click.option("--freeze-encoder/--no-freeze-encoder", help="Train the decoder and heads only.")
+@click.option("--encoder-lr-scale", type=click.FloatRange(0, min_open=True), help="Encoder LR / --lr.")
+@click.option("--resize", type=click.Choice(["stretch", "letterbox", "crop"]), help="How camera frames fit the input.")
 @click.option("--epochs", type=click.IntRange(1))
 @click.option("--batch-size", type=click.IntRange(1), help="Per process under torchrun.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True))
 @click.option("--train-size", type=click.IntRange(1), help="Synthetic scenes to train on.")
-@click.option("--weighting", type=click.Choice(["fixed", "uncertainty", "dwa", "gradnorm"]), help="Task weighting.")
+@click.option(
+    "--weighting",
+    type=click.Choice(["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "cagrad"]),
+    help="Task weighting (docs/training.md says which to try).",
+)
+@click.option(
+    "--loss",
+    "losses",
+    multiple=True,
+    metavar="TASK=NAME",
+    help="A task's loss, e.g. segmentation=dice_ce (segmentation: ce, focal, dice_ce, ohem; classification: ce, "
+    "focal; multilabel: bce, focal; regression: mse, huber). Repeatable.",
+)
+@click.option(
+    "--class-weights",
+    multiple=True,
+    metavar="TASK=WEIGHTS",
+    help="A task's class weights: median_frequency or inverse_sqrt (from the training targets), or one number per "
+    "class, e.g. segmentation=1,1,5,2. Repeatable.",
+)
 @click.option("--skips/--no-skips", help="Encoder skips into the segmentation decoder.")
 @click.option("--seed", type=int)
 @device_option
@@ -153,6 +186,7 @@ def train_command(
     overrides = {
         key: flags[flag] for flag, key in TRAIN_FLAGS.items() if ctx.get_parameter_source(flag) in command_line
     }
+    overrides |= task_options("loss", flags["losses"]) | task_options("class_weights", flags["class_weights"])
     options = TrainOptions(
         config=config_file,
         overrides=overrides,
@@ -163,6 +197,18 @@ def train_command(
     result = run_train(options, log=click.echo)
     if is_main_process():
         click.echo(f"best checkpoint: {result.best_checkpoint}")
+
+
+def task_options(option: str, values: tuple[str, ...]) -> dict[str, str]:
+    """`--loss segmentation=dice_ce` → {"tasks.segmentation.loss": "dice_ce"}: override keys of the config."""
+    overrides = {}
+    for value in values:
+        task, equals, setting = value.partition("=")
+        if not (equals and task.strip() and setting.strip()):
+            flag = "--" + option.replace("_", "-")
+            raise ConfigError(f"{flag} {value!r} is not understood: expected TASK=VALUE, e.g. segmentation=...")
+        overrides[f"tasks.{task.strip()}.{option}"] = setting.strip()
+    return overrides
 
 
 @click.command("export")
@@ -179,6 +225,20 @@ def train_command(
 @click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
 @click.option("--input-size", default=None, help="HxW or N, multiples of 32; default: the training size.")
 @click.option("--raw-logits/--no-raw-logits", default=False, help="Also output raw logits per task.")
+@click.option(
+    "--resize",
+    type=click.Choice(["stretch", "letterbox", "crop"]),
+    default=None,
+    help="Resize policy; default: training's.",
+)
+@click.option(
+    "--frame-size",
+    default=None,
+    help="HxW of the camera's frames (e.g. 480x640) or 'dynamic': the graph takes raw frames, resizes them "
+    "inside and returns masks at the frame's size.",
+)
+@click.option("--overlay-output", is_flag=True, help="With --frame-size: also output the frame with the mask blended.")
+@click.option("--overlay-alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True)
 @click.option("--verify/--no-verify", default=True, help="Compare with PyTorch on labelled validation frames.")
 @click.option(
     "--verify-data",
@@ -209,6 +269,10 @@ def export_command(
     batch: str,
     input_size: str | None,
     raw_logits: bool,
+    resize: str | None,
+    frame_size: str | None,
+    overlay_output: bool,
+    overlay_alpha: float,
     calib_method: str,
     max_drop: float | None,
     allow_degraded: bool,
@@ -224,6 +288,10 @@ def export_command(
         batch=parse_batch(batch),
         input_size=parse_size(input_size),
         raw_logits=raw_logits,
+        resize=resize,
+        frame_size=parse_frame_size(frame_size),
+        overlay=overlay_output,
+        overlay_alpha=overlay_alpha,
         calibration_method=calib_method,
         max_drop=max_drop,
         allow_degraded=allow_degraded,

@@ -17,17 +17,21 @@ import numpy as np
 
 from edgemtl.errors import DeviceError
 from edgemtl.machine import describe_machine
-from edgemtl.runtime.engine import Engine, EngineOptions
+from edgemtl.runtime.engine import Engine
+from edgemtl.runtime.providers import EngineOptions
 from edgemtl.runtime.sinks import VideoFileSink
 from edgemtl.runtime.speed import (
+    STAGES,
     BenchRow,
     PipelineComparison,
+    StageSplit,
     bench_engine,
     bench_pipeline,
     bench_vector_engine,
     engine_only,
     make_row,
     markdown_table,
+    split_stages,
 )
 from edgemtl.runtime.timing import time_calls
 
@@ -40,6 +44,7 @@ class BenchReport:
     machine: str
     rows: list[BenchRow] = field(default_factory=list)
     pipelines: list[tuple[str, str, PipelineComparison]] = field(default_factory=list)  # model, engine, result
+    stages: list[tuple[str, StageSplit]] = field(default_factory=list)  # engine, split
     notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -55,6 +60,15 @@ class BenchReport:
                     f"| {model} | {engine} | {result.model_alone_fps:.0f} | {result.pipeline_fps:.0f} "
                     f"| {result.ratio:.1%} |"
                 )
+        if self.stages:
+            lines += ["", "A frame's time by stage (median ms, one thread, stage after stage):", ""]
+            lines += [
+                "| model | engine | frame | " + " | ".join(STAGES) + " | total |",
+                "|---" * (len(STAGES) + 4) + "|",
+            ]
+            for engine, split in self.stages:
+                values = " | ".join(f"{split.medians_ms[stage]:.2f}" for stage in STAGES)
+                lines.append(f"| {split.model} | {engine} | {split.frame} | {values} | {split.total_ms:.2f} |")
         return [*lines, "", *self.notes] if self.notes else lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,6 +76,7 @@ class BenchReport:
             "machine": self.machine,
             "rows": [row.to_dict() for row in self.rows],
             "pipelines": [{"model": m, "engine": e, **r.to_dict()} for m, e, r in self.pipelines],
+            "stages": [{"engine": e, "model": s.model, "frame": s.frame, "ms": s.medians_ms} for e, s in self.stages],
             "notes": self.notes,
         }
 
@@ -154,6 +169,13 @@ def torch_devices(rows: list[BenchRow]) -> list[str]:
     return devices
 
 
+def describe_model(engine: Engine) -> str:
+    """What a benched file holds, so a table row's file name says which model (a preset, a timm encoder)."""
+    height, width = engine.input_size
+    meta = engine.metadata
+    return f"{meta.preset or 'model'}, {height}x{width} input, {meta.precision}, resize {meta.resize}"
+
+
 def run_bench(
     models: list[Path],
     *,
@@ -181,6 +203,8 @@ def run_bench(
                 if engine.features is not None:  # feature rows: no frames, no camera pipeline
                     report.rows += bench_vector_engine(engine, batches=batches, runs=runs)
                     continue
+                if not any(n.startswith(f"{model.name}: ") for n in report.notes):  # once per file
+                    report.notes.append(f"{model.name}: {describe_model(engine)}")
                 if frame is None:  # rendered once a model has opened, so a wrong path fails at once
                     (frame,) = drive_frames(1, frame_size)
                     if video is None and pipeline_frames:
@@ -189,6 +213,9 @@ def run_bench(
                 if video is not None and pipeline_frames:
                     result = bench_pipeline(engine, video, frames=pipeline_frames)
                     report.pipelines.append((model.name, engine.describe(), result))
+                    with VideoFileSink(Path(folder) / "stages.mp4", fps=30.0) as sink:
+                        split = split_stages(engine, video, sink, frames=min(pipeline_frames, 200))
+                    report.stages.append((engine.describe(), split))
     if checkpoint is None:
         report.notes.append(
             "PyTorch eager: skipped (an .onnx file holds no PyTorch weights; pass --checkpoint to add the row)"

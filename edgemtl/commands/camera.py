@@ -22,7 +22,9 @@ class CameraRequest:
 
     source: str | tuple[str, ...]  # one or several: a camera index or /dev/videoN, a video, images, rtsp://, http(s)://
     model: Path  # an .onnx file written by `edgemtl export`
-    output: str = "display"  # display, none, a video file or a folder; several sources: out-0.mp4, out-1.mp4, …
+    # display, none, http://HOST:PORT (a web viewer), a video, a .mcap file or a folder; several sources:
+    # out-0.mp4, out-1.mp4, … (a web viewer serves one source)
+    output: str = "display"
     device: str = "auto"
     options: EngineOptions = field(default_factory=EngineOptions)
     live: bool | None = None  # newest frame only; None: for cameras and streams
@@ -32,6 +34,7 @@ class CameraRequest:
     draw_stats: bool = True
     overwrite: bool = False  # replace an existing output video
     summary_json: Path | None = None  # where to write the summary, as JSON
+    token: str | None = None  # the web viewer's shared secret; required when it binds beyond the loopback
     results: str | None = None  # per-frame JSON lines: a file, "-" (stdout), udp://HOST:PORT, zmq://HOST:PORT
     results_mask: str | None = None  # masks in the results lines: "rle" or "png" (None: not sent)
     smooth: tuple[Smoothing | str, ...] = ()  # steady decisions, one per task: Smoothing or "scene:ema=0.6,…"
@@ -61,7 +64,8 @@ def run_camera(request: CameraRequest, status: Callable[[str], None] | None = No
         results = stack.enter_context(open_results(request.results, request.results_mask)) if request.results else None
         steadiers = [Steadier(engine.tasks, settings, str(request.model)) if settings else None for _ in uris]
         if status is not None:
-            status(f"{' + '.join(uris)} -> {request.output} on {engine.describe()}; Ctrl-C stops")
+            shown = getattr(sinks[0], "url", request.output)  # a viewer's address, with its token
+            status(f"{' + '.join(uris)} -> {shown} on {engine.describe()}; Ctrl-C stops")
         common = {
             "max_frames": request.max_frames,
             "draw_stats": request.draw_stats,
@@ -83,4 +87,4 @@ def _sink(output: str, fps: float | None, request: CameraRequest, count: int, in
     """A source's output; with several sources, each window is titled by its source."""
     if output == DISPLAY and count > 1:
         return DisplaySink(title=f"edgemtl [{index}] {request.sources[index]}")
-    return open_output(output, fps=fps, overwrite=request.overwrite)
+    return open_output(output, fps=fps, overwrite=request.overwrite, token=request.token)

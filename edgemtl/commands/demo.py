@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgemtl import __version__
@@ -41,6 +41,14 @@ class DemoConfig:
     video_frames: int = 300
     sample_images: int = 6
     preset: str = "nano"
+    # Square, not the preset's camera-shaped default: the demo's synthetic scenes are drawn at the model's
+    # size (no camera frame to fit), and its targets and 2-minute budget were measured at 128x128
+    # (docs/training.md, "Input sizes"). None: the preset's own.
+    input_size: tuple[int, int] | None = (128, 128)
+    # Dice + cross-entropy with inverse-sqrt class weights lifts thin, rare classes the most of the losses
+    # measured (benchmarks/rare_class.py, docs/benchmarks.md#losses-for-a-rare-class)
+    segmentation_loss: str = "dice_ce"
+    segmentation_class_weights: str = "inverse_sqrt"
     seed: int = 0
     device: str = "auto"
 
@@ -91,8 +99,10 @@ def run_demo(
         report.seconds[stage] = round(now - timer, 1)
         timer = now
 
-    tasks = NAVIGATION_TASKS
-    size = TrainConfig(preset=config.preset).resolved_input_size()
+    scene, segmentation = NAVIGATION_TASKS
+    losses = {"loss": config.segmentation_loss, "class_weights": config.segmentation_class_weights}
+    tasks = (scene, replace(segmentation, extra={**segmentation.extra, **losses}))
+    size = TrainConfig(preset=config.preset, input_size=config.input_size).resolved_input_size()
     counts = f"{config.train_size} + {config.val_size} + {config.test_size}"
     log(f"[1/5] generating {counts} synthetic scenes at {size[0]}x{size[1]}")
     train_data, val_data, test_data = (
@@ -102,7 +112,9 @@ def run_demo(
     lap("data")
 
     log(f"[2/5] training {config.preset} for {config.epochs} epochs")
-    train_config = TrainConfig(preset=config.preset, epochs=config.epochs, seed=config.seed, device=config.device)
+    train_config = TrainConfig(
+        preset=config.preset, input_size=size, epochs=config.epochs, seed=config.seed, device=config.device
+    )
     result = train(train_config, tasks, train_data, val_data, out_dir / "train", progress=progress, log=log)
     lap("train")
 

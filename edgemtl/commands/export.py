@@ -19,6 +19,8 @@ from edgemtl.errors import ConfigError
 from edgemtl.train import Checkpoint, load_checkpoint
 
 TARGETS = ("onnx", "triton")
+#: A dynamic frame-sized file is verified (and calibrated) on frames of a VGA camera's size.
+DYNAMIC_FRAME_CHECK_SIZE = (480, 640)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class ExportReport:
             lines += [f"  {check}" for check in result.parity.checks]
         if result.verification:
             lines += result.verification.lines(self.verified_on)
+        if result.speed:
+            lines.append(result.speed.line())
         return lines
 
 
@@ -146,11 +150,10 @@ def run_export(request: ExportRequest) -> ExportReport:
     options = request.options.validate(checkpoint)
     _check_data_sources(checkpoint, request)
     output = _output_path(request)
-    verify_data, verify_name = (
-        verification_data(checkpoint, request, options.input_size) if request.verify else (None, "")
-    )
+    frame_size = options.graph_size or DYNAMIC_FRAME_CHECK_SIZE  # the frames the file is fed
+    verify_data, verify_name = verification_data(checkpoint, request, frame_size) if request.verify else (None, "")
     calibration = (
-        _calibration_frames(checkpoint, request, options.input_size, options.batch or 1)
+        _calibration_frames(checkpoint, request, frame_size, options.batch or 1)
         if options.precision == "int8"
         else None
     )

@@ -9,11 +9,10 @@ from typing import Any
 
 from edgemtl.data import dataset_tasks, training_sets
 from edgemtl.errors import ConfigError
-from edgemtl.model import check_input_size, get_preset
 from edgemtl.paths import fresh_dir
 from edgemtl.train import TrainResult, train
 from edgemtl.train.checkpoint import load_resumable
-from edgemtl.train.config import RunConfig, load_config, with_overrides
+from edgemtl.train.config import RunConfig, is_task_option, load_config, with_overrides
 from edgemtl.train.distributed import is_main_process
 
 
@@ -48,16 +47,20 @@ def resolve_config(options: TrainOptions) -> RunConfig:
         run = RunConfig.from_dict(load_resumable(checkpoint).config, str(checkpoint))
     else:
         run = RunConfig()
-    run = with_overrides(run, options.overrides)
+    settings = {key: value for key, value in options.overrides.items() if not is_task_option(key)}
+    run = with_overrides(run, settings)
     run = replace(run, data=run.data.absolute())
     tasks = run.tasks or dataset_tasks(run.data.train)
+    task_options = {key: value for key, value in options.overrides.items() if is_task_option(key)}
     if run.data.columns() is not None:  # vector input: a table's feature rows have no size to resolve
-        return replace(run, tasks=tasks)
+        return with_overrides(replace(run, tasks=tasks), task_options)
     size = run.train.resolved_input_size()
-    check_input_size(size, get_preset(run.train.preset).stride)  # before minutes of data loading, not after
+    weights = str(Path(run.train.weights).resolve()) if run.train.weights else None
+    settings = replace(run.train, input_size=size, weights=weights)
+    settings.check_model()  # names, weights file and input size before minutes of data loading, not after
     # Recorded resolved, so a resume compares like with like; replace() checks the augmentation against
     # the tasks before any data is loaded.
-    return replace(run, train=replace(run.train, input_size=size), tasks=tasks)
+    return with_overrides(replace(run, train=settings, tasks=tasks), task_options)
 
 
 def run_train(options: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:

@@ -26,19 +26,25 @@ from edgemtl.deploy.vector import check_vector_export, example_input, input_name
 from edgemtl.deploy.verify import (
     DEFAULT_MAX_DROP,
     ParityReport,
+    SpeedAgainstFp32,
     VerificationReport,
     compare_metrics,
+    speed_against_fp32,
     verify_parity,
 )
-from edgemtl.deploy.wrapper import ExportWrapper
+from edgemtl.deploy.wrapper import ExportWrapper, OverlaySpec
 from edgemtl.errors import ConfigError, ExportError, OutputError
-from edgemtl.model import check_input_size, get_preset, input_preprocess
-from edgemtl.runtime.metadata import INPUT_NAME, ModelMetadata
+from edgemtl.kinds import kind_of
+from edgemtl.model import check_input_size, input_preprocess, model_stride
+from edgemtl.model.frame import FRAME_RESIZE, FrameSizedNet
+from edgemtl.resize import DEFAULT_POLICY, check_policy
+from edgemtl.runtime.metadata import DYNAMIC, INPUT_NAME, OVERLAY_OUTPUT, ModelMetadata
 from edgemtl.train.checkpoint import Checkpoint
 
 DEFAULT_OPSET = 18  # what the dynamo exporter targets natively; TensorRT 10 and ORT ≥ 1.14 read it
 MIN_OPSET = 17  # the dynamo exporter's floor (per-channel QDQ needs only 13)
 MAX_OPSET = 23  # the newest opset this onnx / onnxruntime pair both run
+FRAME_SIDES = (16, 8192)  # a frame-sized export's frame height and width, in pixels: bounds, not a policy
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,25 @@ class ExportOptions:
     reduce_range: bool | None = None  # int8 7-bit weights; None: when the exporting CPU lacks VNNI
     max_drop: float | None = None  # points a task may lose; None: DEFAULT_MAX_DROP[precision]
     allow_degraded: bool = False  # keep a file that lost more than max_drop, and say so
+    resize: str | None = None  # the resize policy the file records; None: the one the model was trained with
+    # (height, width) of the camera's frames, or "dynamic": the graph takes raw frames of that size, resizes
+    # them to input_size inside, and returns masks at the frame's size. None: frames at input_size.
+    frame_size: tuple[int, int] | str | None = None
+    overlay: bool = False  # frame-sized only: one more output, the frame with the mask blended in
+    overlay_alpha: float = 0.5
+
+    @property
+    def graph_size(self) -> tuple[int, int] | None:
+        """The frames' (height, width) the graph is traced and fed at; None: any size (dynamic)."""
+        if self.frame_size == DYNAMIC:
+            return None
+        return tuple(self.frame_size or self.input_size)  # type: ignore[return-value]
+
+    def overlay_task(self, checkpoint: Checkpoint) -> str | None:
+        """The per-pixel task the in-graph overlay blends: the first one."""
+        if not self.overlay:
+            return None
+        return next(t.name for t in checkpoint.tasks if not kind_of(t).per_image)
 
     def validate(self, checkpoint: Checkpoint) -> ExportOptions:
         """Return the options with defaults resolved, or raise ConfigError naming the bad one."""
@@ -74,9 +99,35 @@ class ExportOptions:
         if checkpoint.features is not None:  # vector input: rows of features, no frame size to choose
             check_vector_export(checkpoint, self)
         else:
-            check_input_size(size, get_preset(checkpoint.preset).stride)
+            check_input_size(size, model_stride(checkpoint.preset, checkpoint.encoder))
+            _check_frame_options(self, checkpoint)
         max_drop = DEFAULT_MAX_DROP[self.precision] if self.max_drop is None else self.max_drop
-        return replace(self, input_size=size, max_drop=max_drop)
+        resize = check_policy(self.resize or checkpoint.resize)
+        return replace(self, input_size=size, max_drop=max_drop, resize=resize)
+
+
+def _check_frame_options(options: ExportOptions, checkpoint: Checkpoint) -> None:
+    low, high = FRAME_SIDES
+    frame = options.frame_size
+    if frame not in (None, DYNAMIC) and not (
+        isinstance(frame, tuple) and len(frame) == 2 and all(low <= side <= high for side in frame)
+    ):
+        raise ConfigError(f"frame size {frame} is not usable: expected HxW with sides {low}..{high}, or dynamic")
+    policy = options.resize or checkpoint.resize
+    if frame is not None and policy != DEFAULT_POLICY:
+        raise ConfigError(
+            f"a frame-sized export resizes inside its graph with the {DEFAULT_POLICY} policy only, and this one "
+            f"is {policy}: export with --resize {DEFAULT_POLICY}, or without --frame-size to keep {policy}"
+        )
+    if not options.overlay:
+        return
+    if frame is None:
+        raise ConfigError("--overlay-output blends the mask into the camera frame: give --frame-size HxW or dynamic")
+    if all(kind_of(t).per_image for t in checkpoint.tasks):
+        names = ", ".join(f"{t.name} ({t.kind.value})" for t in checkpoint.tasks)
+        raise ConfigError(f"--overlay-output needs a segmentation task to blend: this model has {names}")
+    if not 0.0 <= options.overlay_alpha <= 1.0:
+        raise ConfigError(f"overlay alpha {options.overlay_alpha} is not usable: expected 0..1")
 
 
 @dataclass(frozen=True)
@@ -86,6 +137,7 @@ class ExportResult:
     parity: ParityReport | None
     verification: VerificationReport | None
     size_bytes: int
+    speed: SpeedAgainstFp32 | None = None  # fp16 / int8: the file's latency beside fp32's, on this machine
 
 
 @contextlib.contextmanager
@@ -112,21 +164,43 @@ def build_metadata(
         std=checkpoint.std,
         outputs=wrapper.outputs,
         precision=options.precision,
-        preset=checkpoint.preset,
+        preset=model_description(checkpoint.preset, checkpoint.encoder),
         opset=options.opset,
         edgemtl_version=__version__,
         metrics=checkpoint.metrics,
         batch=options.batch,
         calibration=calibration,
+        resize=options.resize,
+        frame_size=options.frame_size,
+        frame_resize=FRAME_RESIZE if options.frame_size is not None else "",
+        overlay=(
+            {"output": OVERLAY_OUTPUT, "task": options.overlay_task(checkpoint), "alpha": options.overlay_alpha}
+            if options.overlay
+            else {}
+        ),
     )
     return replace(metadata, **vector_metadata(checkpoint))  # a vector model's input instead of frames
 
 
+def model_description(preset: str, encoder: str) -> str:
+    """What the metadata's `preset` says: the preset, or the timm encoder with the preset's heads."""
+    return f"{encoder} + {preset} heads" if encoder else preset
+
+
 def _trace_to_onnx(wrapper: ExportWrapper, options: ExportOptions, path: Path, checkpoint: Checkpoint) -> None:
-    # A dynamic axis needs an example of at least 2, or the exporter specializes it to 1.
-    example = example_input(checkpoint, options.batch or 2, options.input_size)
+    # A dynamic axis needs an example of at least 2, or the exporter specializes it to 1; a dynamic frame
+    # is traced at a size unlike the network's, so no guard ties the two.
     name = input_name(checkpoint)
-    dynamic = None if options.batch else {"frames": {0: torch.export.Dim("batch", min=1, max=4096)}}
+    axes = {} if options.batch else {0: torch.export.Dim("batch", min=1, max=4096)}
+    if checkpoint.features is not None:  # feature rows
+        example = example_input(checkpoint, options.batch or 2, options.input_size)
+    else:
+        height, width = options.graph_size or (options.input_size[0] * 2 + 8, options.input_size[1] * 2 + 24)
+        example = torch.zeros(options.batch or 2, height, width, 3, dtype=torch.uint8)
+        if options.graph_size is None:
+            low, high = FRAME_SIDES
+            axes |= {1: torch.export.Dim("height", min=low, max=high), 2: torch.export.Dim("width", min=low, max=high)}
+    dynamic = {"frames": axes} if axes else None
     try:
         with _quiet_exporter():
             torch.onnx.export(
@@ -190,8 +264,8 @@ def _check_frames(name: str, frames: np.ndarray | None, options: ExportOptions, 
         return
     if len(frames) == 0:
         raise ConfigError(f"no {name} frames: expected at least one")
-    if tuple(frames.shape[1:3]) != options.input_size:
-        height, width = options.input_size
+    if options.graph_size is not None and tuple(frames.shape[1:3]) != options.graph_size:
+        height, width = options.graph_size
         raise ConfigError(
             f"{name} frames are {frames.shape[1]}x{frames.shape[2]}, the export is {height}x{width}: "
             "load them at the export size"
@@ -261,10 +335,12 @@ def export_onnx(
 
     model = checkpoint.build_model()
     _check_free_space(path, model)
+    network = FrameSizedNet(model, options.input_size) if options.frame_size is not None else model
+    overlay = OverlaySpec(options.overlay_task(checkpoint), options.overlay_alpha) if options.overlay else None
     preprocess = input_preprocess(checkpoint.mean, checkpoint.std, checkpoint.features)
-    wrapper = ExportWrapper(model, checkpoint.mean, checkpoint.std, options.raw_logits, preprocess).eval()
+    wrapper = ExportWrapper(network, checkpoint.mean, checkpoint.std, options.raw_logits, preprocess, overlay).eval()
     try:
-        return _export_beside(path, checkpoint, model, wrapper, options, verify_data, calibration_frames)
+        return _export_beside(path, checkpoint, network, wrapper, options, verify_data, calibration_frames)
     except OSError as exc:  # named by the user's path: the temporary one beside it means nothing to them
         raise OutputError(f"{exc.strerror or exc} writing {path}") from None
 
@@ -272,7 +348,7 @@ def export_onnx(
 def _export_beside(
     path: Path,
     checkpoint: Checkpoint,
-    model: torch.nn.Module,
+    model: torch.nn.Module,  # what PyTorch scores: the network, with its frame-size resizes if the file has them
     wrapper: ExportWrapper,
     options: ExportOptions,
     verify_data: ArrayDataset | None,
@@ -303,5 +379,10 @@ def _export_beside(
                     f"{options.precision} export lost more than {options.max_drop:g} points: {lost}; "
                     "pass --allow-degraded to keep it, or raise --max-drop"
                 )
+        speed = None
+        if options.precision != "fp32":  # does the smaller file pay on this machine? Say so when it does not
+            height, width = options.graph_size or options.input_size
+            frames = np.zeros((options.batch or 1, height, width, 3), np.uint8)
+            speed = speed_against_fp32(candidate, fp32_file, options.precision, frames)
         os.replace(candidate, path)
-    return ExportResult(path, metadata, parity, verification, path.stat().st_size)
+    return ExportResult(path, metadata, parity, verification, path.stat().st_size, speed)

@@ -20,8 +20,9 @@ from edgemtl.kinds import KINDS, kind_of
 from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import MultiTaskNet, Preprocess
 from edgemtl.runtime.engine import Engine
+from edgemtl.runtime.metadata import INPUT_NAME
 from edgemtl.runtime.scoring import engine_batches, fill_batch, score_engine
-from edgemtl.runtime.timing import median_ms, time_calls
+from edgemtl.runtime.timing import median_ms, time_calls, time_interleaved
 from edgemtl.tasks import TaskSpec
 from edgemtl.train.validate import validate_model
 
@@ -176,3 +177,43 @@ def compare_metrics(
     frames = fill_batch(data.inputs[:batch], batch)
     latency = median_ms(time_calls(lambda: engine.run(frames), runs=50, warmup=5))
     return VerificationReport(precision, len(data), comparisons, max_drop, path.stat().st_size, latency, batch)
+
+
+@dataclass(frozen=True)
+class SpeedAgainstFp32:
+    """A reduced-precision file's latency beside the fp32 graph it came from, timed in turns on this machine."""
+
+    precision: str
+    ms: float
+    fp32_ms: float
+
+    @property
+    def speedup(self) -> float:
+        return self.fp32_ms / self.ms if self.ms else 0.0
+
+    def line(self) -> str:
+        verdict = (
+            f"slower than fp32 on this machine: keep fp32 here, or measure {self.precision} on the target"
+            if self.speedup < 1
+            else "faster than fp32 on this machine"
+        )
+        return (
+            f"{self.precision} runs {self.ms:.2f} ms per frame, fp32 {self.fp32_ms:.2f} ms "
+            f"({self.speedup:.2f}x, CPU, timed in turns): {verdict}"
+        )
+
+
+def speed_against_fp32(
+    path: Path, fp32_path: Path, precision: str, frames: np.ndarray, runs: int = 50
+) -> SpeedAgainstFp32:
+    """`frames`: one batch as both graphs take it, (N, H, W, 3) uint8. Plain ONNX Runtime sessions on the
+    CPU, as the Engine runs there: the fp32 graph carries no metadata yet."""
+    import onnxruntime as ort
+
+    sessions = {
+        name: ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
+        for name, f in (("file", path), ("fp32", fp32_path))
+    }
+    calls = {name: (lambda s=s: s.run(None, {INPUT_NAME: frames})) for name, s in sessions.items()}
+    timings = time_interleaved(calls, runs, warmup=5)
+    return SpeedAgainstFp32(precision, median_ms(timings["file"]), median_ms(timings["fp32"]))

@@ -75,6 +75,8 @@ class KindDef(ABC):
     higher_is_better: ClassVar[bool] = True  # of the headline metric: how the best checkpoint is chosen
     per_class_score: ClassVar[tuple[str, str] | None] = None  # (metric key prefix, axis name) to plot per class
     label_problem: ClassVar[str] = ""  # per-image kinds: what an unusable CSV cell is called in an error
+    # The losses a task of the kind may name (`extra.loss`, edgemtl.kinds.imbalance); the first is the default.
+    loss_names: ClassVar[tuple[str, ...]]
     # How edgemtl.runtime.steady keeps this kind's decision steady: "one" (one class wins: `decide` gives its
     # index), "each" (every label on or off: `decide` gives 0/1 flags), None: nothing to steady (a mask, a value).
     # A kind that sets it has results with `probabilities` and implements `decide` and `steadied`.
@@ -169,8 +171,21 @@ class KindDef(ABC):
         """Which items of a batch's targets carry a label (bool, the target's shape)."""
 
     @abstractmethod
-    def loss(self, task: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
-        """Mean loss over the labelled items of a batch; 0, with zero gradients, when none is labelled."""
+    def loss(self, task: TaskSpec, output: Tensor, target: Tensor, class_weights: Tensor | None = None) -> Tensor:
+        """Mean loss over the labelled items of a batch; 0, with zero gradients, when none is labelled.
+
+        The task's named loss (`extra.loss`, else the kind's default); `class_weights` as `loss_weights` gives
+        them, for kinds that take class weights.
+        """
+
+    def class_counts(self, task: TaskSpec, targets: np.ndarray) -> np.ndarray:
+        """Kinds that take class weights: how often each outcome the loss tells apart occurs among labelled
+        `targets`, (..., outcomes): class weights are computed along the last axis (edgemtl.train.losses)."""
+        raise NotImplementedError(f"{self.value} tasks take no class weights")
+
+    def loss_weights(self, task: TaskSpec, outcome_weights: np.ndarray) -> np.ndarray:
+        """Weights per outcome (the shape of `class_counts`) → what `loss` takes; the same by default."""
+        return outcome_weights
 
     def constants(self, task: TaskSpec) -> dict[str, tuple[float, ...]]:
         """Numbers `postprocess` needs from the spec; the export stores them in the graph as constants."""

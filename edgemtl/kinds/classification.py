@@ -17,6 +17,7 @@ from edgemtl.kinds.base import (
     empty_cell,
     expected_names,
 )
+from edgemtl.kinds.imbalance import CLASS_WEIGHTS, LOSS
 from edgemtl.kinds.layouts import ClassIdTargets
 from edgemtl.kinds.scores import TaskMeter, accuracy, confusion_matrix
 
@@ -90,10 +91,15 @@ class Classification(ClassIdTargets):
     meter = ClassificationMeter
     label_problem = "unknown class names"
     steady = "one"
-    options: ClassVar[dict[str, str]] = {LABEL_INDICES: "label indices"}  # cells may be class indices
+    # label_indices: cells may be class indices; loss and class_weights: edgemtl.kinds.imbalance
+    options: ClassVar[dict[str, str]] = {LABEL_INDICES: "label indices", LOSS: "a loss", CLASS_WEIGHTS: "class weights"}
+    loss_names = ("ce", "focal")
 
     def check_option(self, task: TaskSpec, key: str) -> None:
-        check_label_indices(task)
+        if key == LABEL_INDICES:
+            check_label_indices(task)
+        else:
+            super().check_option(task, key)
 
     def parse_label(self, task: TaskSpec, value: Any) -> int | None:
         return MISSING_CLASS if empty_cell(value) else class_id(value, task)

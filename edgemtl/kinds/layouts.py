@@ -15,6 +15,7 @@ import numpy as np
 
 from edgemtl.errors import DataError
 from edgemtl.kinds.base import KindDef, empty_cell
+from edgemtl.kinds.imbalance import CLASS_WEIGHTS, LOSS, check_class_weights, check_loss, loss_name
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -51,13 +52,24 @@ class ClassIdTargets(KindDef):
     def labelled(self, task: TaskSpec, target: Tensor) -> Tensor:
         return target != self.missing
 
-    def loss(self, task: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
-        """Cross-entropy; output (B, C) or (B, C, H, W), target (B,) or (B, H, W)."""
-        import torch.nn.functional as F
+    def loss(self, task: TaskSpec, output: Tensor, target: Tensor, class_weights: Tensor | None = None) -> Tensor:
+        """The named loss (cross-entropy by default); output (B, C) or (B, C, H, W), target (B,) or (B, H, W)."""
+        from edgemtl.kinds.losses import CLASS_ID_LOSSES
 
-        known = self.labelled(task, target)
-        per_item = F.cross_entropy(output, target.long(), ignore_index=self.missing, reduction="none")
-        return mean_over(per_item, known)
+        return CLASS_ID_LOSSES[loss_name(task, self.loss_names)](output, target, self.missing, class_weights)
+
+    def check_option(self, task: TaskSpec, key: str) -> None:
+        if key == LOSS:
+            check_loss(task, self.loss_names)
+        elif key == CLASS_WEIGHTS:
+            check_class_weights(task, self.count_of(len(task.classes)), self.class_noun)
+        else:
+            super().check_option(task, key)
+
+    def class_counts(self, task: TaskSpec, targets: np.ndarray) -> np.ndarray:
+        """(C,) labelled items per class."""
+        ids = targets[targets != self.missing].astype(np.int64)
+        return np.bincount(ids.ravel(), minlength=len(task.classes))
 
 
 class RowTargets(KindDef):
@@ -114,14 +126,17 @@ class RowTargets(KindDef):
 
         return ~torch.isnan(target.float())
 
-    def loss(self, task: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+    def loss(self, task: TaskSpec, output: Tensor, target: Tensor, class_weights: Tensor | None = None) -> Tensor:
         """`elementwise_loss` averaged over the known entries; output and target (B, K)."""
         import torch
 
         known = self.labelled(task, target).view_as(output)
         target = torch.nan_to_num(target.float().view_as(output))
-        return mean_over(self.elementwise_loss(task, output, target), known)
+        return mean_over(self.elementwise_loss(task, output, target, class_weights), known)
 
     @abstractmethod
-    def elementwise_loss(self, task: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
-        """The loss of each entry (no reduction); unknown entries are dropped afterwards."""
+    def elementwise_loss(
+        self, task: TaskSpec, output: Tensor, target: Tensor, class_weights: Tensor | None = None
+    ) -> Tensor:
+        """The loss of each entry (no reduction); unknown entries are dropped afterwards. `class_weights`:
+        see `KindDef.loss` (None for a kind that takes none)."""

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgemtl.errors import ConfigError, DataError
 from edgemtl.kinds.base import LABEL_INDICES, TaskResult, check_label_indices, class_id, class_swap, expected_names
+from edgemtl.kinds.imbalance import CLASS_WEIGHTS, LOSS, check_class_weights, check_loss, loss_name
 from edgemtl.kinds.layouts import RowTargets
 from edgemtl.kinds.scores import TaskMeter, f1_per_label
 
@@ -84,7 +85,14 @@ class Multilabel(RowTargets):
     min_classes = 1
     class_noun = "label"
     # "threshold": one number in (0, 1), or one per label (rare labels often want a lower one)
-    options: ClassVar[dict[str, str]] = {"threshold": "a threshold", LABEL_INDICES: "label indices"}
+    # loss and class_weights (positive weights): edgemtl.kinds.imbalance
+    options: ClassVar[dict[str, str]] = {
+        "threshold": "a threshold",
+        LABEL_INDICES: "label indices",
+        LOSS: "a loss",
+        CLASS_WEIGHTS: "class weights",
+    }
+    loss_names = ("bce", "focal")
     flip_option = "flip_pairs"
     meter = MultilabelMeter
     per_class_score = ("f1", "F1")
@@ -94,6 +102,12 @@ class Multilabel(RowTargets):
     def check_option(self, task: TaskSpec, key: str) -> None:
         if key == LABEL_INDICES:
             check_label_indices(task)
+            return
+        if key == LOSS:
+            check_loss(task, self.loss_names)
+            return
+        if key == CLASS_WEIGHTS:
+            check_class_weights(task, self.count_of(len(task.classes)), "label (the weight of its positives)")
             return
         value = task.extra[key]
         per_label = isinstance(value, (list, tuple))
@@ -147,10 +161,24 @@ class Multilabel(RowTargets):
         flags[flips] = flags[flips][:, class_swap(task, len(task.classes))]
         return flags
 
-    def elementwise_loss(self, task: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
-        import torch.nn.functional as F
+    def elementwise_loss(
+        self, task: TaskSpec, output: Tensor, target: Tensor, class_weights: Tensor | None = None
+    ) -> Tensor:
+        """The named loss (BCE by default); `class_weights` (L,): the weight of each label's positives."""
+        from edgemtl.kinds.losses import BINARY_LOSSES
 
-        return F.binary_cross_entropy_with_logits(output, target, reduction="none")
+        return BINARY_LOSSES[loss_name(task, self.loss_names)](output, target, class_weights)
+
+    def class_counts(self, task: TaskSpec, targets: np.ndarray) -> np.ndarray:
+        """(L, 2): each label's labelled negatives and positives, two outcomes weighed against each other."""
+        rows = np.asarray(targets, dtype=np.float32).reshape(-1, len(task.classes))
+        known = ~np.isnan(rows)
+        positives = ((rows > 0.5) & known).sum(0)
+        return np.stack([known.sum(0) - positives, positives], axis=1)
+
+    def loss_weights(self, task: TaskSpec, outcome_weights: np.ndarray) -> np.ndarray:
+        """A positive's weight relative to a negative's: BCE's pos_weight (neg/pos for median frequency)."""
+        return outcome_weights[:, 1] / outcome_weights[:, 0]
 
     def constants(self, task: TaskSpec) -> dict[str, tuple[float, ...]]:
         return {"thresholds": task.thresholds}  # per label, from the spec

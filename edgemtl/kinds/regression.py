@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from edgemtl.errors import ConfigError
 from edgemtl.kinds.base import TaskResult
+from edgemtl.kinds.imbalance import LOSS, check_loss
 from edgemtl.kinds.layouts import RowTargets
 from edgemtl.kinds.scores import TaskMeter
 
@@ -81,7 +81,8 @@ class Regression(RowTargets):
     categorical = False
     min_classes = 0  # no names: a single unnamed value
     class_noun = "value"
-    options: ClassVar[dict[str, str]] = {"loss": "a loss option"}  # "loss": one of REGRESSION_LOSSES
+    options: ClassVar[dict[str, str]] = {LOSS: "a loss"}  # "loss": one of REGRESSION_LOSSES
+    loss_names = REGRESSION_LOSSES
     # "flip_negate": true when a flip negates the values (a curvature, a lateral offset), or the value names it negates
     flip_option = "flip_negate"
     meter = RegressionMeter
@@ -92,10 +93,7 @@ class Regression(RowTargets):
         return max(len(task.classes), 1)
 
     def check_option(self, task: TaskSpec, key: str) -> None:
-        if task.extra[key] not in REGRESSION_LOSSES:
-            raise ConfigError(
-                f"task {task.name!r} has loss {task.extra[key]!r}: expected one of {', '.join(REGRESSION_LOSSES)}"
-            )
+        check_loss(task, self.loss_names)
 
     def parse_row(self, task: TaskSpec, value: Any) -> np.ndarray | None:
         items = value.split(";") if isinstance(value, str) else value if isinstance(value, list) else [value]
@@ -135,7 +133,9 @@ class Regression(RowTargets):
         rows[flips] = np.where(negated, -rows[flips], rows[flips])  # NaN stays NaN
         return values
 
-    def elementwise_loss(self, task: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+    def elementwise_loss(
+        self, task: TaskSpec, output: Tensor, target: Tensor, class_weights: Tensor | None = None
+    ) -> Tensor:
         import torch.nn.functional as F
 
         if task.regression_loss == "huber":

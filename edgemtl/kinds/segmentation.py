@@ -11,6 +11,7 @@ import numpy as np
 from edgemtl.errors import ConfigError
 from edgemtl.kinds.base import TaskResult, class_swap
 from edgemtl.kinds.classification import ClassificationMeter
+from edgemtl.kinds.imbalance import CLASS_WEIGHTS, LOSS
 from edgemtl.kinds.layouts import ClassIdTargets
 from edgemtl.kinds.scores import accuracy, iou_per_class, mean_iou
 
@@ -66,6 +67,8 @@ class Segmentation(ClassIdTargets):
     target_dtype = np.uint8
     meter = SegmentationMeter
     per_class_score = ("iou", "IoU")
+    options: ClassVar[dict[str, str]] = {LOSS: "a loss", CLASS_WEIGHTS: "class weights"}  # edgemtl.kinds.imbalance
+    loss_names = ("ce", "focal", "dice_ce", "ohem")
 
     def check_classes(self, task: TaskSpec) -> None:
         super().check_classes(task)

@@ -3,7 +3,16 @@
 from edgemtl.model.inputs import build_model, input_preprocess
 from edgemtl.model.net import MultiTaskNet
 from edgemtl.model.preprocess import DEFAULT_MEAN, DEFAULT_STD, Preprocess
-from edgemtl.model.presets import PRESETS, ModelCost, Preset, check_input_size, create_model, get_preset, model_cost
+from edgemtl.model.presets import (
+    PRESETS,
+    ModelCost,
+    Preset,
+    check_input_size,
+    create_model,
+    get_preset,
+    model_cost,
+    model_stride,
+)
 from edgemtl.model.vector import (
     VECTOR_PRESETS,
     Standardize,
@@ -33,4 +42,5 @@ __all__ = [
     "get_vector_preset",
     "input_preprocess",
     "model_cost",
+    "model_stride",
 ]

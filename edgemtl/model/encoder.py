@@ -30,9 +30,14 @@ class Encoder(nn.Module):
         self.channels: tuple[int, ...] = (stem_channels, *(c for c, _ in stages))
 
     @property
+    def reductions(self) -> tuple[int, ...]:
+        """Downsampling of each feature map: 2, 4, 8, ..."""
+        return tuple(2 ** (level + 1) for level in range(len(self.channels)))
+
+    @property
     def stride(self) -> int:
         """Total downsampling: input height and width must be multiples of it."""
-        return 2 ** len(self.channels)
+        return self.reductions[-1]
 
     def forward(self, x: Tensor) -> list[Tensor]:
         features = [self.stem(x)]  # (B, C0, H/2, W/2)

@@ -34,9 +34,11 @@ class PooledHead(nn.Module):
 class SegmentationHead(nn.Module):
     """A decoder of transposed convolutions back to input resolution, with optional encoder skips.
 
-    Each step doubles resolution with a 2×2 stride-2 transposed conv (no overlapping kernels, so no
-    checkerboard artefacts), adds the projected encoder map of that resolution, and refines with a
-    depthwise-separable block. A last transposed conv emits per-pixel class logits at full size.
+    Each step scales resolution up to the next finer encoder map with a k×k stride-k transposed conv
+    (k = 2 for every built-in and most timm encoders; no overlapping kernels, so no checkerboard
+    artefacts), adds the projected encoder map of that resolution, and refines with a depthwise-separable
+    block. A last transposed conv emits per-pixel class logits at full size. `reductions`: each encoder
+    map's downsampling, finest first (default 2, 4, 8, ...).
     """
 
     def __init__(
@@ -45,8 +47,13 @@ class SegmentationHead(nn.Module):
         decoder_channels: Sequence[int],
         num_classes: int,
         skips: bool = True,
+        reductions: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        reductions = tuple(reductions or (2 ** (i + 1) for i in range(len(encoder_channels))))
+        factors = [coarse // fine for coarse, fine in zip(reversed(reductions[1:]), reversed(reductions[:-1]))]
+        if any(coarse % fine for coarse, fine in zip(reductions[1:], reductions[:-1])):
+            raise ConfigError(f"encoder reductions {list(reductions)}: each must be a multiple of the one before")
         if len(decoder_channels) != len(encoder_channels) - 1:
             raise ConfigError(
                 f"segmentation decoder has {len(decoder_channels)} stages for {len(encoder_channels)} "
@@ -58,10 +65,10 @@ class SegmentationHead(nn.Module):
         self.refine = nn.ModuleList()
         in_channels = encoder_channels[-1]
         # Walk from the coarsest level to the finest, matching encoder levels -2, -3, ..., 0.
-        for out_channels, skip_channels in zip(decoder_channels, reversed(encoder_channels[:-1])):
+        for out_channels, skip_channels, factor in zip(decoder_channels, reversed(encoder_channels[:-1]), factors):
             self.up.append(
                 nn.Sequential(
-                    nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2, bias=False),
+                    nn.ConvTranspose2d(in_channels, out_channels, factor, stride=factor, bias=False),
                     nn.BatchNorm2d(out_channels),
                     nn.ReLU(inplace=True),
                 )
@@ -69,7 +76,7 @@ class SegmentationHead(nn.Module):
             self.project.append(ConvBnAct(skip_channels, out_channels, 1, activation=False) if skips else nn.Identity())
             self.refine.append(DepthwiseSeparable(out_channels, out_channels))
             in_channels = out_channels
-        self.classifier = nn.ConvTranspose2d(in_channels, num_classes, 2, stride=2)
+        self.classifier = nn.ConvTranspose2d(in_channels, num_classes, reductions[0], stride=reductions[0])
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
         x = features[-1]

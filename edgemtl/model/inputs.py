@@ -6,6 +6,7 @@ Training, checkpoints and export ask here, so each builds either kind of net wit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import nn
 
@@ -18,11 +19,17 @@ from edgemtl.tasks import TaskSpec
 
 
 def build_model(
-    preset: str, tasks: Sequence[TaskSpec], *, skips: bool = True, features: FeatureSpec | None = None
+    preset: str,
+    tasks: Sequence[TaskSpec],
+    *,
+    skips: bool = True,
+    features: FeatureSpec | None = None,
+    **image: Any,
 ) -> MultiTaskNet:
-    """The image net of an image preset, or (given `features`) the MLP of a vector preset."""
+    """The image net of an image preset (`image`: create_model's encoder, pretrained and weights), or (given
+    `features`) the MLP of a vector preset."""
     if features is None:
-        return create_model(preset, tasks, skips=skips)
+        return create_model(preset, tasks, skips=skips, **image)
     return create_vector_model(preset, tasks, features.count)
 
 

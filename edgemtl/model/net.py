@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from edgemtl.model.encoder import Encoder
 from edgemtl.tasks import TaskSpec
 
 
@@ -18,11 +17,25 @@ class MultiTaskNet(nn.Module):
     Pre- and postprocessing belong to the export wrapper, not here, so training sees plain tensors.
     """
 
-    def __init__(self, encoder: Encoder, heads: dict[str, nn.Module], tasks: Sequence[TaskSpec]) -> None:
+    def __init__(self, encoder: nn.Module, heads: dict[str, nn.Module], tasks: Sequence[TaskSpec]) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder = encoder  # the built-in Encoder or a TimmEncoder: feature maps finest first
         self.heads = nn.ModuleDict(heads)
         self.tasks = tuple(tasks)
+        self.encoder_frozen = False
+
+    def freeze_encoder(self) -> MultiTaskNet:
+        """Train the heads only: the encoder's weights get no gradient and its batch-norm statistics stay
+        as loaded (a pretrained encoder's running means are what its weights expect)."""
+        self.encoder.requires_grad_(False)
+        self.encoder_frozen = True
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> MultiTaskNet:
+        super().train(mode)
+        if self.encoder_frozen:
+            self.encoder.eval()
+        return self
 
     def forward_features(self, x: Tensor) -> list[Tensor]:
         return self.encoder(x)

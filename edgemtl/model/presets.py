@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from edgemtl.errors import ConfigError
@@ -17,6 +18,7 @@ from edgemtl.kinds import kind_of
 from edgemtl.model.encoder import Encoder
 from edgemtl.model.heads import PooledHead, SegmentationHead
 from edgemtl.model.net import MultiTaskNet
+from edgemtl.model.timm_encoder import TimmEncoder, timm_feature_info, timm_name
 from edgemtl.tasks import TaskSpec, validate_tasks
 
 
@@ -38,9 +40,10 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
-        Preset("nano", 16, ((24, 1), (32, 2), (64, 2), (96, 1)), (64, 32, 24, 16), 128, (128, 128)),
-        Preset("small", 24, ((32, 2), (48, 2), (96, 3), (160, 2)), (96, 48, 32, 24), 256, (192, 192)),
-        Preset("base", 32, ((48, 2), (64, 3), (128, 4), (256, 2)), (128, 64, 48, 32), 512, (256, 256)),
+        # A camera's aspect (5:3 and 16:9 ≈ 1.67-1.75): nano keeps 128x128's pixel count at 96x160.
+        Preset("nano", 16, ((24, 1), (32, 2), (64, 2), (96, 1)), (64, 32, 24, 16), 128, (96, 160)),
+        Preset("small", 24, ((32, 2), (48, 2), (96, 3), (160, 2)), (96, 48, 32, 24), 256, (192, 320)),
+        Preset("base", 32, ((48, 2), (64, 3), (128, 4), (256, 2)), (128, 64, 48, 32), 512, (256, 448)),
     )
 }
 
@@ -52,29 +55,60 @@ def get_preset(name: str) -> Preset:
         raise ConfigError(f"unknown preset {name!r}: expected one of {', '.join(PRESETS)}") from None
 
 
-def create_model(preset: str, tasks: Sequence[TaskSpec], *, skips: bool = True) -> MultiTaskNet:
-    """Build the multi-task net of a preset with one head per task."""
+def create_model(
+    preset: str,
+    tasks: Sequence[TaskSpec],
+    *,
+    skips: bool = True,
+    encoder: str = "",
+    pretrained: bool = False,
+    weights: str | None = None,
+) -> MultiTaskNet:
+    """Build the multi-task net of a preset with one head per task.
+
+    `encoder`: "" for the preset's own, or "timm:<name>" for a timm backbone (`pretrained` from timm's hub,
+    or `weights` from a local state dict); the preset then gives the decoder and head widths, and the
+    decoder follows the timm model's channels and reductions.
+    """
     config = get_preset(preset)
     tasks = validate_tasks(tasks)
-    encoder = Encoder(config.stem_channels, config.stages)
+    name = timm_name(encoder)
+    if name is None:
+        backbone: nn.Module = Encoder(config.stem_channels, config.stages)
+    else:
+        backbone = TimmEncoder(name, pretrained=pretrained, weights=weights)
+    levels = len(backbone.channels)
+    decoder = (*config.decoder_channels, *[config.decoder_channels[-1]] * levels)[: levels - 1]
     heads = {}
     for task in tasks:
         if kind_of(task).per_image:
-            heads[task.name] = PooledHead(encoder.channels[-1], task.num_outputs, config.head_channels)
+            heads[task.name] = PooledHead(backbone.channels[-1], task.num_outputs, config.head_channels)
         else:
-            heads[task.name] = SegmentationHead(encoder.channels, config.decoder_channels, task.num_outputs, skips)
-    return MultiTaskNet(encoder, heads, tasks)
+            heads[task.name] = SegmentationHead(
+                backbone.channels, decoder, task.num_outputs, skips, reductions=backbone.reductions
+            )
+    return MultiTaskNet(backbone, heads, tasks)
+
+
+def model_stride(preset: str, encoder: str = "") -> int:
+    """The total downsampling of a preset's encoder, or of the timm encoder that replaces it."""
+    name = timm_name(encoder)
+    return get_preset(preset).stride if name is None else timm_feature_info(name)[1][-1]
 
 
 def check_input_size(size: tuple[int, int], stride: int) -> None:
     """Height and width must be multiples of the encoder stride for the decoder to line up."""
     height, width = size
     if height <= 0 or width <= 0 or height % stride or width % stride:
-        fixed = tuple(max(stride, -(-side // stride) * stride) for side in size)
+        fixed = tuple(max(stride, _round(side / stride) * stride) for side in size)
         raise ConfigError(
             f"input size {height}x{width} does not fit the model: height and width must be positive "
             f"multiples of {stride}; use {fixed[0]}x{fixed[1]}"
         )
+
+
+def _round(value: float) -> int:
+    return int(value + 0.5)  # halves up: 80 at stride 32 is 96, the nearest size with no crop
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """The embeddable runtime: numpy, onnxruntime and OpenCV only — never torch, click or matplotlib."""
 
 from edgemtl.palette import class_colors
-from edgemtl.runtime.engine import Engine, EngineOptions
+from edgemtl.runtime.engine import Engine
 from edgemtl.runtime.metadata import ModelMetadata
 from edgemtl.runtime.multicam import MulticamStats, run_multicamera
 from edgemtl.runtime.overlay import Overlay, render_overlay
 from edgemtl.runtime.pipeline import PipelineStats, run_pipeline
+from edgemtl.runtime.providers import EngineOptions
 from edgemtl.runtime.results import (
     ClassificationResult,
     MultilabelResult,

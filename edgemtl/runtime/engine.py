@@ -9,41 +9,30 @@ cache) has NOT run: no machine it was tested on had TensorRT.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
-import importlib.metadata
-import io
 import logging
-import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 
-from edgemtl.errors import ConfigError, DeviceError, FrameError, ModelFileError
+from edgemtl.errors import ConfigError, DeviceError, FrameError
+from edgemtl.resize import Fit, fit, resize_frame, restore_mask
 from edgemtl.runtime.features import check_rows, predict_rows
 from edgemtl.runtime.metadata import ModelMetadata
-from edgemtl.runtime.modelfile import check_external_data
+from edgemtl.runtime.providers import (
+    CPU_PROVIDER,
+    EngineOptions,
+    check_static_shapes,
+    open_session,
+    provider_list,
+)
 from edgemtl.runtime.results import Prediction, task_result
 from edgemtl.tasks import TaskSpec
 
 log = logging.getLogger("edgemtl")
 
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")
-TENSORRT_PROVIDER = "TensorrtExecutionProvider"
-CUDA_PROVIDER = "CUDAExecutionProvider"
-CPU_PROVIDER = "CPUExecutionProvider"
-OPTIMIZATION_LEVELS = {
-    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
 # ONNX type strings of graph outputs → NumPy dtypes, to allocate bound output buffers.
 _ONNX_DTYPES = {
     "tensor(float)": np.float32,
@@ -52,114 +41,7 @@ _ONNX_DTYPES = {
     "tensor(int32)": np.int32,
     "tensor(uint8)": np.uint8,
 }
-_ORT_LOG_WARNING, _ORT_LOG_FATAL = 2, 4
 _said_fallback = False
-
-
-@contextlib.contextmanager
-def _quiet_onnxruntime() -> Iterator[None]:
-    """Probing CUDA on a machine without it makes ORT print red errors; the Engine reports instead."""
-    ort.set_default_logger_severity(_ORT_LOG_FATAL)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        ort.set_default_logger_severity(_ORT_LOG_WARNING)
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """How the session runs. Every default is what measured best for a camera pipeline, or is ORT's own."""
-
-    threads: int | None = None  # intra-op threads; None: ORT's default, one per physical core
-    optimization: str = "all"  # graph optimization level; "all" fuses Conv+BN+ReLU, most of ORT's speed-up
-    spinning: bool = True  # idle ORT threads busy-wait for the next op: lowest latency alone, but they
-    #                        take the CPU a pipeline's decode and overlay threads need (off there)
-    io_binding: bool | None = None  # None: on with CUDA/TensorRT (device buffers allocated once, no per-run
-    #                                 allocation); off on the CPU, where it measured no faster than run()
-    cuda_graph: bool = False  # CUDA/TensorRT: capture the kernel launches once and replay them (per batch size)
-    channels_last: bool = True  # CUDA: NHWC convolution kernels, which let fp16 use the tensor cores: on an
-    #                             H100 fp16 then ran 1.07-1.19x faster than fp32 at batch 256 (README), fp32 ±5 %
-    trt_fp16: bool = False  # TensorRT: let it choose fp16 kernels
-    trt_cache_dir: Path | None = None  # TensorRT: built engines are kept in a sub-folder per model and versions
-
-    def __post_init__(self) -> None:
-        if self.optimization not in OPTIMIZATION_LEVELS:
-            raise ConfigError(
-                f"unknown graph optimization level {self.optimization!r}: expected one of "
-                f"{', '.join(OPTIMIZATION_LEVELS)}"
-            )
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be at least 1, got {self.threads}")
-
-    def session_options(self) -> ort.SessionOptions:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = OPTIMIZATION_LEVELS[self.optimization]
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-        if not self.spinning:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return options
-
-
-def tensorrt_cache_folder(root: Path, model: Path, fp16: bool) -> Path:
-    """A TensorRT engine is only valid for the model, ORT and TensorRT versions and precision it was built for."""
-    digest = hashlib.sha256(model.read_bytes()).hexdigest()[:16]
-    try:
-        trt_version = importlib.metadata.version("tensorrt")
-    except importlib.metadata.PackageNotFoundError:
-        trt_version = "unknown"
-    return root / f"{model.stem}-{digest}-ort{ort.__version__}-trt{trt_version}-{'fp16' if fp16 else 'fp32'}"
-
-
-def provider_list(device: str, options: EngineOptions, model: Path) -> list[str | tuple[str, dict[str, Any]]]:
-    """The providers (with their options) to ask ORT for; raises when this onnxruntime build lacks them."""
-    if device not in DEVICES:
-        raise DeviceError(f"unknown device {device!r}: expected one of {', '.join(DEVICES)}")
-    if device == "cpu":
-        return [CPU_PROVIDER]
-    available = ort.get_available_providers()
-    wanted = TENSORRT_PROVIDER if device == "tensorrt" else CUDA_PROVIDER
-    if wanted not in available:
-        if device == "auto":
-            return [CPU_PROVIDER]
-        raise DeviceError(
-            f"device {device!r} requested but onnxruntime {ort.__version__} has no {wanted} "
-            f"(it has {', '.join(available)}): install onnxruntime-gpu"
-        )
-    with _quiet_onnxruntime():
-        ort.preload_dlls()  # finds CUDA/cuDNN from pip's nvidia-* packages, e.g. those PyTorch brought
-    cuda = {"enable_cuda_graph": str(int(options.cuda_graph)), "prefer_nhwc": str(int(options.channels_last))}
-    providers: list[str | tuple[str, dict[str, Any]]] = [(CUDA_PROVIDER, cuda), CPU_PROVIDER]
-    if device == "tensorrt":
-        trt: dict[str, Any] = {"trt_fp16_enable": options.trt_fp16, "trt_cuda_graph_enable": options.cuda_graph}
-        if options.trt_cache_dir is not None:
-            folder = tensorrt_cache_folder(Path(options.trt_cache_dir), model, options.trt_fp16)
-            folder.mkdir(parents=True, exist_ok=True)
-            trt |= {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(folder)}
-        providers.insert(0, (TENSORRT_PROVIDER, trt))
-    return providers
-
-
-def _open_session(
-    path: Path, providers: list[str | tuple[str, dict[str, Any]]], options: ort.SessionOptions
-) -> ort.InferenceSession:
-    if not path.is_file():
-        what = "is a folder" if path.is_dir() else "does not exist"
-        raise ModelFileError(f"model file {path} {what}: expected an .onnx file written by `edgemtl export`")
-    check_external_data(path)
-    try:
-        with _quiet_onnxruntime():
-            return ort.InferenceSession(str(path), options, providers=providers)
-    except Exception as exc:  # ORT raises its own pybind types (InvalidProtobuf, Fail, ...) for bad files
-        raise ModelFileError(f"{path} is not a loadable ONNX model ({_ort_reason(exc)})") from None
-
-
-def _ort_reason(exc: Exception) -> str:
-    """ORT's message without its "[ONNXRuntimeError] : 1 : FAIL :" prefix, on one bounded line."""
-    lines = str(exc).strip().splitlines()
-    reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", lines[0]) if lines else type(exc).__name__
-    return reason[:300].rstrip()
 
 
 def _describe(array: object) -> str:
@@ -169,7 +51,8 @@ def _describe(array: object) -> str:
 
 
 class _BoundRun:
-    """One batch size's inputs and outputs bound to buffers on `device`, allocated once.
+    """One input shape's (batch size's, and frame size's) inputs and outputs bound to buffers on `device`,
+    allocated once.
 
     On CUDA this skips ORT's per-run device allocations, and fixed buffer addresses are what CUDA
     graphs need. Output shapes come from the graph (batch axis set to `batch`); the model is not run.
@@ -193,8 +76,11 @@ class _BoundRun:
         self.input = ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, device, 0)
         self.binding.bind_ortvalue_input(input_name, self.input)
         self.outputs = {}
+        # A dynamic axis (batch; a dynamic frame-sized file's height and width) takes its value from the input.
+        graph_input = next(i for i in session.get_inputs() if i.name == input_name)
+        symbols = {axis: size for axis, size in zip(graph_input.shape, shape) if not isinstance(axis, int)}
         for output in session.get_outputs():
-            dims = [shape[0], *output.shape[1:]]
+            dims = [shape[0], *(symbols.get(axis, axis) for axis in output.shape[1:])]
             if not all(isinstance(d, int) for d in dims) or output.type not in _ONNX_DTYPES:
                 raise ConfigError(
                     f"output {output.name} is {output.type} {output.shape}: I/O binding needs a static shape "
@@ -235,9 +121,10 @@ class Engine:
         if threads is not None:
             self.options = dataclasses.replace(self.options, threads=threads)
         requested = provider_list(device, self.options, self.path) if self.path.is_file() else [CPU_PROVIDER]
-        self.session = _open_session(self.path, requested, self.options.session_options())
+        self.session = open_session(self.path, requested, self.options.session_options())
         self.metadata = ModelMetadata.from_props(self.session.get_modelmeta().custom_metadata_map, str(self.path))
         self.metadata.check_graph(self.session.get_inputs(), self.session.get_outputs(), str(self.path))
+        check_static_shapes(self.metadata, self.session.get_providers()[0], self.path)
         wanted = requested[0][0] if isinstance(requested[0], tuple) else requested[0]
         if wanted not in self.providers:
             if device != "auto":
@@ -255,14 +142,16 @@ class Engine:
         self.io_binding = on_gpu if self.options.io_binding is None else self.options.io_binding
         if self.options.cuda_graph and not self.io_binding:
             raise ConfigError("CUDA graphs replay fixed buffers: they need io_binding=True")
-        self._bound: dict[int, _BoundRun] = {}  # batch size → its bound buffers
+        self._bound: dict[tuple[int, ...], _BoundRun] = {}  # input shape → its bound buffers
         self._input_name = self.metadata.input_name
         self._output_names = [o.name for o in self.session.get_outputs()]
-        height, width = self.metadata.input_size
         self.features = self.metadata.features  # vector input: the features, in order; None for frames
-        self._input_shape = (height, width, 3) if self.features is None else (self.features.count,)
+        # None in a frame's shape: any size (a dynamic frame-sized file)
+        self._input_shape = (*self.metadata.graph_size, 3) if self.features is None else (self.features.count,)
         self._input_dtype = np.uint8 if self.features is None else np.float32
-        self._resized = np.empty((height, width, 3), np.uint8)  # predict's resize target, reused per frame
+        self._resized = np.empty((*self.metadata.input_size, 3), np.uint8)  # predict's resize target, reused
+        self._frame_sized = self.metadata.frame_size is not None
+        self._fit: Fit | None = None  # the resize policy's boxes for the last frame size seen
 
     @property
     def providers(self) -> list[str]:
@@ -289,17 +178,26 @@ class Engine:
     def warmup(self, runs: int = 3) -> None:
         """Run a few black frames: first runs allocate memory and pick kernels (and capture a CUDA graph),
         and would skew timings."""
-        frames = np.zeros((self.metadata.batch or 1, *self._input_shape), dtype=self._input_dtype)
+        shape = self._input_shape
+        if self.features is None:  # a dynamic frame-sized file is warmed at the network's size
+            shape = tuple(size or model for size, model in zip(self._input_shape, (*self.metadata.input_size, 3)))
+        frames = np.zeros((self.metadata.batch or 1, *shape), dtype=self._input_dtype)
         for _ in range(runs):
             self.run(frames)
 
     def run(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw graph outputs by name for a batch of frames already at the model size: (N, H, W, 3) uint8
-        (a vector model: (N, F) float32 rows, checked as `predict_features` checks them)."""
+        """Raw graph outputs by name for a batch of frames at the graph's input size: (N, H, W, 3) uint8
+        (the model's size; a frame-sized file's frame size; a vector model: (N, F) float32 rows, checked as
+        `predict_features` checks them)."""
         if self.features is not None:
             frames = check_rows(frames, self.features, self.metadata.batch)
-        elif not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.shape[1:] != self._input_shape:
-            expected = f"(N, {', '.join(map(str, self._input_shape))}) uint8 BGR"
+        elif not (
+            isinstance(frames, np.ndarray)
+            and frames.dtype == np.uint8
+            and frames.ndim == 4
+            and all(want in (None, got) for want, got in zip(self._input_shape, frames.shape[1:]))
+        ):
+            expected = f"(N, {', '.join('H' if d is None else str(d) for d in self._input_shape)}) uint8 BGR"
             raise FrameError(f"frames have {_describe(frames)}: expected {expected}")
         if self.metadata.batch and len(frames) != self.metadata.batch:
             raise FrameError(
@@ -309,17 +207,18 @@ class Engine:
         frames = np.ascontiguousarray(frames)
         if not self.io_binding:
             return dict(zip(self._output_names, self.session.run(self._output_names, {self._input_name: frames})))
-        batch = len(frames)
-        if batch not in self._bound:
+        if frames.shape not in self._bound:
             device = "cpu" if self.providers[0] == CPU_PROVIDER else "cuda"
-            graph_id = len(self._bound)  # a new batch size gets a new CUDA graph; ignored without graphs
-            self._bound[batch] = _BoundRun(
+            graph_id = len(self._bound)  # a new input shape gets a new CUDA graph; ignored without graphs
+            self._bound[frames.shape] = _BoundRun(
                 self.session, self._input_name, frames.shape, device, graph_id, self._input_dtype
             )
-        return self._bound[batch].run(frames)
+        return self._bound[frames.shape].run(frames)
 
     def prepare(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The frame resized to the model's input (area averaging, as in training), into `out` if given.
+        """The frame as the model's input under the file's resize policy (`edgemtl.resize`: stretch,
+        letterbox or crop, area averaging as in training), into `out` if given; a frame-sized file's frame
+        as it is, checked against its size (the graph resizes).
 
         `predict` does this itself; a pipeline calls it on its reader thread and passes the result as
         `predict(frame, prepared=...)`, so the resize overlaps the previous frame's inference.
@@ -331,13 +230,26 @@ class Engine:
                 f"frame is {frame.shape[1]}x{frame.shape[0]} pixels (width x height): an empty frame has "
                 "nothing to run on, expected at least 1x1"
             )
-        height, width = self.metadata.input_size
-        if frame.shape[:2] == (height, width):
+        if self._frame_sized:  # the graph resizes; a fixed frame size must be the camera's
+            if None not in self._input_shape and frame.shape != self._input_shape:
+                height, width = self._input_shape[:2]
+                raise FrameError(
+                    f"frame is {frame.shape[1]}x{frame.shape[0]} (width x height): {self.path.name} takes camera "
+                    f"frames of {width}x{height}; re-export with --frame-size {frame.shape[0]}x{frame.shape[1]} "
+                    "or --frame-size dynamic"
+                )
             return frame
-        return cv2.resize(frame, (width, height), dst=out, interpolation=cv2.INTER_AREA)
+        return resize_frame(frame, self.fit(frame.shape[:2]), out)
+
+    def fit(self, frame_size: tuple[int, int]) -> Fit:
+        """Where a frame of this size goes in the input under the file's policy (kept for the last size)."""
+        if self._fit is None or self._fit.frame_size != tuple(frame_size):
+            self._fit = fit(tuple(frame_size), self.metadata.input_size, self.metadata.resize)
+        return self._fit
 
     def predict(self, frame: np.ndarray, prepared: np.ndarray | None = None) -> Prediction:
-        """Per-task results for one BGR frame of any size; masks come back at the frame's size.
+        """Per-task results for one BGR frame of any size; masks come back at the frame's size, in its own
+        coordinates (the letterbox padding cut away, a crop placed back where it was taken).
 
         `prepared`: `prepare(frame)` already done elsewhere (another thread); otherwise done here.
         """
@@ -351,7 +263,7 @@ class Engine:
         raw = self.run(
             np.broadcast_to(batch, (self.metadata.batch, *batch.shape[1:])) if self.metadata.batch else batch
         )
-        return self._prediction(raw, 0, frame.shape[:2])
+        return self.results(raw, frame.shape[:2])
 
     def predict_batch(
         self, frames: Sequence[np.ndarray], prepared: Sequence[np.ndarray | None] | None = None
@@ -360,6 +272,7 @@ class Engine:
 
         Needs an export with a dynamic batch axis (`metadata.batch is None`); a fixed-batch file takes its
         frames one `predict` at a time. `prepared[i]`: `prepare(frames[i])` already done elsewhere, or None.
+        A frame-sized file is fed the frames themselves: frames of different sizes run one by one.
         """
         if self.metadata.batch is not None:
             raise FrameError(
@@ -367,19 +280,26 @@ class Engine:
                 f"{self.metadata.batch} (re-export with --batch dynamic, or predict one frame at a time)"
             )
         ready = prepared or [None] * len(frames)
-        batch = np.stack([self.prepare(f) if p is None else p for f, p in zip(frames, ready, strict=True)])
-        raw = self.run(batch)
-        return [self._prediction(raw, i, frame.shape[:2]) for i, frame in enumerate(frames)]
+        inputs = [self.prepare(f) if p is None else p for f, p in zip(frames, ready, strict=True)]
+        if len({i.shape for i in inputs}) > 1:
+            return [self.predict(frame, item) for frame, item in zip(frames, inputs)]
+        raw = self.run(np.stack(inputs))
+        return [self.results(raw, frame.shape[:2], i) for i, frame in enumerate(frames)]
 
-    def _prediction(self, raw: dict[str, np.ndarray], item: int, frame_size: tuple[int, int]) -> Prediction:
-        """The results of batch item `item` of a run's raw outputs, masks at `frame_size`."""
+    def results(self, raw: dict[str, np.ndarray], frame_size: tuple[int, int], row: int = 0) -> Prediction:
+        """Per-task results of frame `row` of a `run`'s outputs, masks at `frame_size` (height, width): mapped
+        back under the resize policy, or already there in a frame-sized file."""
+        where = None if self._frame_sized else self.fit(frame_size)
         results = {}
         for task in self.tasks:
             names = self.metadata.outputs[task.name]
-            results[task.name] = task_result(
-                task, {field: raw[name][item] for field, name in names.items()}, frame_size
-            )
-        return Prediction(results)
+            outputs = {field: raw[name][row] for field, name in names.items()}
+            result = task_result(task, outputs, frame_size if where is None else self.input_size)
+            if where is not None and result.mask is not None and not where.identity:
+                result = dataclasses.replace(result, mask=restore_mask(result.mask, where))
+            results[task.name] = result
+        overlay = raw[self.metadata.overlay["output"]][row] if self.metadata.overlay else None
+        return Prediction(results, overlay)
 
     def predict_features(self, rows: np.ndarray) -> list[Prediction]:
         """Per-task results for each row of raw features: (N, F) or one (F,) row, columns in the order of
@@ -392,7 +312,7 @@ class Engine:
 
 def describe_graph(path: str | Path) -> list[str]:
     """Inputs and outputs of any ONNX file, edgemtl export or not, as `name: type shape` lines."""
-    session = _open_session(Path(path), [CPU_PROVIDER], ort.SessionOptions())
+    session = open_session(Path(path), [CPU_PROVIDER], ort.SessionOptions())
     lines = [f"input  {i.name}: {i.type} {i.shape}" for i in session.get_inputs()]
     lines += [f"output {o.name}: {o.type} {o.shape}" for o in session.get_outputs()]
     return lines

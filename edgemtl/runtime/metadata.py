@@ -18,6 +18,7 @@ import numpy as np
 from edgemtl.errors import ConfigError, ForeignModelError, ModelFileError
 from edgemtl.features import VECTOR, FeatureSpec
 from edgemtl.kinds import kind_of
+from edgemtl.resize import DEFAULT_POLICY, PAD_VALUE, check_policy
 from edgemtl.runtime.features import check_vector_input, describe_vector_input, parse_vector_input, vector_props
 from edgemtl.tasks import TaskSpec, tasks_from_json, tasks_to_json
 
@@ -25,6 +26,8 @@ FORMAT_NAME = "edgemtl-onnx"
 FORMAT_VERSION = 1
 PREFIX = "edgemtl."
 INPUT_NAME = "frames"
+OVERLAY_OUTPUT = "overlay"  # a frame-sized file's optional uint8 (N, H, W, 3) frame with the mask blended in
+DYNAMIC = "dynamic"  # a batch or frame size the graph takes at any value
 #: Bounds on what a metadata value may be: edgemtl writes a few kB; a file from elsewhere may hold anything.
 MAX_VALUE_CHARS = 1 << 20
 MAX_JSON_DEPTH = 32
@@ -77,24 +80,47 @@ class ModelMetadata:
     # Vector input (edgemtl.features): the features in input order and the statistics the graph
     # standardizes with; input_size is then (1, F). None: the input is camera frames.
     features: FeatureSpec | None = None
+    resize: str = DEFAULT_POLICY  # how a frame of another size becomes the input (edgemtl.resize)
+    # A frame-sized file takes camera frames of this (height, width), or of any size (DYNAMIC), and resizes
+    # them to `input_size` inside the graph (`frame_resize` names how); its masks come out at the frame's size.
+    # None: the graph takes frames at `input_size`, and the caller resizes.
+    frame_size: tuple[int, int] | str | None = None
+    frame_resize: str = ""
+    overlay: dict[str, Any] = field(default_factory=dict)  # {"output", "task", "alpha"} when the graph blends
+
+    @property
+    def graph_size(self) -> tuple[int | None, int | None]:
+        """The (height, width) the graph's input takes; None where any size goes."""
+        if self.frame_size == DYNAMIC:
+            return (None, None)
+        return tuple(self.frame_size or self.input_size)  # type: ignore[return-value]
 
     def to_props(self) -> dict[str, str]:
+        height, width = self.graph_size
+        model_input = {
+            "name": self.input_name,
+            "height": DYNAMIC if height is None else height,
+            "width": DYNAMIC if width is None else width,
+            "layout": self.layout,
+            "color_order": self.color_order,
+            "dtype": self.input_dtype,
+            "batch": self.batch or DYNAMIC,
+            "resize": self.resize,
+            "pad_value": PAD_VALUE,
+        }
+        frame = {}
+        if self.frame_size is not None:  # what a consumer needs to know the graph resizes for it
+            network = {"height": self.input_size[0], "width": self.input_size[1], "method": self.frame_resize}
+            frame["network"] = json.dumps(network)
+        if self.overlay:
+            frame["overlay"] = json.dumps(self.overlay)
         props = {
             "format": FORMAT_NAME,
             "format_version": str(FORMAT_VERSION),
             "version": self.edgemtl_version,
             "tasks": tasks_to_json(self.tasks),
-            "input": json.dumps(
-                {
-                    "name": self.input_name,
-                    "height": self.input_size[0],
-                    "width": self.input_size[1],
-                    "layout": self.layout,
-                    "color_order": self.color_order,
-                    "dtype": self.input_dtype,
-                    "batch": self.batch or "dynamic",
-                }
-            ),
+            "input": json.dumps(model_input),
+            **frame,
             "normalization": json.dumps({"mean": list(self.mean), "std": list(self.std), "scale": "0-255"}),
             "outputs": json.dumps(self.outputs),
             "precision": self.precision,
@@ -137,6 +163,7 @@ class ModelMetadata:
             normalization = {"mean": features.mean, "std": features.std}
         else:
             features = None
+        network = value("network", "null")  # present in frame-sized files only
         try:
             tasks = tasks_from_json(_checked_text(props, "tasks", source))
         except ConfigError as exc:
@@ -144,7 +171,10 @@ class ModelMetadata:
         try:
             return cls(
                 tasks=tasks,
-                input_size=(int(model_input["height"]), int(model_input["width"])),
+                input_size=_size(network or model_input),
+                frame_size=None if network is None else _frame_size(model_input),
+                frame_resize="" if network is None else str(network["method"])[:40],
+                overlay=value("overlay", "{}"),
                 mean=tuple(float(m) for m in normalization["mean"]),
                 std=tuple(float(s) for s in normalization["std"]),
                 outputs=_output_names(value("outputs"), source),
@@ -161,6 +191,7 @@ class ModelMetadata:
                 color_order=str(model_input["color_order"]),
                 input_dtype=str(model_input["dtype"]),
                 features=features,
+                resize=_resize_policy(model_input, source),
             )
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise ModelFileError(f"{source} has damaged edgemtl metadata ({exc!r}): re-export the model") from None
@@ -196,19 +227,33 @@ class ModelMetadata:
                         f"(expected {', '.join(kind.outputs)})"
                     ) from None
                 _check_output(f"{where}, a graph output of", graph[name], dtype, axes, task)
+        if self.overlay:
+            _check_overlay(self, graph, source)
 
     def describe(self) -> list[str]:
         """Human-readable lines, for `edgemtl info` and logs."""
-        height, width = self.input_size
+        graph_height, graph_width = (d or axis for d, axis in zip(self.graph_size, "HW"))
         lines = [
             f"edgemtl export (format {FORMAT_VERSION}, edgemtl {self.edgemtl_version}), preset {self.preset}, "
             f"precision {self.precision}, opset {self.opset}",
             f"input  {self.input_name}: {self.input_dtype} {self.layout} {self.color_order}, "
-            f"batch {self.batch or 'dynamic'} x {height} x {width} x 3; "
+            f"batch {self.batch or 'dynamic'} x {graph_height} x {graph_width} x 3, resize {self.resize}; "
             f"normalization mean {list(self.mean)} std {list(self.std)}",
         ]
         if self.features is not None:
             lines[1:] = describe_vector_input(self.features, self.input_name, self.batch)
+        if self.frame_size is not None:
+            height, width = self.input_size
+            frame = "any size" if self.frame_size == DYNAMIC else f"{graph_height}x{graph_width}"
+            lines.append(
+                f"frame  camera frames of {frame} in, resized inside the graph ({self.frame_resize}, "
+                f"{self.resize}) to the network's {height}x{width}; masks come out at the frame's size"
+            )
+        if self.overlay:
+            lines.append(
+                f"frame  output {self.overlay['output']}: the frame with {self.overlay['task']} blended in "
+                f"(alpha {self.overlay['alpha']})"
+            )
         if self.calibration:
             lines.append("int8   calibration: " + ", ".join(f"{k} {v}" for k, v in self.calibration.items()))
         for task in self.tasks:
@@ -251,6 +296,23 @@ def _checked_text(props: Mapping[str, str], key: str, source: str, default: str 
     return text
 
 
+def _resize_policy(model_input: Mapping[str, Any], source: str) -> str:
+    """The recorded resize policy; files written before policies existed were all `stretch`."""
+    policy = model_input.get("resize", DEFAULT_POLICY)
+    try:
+        return check_policy(str(policy)[:40])
+    except ConfigError as exc:
+        raise ModelFileError(f"{source} metadata {PREFIX}input.resize: {exc}") from None
+
+
+def _size(entry: Mapping[str, Any]) -> tuple[int, int]:
+    return int(entry["height"]), int(entry["width"])
+
+
+def _frame_size(model_input: Mapping[str, Any]) -> tuple[int, int] | str:
+    return DYNAMIC if DYNAMIC in (model_input["height"], model_input["width"]) else _size(model_input)
+
+
 def _output_names(outputs: Any, source: str) -> dict[str, dict[str, str]]:
     """`outputs` must map task → field → output name, all strings."""
     if not isinstance(outputs, dict) or not all(
@@ -281,17 +343,32 @@ def _check_input(metadata: ModelMetadata, inputs: Sequence[Any], source: str) ->
     shape = list(graph_input.shape)
     if len(shape) != 4:
         raise ModelFileError(f"{source}: graph input {graph_input.name!r} has shape {shape}: expected NHWC, 4 axes")
-    expected = {"batch": metadata.batch, "height": metadata.input_size[0], "width": metadata.input_size[1]}
+    height, width = metadata.graph_size
+    expected = {"batch": metadata.batch, "height": height, "width": width}
     for (axis, want), got in zip([*expected.items(), ("channels", 3)], shape, strict=True):
         if want is None and isinstance(got, int):
             raise ModelFileError(
-                f"{source}: metadata input.batch is dynamic, graph input {graph_input.name!r} has a fixed "
-                f"batch of {got}"
+                f"{source}: metadata input.{axis} is dynamic, graph input {graph_input.name!r} has a fixed "
+                f"{axis} of {got}"
             )
         if isinstance(got, int) and got != want:
             raise ModelFileError(
                 f"{source}: metadata input.{axis} is {want}, graph input {graph_input.name!r} has {got}"
             )
+
+
+def _check_overlay(metadata: ModelMetadata, graph: Mapping[str, Any], source: str) -> None:
+    """The blended frame: a uint8 (N, H, W, 3) output the metadata names, of a per-pixel task it has."""
+    name, task = metadata.overlay.get("output"), metadata.overlay.get("task")
+    tasks = {t.name: t for t in metadata.tasks}
+    if task not in tasks or kind_of(tasks[task]).per_image:
+        raise ModelFileError(f"{source}: metadata overlay.task is {task!r}, which is not a segmentation task of it")
+    if name not in graph:
+        raise ModelFileError(f"{source}: metadata overlay.output is {name!r}, which the graph lacks")
+    output = graph[name]
+    shape = list(output.shape)
+    if GRAPH_DTYPES.get(output.type) != "uint8" or len(shape) != 4 or shape[3] != 3:
+        raise ModelFileError(f"{source}: overlay output {name!r} is {output.type} {shape}: expected uint8 (N, H, W, 3)")
 
 
 def _check_output(where: str, output: Any, dtype: str, axes: tuple[int | None, ...], task: TaskSpec) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -91,6 +92,10 @@ class Overlay:
             shape = getattr(frame, "shape", type(frame).__name__)
             raise FrameError(f"cannot draw on a frame of shape {shape}: expected (H, W, 3) uint8 BGR, at least 1x1")
         image = self._buffer("image", frame.shape)
+        if prediction.overlay is not None and prediction.overlay.shape == frame.shape:
+            np.copyto(image, prediction.overlay)  # the graph blended it: only the text is left to draw
+            draw_text_block(image, _text_lines(prediction))
+            return image
         np.copyto(image, frame)
         for result in prediction.values():
             if result.mask is not None:  # a per-pixel result; the others are drawn as text
@@ -105,6 +110,24 @@ class Overlay:
                 cv2.copyTo(blended, keep, image)  # class 0 stays clear
         draw_text_block(image, _text_lines(prediction, steady))
         return image
+
+
+def legend(prediction: Prediction) -> list[dict[str, Any]]:
+    """The model's tasks with their classes and, for a result painted as a mask, the colour of each class
+    (#rrggbb): what a viewer or a recording shows beside the overlay, read from the prediction's task specs."""
+    tasks = []
+    for name, result in prediction.items():
+        painted = result.mask is not None and result.task.classes
+        colours = class_colors(len(result.task.classes)).tolist() if painted else []
+        tasks.append(
+            {
+                "name": name,
+                "kind": result.task.kind.value,
+                "classes": list(result.task.classes),
+                "colors": ["#{:02x}{:02x}{:02x}".format(*bgr[::-1]) for bgr in colours],
+            }
+        )
+    return tasks
 
 
 def render_overlay(frame: np.ndarray, prediction: Prediction, alpha: float = 0.5) -> np.ndarray:

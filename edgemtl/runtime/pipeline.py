@@ -113,14 +113,24 @@ class _LiveMeter:
         while self.recent and now - self.recent[0][0] > _LIVE_WINDOW_S:
             self.recent.popleft()
 
+    def snapshot(self, dropped: int, frames: int) -> dict[str, float]:
+        """The live figures as numbers, for a sink that shows them (the web viewer) and for `text`."""
+        live = {"fps": 0.0, "latency_p50_ms": 0.0, "latency_p99_ms": 0.0, "dropped": dropped, "frames": frames}
+        if len(self.recent) >= 2:
+            span = self.recent[-1][0] - self.recent[0][0]
+            latencies = np.array([latency for _, latency in self.recent]) * 1e3
+            p50, p99 = np.percentile(latencies, [50, 99])
+            live.update(fps=(len(self.recent) - 1) / span if span > 0 else 0.0, latency_p50_ms=p50, latency_p99_ms=p99)
+        return live
+
     def text(self, dropped: int) -> str:
         if len(self.recent) < 2:
             return "measuring..."
-        span = self.recent[-1][0] - self.recent[0][0]
-        fps = (len(self.recent) - 1) / span if span > 0 else 0.0
-        latencies = np.array([latency for _, latency in self.recent]) * 1e3
-        p50, p99 = np.percentile(latencies, [50, 99])
-        return f"{fps:.1f} FPS  latency {p50:.1f} ms (p99 {p99:.1f})  dropped {dropped}"
+        live = self.snapshot(dropped, 0)
+        return (
+            f"{live['fps']:.1f} FPS  latency {live['latency_p50_ms']:.1f} ms (p99 {live['latency_p99_ms']:.1f})  "
+            f"dropped {dropped}"
+        )
 
 
 class Lane:
@@ -142,6 +152,7 @@ class Lane:
         self.steadier, self.results, self.draw_stats = steadier, results, draw_stats
         self.overlay, self.histogram, self.meter = Overlay(), LatencyHistogram(), _LiveMeter()
         self.text, self.next_text = "measuring...", 0.0
+        self.live = self.meter.snapshot(0, 0)  # the figures a sink may show (the web viewer), refreshed with the text
 
     def emit(self, frame: Frame, prediction: Prediction) -> float:
         """Steady, draw, write and report one frame; returns the time it was written (perf_counter)."""
@@ -149,7 +160,7 @@ class Lane:
         image = self.overlay.render(frame.image, prediction, steady)
         if self.draw_stats:
             draw_text_block(image, [self.text], bottom=True)
-        self.sink.write(image, frame.name)
+        self.sink.write_result(image, frame, prediction, self.live)
         now = time.perf_counter()
         latency = now - frame.timestamp
         if self.results is not None:
@@ -163,6 +174,7 @@ class Lane:
         self.stats.frames += 1
         if now >= self.next_text:
             self.text, self.next_text = self.meter.text(self.source.dropped), now + _TEXT_REFRESH_S
+            self.live = self.meter.snapshot(self.source.dropped, self.stats.frames)
         return now
 
     def finish(self, seconds: float) -> PipelineStats:

@@ -35,10 +35,14 @@ def task_result(task: TaskSpec, outputs: Mapping[str, np.ndarray], frame_size: t
 
 
 class Prediction(Mapping[str, TaskResult]):
-    """All task results of one frame, keyed by task name."""
+    """All task results of one frame, keyed by task name.
 
-    def __init__(self, results: dict[str, TaskResult]) -> None:
+    `overlay`: the frame with its mask blended in, when the file's graph draws it (`--overlay-output`).
+    """
+
+    def __init__(self, results: dict[str, TaskResult], overlay: np.ndarray | None = None) -> None:
         self._results = results
+        self.overlay = overlay
 
     def __getitem__(self, task: str) -> TaskResult:
         return self._results[task]

@@ -1,4 +1,6 @@
-"""Where annotated frames go, behind one URI syntax: `display`, a video file, a folder of images, or `none`.
+"""Where annotated frames go, behind one URI syntax: `display`, a video file, a folder of images, `none`,
+a web viewer (`http://HOST:PORT`, edgemtl.runtime.viewer) or an MCAP recording (`run.mcap`,
+edgemtl.runtime.recording); those two import their libraries (aiohttp, mcap) only when asked for.
 
 Sinks open lazily on the first frame (its size decides the video's size) and always finalize in
 `close()`, which a `with` block guarantees even when the run is interrupted, so the file plays.
@@ -19,6 +21,8 @@ import numpy as np
 
 from edgemtl.errors import OutputError
 from edgemtl.runtime.closing import Closing
+from edgemtl.runtime.results import Prediction
+from edgemtl.runtime.sources import Frame
 
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DISPLAY, NO_OUTPUT = "display", "none"
@@ -33,6 +37,13 @@ class FrameSink(Closing):
 
     def write(self, image: np.ndarray, name: str) -> None:
         raise NotImplementedError
+
+    def write_result(self, image: np.ndarray, frame: Frame, prediction: Prediction, live: dict[str, float]) -> None:
+        """What the pipeline calls: the overlay `image` with what it shows — the captured `frame`, its
+        `prediction`, and the live statistics (`live`: fps, latency_p50_ms, latency_p99_ms, dropped, frames).
+        A sink that wants more than the picture (the viewer, a recording) overrides this; `image` is the
+        overlay's reused buffer, valid only during the call."""
+        self.write(image, frame.name)
 
 
 class VideoFileSink(FrameSink):
@@ -217,26 +228,40 @@ class DisplaySink(FrameSink):
         cv2.destroyWindow(self.title)
 
 
-def open_output(uri: str | Path, *, fps: float | None = None, overwrite: bool = False) -> FrameSink:
-    """`display`, `none`, a video file (.mp4, .avi, .mkv) or a folder of images; checked before any work.
+def open_output(
+    uri: str | Path, *, fps: float | None = None, overwrite: bool = False, token: str | None = None
+) -> FrameSink:
+    """`display`, `none`, a video file (.mp4, .avi, .mkv), a folder of images, `http://HOST:PORT` (a web
+    viewer; `token` required off loopback) or a `.mcap` recording; checked (a port bound) before any work.
 
-    A video file that exists is kept unless `overwrite`; `fps` is the rate written into a video's header.
+    A file that exists is kept unless `overwrite`; `fps` is the rate written into a video's header.
     """
     text = str(uri)
     if text == DISPLAY:
         return DisplaySink()
     if text in (NO_OUTPUT, ""):
         return NullSink()
+    if text.startswith("http://"):
+        from edgemtl.runtime.viewer import open_viewer
+
+        return open_viewer(text, token=token)
     if "://" in text:
-        raise OutputError(f"output {text!r} has an unknown scheme: expected display, none, a video file or a folder")
+        raise OutputError(
+            f"output {text!r} has an unknown scheme: expected display, none, http://HOST:PORT, a video file, "
+            "a .mcap file or a folder"
+        )
     path = Path(text)
+    if path.suffix.lower() == ".mcap":
+        from edgemtl.runtime.recording import McapSink
+
+        return McapSink(path, overwrite=overwrite)
     if path.suffix.lower() in VIDEO_CODECS:
         if path.exists() and not overwrite:
             raise OutputError(f"output {path} exists: choose another name, or allow overwriting it")
         return VideoFileSink(path, fps=fps or 30.0)
     if path.suffix and not path.is_dir():
         raise OutputError(
-            f"output {path} has extension {path.suffix!r}: expected display, none, a video file "
-            f"({', '.join(VIDEO_CODECS)}) or a folder (a name without an extension)"
+            f"output {path} has extension {path.suffix!r}: expected display, none, http://HOST:PORT, a video file "
+            f"({', '.join(VIDEO_CODECS)}), a .mcap recording or a folder (a name without an extension)"
         )
     return ImageFolderSink(path)

@@ -16,7 +16,7 @@ import numpy as np
 from edgemtl.runtime.engine import Engine
 from edgemtl.runtime.overlay import Overlay
 from edgemtl.runtime.pipeline import run_pipeline
-from edgemtl.runtime.sinks import NullSink
+from edgemtl.runtime.sinks import FrameSink, NullSink
 from edgemtl.runtime.sources import open_source
 from edgemtl.runtime.timing import time_calls
 
@@ -79,18 +79,25 @@ def make_row(
     return BenchRow(model, precision, runner, binding, graph, threads, measure, batch, p50, p99, fps, device)
 
 
+def graph_input_size(engine: Engine, frame: np.ndarray) -> tuple[int, int]:
+    """The (height, width) the graph is fed: the model's size, a frame-sized file's frame size, or for a
+    dynamic one the camera frame's own."""
+    height, width = engine.metadata.graph_size
+    return (height, width) if height is not None and width is not None else frame.shape[:2]
+
+
 def bench_engine(
     engine: Engine, frame: np.ndarray, *, batches: tuple[int, ...] = (1,), runs: int = 200
 ) -> list[BenchRow]:
     """Engine-only rows (uint8 frames at the model size in, graph outputs out) per batch size, and an
     end-to-end row at batch 1: `frame` (any camera size) → predict (resize, graph, mask back) → overlay."""
     name, precision = engine.path.name, engine.metadata.precision
-    height, width = engine.input_size
+    size = graph_input_size(engine, frame)
     rows = []
     for batch in (engine.metadata.batch,) if engine.metadata.batch else batches:  # a fixed-batch export: its own
-        frames = np.random.default_rng(0).integers(0, 256, (batch, height, width, 3), dtype=np.uint8)
+        frames = np.random.default_rng(0).integers(0, 256, (batch, *size, 3), dtype=np.uint8)
         timings = time_calls(lambda frames=frames: engine.run(frames), runs)
-        rows.append(make_row(engine, name, precision, engine_only(engine.input_size), batch, timings))
+        rows.append(make_row(engine, name, precision, engine_only(size), batch, timings))
     overlay = Overlay()
     timings = time_calls(lambda: overlay.render(frame, engine.predict(frame)), runs)
     measure = f"predict + overlay, {frame.shape[1]}x{frame.shape[0]} frame"
@@ -149,6 +156,57 @@ def bench_pipeline(
             stats = run_pipeline(engine, source, NullSink(), max_frames=frames, report=None)
         piped.append(stats.fps)
     return PipelineComparison(max(alone), max(piped), min(frames, stats.frames), repeats)
+
+
+STAGES = ("decode", "preprocess", "inference", "postprocess", "overlay", "write")
+
+
+@dataclass(frozen=True)
+class StageSplit:
+    """Where one frame's time goes, stage by stage, run one after another on one thread (medians, ms).
+
+    preprocess is the host resize (none for a frame-sized file); inference the graph; postprocess building
+    the per-task results (and the host's mask resize); overlay the drawing; write the encoding to a video.
+    """
+
+    model: str
+    frame: str  # "640x480"
+    medians_ms: dict[str, float]
+
+    @property
+    def total_ms(self) -> float:
+        return sum(self.medians_ms.values())
+
+
+def split_stages(engine: Engine, video: Path, sink: FrameSink, *, frames: int = 200) -> StageSplit:
+    """Time each stage of `frames` frames of `video` separately, in the pipeline's order."""
+    overlay, timings = Overlay(), {stage: [] for stage in STAGES}
+    height = width = 0
+    engine.warmup()
+    with open_source(video) as source:
+        frames_in = iter(source)
+        for _ in range(frames):
+            start = time.perf_counter()
+            frame = next(frames_in, None)
+            if frame is None:
+                break
+            decoded = time.perf_counter()
+            height, width = frame.image.shape[:2]
+            prepared = engine.prepare(frame.image)
+            prepared_at = time.perf_counter()
+            raw = engine.run(prepared[np.newaxis])
+            inferred = time.perf_counter()
+            prediction = engine.results(raw, frame.image.shape[:2])
+            built = time.perf_counter()
+            image = overlay.render(frame.image, prediction)
+            drawn = time.perf_counter()
+            sink.write(image, frame.name)
+            written = time.perf_counter()
+            marks = (start, decoded, prepared_at, inferred, built, drawn, written)
+            for stage, begin, end in zip(STAGES, marks, marks[1:]):
+                timings[stage].append(end - begin)
+    medians = {stage: float(np.median(times)) * 1e3 for stage, times in timings.items()}
+    return StageSplit(engine.path.name, f"{width}x{height}", medians)
 
 
 def markdown_table(rows: list[BenchRow]) -> list[str]:

@@ -50,9 +50,13 @@ class Checkpoint:
     validation: dict[str, Any] | None = None
     # A vector model's features in input order and the training split's statistics; None for images.
     features: FeatureSpec | None = None
+    encoder: str = ""  # "" the preset's own, or "timm:<name>" (absent in files from before timm encoders)
+    resize: str = "stretch"  # the resize policy the export records (absent in older files: stretch)
+    # Each task's class weights as its loss used them (given, or computed from the training targets).
+    class_weights: dict[str, list[float]] = field(default_factory=dict)
 
     def build_model(self) -> MultiTaskNet:
-        model = build_model(self.preset, self.tasks, skips=self.skips, features=self.features)
+        model = build_model(self.preset, self.tasks, skips=self.skips, features=self.features, encoder=self.encoder)
         model.load_state_dict(self.model_state)
         return model.eval()
 
@@ -62,6 +66,8 @@ class Checkpoint:
             "format_version": CHECKPOINT_VERSION,
             "edgemtl_version": self.edgemtl_version,
             "preset": self.preset,
+            "encoder": self.encoder,
+            "resize": self.resize,
             "skips": self.skips,
             "tasks": [t.to_dict() for t in self.tasks],
             "input_size": list(self.input_size),
@@ -73,6 +79,7 @@ class Checkpoint:
             **({"training": self.training} if self.training is not None else {}),
             **({"validation": self.validation} if self.validation is not None else {}),
             **({"features": self.features.to_dict()} if self.features is not None else {}),
+            **({"class_weights": self.class_weights} if self.class_weights else {}),
         }
 
 
@@ -134,8 +141,11 @@ def load_checkpoint(path: Path) -> Checkpoint:
             edgemtl_version=data["edgemtl_version"],
             config=data.get("config", {}),  # absent in files from before configs were recorded
             training=data.get("training"),
+            class_weights=data.get("class_weights", {}),  # absent before issue 13, or without class weights
             validation=data.get("validation"),  # absent in files from before issue 12, or data given in memory
             features=FeatureSpec.from_dict(data["features"]) if "features" in data else None,  # vector models
+            encoder=str(data.get("encoder", "")),
+            resize=str(data.get("resize", "stretch")),
         )
     except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path} is incomplete or damaged ({exc}): re-run `edgemtl train`") from None

@@ -8,6 +8,10 @@
     preset = "nano"
     input_size = [96, 160]          # height, width; or one number for a square; omit for the preset's
     skips = true
+    encoder = "timm:regnetx_002"    # omit: the preset's own; a timm features_only model (pip install edgemtl[timm])
+    pretrained = false              # timm's ImageNet weights, from its hub (a machine that can reach it)
+    weights = "regnetx_002.pth"     # or: a local state dict of that timm model
+    resize = "letterbox"            # how camera frames of another aspect fit: stretch | letterbox | crop
 
     [data]
     train = "synthetic"             # or a dataset folder
@@ -26,6 +30,8 @@
     warmup_fraction = 0.05
     weighting = "fixed"
     amp = true
+    freeze_encoder = false          # train the heads only
+    encoder_lr_scale = 1.0          # the encoder's learning rate, as a fraction of learning_rate (e.g. 0.1)
 
     [augment]                       # edgemtl.data.augment.AugmentConfig; the defaults augment nothing
     flip = 0.5
@@ -37,6 +43,11 @@
     kind = "classification"
     classes = ["left", "straight", "right", "blocked"]
     weight = 1.0
+    extra = {loss = "focal", class_weights = "median_frequency"}   # edgemtl.kinds.imbalance
+
+A task's loss and class weights can also be set without writing its table out (the data's own tasks):
+`with_overrides(config, {"tasks.segmentation.loss": "dice_ce"})`, which `edgemtl train --loss
+segmentation=dice_ce` does.
 
 Every section and key is optional. A key edgemtl does not know is an error that suggests the closest
 known one, because a typo that is silently ignored trains the wrong run for hours. The resolved
@@ -59,7 +70,10 @@ from edgemtl.data.splits import SYNTHETIC, SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL
 from edgemtl.data.table import TableColumns
 from edgemtl.errors import ConfigError
 from edgemtl.features import IMAGE
-from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, get_preset
+from edgemtl.kinds.imbalance import CLASS_WEIGHTINGS, CLASS_WEIGHTS, LOSS, suggestion
+from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, check_input_size, get_preset, model_stride
+from edgemtl.model.timm_encoder import TimmEncoder, check_timm_name, timm_name
+from edgemtl.resize import DEFAULT_POLICY, check_policy
 from edgemtl.tasks import TaskSpec, validate_tasks
 from edgemtl.train.inputs import check_input_settings
 from edgemtl.train.weighting import WEIGHTINGS
@@ -72,7 +86,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 # Which section of the file holds each TrainConfig field; fields not named here live in [train], so a
 # field added to TrainConfig is configurable without touching this module.
 _TOP_LEVEL = ("seed", "device")
-_MODEL_KEYS = ("input", "preset", "input_size", "skips", "mean", "std")
+_MODEL_KEYS = ("input", "preset", "input_size", "skips", "mean", "std", "encoder", "pretrained", "weights", "resize")
 _SECTIONS = ("model", "data", "train", "augment", "tasks")
 _TASK_KEYS = ("name", "kind", "classes", "weight", "extra")
 _FLAG_NAMES = {"lr": "learning_rate", "val_data": "val", "data": "train", "warmup": "warmup_fraction"}  # CLI habits
@@ -80,6 +94,7 @@ _FLAG_NAMES = {"lr": "learning_rate", "val_data": "val", "data": "train", "warmu
 # Keys that may differ when a run is resumed: more epochs extend it; the device says where, not what;
 # plots are drawn from the history, never read back by training.
 RESUMABLE_CHANGES = frozenset({"train.epochs", "device", "train.plots"})
+TASK_OPTIONS = (LOSS, CLASS_WEIGHTS)  # a task's options settable by `tasks.<task>.<option>` overrides
 
 
 @dataclass
@@ -106,6 +121,34 @@ class TrainConfig:
     plots: bool = True  # PNG curves, scores and predictions in the run folder each epoch (~0.5 s on a CPU)
     mean: tuple[float, float, float] = DEFAULT_MEAN
     std: tuple[float, float, float] = DEFAULT_STD
+    encoder: str = ""  # "": the preset's own; "timm:<name>": a timm features_only backbone
+    pretrained: bool = False  # a timm encoder's ImageNet weights from timm's hub
+    weights: str | None = None  # a timm encoder's weights from a local state dict file
+    freeze_encoder: bool = False  # train the decoder and heads only
+    encoder_lr_scale: float = 1.0  # the encoder's learning rate as a fraction of learning_rate
+    resize: str = DEFAULT_POLICY  # how frames of another size become the input: stretch | letterbox | crop
+
+    def check_model(self) -> None:
+        """The model's names and sizes, before any data is loaded: the preset, the timm model (with the
+        closest valid names), a weights file that exists, the resize policy, an input size the stride takes."""
+        get_preset(self.preset)
+        check_policy(self.resize)
+        name = timm_name(self.encoder)
+        if name is None and (self.pretrained or self.weights):
+            raise ConfigError('pretrained and weights need a timm encoder: set encoder = "timm:<name>"')
+        if name is not None:
+            check_timm_name(name)
+        if self.pretrained and self.weights:
+            raise ConfigError("pretrained = true and weights = PATH both give the encoder's weights: set one")
+        if self.weights and not Path(self.weights).is_file():
+            raise ConfigError(f"weights file {self.weights} does not exist: expected a state dict of {self.encoder}")
+        if name is not None and (self.pretrained or self.weights):
+            # Built once here: a file that does not match, or a hub out of reach, fails before data loads
+            # (timm caches what it fetched, so the trainer's own build does not download it again).
+            TimmEncoder(name, pretrained=self.pretrained, weights=self.weights)
+        if not 0 < self.encoder_lr_scale <= 1000:
+            raise ConfigError(f"encoder_lr_scale is {self.encoder_lr_scale}: expected a positive fraction, e.g. 0.1")
+        check_input_size(self.resolved_input_size(), model_stride(self.preset, self.encoder))
 
     def resolved_input_size(self) -> tuple[int, int]:
         return tuple(self.input_size) if self.input_size else get_preset(self.preset).input_size
@@ -149,6 +192,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         """Names are checked here, before any data is loaded or a run folder is made."""
         check_input_settings(self)
+        check_policy(self.train.resize)
+        timm_name(self.train.encoder)
         for name, value, allowed in (
             ("weighting", self.train.weighting, tuple(WEIGHTINGS)),
             ("device", self.train.device, ("auto", "cpu", "cuda")),
@@ -248,18 +293,57 @@ def save_config(config: RunConfig, path: Path) -> Path:
 
 def with_overrides(config: RunConfig, overrides: Mapping[str, Any]) -> RunConfig:
     """The configuration with settings replaced, keyed as the file lays them out: `seed`, `model.preset`,
-    `train.epochs`, `data.train`... (command-line flags, or a script's own choices)."""
+    `train.epochs`, `data.train`... (command-line flags, or a script's own choices).
+
+    `tasks.<task>.<option>` sets one of TASK_OPTIONS of a task of `config.tasks` (resolve them first: the
+    data's own tasks are known before its frames load); class weights may come as text, "1,4.5" or a name.
+    """
     train: dict[str, Any] = {}
     data: dict[str, Any] = {}
+    per_task: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
         section, _, name = key.rpartition(".")
-        if section in ("", "model", "train") and name in {f.name for f in fields(TrainConfig)}:
+        if section.startswith("tasks.") and name in TASK_OPTIONS:
+            per_task.setdefault(section.removeprefix("tasks."), {})[name] = _option_value(name, value)
+        elif section in ("", "model", "train") and name in {f.name for f in fields(TrainConfig)}:
             train[name] = value
         elif section == "data" and name in {f.name for f in fields(DataConfig)}:
             data[name] = value
         else:
             raise ConfigError(f"unknown setting {key!r}: expected a key of the config file, e.g. train.epochs")
-    return replace(config, train=replace(config.train, **train), data=replace(config.data or DataConfig(), **data))
+    tasks = _with_task_options(config.tasks, per_task)
+    return replace(
+        config, train=replace(config.train, **train), data=replace(config.data or DataConfig(), **data), tasks=tasks
+    )
+
+
+def is_task_option(key: str) -> bool:
+    """Whether an override key sets a task's option (`tasks.<task>.loss`), applied once the tasks are known."""
+    return key.startswith("tasks.")
+
+
+def _with_task_options(tasks: tuple[TaskSpec, ...], per_task: Mapping[str, Mapping[str, Any]]) -> tuple[TaskSpec, ...]:
+    names = [t.name for t in tasks]
+    for name in per_task:
+        if name not in names:
+            raise ConfigError(
+                f"no task {name!r} to set {', '.join(per_task[name])} on: the tasks are {', '.join(names) or 'none'}"
+                f"{suggestion(name, tuple(names))}"
+            )
+    return tuple(
+        replace(t, extra={**t.extra, **per_task[t.name]}) if t.name in per_task else t  # checked as it is made
+        for t in tasks
+    )
+
+
+def _option_value(name: str, value: Any) -> Any:
+    """Class weights given as text ('1,4.5') become numbers; any other value is checked by the task."""
+    if name != CLASS_WEIGHTS or not isinstance(value, str) or value in CLASS_WEIGHTINGS:
+        return value
+    try:
+        return [float(part) for part in value.split(",")]
+    except ValueError:
+        return value  # the task's check names it and what is expected
 
 
 def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
@@ -343,7 +427,7 @@ def _typed(name: str, value: Any, default: Any, where: str, source: str) -> Any:
         if not isinstance(value, list | tuple) or len(value) != len(default) or not all(_is_number(v) for v in value):
             raise ConfigError(f"{problem}: expected a list of {len(default)} numbers")
         return tuple(float(v) for v in value)
-    if value is None and name == "val":
+    if value is None and name in ("val", "weights"):
         return None
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -359,6 +443,8 @@ def _typed(name: str, value: Any, default: Any, where: str, source: str) -> Any:
         if not (_is_number(value) and value >= 0):
             raise ConfigError(f"{problem}: expected a non-negative number")
         value = float(value)
+    elif name == "encoder" and isinstance(value, str):  # "" is the preset's own encoder
+        pass
     elif not isinstance(value, str) or not value:  # string fields, and data.val whose default is None
         raise ConfigError(f"{problem}: expected a non-empty string")
     return value

@@ -8,16 +8,18 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
 from edgemtl.errors import ConfigError, DeviceError
 from edgemtl.features import FeatureSpec
 from edgemtl.metrics import higher_is_better, primary_metric
-from edgemtl.model import build_model, check_input_size, fit_value_heads, get_preset, input_preprocess
+from edgemtl.model import MultiTaskNet, build_model, fit_value_heads, input_preprocess
 from edgemtl.tasks import TaskSpec, validate_tasks
 from edgemtl.train import distributed
 from edgemtl.train.checkpoint import (
@@ -29,10 +31,11 @@ from edgemtl.train.checkpoint import (
 )
 from edgemtl.train.config import RunConfig, TrainConfig, check_resumable, save_config
 from edgemtl.train.inputs import check_data, run_features
-from edgemtl.train.losses import labelled_count, task_loss
+from edgemtl.train.losses import as_tensors, labelled_count, loss_lines, resolve_class_weights, task_loss
 from edgemtl.train.plots import plot_run
+from edgemtl.train.schedule import warmup_cosine
 from edgemtl.train.validate import labelled_mean, validate_model
-from edgemtl.train.weighting import create_weighting, last_shared_weight
+from edgemtl.train.weighting import create_weighting
 
 
 @dataclass
@@ -114,16 +117,17 @@ def format_metrics(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec, 
     return "  ".join(f"{t.name} {primary_metric(t)} {metrics[t.name][primary_metric(t)]:.3f}" for t in tasks)
 
 
-def _warmup_cosine(
-    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over the first steps, then cosine decay to zero at the last step (stepped per batch)."""
-    warmup_steps = max(1, int(warmup_fraction * total_steps))
-
-    def factor(step: int) -> float:
-        return min(1.0, (step + 1) / warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total_steps)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+def _parameter_groups(model: MultiTaskNet, weighting: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """The heads (and task weighting) at the learning rate, the encoder at `encoder_lr_scale` times it
+    (a pretrained encoder is usually tuned gently), a frozen encoder not at all. Heads first: the logged
+    rate is the first group's."""
+    encoder = {id(p) for p in model.encoder.parameters()}
+    heads = [p for p in model.parameters() if id(p) not in encoder]
+    groups: list[dict[str, Any]] = [{"params": [*heads, *weighting.parameters()]}]
+    if not config.freeze_encoder:
+        encoder_lr = config.learning_rate * config.encoder_lr_scale
+        groups.append({"params": list(model.encoder.parameters()), "lr": encoder_lr})
+    return groups
 
 
 def _resumable_run(run_dir: Path, run_config: RunConfig) -> Checkpoint | None:
@@ -162,30 +166,43 @@ class _Training:
         context: distributed.Distributed,
         device: torch.device,
         resumed: Checkpoint | None,
-        features: FeatureSpec | None = None,
-        train_targets: dict[str, np.ndarray] | None = None,
+        features: FeatureSpec | None,
+        train_targets: dict[str, np.ndarray] | None,
+        class_weights: dict[str, np.ndarray],
     ) -> None:
         config, tasks = run_config.train, run_config.tasks
+        self.class_weights = as_tensors(class_weights, device)  # per task, as its loss takes them
         self.run_config, self.config, self.tasks = run_config, config, tasks
         self.context, self.device, self.steps_per_epoch = context, device, steps_per_epoch
         self.features = features  # a vector run's feature names and training-split statistics
         self.generator = seed_everything(config.seed)
-        model = build_model(config.preset, tasks, skips=config.skips, features=features)
+        fresh = resumed is None  # a resumed run's weights come from its checkpoint, not the hub or a file
+        model = build_model(
+            config.preset,
+            tasks,
+            skips=config.skips,
+            features=features,
+            encoder=config.encoder,
+            pretrained=config.pretrained and fresh,
+            weights=config.weights if fresh else None,
+        )
         if resumed is not None:
             model.load_state_dict(resumed.model_state)
         elif features is not None:
             fit_value_heads(model, train_targets)  # value heads start at the targets' mean and spread
+        if config.freeze_encoder:
+            model.freeze_encoder()
         self.model = model.to(device, memory_format=torch.channels_last)
         self.net = distributed.wrap(self.model, context, device)  # steps go through DDP; checkpoints use model
         self.preprocess = input_preprocess(config.mean, config.std, features).to(device)
         self.weighting = create_weighting(config.weighting, tasks).to(device)
-        self.shared_weight = last_shared_weight(self.model)  # where GradNorm measures per-task gradient norms
+        self.shared = self.weighting.shared_parameters(self.model)  # what the method reads gradients on
         self.optimizer = torch.optim.AdamW(
-            [*self.model.parameters(), *self.weighting.parameters()],
+            _parameter_groups(self.model, self.weighting, config),
             lr=config.learning_rate,
             weight_decay=config.weight_decay,
         )
-        self.scheduler = _warmup_cosine(self.optimizer, config.epochs * steps_per_epoch, config.warmup_fraction)
+        self.scheduler = warmup_cosine(self.optimizer, config.epochs * steps_per_epoch, config.warmup_fraction)
         self.use_amp = config.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
 
@@ -193,9 +210,12 @@ class _Training:
         """One optimizer step; the per-task losses and their weighted values."""
         with torch.autocast(self.device.type, enabled=self.use_amp):
             outputs = self.net(self.preprocess(frames))
-            losses = {t.name: task_loss(t, outputs[t.name].float(), targets[t.name]) for t in self.tasks}
+            losses = {
+                t.name: task_loss(t, outputs[t.name].float(), targets[t.name], self.class_weights.get(t.name))
+                for t in self.tasks
+            }
         self.optimizer.zero_grad(set_to_none=True)
-        weighted = self.weighting.backward(losses, self.shared_weight, self.scaler)  # each method's own work
+        weighted = self.weighting.backward(losses, self.shared, self.scaler)  # each method's own work
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -260,6 +280,8 @@ class _Training:
         config = self.config
         return Checkpoint(
             preset=config.preset,
+            encoder=config.encoder,
+            resize=config.resize,
             tasks=self.tasks,
             input_size=config.resolved_input_size() if self.features is None else (1, self.features.count),
             mean=tuple(config.mean),
@@ -271,6 +293,7 @@ class _Training:
             config=self.run_config.to_dict(),
             validation=self.validation,
             features=self.features,
+            class_weights={name: weights.tolist() for name, weights in self.class_weights.items()},
         )
 
     def save(
@@ -351,9 +374,10 @@ def train(
     """
     tasks = validate_tasks(tasks)
     features = run_features(config, train_data, val_data)  # None for images
-    input_size = config.resolved_input_size() if features is None else None
-    if input_size is not None:
-        check_input_size(input_size, get_preset(config.preset).stride)
+    input_size = None
+    if features is None:
+        input_size = config.resolved_input_size()
+        config.check_model()
     check_data({"training": train_data, "validation": val_data}, tasks, input_size)
     run_config = replace(settings or RunConfig(data=None), train=config, tasks=tasks)
     run_dir = Path(run_dir)
@@ -363,7 +387,8 @@ def train(
     if not context.is_main:
         progress, log = False, lambda _: None
     steps_per_epoch = max(1, len(train_data) // context.world_size // config.batch_size)
-    run = _Training(run_config, steps_per_epoch, context, device, resumed, features, train_data.targets)
+    class_weights = resolve_class_weights(tasks, train_data)  # one bounded pass over the training targets
+    run = _Training(run_config, steps_per_epoch, context, device, resumed, features, train_data.targets, class_weights)
     run.validation = val_data.frames_record()
 
     best_score, best_metrics, history = _start_files(run, resumed, run_dir)
@@ -373,6 +398,8 @@ def train(
         (f"resuming {run_dir} at epoch {start_epoch}: " if resumed is not None else "")
         + f"training {config.preset} on {len(train_data)} frames ({len(val_data)} for validation), device {device}"
         + (f", {context.world_size} processes" if context.world_size > 1 else "")
+        + f"; weighting {config.weighting}; "
+        + "; ".join(loss_lines(tasks, class_weights))
     )
     for epoch in range(start_epoch, config.epochs + 1):
         train_losses, weighted_losses = run.epoch(epoch, train_data, progress)

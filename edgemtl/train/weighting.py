@@ -7,7 +7,8 @@ Every method answers the same small interface, so the trainer never special-case
 - `backward(losses, shared, scaler)`, once per training step: backpropagates the total into the
   network (through the AMP grad scaler) and does whatever the method updates per step itself (GradNorm
   moves its weights here); returns the weighted losses for logging. `shared` is the last shared layer's
-  weight (`last_shared_weight(model)`); only GradNorm reads it.
+  parameters the method reads gradients on (`shared_parameters(model)`): the encoder's last convolution
+  for GradNorm, every encoder parameter for the gradient-surgery methods (PCGrad, CAGrad).
 - `end_epoch(mean_losses)`, once per epoch with the epoch's mean raw training losses (DWA reads them).
 - `current_weights()` → the weight each task's loss gets now, for the logs.
 - `state_dict()` / `load_state_dict()` hold everything a resumed run needs (learned values, loss
@@ -30,6 +31,7 @@ from torch import Tensor, nn
 from edgemtl.errors import ConfigError
 from edgemtl.tasks import TaskSpec
 from edgemtl.train.distributed import average_in_place
+from edgemtl.train.surgery import cagrad, pcgrad
 
 
 def last_shared_weight(model: nn.Module) -> Tensor:
@@ -61,7 +63,13 @@ class TaskWeighting(nn.Module):
     def forward(self, losses: dict[str, Tensor]) -> Tensor:
         return sum(self.weighted_losses(losses).values())
 
-    def backward(self, losses: dict[str, Tensor], shared: Tensor, scaler: torch.amp.GradScaler) -> dict[str, Tensor]:
+    def shared_parameters(self, model: nn.Module) -> Tensor | list[Tensor]:
+        """What `backward` is given as `shared`: the last shared layer's weight, unless a method needs more."""
+        return last_shared_weight(model)
+
+    def backward(
+        self, losses: dict[str, Tensor], shared: Tensor | list[Tensor], scaler: torch.amp.GradScaler
+    ) -> dict[str, Tensor]:
         """Backpropagate the weighted total into the network and this module's parameters."""
         weighted = self.weighted_losses(losses)
         scaler.scale(sum(weighted.values())).backward()
@@ -175,7 +183,9 @@ class GradNormWeighting(TaskWeighting):
     def current_weights(self) -> dict[str, float]:
         return dict(zip(self.names, self.task_weights.tolist()))
 
-    def backward(self, losses: dict[str, Tensor], shared: Tensor, scaler: torch.amp.GradScaler) -> dict[str, Tensor]:
+    def backward(
+        self, losses: dict[str, Tensor], shared: Tensor | list[Tensor], scaler: torch.amp.GradScaler
+    ) -> dict[str, Tensor]:
         stacked = self._stack(losses)  # (K,)
         scale = scaler.get_scale() if scaler.is_enabled() else 1.0  # fp16 gradients are taken scaled, then unscaled
         norms = torch.stack([self._gradient_norm(loss, shared, scale) for loss in stacked])  # ‖∇_W L_i‖, (K,)
@@ -221,11 +231,72 @@ class GradNormWeighting(TaskWeighting):
         self.optimizer.load_state_dict(state["optimizer"])
 
 
+class GradientSurgery(FixedWeighting):
+    """PCGrad and CAGrad (edgemtl.train.surgery): the task specs' fixed weights, then each task's gradient on
+    every encoder parameter, combined by `combine` instead of summed.
+
+    `backward` takes one partial backward per task to the encoder (autograd.grad, so DistributedDataParallel
+    reduces nothing yet), averages the per-task gradients across ranks, combines them, runs the network's
+    backward of the weighted total (the heads and decoder get their own tasks' gradients, as in LibMTL), and
+    then sets the encoder's gradients to the combination. K tasks cost K + 1 backward passes.
+    """
+
+    def __init__(self, tasks: Sequence[TaskSpec]) -> None:
+        super().__init__(tasks)
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))  # PCGrad's random orders resume with it
+
+    def shared_parameters(self, model: nn.Module) -> list[Tensor]:
+        return [p for p in model.encoder.parameters() if p.requires_grad]
+
+    def combine(self, grads: Tensor) -> Tensor:
+        """(K, P) per-task gradients → the (P,) shared update."""
+        raise NotImplementedError
+
+    def backward(
+        self, losses: dict[str, Tensor], shared: Tensor | list[Tensor], scaler: torch.amp.GradScaler
+    ) -> dict[str, Tensor]:
+        shared = [shared] if isinstance(shared, Tensor) else list(shared)
+        weighted = self.weighted_losses(losses)
+        grads = torch.stack([_flat_gradient(scaler.scale(loss), shared) for loss in weighted.values()])
+        update = self.combine(average_in_place(grads))
+        scaler.scale(sum(weighted.values())).backward()
+        for parameter, piece in zip(shared, update.split([p.numel() for p in shared])):
+            parameter.grad = piece.view_as(parameter).to(parameter.dtype)
+        self.steps += 1
+        return weighted
+
+
+def _flat_gradient(loss: Tensor, parameters: list[Tensor]) -> Tensor:
+    """∇ loss over `parameters`, flattened into one vector (zeros where the loss does not reach)."""
+    grads = torch.autograd.grad(loss, parameters, retain_graph=True, allow_unused=True)
+    return torch.cat(
+        [(g if g is not None else torch.zeros_like(p)).reshape(-1).float() for g, p in zip(grads, parameters)]
+    )
+
+
+class PCGradWeighting(GradientSurgery):
+    """Projecting conflicting gradients (Yu et al. 2020); see edgemtl.train.surgery."""
+
+    def combine(self, grads: Tensor) -> Tensor:
+        generator = torch.Generator().manual_seed(int(self.steps))
+        orders = [torch.randperm(len(grads), generator=generator).tolist() for _ in range(len(grads))]
+        return pcgrad(grads, orders).sum(0)
+
+
+class CAGradWeighting(GradientSurgery):
+    """Conflict-averse gradient descent (Liu et al. 2021), c = 0.5; see edgemtl.train.surgery."""
+
+    def combine(self, grads: Tensor) -> Tensor:
+        return cagrad(grads)
+
+
 WEIGHTINGS: dict[str, type[TaskWeighting]] = {
     "fixed": FixedWeighting,
     "uncertainty": UncertaintyWeighting,
     "dwa": DynamicWeightAverage,
     "gradnorm": GradNormWeighting,
+    "pcgrad": PCGradWeighting,
+    "cagrad": CAGradWeighting,
 }
 
 

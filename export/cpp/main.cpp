@@ -4,9 +4,10 @@
 //   edgemtl_infer vector.onnx table.csv     (a vector model: the table's first row of features)
 //
 // Everything the program needs comes from the file itself: the input size from the graph, the
-// outputs by name, the task list from metadata_props. The graph does the preprocessing (uint8 BGR
-// NHWC in) and the postprocessing (probabilities, labels, a uint8 class mask), so this file holds
-// no normalization constants and no softmax.
+// outputs by name, the task list and the resize policy from metadata_props. The graph does the
+// preprocessing (uint8 BGR NHWC in) and the postprocessing (probabilities, labels, a uint8 class
+// mask), so this file holds no normalization constants and no softmax. The resize policy (stretch,
+// letterbox, crop) is applied as edgemtl/resize.py defines it: the same boxes, the same rounding.
 #include <onnxruntime_cxx_api.h>
 
 #include <opencv2/imgcodecs.hpp>
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <iomanip>
@@ -30,6 +32,59 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// Where a frame's pixels go (edgemtl.resize.fit): `source`, the part of the frame used, is resized into
+// `target`, the part of the model input it fills; the rest of the input is padding (PAD_VALUE, black).
+struct Fit {
+  cv::Rect source, target;
+};
+
+int round_half_up(double value) { return static_cast<int>(std::floor(value + 0.5)); }
+
+Fit fit(const cv::Size& frame, const cv::Size& input, const std::string& policy) {
+  Fit where{cv::Rect(0, 0, frame.width, frame.height), cv::Rect(0, 0, input.width, input.height)};
+  if (policy == "letterbox") {
+    const double scale = std::min(double(input.height) / frame.height, double(input.width) / frame.width);
+    const int h = std::max(1, std::min(input.height, round_half_up(frame.height * scale)));
+    const int w = std::max(1, std::min(input.width, round_half_up(frame.width * scale)));
+    where.target = cv::Rect((input.width - w) / 2, (input.height - h) / 2, w, h);
+  } else if (policy == "crop") {
+    const double scale = std::max(double(input.height) / frame.height, double(input.width) / frame.width);
+    const int h = std::max(1, std::min(frame.height, round_half_up(input.height / scale)));
+    const int w = std::max(1, std::min(frame.width, round_half_up(input.width / scale)));
+    where.source = cv::Rect((frame.width - w) / 2, (frame.height - h) / 2, w, h);
+  }
+  return where;
+}
+
+// The frame as the model's input: area averaging of the source box into the target box.
+cv::Mat prepare(const cv::Mat& image, const cv::Size& input, const Fit& where) {
+  if (image.size() == input) return image;
+  cv::Mat resized(input, CV_8UC3, cv::Scalar::all(0));
+  cv::Mat content = resized(where.target);
+  cv::resize(image(where.source), content, where.target.size(), 0, 0, cv::INTER_AREA);
+  return resized;
+}
+
+// A model-sized class mask back in the frame's coordinates: padding cut away, resized (nearest) onto the
+// part of the frame that was seen, a crop's unseen borders taking the nearest edge's class.
+cv::Mat restore_mask(const cv::Mat& mask, const cv::Size& frame, const Fit& where) {
+  cv::Mat content;
+  cv::resize(mask(where.target), content, where.source.size(), 0, 0, cv::INTER_NEAREST);
+  if (content.size() == frame) return content;
+  cv::Mat full;
+  const cv::Rect& s = where.source;
+  cv::copyMakeBorder(content, full, s.y, frame.height - s.y - s.height, s.x, frame.width - s.x - s.width,
+                     cv::BORDER_REPLICATE);
+  return full;
+}
+
+// The policy recorded in edgemtl.input ({"resize": "letterbox", ...}); files without one are "stretch".
+std::string resize_policy(const std::string& input_json) {
+  for (const char* policy : {"letterbox", "crop"})
+    if (input_json.find(std::string("\"resize\": \"") + policy + "\"") != std::string::npos) return policy;
+  return "stretch";
+}
+
 // The first values of a tensor; `+` prints a uint8 as a number, not a character.
 template <typename T>
 void print_values(const Ort::Value& value, size_t count) {
@@ -42,8 +97,8 @@ void print_values(const Ort::Value& value, size_t count) {
 
 // One output of the first frame (a fixed-batch export repeats the frame): floats (probabilities,
 // values, logits) and integers (labels, flags) as they are; a mask as its share of pixels per class
-// id, once resized back to the image's size as edgemtl's Python Engine does, so the numbers match.
-void print_output(const std::string& name, const Ort::Value& value, const cv::Size& image_size) {
+// id, once mapped back to the image's size as edgemtl's Python Engine does, so the numbers match.
+void print_output(const std::string& name, const Ort::Value& value, const cv::Size& image_size, const Fit& where) {
   const auto info = value.GetTensorTypeAndShapeInfo();
   const std::vector<int64_t> shape = info.GetShape();
   const size_t count = info.GetElementCount() / static_cast<size_t>(shape[0]);
@@ -51,8 +106,7 @@ void print_output(const std::string& name, const Ort::Value& value, const cv::Si
   if (ends_with(name, "_mask") && shape.size() == 3) {
     const cv::Mat mask(static_cast<int>(shape[1]), static_cast<int>(shape[2]), CV_8UC1,
                        const_cast<uint8_t*>(value.GetTensorData<uint8_t>()));
-    cv::Mat full;
-    cv::resize(mask, full, image_size, 0, 0, cv::INTER_NEAREST);
+    const cv::Mat full = mask.size() == image_size ? mask : restore_mask(mask, image_size, where);
     std::map<int, size_t> pixels;
     for (auto it = full.begin<uint8_t>(); it != full.end<uint8_t>(); ++it) ++pixels[*it];
     std::cout << " (" << full.cols << "x" << full.rows << " pixels), share per class id:";
@@ -141,6 +195,9 @@ int main(int argc, char** argv) {
       auto value = metadata.LookupCustomMetadataMapAllocated(key, allocator);
       std::cout << key << ": " << (value ? value.get() : "(missing)") << "\n";
     }
+    auto input_json = metadata.LookupCustomMetadataMapAllocated("edgemtl.input", allocator);
+    const std::string policy = resize_policy(input_json ? input_json.get() : "");
+    std::cout << "edgemtl.resize: " << policy << "\n";
 
     auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
     auto input_name = session.GetInputNameAllocated(0, allocator);
@@ -172,19 +229,22 @@ int main(int argc, char** argv) {
       auto outputs = session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names.data(),
                                  output_names.size());
       std::cout << std::fixed << std::setprecision(6);
-      for (size_t i = 0; i < outputs.size(); ++i) print_output(output_names[i], outputs[i], cv::Size(1, 1));
+      for (size_t i = 0; i < outputs.size(); ++i) print_output(output_names[i], outputs[i], cv::Size(1, 1), Fit{});
       return 0;
     }
 
-    // Input: [batch, height, width, 3] uint8 BGR; a dynamic batch shows as -1.
-    const int64_t batch = shape[0] > 0 ? shape[0] : 1, height = shape[1], width = shape[2];
+    // Input: [batch, height, width, 3] uint8 BGR; a dynamic axis shows as -1. A file exported with
+    // --frame-size dynamic takes the image as it is (it resizes inside); otherwise it is resized to the input.
     cv::Mat image = cv::imread(argv[2], cv::IMREAD_COLOR);
     if (image.empty()) {
       std::cerr << "error: cannot read image " << argv[2] << "\n";
       return 1;
     }
-    cv::Mat resized;
-    cv::resize(image, resized, cv::Size(static_cast<int>(width), static_cast<int>(height)), 0, 0, cv::INTER_AREA);
+    const int64_t batch = shape[0] > 0 ? shape[0] : 1;
+    const int64_t height = shape[1] > 0 ? shape[1] : image.rows, width = shape[2] > 0 ? shape[2] : image.cols;
+    const cv::Size input_size(static_cast<int>(width), static_cast<int>(height));
+    const Fit where = fit(image.size(), input_size, policy);
+    const cv::Mat resized = prepare(image, input_size, where).clone();  // continuous, whatever prepare returned
     std::vector<uint8_t> frames(static_cast<size_t>(batch) * resized.total() * 3);
     for (int64_t b = 0; b < batch; ++b)  // a fixed-batch export gets the frame repeated
       std::copy(resized.data, resized.data + resized.total() * 3, frames.begin() + b * resized.total() * 3);
@@ -195,7 +255,7 @@ int main(int argc, char** argv) {
     auto outputs = session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names.data(),
                                output_names.size());
     std::cout << std::fixed << std::setprecision(6);
-    for (size_t i = 0; i < outputs.size(); ++i) print_output(output_names[i], outputs[i], image.size());
+    for (size_t i = 0; i < outputs.size(); ++i) print_output(output_names[i], outputs[i], image.size(), where);
   } catch (const std::exception& error) {  // Ort::Exception, cv::Exception and allocation failures
     std::cerr << "error: " << error.what() << "\n";
     return 1;

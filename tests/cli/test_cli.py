@@ -216,7 +216,7 @@ def test_train_input_size_that_does_not_fit(tmp_path):
         tmp_path / "run",
         "--no-progress",
     )
-    assert_one_line_error(result, "100x100", "128x128")
+    assert_one_line_error(result, "100x100", "use 96x96")  # the nearest valid size
 
 
 def test_train_input_size_not_understood(tmp_path):

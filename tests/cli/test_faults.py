@@ -506,8 +506,43 @@ def _(kit: Kit) -> None:
     "output-extension",
     "an output of an unknown kind",
     "edgemtl camera clip.avi -m model.onnx -o out.xyz",
-    "Error: output out.xyz has extension '.xyz': expected display, none, a video file (.mp4, .avi, .mkv) or a "
-    "folder (a name without an extension)",
+    "Error: output out.xyz has extension '.xyz': expected display, none, http://HOST:PORT, a video file "
+    "(.mp4, .avi, .mkv), a .mcap recording or a folder (a name without an extension)",
+)
+def _(kit: Kit) -> None:
+    kit.model()
+    _clip(kit)
+
+
+@fault(
+    "viewer-no-token",
+    "a web viewer on every interface without a token",
+    "edgemtl camera clip.avi -m model.onnx -o http://0.0.0.0:18765",
+    "Error: output http://0.0.0.0:18765 listens beyond this machine (0.0.0.0) without a token: give --token "
+    "SECRET (viewers then open /?token=SECRET), or bind 127.0.0.1",
+    environment=(("EDGEMTL_VIEWER_TOKEN", None),),
+)
+def _(kit: Kit) -> None:
+    kit.model()
+    _clip(kit)
+
+
+@fault(
+    "viewer-bad-address",
+    "a web viewer address without a port",
+    "edgemtl camera clip.avi -m model.onnx -o http://127.0.0.1",
+    "Error: output 'http://127.0.0.1' is not a viewer address: expected http://HOST:PORT, e.g. http://127.0.0.1:8080",
+)
+def _(kit: Kit) -> None:
+    kit.model()
+    _clip(kit)
+
+
+@fault(
+    "mcap-no-folder",
+    "an MCAP recording into a folder that does not exist",
+    "edgemtl camera clip.avi -m model.onnx -o gone/run.mcap",
+    "Error: cannot write MCAP recording gone/run.mcap: No such file or directory: expected a writable file path",
 )
 def _(kit: Kit) -> None:
     kit.model()

@@ -47,6 +47,31 @@ def test_bench_table_with_pytorch_and_the_pipeline(tmp_path, exported_model, tra
     assert "| model alone (FPS) | pipeline on a file (FPS) | pipeline / model |" in out
     speedups = [note for note in data["notes"] if "as fast as PyTorch eager" in note]
     assert len(speedups) == 2 and "batch 1" in speedups[0] and "batch 3" in speedups[1]
+    (stages,) = data["stages"]
+    assert stages["frame"] == "64x48" and list(stages["ms"]) == [
+        "decode",
+        "preprocess",
+        "inference",
+        "postprocess",
+        "overlay",
+        "write",
+    ]
+    assert all(ms > 0 for ms in stages["ms"].values()) and "| decode | preprocess | inference |" in out
+
+
+def test_bench_splits_the_host_path_and_the_in_graph_path_side_by_side(tmp_path, exported_model, frame_sized_model):
+    results = tmp_path / "bench.json"
+    args = ("bench", "-m", exported_model, "-m", frame_sized_model, "--device", "cpu", *SMALL)
+    result = invoke(*args, "--json", results)
+    assert result.exit_code == 0, result.output
+    data = json.loads(results.read_text())
+    host, in_graph = data["stages"]
+    assert (host["model"], in_graph["model"]) == (exported_model.name, frame_sized_model.name)
+    # The frame-sized file is fed the camera's frame (its engine-only row says so) and needs no host resize.
+    assert ("CPUExecutionProvider", "engine only, 64x48 input", 1) in [
+        (r["runner"], r["measure"], r["batch"]) for r in data["rows"] if r["model"] == frame_sized_model.name
+    ]
+    assert set(in_graph["ms"]) == set(host["ms"])  # the same stages, so the two read side by side
 
 
 def test_bench_says_why_rows_are_missing(exported_model):

@@ -63,19 +63,45 @@ def parse(stdout: str) -> dict[str, str]:
     return {m[1]: m[2] for line in stdout.splitlines() if (m := OUTPUT_LINE.match(line))}
 
 
-@pytest.mark.parametrize("size", [None, (48, 64)], ids=["model-size", "camera-size"])
-def test_cpp_matches_python_engine(cpp_program, exported_model, tiny_data, tmp_path, size):
+@pytest.mark.parametrize(
+    ("model", "size"),
+    [("exported_model", None), ("exported_model", (48, 64)), ("frame_sized_model", (48, 64))],
+    ids=["model-size", "camera-size", "frame-sized-dynamic"],
+)
+def test_cpp_matches_python_engine(cpp_program, request, tiny_data, tmp_path, model, size):
+    """A frame-sized file with a dynamic frame takes the image as it is: the resize is in its graph."""
+    exported_model = request.getfixturevalue(model)
     frame = tiny_data.images[0]
     if size:  # another size than the export's: both sides resize the frame in and the mask back out
         frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    check_against_engine(cpp_program, exported_model, frame, tmp_path)
+
+
+@pytest.mark.parametrize("policy", ["letterbox", "crop"])
+def test_cpp_applies_the_recorded_resize_policy(cpp_program, trained_run, tiny_data, tmp_path, policy):
+    """A 5:3 frame into the square model: the program reads the policy from the file and cuts, pads and
+    maps the mask back as the Engine does."""
+    from edgemtl.deploy import ExportOptions, export_onnx
+    from edgemtl.train import load_checkpoint
+
+    model = export_onnx(
+        load_checkpoint(trained_run.best_checkpoint), tmp_path / f"{policy}.onnx", ExportOptions(resize=policy)
+    ).path
+    frame = cv2.resize(tiny_data.images[0], (80, 48), interpolation=cv2.INTER_LINEAR)
+    stdout = check_against_engine(cpp_program, model, frame, tmp_path)
+    assert f"edgemtl.resize: {policy}" in stdout
+
+
+def check_against_engine(cpp_program: Path, model: Path, frame: np.ndarray, tmp_path: Path) -> str:
+    """Run the program on `frame` and compare each output with the Python Engine's; returns its stdout."""
     image = tmp_path / "scene.png"
     cv2.imwrite(str(image), frame)
 
-    run = subprocess.run([cpp_program, exported_model, image], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([cpp_program, model, image], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     printed = parse(run.stdout)
 
-    engine = Engine(exported_model, device="cpu")
+    engine = Engine(model, device="cpu")
     assert set(printed) == {name for fields in engine.metadata.outputs.values() for name in fields.values()}
     prediction = engine.predict(frame)
     checked = set()
@@ -94,6 +120,7 @@ def test_cpp_matches_python_engine(cpp_program, exported_model, tiny_data, tmp_p
             np.testing.assert_allclose(cpp, python, atol=0.01)
             checked.add(task.kind)
     assert checked == {TaskKind.CLASSIFICATION, TaskKind.SEGMENTATION}, "the fixture model lost a task kind"
+    return run.stdout
 
 
 def test_cpp_runs_a_vector_model_like_the_python_engine(cpp_program, vector_model, vector_table, tmp_path):

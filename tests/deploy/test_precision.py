@@ -59,6 +59,15 @@ def test_verification_table_compares_every_task(int8_export):
     assert "int8 file" in lines[0] and len(lines) == 4
 
 
+def test_an_int8_export_says_how_it_runs_beside_fp32_here(int8_export):
+    """The verdict follows the measured ratio (either way on a shared machine): it is never left unsaid."""
+    speed = int8_export.speed
+    assert speed.precision == "int8" and speed.ms > 0 and speed.fp32_ms > 0
+    assert speed.speedup == speed.fp32_ms / speed.ms
+    verdict = "slower than fp32 on this machine: keep fp32" if speed.speedup < 1 else "faster than fp32"
+    assert verdict in speed.line() and f"{speed.speedup:.2f}x" in speed.line()
+
+
 def test_fp16_keeps_io_types_and_halves_the_weights(checkpoint, exported_model, tiny_data, tmp_path):
     result = export_onnx(
         checkpoint,

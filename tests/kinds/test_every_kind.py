@@ -158,7 +158,8 @@ def test_thresholds_and_loss_survive_the_json_round_trip():
         ("multilabel", {"threshold": [0.5, 0.5]}, "2 thresholds for 3 labels: expected one number, or one per label"),
         ("classification", {"threshold": 0.5}, "(classification) has a threshold: only multilabel tasks"),
         ("regression", {"loss": "mae"}, "loss 'mae': expected one of mse, huber"),
-        ("multilabel", {"loss": "huber"}, "(multilabel) has a loss option: only regression tasks"),
+        ("multilabel", {"loss": "huber"}, "(multilabel) has unknown loss 'huber': expected one of bce, focal"),
+        ("regression", {"class_weights": [1.0]}, "(regression) has class weights: only classification, multilabel"),
     ],
 )
 def test_bad_threshold_or_loss_is_a_one_line_config_error(kind, extra, fragment):

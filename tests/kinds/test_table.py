@@ -225,6 +225,7 @@ class Binary(RowTargets):
     flip_option = "flip_pairs"
     meter = BinaryMeter
     label_problem = "answers other than yes or no"
+    loss_names = ("bce",)
 
     def num_outputs(self, task: TaskSpec) -> int:
         return 1
@@ -245,7 +246,7 @@ class Binary(RowTargets):
     def flip(self, task: TaskSpec, target: np.ndarray, flips: np.ndarray) -> np.ndarray:
         return target  # a mirror image answers the same
 
-    def elementwise_loss(self, task: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+    def elementwise_loss(self, task: TaskSpec, output: Tensor, target: Tensor, class_weights=None) -> Tensor:
         return F.binary_cross_entropy_with_logits(output, target, reduction="none")
 
     def postprocess(self, task: TaskSpec, logits: Tensor, constants: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
@@ -281,7 +282,7 @@ def test_a_new_kind_is_checked_scored_and_postprocessed_from_its_entry_alone(bin
     assert tasks_from_json(json.dumps([binary.to_dict()])) == (binary,)
     with pytest.raises(ConfigError, match=r"\(binary\) has a threshold: only multilabel tasks take one"):
         TaskSpec("door", "binary", extra={"threshold": 0.3})
-    with pytest.raises(ConfigError, match=r"has a loss option: only regression tasks take one"):
+    with pytest.raises(ConfigError, match=r"has a loss: only classification, multilabel, segmentation or regression"):
         TaskSpec("door", "binary", extra={"loss": "huber"})
     with pytest.raises(ConfigError, match=r"flip_negate True: .* of a regression task"):
         TaskSpec("door", "binary", extra={"flip_negate": True})

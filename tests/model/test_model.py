@@ -50,7 +50,7 @@ def test_unknown_preset_lists_the_valid_ones():
 
 
 def test_input_size_not_a_multiple_of_the_stride_suggests_a_fix():
-    with pytest.raises(ConfigError, match="use 128x128"):
+    with pytest.raises(ConfigError, match="use 96x128"):
         model_cost(create_model("nano", NAVIGATION_TASKS), (100, 120))
 
 

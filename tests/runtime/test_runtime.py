@@ -23,7 +23,7 @@ from edgemtl.runtime import (
     class_colors,
     render_overlay,
 )
-from edgemtl.runtime.engine import provider_list, tensorrt_cache_folder
+from edgemtl.runtime.providers import provider_list, tensorrt_cache_folder
 from edgemtl.runtime.sources import ImageSource, VideoSource, open_source
 from edgemtl.tasks import NAVIGATION_TASKS
 from tests.helpers import assert_one_line, write_foreign_onnx, write_images, write_video
@@ -441,7 +441,7 @@ def test_source_unreadable_video(tmp_path):
     assert_one_line(error, str(path))
 
 
-# --- the runtime imports without torch, click or matplotlib ---------------------------------------------
+# --- the runtime imports without torch, click, matplotlib, aiohttp or mcap -----------------------------
 
 
 def test_runtime_works_without_torch(exported_model):
@@ -458,8 +458,12 @@ def test_runtime_works_without_torch(exported_model):
         engine = edgemtl.runtime.Engine({str(exported_model)!r}, device="cpu")
         prediction = engine.predict(np.zeros((32, 32, 3), np.uint8))
         assert set(prediction) == {{"scene", "segmentation"}}, prediction
-        for name in ("click", "matplotlib", "zmq"):  # pyzmq: only when a zmq:// results stream is opened
+        # click and matplotlib never; pyzmq, the viewer's and the recording's libraries only when used
+        for name in ("click", "matplotlib", "zmq", "aiohttp", "mcap", "mcap_protobuf", "foxglove_schemas_protobuf"):
             assert name not in sys.modules, name + " was imported by the runtime"
+        with edgemtl.runtime.open_output("none"):
+            pass
+        assert "aiohttp" not in sys.modules and "mcap" not in sys.modules
         print("ok")
         """
     )

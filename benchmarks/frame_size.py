@@ -1,0 +1,163 @@
+"""Frame-sized files against the host path: speed per camera frame, the pipeline against its slowest stage,
+and what upsampling the logits before the argmax gains over a nearest-neighbour blow-up of the small mask.
+
+Speed uses random-weight models (speed does not depend on the weights), exported twice from one
+checkpoint: as usual (frames at the model's size, the host resizes) and with --frame-size 480x640
+--overlay-output. Everything compared is timed in turns (`time_interleaved`), medians.
+
+Quality needs a trained model: pass --checkpoint, or let --train-epochs train nano briefly on synthetic
+scenes. It is scored on held-out scenes rendered at 480x640 with full-resolution masks.
+
+    python benchmarks/frame_size.py [--presets nano small] [--input-size 128x128] [--runs 200]
+                                    [--checkpoint best.pt | --train-epochs 6] [--quality-frames 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgemtl.commands.bench import drive_frames, write_drive_video
+from edgemtl.data.synthetic import make_dataset
+from edgemtl.deploy import ExportOptions, export_onnx
+from edgemtl.kinds.scores import confusion_matrix, iou_per_class, mean_iou
+from edgemtl.machine import describe_machine
+from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset
+from edgemtl.runtime import Engine, EngineOptions, run_pipeline
+from edgemtl.runtime.overlay import Overlay
+from edgemtl.runtime.sinks import NullSink
+from edgemtl.runtime.sources import open_source
+from edgemtl.runtime.speed import split_stages
+from edgemtl.runtime.timing import median_ms, time_interleaved
+from edgemtl.tasks import NAVIGATION_TASKS
+from edgemtl.train import Checkpoint, TrainConfig, load_checkpoint, train
+
+FRAME = (480, 640)  # a VGA camera: (height, width)
+
+
+def export_files(checkpoint: Checkpoint, folder: Path, stem: str) -> dict[str, Path]:
+    """The host-path file, the frame-sized one, and the frame-sized one with the overlay output."""
+    sized = {
+        "frame-sized": ExportOptions(frame_size=FRAME),
+        "frame-sized + overlay": ExportOptions(frame_size=FRAME, overlay=True),
+    }
+    files = {"host path": export_onnx(checkpoint, folder / f"{stem}.onnx", overwrite=True).path}
+    for index, (name, options) in enumerate(sized.items()):
+        files[name] = export_onnx(checkpoint, folder / f"{stem}-{index}.onnx", options, overwrite=True).path
+    return files
+
+
+def speed_rows(preset: str, size: tuple[int, int], folder: Path, runs: int, video: Path) -> list[str]:
+    torch.manual_seed(0)
+    model = create_model(preset, NAVIGATION_TASKS).eval()
+    checkpoint = Checkpoint(preset, NAVIGATION_TASKS, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
+    options = EngineOptions(threads=1, spinning=False)  # the pipeline's setting: the other core decodes and draws
+    engines = {name: Engine(path, "cpu", options) for name, path in export_files(checkpoint, folder, preset).items()}
+    (frame,) = drive_frames(1, FRAME)
+    calls = {}
+    for name, engine in engines.items():
+        graph_input = engine.prepare(frame)[np.newaxis]
+        overlay = Overlay()
+        calls[f"{name}: engine"] = lambda e=engine, x=graph_input: e.run(x)
+        calls[f"{name}: e2e"] = lambda e=engine, o=overlay: o.render(frame, e.predict(frame))
+    ms = {name: median_ms(t) for name, t in time_interleaved(calls, runs).items()}
+    host_e2e = ms["host path: e2e"]
+    rows = []
+    for name, engine in engines.items():
+        engine_ms, e2e_ms = ms[f"{name}: engine"], ms[f"{name}: e2e"]
+        split = split_stages(engine, video, NullSink(), frames=200)
+        with open_source(video) as source:
+            stats = run_pipeline(engine, source, NullSink(), report=None)
+        # The pipeline's threads: decode (+ the host resize) | inference | results, overlay and output.
+        threads = {
+            "decode+preprocess": split.medians_ms["decode"] + split.medians_ms["preprocess"],
+            "inference": split.medians_ms["inference"],
+            "postprocess+overlay": split.medians_ms["postprocess"] + split.medians_ms["overlay"],
+        }
+        slowest = max(threads, key=threads.get)
+        alone_fps = 1000 / threads[slowest]
+        stages = ", ".join(f"{stage} {value:.1f}" for stage, value in split.medians_ms.items() if stage != "write")
+        rows.append(
+            f"| {preset} {size[0]}x{size[1]} | {name} | {engine_ms:.2f} | {e2e_ms:.2f} | {e2e_ms / engine_ms:.2f} "
+            f"| {host_e2e / e2e_ms:.2f} | {stages} | {slowest} {alone_fps:.0f} | {stats.fps:.0f} "
+            f"| {stats.fps / alone_fps:.0%} |"
+        )
+    return rows
+
+
+def trained_checkpoint(args: argparse.Namespace, folder: Path) -> Checkpoint:
+    if args.checkpoint:
+        return load_checkpoint(args.checkpoint)
+    preset = get_preset("nano")
+    data = make_dataset(1500, preset.input_size, seed=0)
+    val = make_dataset(200, preset.input_size, seed=1_000)
+    config = TrainConfig(preset="nano", epochs=args.train_epochs, batch_size=32, seed=0, device="cpu")
+    run = train(config, NAVIGATION_TASKS, data, val, folder / "run", progress=False, log=lambda _: None)
+    return load_checkpoint(run.best_checkpoint)
+
+
+def quality_rows(checkpoint: Checkpoint, folder: Path, frames: int) -> list[str]:
+    """mIoU and per-class IoU at the frame's resolution: the host path's nearest blow-up of the model-size
+    mask, against the frame-sized file's logits upsampled bilinearly before the argmax."""
+    files = export_files(checkpoint, folder, "trained")
+    engines = {
+        "host path (nearest mask)": Engine(files["host path"], "cpu"),
+        "frame-sized (bilinear logits)": Engine(files["frame-sized"], "cpu"),
+    }
+    scenes = make_dataset(frames, FRAME, seed=424_242)  # held out: no training seed comes near
+    task = next(t for t in checkpoint.tasks if t.name == "segmentation")
+    rows = []
+    for name, engine in engines.items():
+        confusion = sum(
+            confusion_matrix(engine.predict(image)["segmentation"].mask, target, len(task.classes))
+            for image, target in zip(scenes.images, scenes.targets["segmentation"])
+        )
+        ious = " | ".join(f"{iou:.4f}" for iou in iou_per_class(confusion))
+        rows.append(f"| {name} | {mean_iou(confusion):.4f} | {ious} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["nano", "small"])
+    parser.add_argument("--input-size", default=None, help="HxW for every preset; default: each preset's own")
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--train-epochs", type=int, default=6)
+    parser.add_argument("--quality-frames", type=int, default=100)
+    parser.add_argument("--skip-quality", action="store_true")
+    args = parser.parse_args()
+    print(f"Machine: {describe_machine()}; load average at start {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        video = write_drive_video(folder / "drive.mp4", 400, FRAME)
+        print(f"\nSpeed per {FRAME[1]}x{FRAME[0]} frame, ms (median of {args.runs}, in turns; 1 inference thread):\n")
+        print(
+            "| preset | file | engine only | end to end | e2e / engine | host e2e / this e2e "
+            "| stages alone (ms) | slowest thread (FPS) | pipeline (FPS) | pipeline / slowest |"
+        )
+        print("|---" * 10 + "|")
+        for preset in args.presets:
+            size = get_preset(preset).input_size
+            if args.input_size:
+                size = tuple(int(side) for side in args.input_size.lower().split("x"))
+            for row in speed_rows(preset, size, folder, args.runs, video):
+                print(row)
+        if not args.skip_quality:
+            checkpoint = trained_checkpoint(args, folder)
+            segmentation = next(t for t in checkpoint.tasks if t.name == "segmentation")
+            classes = " | ".join(f"IoU {c}" for c in segmentation.classes)
+            print(f"\nSegmentation at {FRAME[1]}x{FRAME[0]} on {args.quality_frames} held-out scenes:\n")
+            print(f"| path | mIoU | {classes} |\n|---|---|" + "---|" * len(segmentation.classes))
+            for row in quality_rows(checkpoint, folder, args.quality_frames):
+                print(row)
+    print(f"\nload average at end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The pipeline's end of the viewer: a FrameSink that hands the newest overlay to the server thread.
+
+Per frame, with no viewer connected, it costs one attribute read; with viewers, at most `max_fps` times a
+second one frame copy (the overlay buffer is reused by the next frame). Results to JSON, JPEG encoding
+and sending happen on the server's thread, never on the pipeline's.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from edgemtl.runtime.overlay import legend
+from edgemtl.runtime.results import Prediction
+from edgemtl.runtime.sinks import FrameSink
+from edgemtl.runtime.sources import Frame
+from edgemtl.runtime.viewer.address import ViewerAddress, bind, check_access, parse_address
+from edgemtl.runtime.viewer.server import ViewerServer
+
+#: Frames a second a viewer is sent at most: smooth enough to watch a robot, and at 640x480 (~3 ms of CPU a
+#: frame to copy, summarize and encode) a few percent of a 2-core device's time (benchmarks/viewer_cost.py).
+VIEWER_FPS = 15.0
+
+
+class ViewerSink(FrameSink):
+    """`-o http://HOST:PORT`: serves the page while the pipeline runs; several viewers may watch at once."""
+
+    def __init__(
+        self, address: ViewerAddress, listening: Any, token: str | None = None, max_fps: float = VIEWER_FPS
+    ) -> None:
+        self.address = address
+        self.token = token
+        self._interval = 1.0 / max_fps
+        self._due = 0.0
+        self._meta_sent = False
+        self.offered = 0  # frames handed to the server (for tests and benchmarks)
+        self.server = ViewerServer(listening, token)
+
+    @property
+    def url(self) -> str:
+        """What a viewer opens (with the token, when there is one)."""
+        return f"http://{self.address.host}:{self.address.port}/" + (f"?token={self.token}" if self.token else "")
+
+    def write(self, image: np.ndarray, name: str = "") -> None:
+        """A frame without results (a caller using the sink directly): shown as it is."""
+        self._offer(image, {"name": name, "results": {}, "live": {}})
+
+    def write_result(self, image: np.ndarray, frame: Frame, prediction: Prediction, live: dict[str, float]) -> None:
+        if not self._meta_sent:
+            self.server.set_meta({"tasks": legend(prediction)})
+            self._meta_sent = True
+        if not self.server.viewers or time.perf_counter() < self._due:  # nobody watching, or shown recently
+            return
+        latency_ms = (time.perf_counter() - frame.timestamp) * 1e3 if frame.timestamp else 0.0
+        state = {
+            "frame": frame.index,
+            "name": frame.name,
+            "latency_ms": round(latency_ms, 2),
+            "live": {key: round(value, 2) if isinstance(value, float) else value for key, value in live.items()},
+        }
+        self._offer(image, state, prediction)
+
+    def _offer(self, image: np.ndarray, state: dict[str, Any], prediction: Prediction | None = None) -> None:
+        now = time.perf_counter()
+        if now < self._due or not self.server.viewers:
+            return
+        self._due = now + self._interval
+        self.server.offer(image.copy(), state, prediction)
+        self.offered += 1
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def open_viewer(uri: str, *, token: str | None = None, max_fps: float = VIEWER_FPS) -> ViewerSink:
+    """Check the address and the token rule, bind the port, start serving: all before the pipeline starts."""
+    address = parse_address(uri)
+    check_access(address, token)
+    return ViewerSink(address, bind(address), token, max_fps=max_fps)
