@@ -192,14 +192,11 @@ def _trace_to_onnx(wrapper: ExportWrapper, options: ExportOptions, path: Path, c
     # is traced at a size unlike the network's, so no guard ties the two.
     name = input_name(checkpoint)
     axes = {} if options.batch else {0: torch.export.Dim("batch", min=1, max=4096)}
-    if checkpoint.features is not None:  # feature rows
-        example = example_input(checkpoint, options.batch or 2, options.input_size)
-    else:
-        height, width = options.graph_size or (options.input_size[0] * 2 + 8, options.input_size[1] * 2 + 24)
-        example = torch.zeros(options.batch or 2, height, width, 3, dtype=torch.uint8)
-        if options.graph_size is None:
-            low, high = FRAME_SIDES
-            axes |= {1: torch.export.Dim("height", min=low, max=high), 2: torch.export.Dim("width", min=low, max=high)}
+    size = options.graph_size or (options.input_size[0] * 2 + 8, options.input_size[1] * 2 + 24)
+    example = example_input(checkpoint, options.batch or 2, size)  # frames, or feature rows
+    if checkpoint.features is None and options.graph_size is None:
+        low, high = FRAME_SIDES
+        axes |= {1: torch.export.Dim("height", min=low, max=high), 2: torch.export.Dim("width", min=low, max=high)}
     dynamic = {"frames": axes} if axes else None
     try:
         with _quiet_exporter():
@@ -381,8 +378,7 @@ def _export_beside(
                 )
         speed = None
         if options.precision != "fp32":  # does the smaller file pay on this machine? Say so when it does not
-            height, width = options.graph_size or options.input_size
-            frames = np.zeros((options.batch or 1, height, width, 3), np.uint8)
-            speed = speed_against_fp32(candidate, fp32_file, options.precision, frames)
+            inputs = example_input(checkpoint, options.batch or 1, options.graph_size or options.input_size).numpy()
+            speed = speed_against_fp32(candidate, fp32_file, options.precision, inputs)
         os.replace(candidate, path)
     return ExportResult(path, metadata, parity, verification, path.stat().st_size, speed)

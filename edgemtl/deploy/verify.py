@@ -20,7 +20,6 @@ from edgemtl.kinds import KINDS, kind_of
 from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import MultiTaskNet, Preprocess
 from edgemtl.runtime.engine import Engine
-from edgemtl.runtime.metadata import INPUT_NAME
 from edgemtl.runtime.scoring import engine_batches, fill_batch, score_engine
 from edgemtl.runtime.timing import median_ms, time_calls, time_interleaved
 from edgemtl.tasks import TaskSpec
@@ -206,14 +205,14 @@ class SpeedAgainstFp32:
 def speed_against_fp32(
     path: Path, fp32_path: Path, precision: str, frames: np.ndarray, runs: int = 50
 ) -> SpeedAgainstFp32:
-    """`frames`: one batch as both graphs take it, (N, H, W, 3) uint8. Plain ONNX Runtime sessions on the
-    CPU, as the Engine runs there: the fp32 graph carries no metadata yet."""
+    """`frames`: one batch as both graphs take it (uint8 frames, or float32 feature rows). Plain ONNX Runtime
+    sessions on the CPU, as the Engine runs there: the fp32 graph carries no metadata yet."""
     import onnxruntime as ort
 
     sessions = {
         name: ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
         for name, f in (("file", path), ("fp32", fp32_path))
     }
-    calls = {name: (lambda s=s: s.run(None, {INPUT_NAME: frames})) for name, s in sessions.items()}
+    calls = {name: (lambda s=s: s.run(None, {s.get_inputs()[0].name: frames})) for name, s in sessions.items()}
     timings = time_interleaved(calls, runs, warmup=5)
     return SpeedAgainstFp32(precision, median_ms(timings["file"]), median_ms(timings["fp32"]))
