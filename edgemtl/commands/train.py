@@ -12,8 +12,9 @@ from edgemtl.errors import ConfigError
 from edgemtl.paths import fresh_dir
 from edgemtl.train import TrainResult, train
 from edgemtl.train.checkpoint import load_resumable
-from edgemtl.train.config import RunConfig, is_task_option, load_config, with_overrides
+from edgemtl.train.config import RunConfig, load_config
 from edgemtl.train.distributed import is_main_process
+from edgemtl.train.overrides import is_task_option, with_overrides
 
 
 @dataclass(frozen=True)

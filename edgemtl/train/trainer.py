@@ -29,9 +29,10 @@ from edgemtl.train.checkpoint import (
     save_checkpoint,
     training_state,
 )
-from edgemtl.train.config import RunConfig, TrainConfig, check_resumable, save_config
+from edgemtl.train.config import RunConfig, TrainConfig, save_config
 from edgemtl.train.inputs import check_data, run_features
 from edgemtl.train.losses import as_tensors, labelled_count, loss_lines, resolve_class_weights, task_loss
+from edgemtl.train.overrides import check_resumable
 from edgemtl.train.plots import plot_run
 from edgemtl.train.schedule import warmup_cosine
 from edgemtl.train.validate import labelled_mean, validate_model

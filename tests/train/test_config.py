@@ -9,7 +9,8 @@ from edgemtl.data.augment import AugmentConfig
 from edgemtl.data.splits import SYNTHETIC_TRAIN_SCENES, SYNTHETIC_VAL_SCENES
 from edgemtl.errors import ConfigError
 from edgemtl.tasks import NAVIGATION_TASKS, TaskKind
-from edgemtl.train.config import RunConfig, check_resumable, load_config, save_config
+from edgemtl.train.config import RunConfig, load_config, save_config
+from edgemtl.train.overrides import check_resumable
 
 FULL = """
 seed = 7

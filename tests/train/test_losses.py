@@ -18,8 +18,9 @@ from edgemtl.kinds import kind_of
 from edgemtl.kinds.losses import OHEM_MIN_KEPT, binary_focal, cross_entropy, dice, focal, ohem
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 from edgemtl.train import TrainConfig, load_checkpoint, train
-from edgemtl.train.config import RunConfig, load_config, with_overrides
+from edgemtl.train.config import RunConfig, load_config
 from edgemtl.train.losses import resolve_class_weights, task_loss, weights_from_counts
+from edgemtl.train.overrides import with_overrides
 from tests.helpers import assert_one_line_error, invoke
 
 SEGMENTATION = TaskSpec("seg", "segmentation", ("road", "lane", "car"))

@@ -17,7 +17,8 @@ from edgemtl.errors import CheckpointError, ConfigError, OutputError
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import TrainConfig, load_checkpoint, train
 from edgemtl.train.checkpoint import load_resumable
-from edgemtl.train.config import DataConfig, RunConfig, check_resumable
+from edgemtl.train.config import DataConfig, RunConfig
+from edgemtl.train.overrides import check_resumable
 
 TINY_RUN = """
 device = "cpu"
