@@ -57,7 +57,7 @@ def test_overrides_are_keys_of_the_config_file():
 
     run = resolve_config(TrainOptions(overrides={"seed": 4, "model.preset": "small", "data.train_size": 9}))
     assert (run.train.seed, run.train.preset, run.data.train_size) == (4, "small", 9)
-    assert run.train.input_size == (192, 192) and run.tasks  # resolved: the preset's size, the data's tasks
+    assert run.train.input_size == (192, 320) and run.tasks  # resolved: the preset's size, the data's tasks
     with pytest.raises(ConfigError, match=r"unknown setting 'train\.epoch'"):
         resolve_config(TrainOptions(overrides={"train.epoch": 2}))
 
