@@ -13,7 +13,7 @@ import torch
 
 from edgemtl.train import load_checkpoint
 
-# Runs in each torchrun process. It captures the model the trainer builds (by wrapping create_model) so
+# Runs in each torchrun process. It captures the model the trainer builds (by wrapping build_model) so
 # the test can compare what every rank ended with; only the trainer writes into the run folder.
 SCRIPT = """
 import os, sys
@@ -26,8 +26,8 @@ from edgemtl.data.synthetic import make_dataset
 from edgemtl.tasks import NAVIGATION_TASKS
 
 models = []
-build = trainer.create_model
-trainer.create_model = lambda *args, **kwargs: models.append(build(*args, **kwargs)) or models[-1]
+build = trainer.build_model
+trainer.build_model = lambda *args, **kwargs: models.append(build(*args, **kwargs)) or models[-1]
 out = Path(sys.argv[1])
 data = make_dataset(40, (32, 32), seed=0)
 config = trainer.TrainConfig(input_size=(32, 32), epochs=2, batch_size=4, device="cpu", seed=1, plots=False)
