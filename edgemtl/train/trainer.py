@@ -8,18 +8,16 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
 from edgemtl.errors import ConfigError, DeviceError
 from edgemtl.features import FeatureSpec
 from edgemtl.metrics import higher_is_better, primary_metric
-from edgemtl.model import MultiTaskNet, build_model, fit_value_heads, input_preprocess
+from edgemtl.model import build_model, fit_value_heads, input_preprocess
 from edgemtl.tasks import TaskSpec, validate_tasks
 from edgemtl.train import distributed
 from edgemtl.train.checkpoint import (
@@ -34,7 +32,7 @@ from edgemtl.train.inputs import check_data, run_features
 from edgemtl.train.losses import as_tensors, labelled_count, loss_lines, resolve_class_weights, task_loss
 from edgemtl.train.overrides import check_resumable
 from edgemtl.train.plots import plot_run
-from edgemtl.train.schedule import warmup_cosine
+from edgemtl.train.schedule import parameter_groups, warmup_cosine
 from edgemtl.train.validate import labelled_mean, validate_model
 from edgemtl.train.weighting import create_weighting
 
@@ -118,19 +116,6 @@ def format_metrics(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec, 
     return "  ".join(f"{t.name} {primary_metric(t)} {metrics[t.name][primary_metric(t)]:.3f}" for t in tasks)
 
 
-def _parameter_groups(model: MultiTaskNet, weighting: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
-    """The heads (and task weighting) at the learning rate, the encoder at `encoder_lr_scale` times it
-    (a pretrained encoder is usually tuned gently), a frozen encoder not at all. Heads first: the logged
-    rate is the first group's."""
-    encoder = {id(p) for p in model.encoder.parameters()}
-    heads = [p for p in model.parameters() if id(p) not in encoder]
-    groups: list[dict[str, Any]] = [{"params": [*heads, *weighting.parameters()]}]
-    if not config.freeze_encoder:
-        encoder_lr = config.learning_rate * config.encoder_lr_scale
-        groups.append({"params": list(model.encoder.parameters()), "lr": encoder_lr})
-    return groups
-
-
 def _resumable_run(run_dir: Path, run_config: RunConfig) -> Checkpoint | None:
     """The run's last.pt, when its configuration allows continuing it with `run_config`."""
     resumed = load_resumable(run_dir / "last.pt")
@@ -199,7 +184,7 @@ class _Training:
         self.weighting = create_weighting(config.weighting, tasks).to(device)
         self.shared = self.weighting.shared_parameters(self.model)  # what the method reads gradients on
         self.optimizer = torch.optim.AdamW(
-            _parameter_groups(self.model, self.weighting, config),
+            parameter_groups(self.model, self.weighting, config),
             lr=config.learning_rate,
             weight_decay=config.weight_decay,
         )
