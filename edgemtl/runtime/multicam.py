@@ -27,11 +27,12 @@ import cv2
 
 from edgemtl.errors import EdgemtlError, OutputError
 from edgemtl.runtime.engine import Engine
-from edgemtl.runtime.pipeline import END, Lane, PipelineStats, put_unless_stopped
+from edgemtl.runtime.pipeline import END, Lane, PipelineStats, next_item, put_unless_stopped
 from edgemtl.runtime.results_stream import ResultsSink
 from edgemtl.runtime.sinks import FrameSink
 from edgemtl.runtime.sources import Frame, FrameSource, ThreadedSource
 from edgemtl.runtime.steady import Steadier
+from edgemtl.runtime.stop_signals import StopSignals
 
 log = logging.getLogger("edgemtl")
 
@@ -227,24 +228,25 @@ def run_multicamera(
     next_report = start
     worker.start()
     try:
-        while (item := out.get()) is not END:
-            if isinstance(item, Exception):
-                raise item
-            if item[0] == "died":
-                _, index, error = item
-                stats.sources[index].error = str(error)
-                log.warning("source %d (%s) stopped: %s; the other sources go on", index, sources[index].uri, error)
-                continue
-            for index, frame, prediction in item[1]:
-                lanes[index].emit(frame, prediction)
-            now = time.perf_counter()
-            if report is not None and now >= next_report:
-                live = ", ".join(f"[{i}] {lane.meter.text(lane.source.dropped)}" for i, lane in enumerate(lanes))
-                report(f"{stats.frames} frames: {live}")
-                next_report = now + report_every_s
-            if any(sink.stop_requested for sink in sinks):
-                stats.interrupted = True
-                break
+        with StopSignals() as stopping:  # as in run_pipeline: signals stop the loop between ticks
+            while (item := next_item(out, stopping)) is not END:
+                if isinstance(item, Exception):
+                    raise item
+                if item[0] == "died":
+                    _, index, error = item
+                    stats.sources[index].error = str(error)
+                    log.warning("source %d (%s) stopped: %s; the other sources go on", index, sources[index].uri, error)
+                    continue
+                for index, frame, prediction in item[1]:
+                    lanes[index].emit(frame, prediction)
+                now = time.perf_counter()
+                if report is not None and now >= next_report:
+                    live = ", ".join(f"[{i}] {lane.meter.text(lane.source.dropped)}" for i, lane in enumerate(lanes))
+                    report(f"{stats.frames} frames: {live}")
+                    next_report = now + report_every_s
+                if any(sink.stop_requested for sink in sinks):
+                    stats.interrupted = True
+                    break
     except KeyboardInterrupt:
         stats.interrupted = True
     finally:

@@ -33,6 +33,7 @@ from edgemtl.runtime.results_stream import ResultsSink, frame_record
 from edgemtl.runtime.sinks import FrameSink
 from edgemtl.runtime.sources import Frame, FrameSource, ThreadedSource
 from edgemtl.runtime.steady import Steadier
+from edgemtl.runtime.stop_signals import StopSignals
 
 log = logging.getLogger("edgemtl")
 
@@ -197,6 +198,16 @@ def put_unless_stopped(items: queue.Queue, item: object, stop: threading.Event) 
     return False
 
 
+def next_item(items: queue.Queue, stopping: StopSignals) -> object:
+    """The next item, or END once Ctrl-C or SIGTERM asked the loop to stop (checked ten times a second)."""
+    while not stopping.requested:
+        try:
+            return items.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    return END
+
+
 def _infer(
     engine: Engine, source: FrameSource, items: queue.Queue, stop: threading.Event, max_frames: int | None
 ) -> None:
@@ -258,17 +269,18 @@ def run_pipeline(
     next_report = start
     worker.start()
     try:
-        while (item := items.get()) is not END:
-            if isinstance(item, Exception):
-                raise item
-            now = lane.emit(*item)
-            if report is not None and now >= next_report:
-                report(f"{stats.frames} frames, {lane.meter.text(source.dropped)}")
-                next_report = now + report_every_s
-            if sink.stop_requested:
-                stats.interrupted = True
-                break
-    except KeyboardInterrupt:
+        with StopSignals() as stopping:  # a signal stops the loop between frames, so the counts match the files
+            while (item := next_item(items, stopping)) is not END:
+                if isinstance(item, Exception):
+                    raise item
+                now = lane.emit(*item)
+                if report is not None and now >= next_report:
+                    report(f"{stats.frames} frames, {lane.meter.text(source.dropped)}")
+                    next_report = now + report_every_s
+                if sink.stop_requested:
+                    stats.interrupted = True
+                    break
+    except KeyboardInterrupt:  # StopSignals hands the signal on as it leaves
         stats.interrupted = True
     finally:
         seconds = time.perf_counter() - start

@@ -1,0 +1,54 @@
+"""StopSignals: a signal inside the block asks it to stop and is handed on, unchanged, as the block ends."""
+
+import os
+import signal
+import threading
+
+import pytest
+
+from edgemtl.runtime.stop_signals import StopSignals
+
+
+def test_ctrl_c_inside_the_block_waits_for_its_end_and_then_raises_as_before():
+    finished_the_frame = False
+    with pytest.raises(KeyboardInterrupt), StopSignals() as stopping:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stopping.requested
+        finished_the_frame = True  # the code after the signal still ran
+    assert finished_the_frame
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the previous handler is back"
+
+
+def test_sigterm_goes_to_the_handler_that_was_there_before():
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        with StopSignals() as stopping:
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stopping.requested and not seen
+        assert seen == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_no_signal_no_change_and_an_ignored_signal_stays_ignored():
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with StopSignals() as stopping:
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+            assert not stopping.requested
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_off_the_main_thread_nothing_is_touched():
+    handlers: list[object] = []
+
+    def worker() -> None:
+        with StopSignals():
+            handlers.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert handlers == [signal.default_int_handler]
