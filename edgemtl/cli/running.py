@@ -101,7 +101,7 @@ def info(model: Path) -> None:
 )
 def predict(sources: tuple[str, ...], model: Path | None, output: str, device: str, masks: bool, fmt: str) -> None:
     """Run a model on SOURCE (an image, folder, glob or video): overlays, masks and predictions.jsonl.
-    A vector model reads SOURCE as a CSV table of feature rows: one prediction per row (--format)."""
+    A vector model reads SOURCE as a CSV or Parquet table of feature rows: one prediction per row (--format)."""
     from edgemtl.commands.predict import PredictRequest, run_predict
 
     if model is None and len(sources) == 2 and is_model_file(sources[0]):

@@ -79,7 +79,7 @@ def readable_overlay(image: np.ndarray, prediction: Prediction) -> np.ndarray | 
 def run_predict(request: PredictRequest) -> PredictSummary:
     """Open the model, then write results into a fresh folder: earlier results are never overwritten."""
     engine = Engine(request.model, request.device, request.options)
-    if engine.features is not None:  # a vector model: SOURCE is a CSV table of feature rows
+    if engine.features is not None:  # a vector model: SOURCE is a CSV or Parquet table of feature rows
         from edgemtl.commands.predict_table import predict_table
 
         out_dir = fresh_dir(request.out)

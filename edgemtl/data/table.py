@@ -1,4 +1,4 @@
-"""Tables of feature vectors: a CSV file whose columns are named features and per-task targets.
+"""Tables of feature vectors: a CSV or Parquet file whose columns are named features and per-task targets.
 
     age,bmi,heart_rate,pressure,risk,split
     54,27.1,71,132.5,high,train
@@ -10,6 +10,11 @@ a class name, label names joined by `;`, a number or numbers joined by `;`), and
 `group` columns. An empty target cell is the task's missing marker (partial labels). An empty feature cell
 is an error, unless the table is read with `missing="mean"`: then it is NaN until the training split's mean
 fills it. Every problem is one DataError naming the file, the line and the column. NumPy only: no PyTorch.
+
+A Parquet file (pyarrow, imported only for one) is read into the same rows as a CSV, its cells as text, so
+both formats go through one parser and one set of errors; its rows are named "row N" (1-based), a CSV's
+"line N" (the header is line 1). A null is an empty cell; a list cell (multilabel names, several regression
+values) is joined with ";".
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from edgemtl.features import VECTOR, check_feature_names, check_missing_policy, 
 from edgemtl.kinds import kind_of
 from edgemtl.tasks import TaskSpec
 
-TABLE_SUFFIXES = (".csv",)
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+MAX_TABLE_ROWS = 10_000_000  # a bound on what a file from someone else can make us read
 #: Cells that mean "no value" besides an empty one: what spreadsheets and pandas write for a gap.
 EMPTY_CELLS = frozenset({"", "na", "nan", "n/a", "null", "none"})
 
@@ -54,11 +60,37 @@ def read_table_rows(path: Path) -> list[Row]:
         what = "is a folder" if path.is_dir() else "does not exist"
         raise DataError(f"table {path} {what}: expected a CSV file with a header row")
     if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise DataError(f"table {path} is not a {'/'.join(TABLE_SUFFIXES)} file: save the table as CSV")
-    rows = read_csv_rows(path, [])
+        raise DataError(f"table {path} is not a {'/'.join(TABLE_SUFFIXES)} file: save the table as CSV or Parquet")
+    rows = read_csv_rows(path, []) if path.suffix.lower() == ".csv" else _read_parquet_rows(path)
     if not rows:
         raise DataError(f"table {path} has no rows: expected a header row and at least one row of values")
     return rows
+
+
+def _read_parquet_rows(path: Path) -> list[Row]:
+    try:
+        import pyarrow.parquet as parquet
+    except ModuleNotFoundError:
+        raise DataError(f"table {path} is Parquet, which needs pyarrow: pip install 'edgemtl[parquet]'") from None
+    try:
+        metadata = parquet.read_metadata(path)
+        if metadata.num_rows > MAX_TABLE_ROWS:
+            raise DataError(f"table {path} has {metadata.num_rows} rows: at most {MAX_TABLE_ROWS} are read")
+        records = parquet.read_table(path).to_pylist()
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+        raise DataError(f"cannot read table {path} ({exc}): expected a Parquet file") from None
+    return [(f"row {i + 1}", {name: _cell_text(v) for name, v in record.items()}) for i, record in enumerate(records)]
+
+
+def _cell_text(value: object) -> str:
+    """A Parquet value as the text a CSV cell would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ";".join(_cell_text(v) for v in value)
+    if isinstance(value, float):
+        return repr(value)  # every digit, as the float32 parse downstream expects
+    return str(value)
 
 
 def check_columns(path: Path, rows: list[Row], wanted: Sequence[str], what: str, fix: str) -> None:

@@ -107,3 +107,33 @@ def test_synthetic_records_share_factors_and_drop_labels_per_task():
     # Tasks come from the same factors: the risk class and the pressure move together.
     labelled = ~np.isnan(data.targets["pressure"][:, 0]) & (data.targets["risk"] >= 0)
     assert np.corrcoef(data.targets["risk"][labelled], data.targets["pressure"][labelled, 0])[0, 1] > 0.3
+
+
+def test_a_parquet_table_reads_as_its_csv_does_nulls_lists_and_errors_included(tmp_path):
+    parquet = pytest.importorskip("pyarrow.parquet", reason="Parquet needs pyarrow: pip install 'edgemtl[parquet]'")
+    import pyarrow
+
+    tags = TaskSpec("tags", TaskKind.MULTILABEL, ("wet", "dark"))
+    columns = {"b": [1.0, 2.0, 3.25], "a": [10, 20, 30], "risk": ["low", None, "high"], "level": [0.5, None, 1.5]}
+    columns["tags"] = [["wet"], [], ["wet", "dark"]]
+    columns["split"] = ["train", "val", "train"]
+    path = tmp_path / "table.parquet"
+    parquet.write_table(pyarrow.table(columns), path)
+    csv = write(
+        tmp_path, "b,a,risk,level,tags,split\n1,10,low,0.5,wet,train\n2,20,,,,val\n3.25,30,high,1.5,wet;dark,train\n"
+    )
+    from_parquet = read_table(path, TableColumns(("a", "b")), (*TASKS, tags))
+    from_csv = read_table(csv, TableColumns(("a", "b")), (*TASKS, tags))
+    np.testing.assert_array_equal(from_parquet.features, from_csv.features)
+    for name in ("risk", "level", "tags"):
+        np.testing.assert_array_equal(from_parquet.targets[name], from_csv.targets[name])
+    assert list(from_parquet.info["split"]) == ["train", "val", "train"]
+    assert list(from_parquet.info["row"]) == [1, 2, 3]  # Parquet rows count from 1; a CSV's lines from the header
+
+    columns["b"] = ["1", "tall", "3"]
+    parquet.write_table(pyarrow.table(columns), path)
+    with pytest.raises(DataError, match=r"table.parquet row 2, feature column 'b' holds 'tall'"):
+        read_table(path, TableColumns(("a", "b")), TASKS)
+    path.write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match=r"cannot read table .*table.parquet .*expected a Parquet file"):
+        read_table(path, TableColumns(("a", "b")), TASKS)
