@@ -11,6 +11,12 @@ receiver on this machine counts the datagrams).
 
     python benchmarks/soak.py [--frames 20000] [--model nav.onnx] [--output none|out.mp4|folder]
     python benchmarks/soak.py --size 120x160 --viewer --mcap --results   # the issue 14 soak
+    python benchmarks/soak.py --frames 10000 --tracemalloc [--frame-sized [--overlay]]   # the issue 15 check
+
+`--frame-sized` exports the random-weight model at the video's frame size (the resize, the mask's upsampling
+and, with `--overlay`, the blend inside the graph: docs/export.md); `--tracemalloc` traces Python's and
+NumPy's allocations and prints what is still allocated after warm-up and at the end, with the lines that
+grew most: memory that a frame allocates and does not give back shows there, one line per site.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import socket
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 from watcher import Watcher, free_port
@@ -99,6 +106,48 @@ def mcap_frames(path: Path) -> tuple[int, int]:
     return topics["/camera/image"], path.stat().st_size
 
 
+def export_frame_sized(folder: Path, size: tuple[int, int], overlay: bool) -> Path:
+    """A random-weight nano export that takes the video's frames as they are (ExportOptions.frame_size)."""
+    import torch
+
+    from edgemtl.deploy import ExportOptions, export_onnx
+    from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset
+    from edgemtl.tasks import NAVIGATION_TASKS
+    from edgemtl.train import Checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("nano", NAVIGATION_TASKS).eval()
+    checkpoint = Checkpoint(
+        "nano", NAVIGATION_TASKS, get_preset("nano").input_size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict()
+    )
+    options = ExportOptions(frame_size=size, overlay=overlay)
+    return export_onnx(checkpoint, folder / "nano-frame.onnx", options, overwrite=True).path
+
+
+class TracedMemory:
+    """Traced allocations after warm-up and at the end (tracemalloc), and the sites that grew between them."""
+
+    def __init__(self) -> None:
+        self.warm: tracemalloc.Snapshot | None = None
+        self.warm_bytes = 0
+
+    def at_warm_up(self) -> None:
+        if self.warm is None and tracemalloc.is_tracing():
+            self.warm, self.warm_bytes = tracemalloc.take_snapshot(), tracemalloc.get_traced_memory()[0]
+
+    def report(self) -> list[str]:
+        if self.warm is None:
+            return []
+        end, end_bytes = tracemalloc.take_snapshot(), tracemalloc.get_traced_memory()[0]
+        lines = [
+            f"traced (tracemalloc): {self.warm_bytes / 2**20:.2f} MiB after warm-up, {end_bytes / 2**20:.2f} MiB at "
+            f"the end: {(end_bytes - self.warm_bytes) / 2**10:+.1f} KiB; the sites that grew most:"
+        ]
+        for stat in end.compare_to(self.warm, "lineno")[:5]:
+            lines.append(f"  {stat.size_diff / 2**10:+.1f} KiB in {stat.count_diff:+d} blocks at {stat.traceback[0]}")
+        return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=20_000)
@@ -108,20 +157,30 @@ def main() -> None:
     parser.add_argument("--viewer", action="store_true", help="also serve the web viewer, one client watching")
     parser.add_argument("--mcap", action="store_true", help="also record every frame to MCAP")
     parser.add_argument("--results", action="store_true", help="also send results to udp://127.0.0.1 (counted)")
+    parser.add_argument("--frame-sized", action="store_true", help="export at the video's frame size")
+    parser.add_argument("--overlay", action="store_true", help="with --frame-sized: the overlay inside the graph")
+    parser.add_argument("--tracemalloc", action="store_true", help="trace allocations (slower; see above)")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
-        if model is None:
+        if model is None and args.frame_sized:
+            model = export_frame_sized(Path(folder), size, args.overlay)
+        elif model is None:
             from speed import export_random
 
             model, _ = export_random("nano", Path(folder))
         video = write_drive_video(Path(folder) / "drive.mp4", _CLIP_FRAMES, size)
         engine = Engine(model, "cpu", EngineOptions(threads=1, spinning=False))
         samples = [(0, rss_mib())]
+        traced = TracedMemory()
+        if args.tracemalloc:
+            tracemalloc.start()
 
         def sample(line: str) -> None:
             samples.append((int(line.split()[0]), rss_mib()))
+            if len(samples) == 3:  # the report 5 s in: imports and first-use buffers are done
+                traced.at_warm_up()
 
         outputs = [args.output] + ([f"http://127.0.0.1:{free_port()}"] if args.viewer else [])
         outputs += [str(Path(folder) / "soak.mcap")] if args.mcap else []
@@ -140,6 +199,8 @@ def main() -> None:
                 engine, source, sink, max_frames=args.frames, report=sample, report_every_s=5, results=results
             )
             samples.append((stats.frames, rss_mib()))
+            traced_lines = traced.report()
+            tracemalloc.stop()
             if watcher is not None:
                 watcher.close()
         recorded = mcap_frames(Path(outputs[-1])) if args.mcap else None
@@ -152,6 +213,8 @@ def main() -> None:
         print(f"results: {receiver.close()} datagrams received on udp://127.0.0.1:{receiver.port}")
     if recorded is not None:
         print(f"the MCAP recording holds {recorded[0]} frames per image topic, {recorded[1] / 2**20:.0f} MiB")
+    for line in traced_lines:
+        print(line)
     print()
     print("| frames | RSS (MiB) |")
     print("|---|---|")
