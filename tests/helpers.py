@@ -4,6 +4,7 @@ used as cameras, a foreign ONNX model), running the CLI, and the checks of its o
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -370,3 +371,12 @@ def write_image_labels(path: Path, names: list[str]) -> Path:
         rows.append(f"{name},{['left', 'right'][i % 2]},{objects},{i / 10:g},{i % 4},{-i % 3}")
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+def import_timm():
+    """timm, or a skip saying why it did not import; under EDGEMTL_REQUIRE_TIMM=1 (CI's timm run) it must import."""
+    if os.environ.get("EDGEMTL_REQUIRE_TIMM") == "1":
+        import timm
+
+        return timm
+    return pytest.importorskip("timm", exc_type=ImportError)

@@ -14,8 +14,9 @@ from edgemtl.runtime import Engine
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import TrainConfig, load_checkpoint, train
 from tests.deploy.test_consumers import opencv_dnn_matches_onnxruntime
+from tests.helpers import import_timm
 
-pytest.importorskip("timm", exc_type=ImportError)
+import_timm()
 pytestmark = pytest.mark.slow
 SIZE = (64, 64)  # the timm encoders' stride is 32; regnetx_002: mobilenetv3 fails in OpenCV DNN 5.0 (docs/export.md)
 

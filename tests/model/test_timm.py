@@ -13,10 +13,11 @@ from edgemtl.model import create_model, model_stride
 from edgemtl.model.timm_encoder import check_timm_name
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import TrainConfig
+from tests.helpers import import_timm
 
 NAME = "mobilenetv3_small_050"  # the smallest common features_only model: 0.3 M parameters
 ENCODER = f"timm:{NAME}"
-timm = pytest.importorskip("timm", exc_type=ImportError)
+timm = import_timm()
 
 
 def test_decoder_and_heads_follow_the_timm_features():
