@@ -36,7 +36,7 @@ from edgemtl.deploy.wrapper import ExportWrapper, OverlaySpec
 from edgemtl.errors import ConfigError, ExportError, OutputError
 from edgemtl.kinds import kind_of
 from edgemtl.model import check_input_size, input_preprocess, model_stride
-from edgemtl.model.frame import FRAME_RESIZE, FrameSizedNet
+from edgemtl.model.frame import FrameSizedNet, frame_resize_method
 from edgemtl.resize import DEFAULT_POLICY, check_policy
 from edgemtl.runtime.metadata import DYNAMIC, INPUT_NAME, OVERLAY_OUTPUT, ModelMetadata
 from edgemtl.train.checkpoint import Checkpoint
@@ -172,7 +172,7 @@ def build_metadata(
         calibration=calibration,
         resize=options.resize,
         frame_size=options.frame_size,
-        frame_resize=FRAME_RESIZE if options.frame_size is not None else "",
+        frame_resize=frame_resize_method(options.frame_size, options.input_size) if options.frame_size else "",
         overlay=(
             {"output": OVERLAY_OUTPUT, "task": options.overlay_task(checkpoint), "alpha": options.overlay_alpha}
             if options.overlay
@@ -332,12 +332,17 @@ def export_onnx(
 
     model = checkpoint.build_model()
     _check_free_space(path, model)
-    network = FrameSizedNet(model, options.input_size) if options.frame_size is not None else model
-    overlay = OverlaySpec(options.overlay_task(checkpoint), options.overlay_alpha) if options.overlay else None
     preprocess = input_preprocess(checkpoint.mean, checkpoint.std, checkpoint.features)
+    if options.frame_size is not None:  # the network takes the raw frame: it normalizes after its downscale
+        method = frame_resize_method(options.frame_size, options.input_size)
+        network = FrameSizedNet(model, options.input_size, preprocess.normalize, method)
+        preprocess = torch.nn.Identity()
+    else:
+        network = model
+    overlay = OverlaySpec(options.overlay_task(checkpoint), options.overlay_alpha) if options.overlay else None
     wrapper = ExportWrapper(network, checkpoint.mean, checkpoint.std, options.raw_logits, preprocess, overlay).eval()
     try:
-        return _export_beside(path, checkpoint, network, wrapper, options, verify_data, calibration_frames)
+        return _export_beside(path, checkpoint, network, preprocess, wrapper, options, verify_data, calibration_frames)
     except OSError as exc:  # named by the user's path: the temporary one beside it means nothing to them
         raise OutputError(f"{exc.strerror or exc} writing {path}") from None
 
@@ -346,6 +351,7 @@ def _export_beside(
     path: Path,
     checkpoint: Checkpoint,
     model: torch.nn.Module,  # what PyTorch scores: the network, with its frame-size resizes if the file has them
+    preprocess: torch.nn.Module,  # what the network's input goes through first (none for a frame-sized one)
     wrapper: ExportWrapper,
     options: ExportOptions,
     verify_data: ArrayDataset | None,
@@ -363,7 +369,6 @@ def _export_beside(
             batch = options.batch or 32
             if options.precision == "fp32":
                 parity = verify_parity(candidate, wrapper, verify_data.inputs, batch)
-            preprocess = input_preprocess(checkpoint.mean, checkpoint.std, checkpoint.features)
             verification = compare_metrics(
                 candidate, model, preprocess, verify_data, options.precision, options.max_drop, batch
             )

@@ -18,7 +18,7 @@ from edgemtl.deploy.wrapper import ExportWrapper
 from edgemtl.errors import ExportError
 from edgemtl.kinds import KINDS, kind_of
 from edgemtl.metrics import higher_is_better, primary_metric
-from edgemtl.model import MultiTaskNet, Preprocess
+from edgemtl.model import MultiTaskNet
 from edgemtl.runtime.engine import Engine
 from edgemtl.runtime.scoring import engine_batches, fill_batch, score_engine
 from edgemtl.runtime.timing import median_ms, time_calls, time_interleaved
@@ -150,7 +150,7 @@ class VerificationReport:
 def compare_metrics(
     path: Path,
     model: MultiTaskNet,
-    preprocess: Preprocess,
+    preprocess: torch.nn.Module,  # Preprocess, a vector model's Standardize, or none for a frame-sized net
     data: ArrayDataset,
     precision: str,
     max_drop: float,

@@ -5,38 +5,66 @@ down, a nearest-neighbour blow-up of the small mask, a blend. Inside the exporte
 runs on the accelerator beside the network, and the mask gets better too: per-pixel logits are
 upsampled bilinearly *before* the argmax, so class borders are smooth at the frame's resolution instead
 of blocks of the model's pixels.
+
+Order matters for speed at the frame's size, where every op costs a full frame's pixels: the frame is
+normalized *after* the downscale (an average of pixels commutes with a per-channel scale and shift, so
+the result is the same), and a whole-number downscale is an average pool, which ONNX Runtime's CPU kernels
+run ~2× faster than an antialiased resize (docs/benchmarks.md, "Frame-sized files").
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from edgemtl.kinds import kind_of
 from edgemtl.model.net import MultiTaskNet
+from edgemtl.model.preprocess import channels_first
 
-#: How the frame is brought to the network's input: bilinear with antialiasing, a tent filter as wide
-#: as the scale, so a 5× downscale averages every pixel (like training's area resize), not one in five.
-FRAME_RESIZE = "bilinear-antialias"
+#: A whole-number downscale (480×640 → 96×160): each network pixel the mean of its block of frame pixels,
+#: what OpenCV's INTER_AREA (the host path's and training's resize) gives for such a scale.
+AREA = "area"
+#: Any other scale, and a dynamic frame size: bilinear with antialiasing, a tent filter as wide as the
+#: scale, so a 5× downscale still averages every pixel, not one in five.
+BILINEAR_ANTIALIAS = "bilinear-antialias"
+
+
+def frame_resize_method(frame_size: tuple[int, int] | str, input_size: tuple[int, int]) -> str:
+    """The downscale a frame-sized graph does: `AREA` when each side divides by the network's, else antialias."""
+    if isinstance(frame_size, str):  # "dynamic": the scale is known only per frame
+        return BILINEAR_ANTIALIAS
+    whole = all(f >= i and f % i == 0 for f, i in zip(frame_size, input_size))
+    return AREA if whole else BILINEAR_ANTIALIAS
 
 
 class FrameSizedNet(nn.Module):
-    """normalized float (N, 3, H, W) frames of any size → the network's logits, per-pixel ones at (H, W).
+    """uint8 (N, H, W, 3) BGR frames of the export's frame size → the network's logits, per-pixel ones at (H, W).
 
-    `input_size` is the (height, width) the network was trained at; the frame is stretched to it.
+    `input_size` is the (height, width) the network was trained at; the frame is stretched to it, by
+    `method` (`frame_resize_method`), and then normalized by `normalize` (the model's Preprocess.normalize).
     """
 
-    def __init__(self, model: MultiTaskNet, input_size: tuple[int, int]) -> None:
+    def __init__(
+        self, model: MultiTaskNet, input_size: tuple[int, int], normalize: Callable[[Tensor], Tensor], method: str
+    ) -> None:
         super().__init__()
         self.model = model
         self.tasks = model.tasks
         self.input_size = tuple(input_size)
+        self.normalize, self.method = normalize, method
         self._per_pixel = {task.name for task in model.tasks if not kind_of(task).per_image}
 
     def forward(self, frames: Tensor) -> dict[str, Tensor]:
-        size = frames.shape[-2:]
-        resized = F.interpolate(frames, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
-        raw = self.model(resized)
+        x = channels_first(frames)
+        size = x.shape[-2:]
+        if self.method == AREA:
+            block = (int(size[0]) // self.input_size[0], int(size[1]) // self.input_size[1])
+            resized = F.avg_pool2d(x, kernel_size=block, stride=block)
+        else:
+            resized = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
+        raw = self.model(self.normalize(resized))
         return {
             name: F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
             if name in self._per_pixel

@@ -33,5 +33,13 @@ class Preprocess(nn.Module):
         self.register_buffer("scale", scale_tensor, persistent=False)
 
     def forward(self, frames: Tensor) -> Tensor:
-        x = frames.permute(0, 3, 1, 2).float()  # (B, 3, H, W), channels-last strides
+        return self.normalize(channels_first(frames))
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """float (B, 3, H, W) on the 0..255 scale → the network's input scale."""
         return (x - self.mean) * self.scale
+
+
+def channels_first(frames: Tensor) -> Tensor:
+    """uint8 (B, H, W, 3) → float (B, 3, H, W) on the 0..255 scale, channels-last strides (no copy)."""
+    return frames.permute(0, 3, 1, 2).float()

@@ -13,7 +13,7 @@ import torch
 
 from edgemtl.data import ArrayDataset
 from edgemtl.metrics import make_meter
-from edgemtl.model import MultiTaskNet, Preprocess
+from edgemtl.model import MultiTaskNet
 from edgemtl.train.losses import labelled_count, task_loss, task_prediction
 
 
@@ -26,7 +26,7 @@ def labelled_mean(total: float, count: float) -> float:
 def validate_model(
     model: MultiTaskNet,
     data: ArrayDataset,
-    preprocess: Preprocess,
+    preprocess: torch.nn.Module,  # Preprocess, a vector model's Standardize, or none for a frame-sized net
     batch_size: int = 64,
 ) -> dict[str, dict[str, float]]:
     """Per-task metrics and mean loss of a model on a dataset, in eval mode.

@@ -102,6 +102,24 @@ def test_the_in_graph_path_is_the_host_path_with_logits_upsampled_before_the_arg
         assert np.mean(mask[:, ::-1] == upsampled) < np.mean(mask == upsampled)
 
 
+def test_a_whole_number_downscale_is_opencvs_area_resize_inside_the_graph(checkpoint, tmp_path):
+    """64x96 frames for a 32x32 network (2x, 3x): the graph averages each block, as INTER_AREA does on the host.
+    On frames full of detail finer than the network's pixels any other filter would give another input."""
+    whole = (64, 96)
+    scenes = make_dataset(4, whole, seed=11)
+    result = export_onnx(checkpoint, tmp_path / "area.onnx", ExportOptions(frame_size=whole), verify_data=scenes)
+    assert result.parity.passed
+    area = Engine(result.path, device="cpu")
+    assert area.metadata.frame_resize == "area" and "area" in "\n".join(area.metadata.describe())
+    host = Engine(export_onnx(checkpoint, tmp_path / "host.onnx").path, device="cpu")
+    antialias = Engine(export_onnx(checkpoint, tmp_path / "aa.onnx", ExportOptions(frame_size=FRAME)).path, "cpu")
+    assert antialias.metadata.frame_resize == "bilinear-antialias"  # 48x80 does not divide by 32
+    for frame in np.random.default_rng(5).integers(0, 256, (4, *whole, 3), dtype=np.uint8):
+        ours = area.predict(frame)["scene"].probabilities
+        theirs = host.predict(frame)["scene"].probabilities  # the host resizes with INTER_AREA, to uint8
+        assert np.abs(ours - theirs).max() < 0.02
+
+
 def test_a_frame_of_another_size_is_refused_with_the_fix(fixed_file):
     engine = Engine(fixed_file, device="cpu")
     with pytest.raises(FrameError) as error:
