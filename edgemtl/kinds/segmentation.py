@@ -88,7 +88,6 @@ class Segmentation(ClassIdTargets):
         return masks
 
     def postprocess(self, task: TaskSpec, logits: Tensor, constants: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
-
         return (first_argmax(logits),)  # (N, H, W) uint8
 
     def result(self, task: TaskSpec, outputs: Mapping[str, np.ndarray], frame_size: tuple[int, int]) -> TaskResult:
