@@ -12,6 +12,7 @@ import io
 import logging
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -123,8 +124,8 @@ def _quiet_quantizer() -> Iterator[None]:
         root.setLevel(level)
 
 
-def float_nodes(proto: onnx.ModelProto) -> list[str]:
-    """The compute nodes left in float: those whose output has fewer than MIN_INT8_CHANNELS channels."""
+def float_nodes(proto: onnx.ModelProto, min_channels: int = MIN_INT8_CHANNELS) -> list[str]:
+    """The compute nodes left in float: those whose output has fewer than `min_channels` channels."""
     channels = {}
     for value in [*proto.graph.value_info, *proto.graph.output]:
         dims = value.type.tensor_type.shape.dim
@@ -133,8 +134,47 @@ def float_nodes(proto: onnx.ModelProto) -> list[str]:
     return [
         node.name
         for node in proto.graph.node
-        if node.op_type in INT8_OPS and channels.get(node.output[0], MIN_INT8_CHANNELS) < MIN_INT8_CHANNELS
+        if node.op_type in INT8_OPS and channels.get(node.output[0], min_channels) < min_channels
     ]
+
+
+def end_nodes(proto: onnx.ModelProto) -> list[str]:
+    """The first convolution, and each one whose output reaches no other convolution (a head's last)."""
+    users: dict[str, list[onnx.NodeProto]] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    convs = [node for node in proto.graph.node if node.op_type in ("Conv", "Gemm")]
+
+    def reaches_conv(start: onnx.NodeProto) -> bool:  # through what lies between convs: Add, Relu, Resize...
+        stack, seen = list(start.output), set()
+        while stack:
+            for user in users.get(stack.pop(), []):
+                if user.op_type in ("Conv", "Gemm", "ConvTranspose"):
+                    return True
+                if user.name not in seen:
+                    seen.add(user.name)
+                    stack.extend(user.output)
+        return False
+
+    return [node.name for node in convs[:1]] + [node.name for node in convs[1:] if not reaches_conv(node)]
+
+
+@dataclass(frozen=True)
+class Int8Settings:
+    """How an int8 file is quantized. The defaults are edgemtl's export (QDQ, per-channel int8 weights, uint8
+    activations, layers narrower than MIN_INT8_CHANNELS left float); `benchmarks/int8_options.py` times the
+    others that ONNX Runtime offers against them, at the presets' camera-shaped sizes."""
+
+    format: str = "QDQ"  # or "QOperator" (QLinearConv nodes instead of Q/DQ pairs around float ones)
+    weights: str = "int8"  # or "uint8" (u8u8 instead of u8s8)
+    per_channel: bool = True  # False: one scale per weight tensor
+    min_channels: int = MIN_INT8_CHANNELS  # narrower layers stay float; 0 quantizes every one
+    float_ends: bool = False  # also keep the first convolution and the heads' last ones float
+
+    def summary(self) -> dict[str, object]:
+        """What the file's metadata records of these settings."""
+        return {"format": self.format, "per_channel": self.per_channel, "weights": self.weights}
 
 
 def quantize_int8(
@@ -144,8 +184,10 @@ def quantize_int8(
     input_name: str,
     method: str = "minmax",
     reduce_range: bool | None = None,
+    settings: Int8Settings = Int8Settings(),
 ) -> dict[str, object]:
-    """Static QDQ quantization, per-channel int8 weights, uint8 activations, calibrated on `frames`.
+    """Static quantization calibrated on `frames`, as `settings` say (by default QDQ, per-channel int8
+    weights, uint8 activations).
 
     `reduce_range=None` decides from this machine's CPU; pass True when the target device lacks
     VNNI and this one has it. Returns the calibration summary that goes into the file's metadata.
@@ -159,19 +201,20 @@ def quantize_int8(
     with tempfile.TemporaryDirectory() as folder, _quiet_quantizer():
         prepared = Path(folder) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))  # shape inference + folding, as ORT recommends
-        excluded = float_nodes(onnx.load(str(prepared)))
+        proto = onnx.load(str(prepared))
+        excluded = float_nodes(proto, settings.min_channels) + (end_nodes(proto) if settings.float_ends else [])
         quantize_static(
             str(prepared),
             str(target),
             _FrameReader(input_name, frames),
-            quant_format=QuantFormat.QDQ,
+            quant_format=QuantFormat.QOperator if settings.format == "QOperator" else QuantFormat.QDQ,
             op_types_to_quantize=list(INT8_OPS),
             nodes_to_exclude=excluded,
-            per_channel=True,
+            per_channel=settings.per_channel,
             reduce_range=reduce_range,
             activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
+            weight_type=QuantType.QUInt8 if settings.weights == "uint8" else QuantType.QInt8,
             calibrate_method=CALIBRATION_METHODS[method],
             extra_options={"CalibTensorRangeSymmetric": False},
         )
-    return {"method": method, "frames": len(frames), "format": "QDQ", "per_channel": True, "reduce_range": reduce_range}
+    return {"method": method, "frames": len(frames), **settings.summary(), "reduce_range": reduce_range}

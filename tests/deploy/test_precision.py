@@ -1,5 +1,7 @@
 """fp16 / int8 exports, their verification against PyTorch, fixed batch, Triton, and option checks."""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import onnx
@@ -8,6 +10,7 @@ import pytest
 
 from edgemtl.data import load_frames
 from edgemtl.deploy import ExportOptions, export_onnx
+from edgemtl.deploy.precision import Int8Settings, end_nodes, quantize_int8
 from edgemtl.deploy.triton import model_file, triton_config, write_triton_config
 from edgemtl.deploy.verify import MetricComparison, VerificationReport
 from edgemtl.errors import ConfigError, DataError, ExportError, FrameError
@@ -49,6 +52,37 @@ def test_int8_metadata_records_precision_and_calibration(int8_export):
     assert metadata.calibration["frames"] == 48 and metadata.calibration["method"] == "minmax"
     assert metadata.calibration["format"] == "QDQ" and metadata.calibration["per_channel"] is True
     assert any("calibration" in line for line in metadata.describe())
+
+
+def test_int8_settings_change_what_is_quantized(checkpoint, tiny_data, tmp_path):
+    """The settings benchmarks/int8_options.py compares: each leaves its mark on the graph."""
+    fp32 = export_onnx(checkpoint, tmp_path / "fp32.onnx").path
+    frames = tiny_data.images[:16]
+
+    def quantized(**changes) -> onnx.ModelProto:
+        target = tmp_path / f"q{len(list(tmp_path.iterdir()))}.onnx"
+        quantize_int8(fp32, target, frames, "frames", settings=replace(Int8Settings(min_channels=0), **changes))
+        return onnx.load(str(target))
+
+    def float_convs(proto: onnx.ModelProto) -> int:  # under QOperator a quantized one is QLinearConv / QGemm
+        return sum(node.op_type in ("Conv", "Gemm") for node in proto.graph.node)
+
+    every = quantized()
+    assert any(n.op_type == "DequantizeLinear" for n in every.graph.node)  # QDQ: float ops between Q/DQ pairs
+    qoperator = quantized(format="QOperator")
+    assert any(n.op_type == "QLinearConv" for n in qoperator.graph.node) and float_convs(qoperator) < float_convs(every)
+    graph = onnx.load(str(fp32)).graph
+    ends = end_nodes(onnx.load(str(fp32)))
+    kinds = {node.name: node.op_type for node in graph.node}
+    first_conv = next(node.name for node in graph.node if node.op_type == "Conv")
+    assert ends[0] == first_conv and [kinds[n] for n in ends[1:]] == ["Gemm"]  # the mask's last is a ConvTranspose
+    kept = quantized(format="QOperator", float_ends=True)
+    assert float_convs(kept) == float_convs(qoperator) + len(ends)
+
+    def largest_weight_scale(proto: onnx.ModelProto) -> int:  # elements: 1 per tensor, the channels per channel
+        return max(int(np.prod(i.dims)) for i in proto.graph.initializer if i.name.endswith("weight_scale"))
+
+    assert largest_weight_scale(every) > 1 and largest_weight_scale(quantized(per_channel=False)) == 1
 
 
 def test_verification_table_compares_every_task(int8_export):
