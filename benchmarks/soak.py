@@ -125,25 +125,33 @@ def export_frame_sized(folder: Path, size: tuple[int, int], overlay: bool) -> Pa
 
 
 class TracedMemory:
-    """Traced allocations after warm-up and at the end (tracemalloc), and the sites that grew between them."""
+    """Traced allocations (tracemalloc) at warm-up and at the run's last report, while frames are in flight,
+    and the sites that grew between the two."""
 
     def __init__(self) -> None:
         self.warm: tracemalloc.Snapshot | None = None
-        self.warm_bytes = 0
+        self.last: tracemalloc.Snapshot | None = None
+        self.warm_bytes = self.last_bytes = 0
+        self.warm_frames = self.last_frames = 0
 
-    def at_warm_up(self) -> None:
-        if self.warm is None and tracemalloc.is_tracing():
-            self.warm, self.warm_bytes = tracemalloc.take_snapshot(), tracemalloc.get_traced_memory()[0]
+    def sample(self, frames: int) -> None:
+        if not tracemalloc.is_tracing():
+            return
+        snapshot, traced = tracemalloc.take_snapshot(), tracemalloc.get_traced_memory()[0]
+        if self.warm is None:
+            self.warm, self.warm_bytes, self.warm_frames = snapshot, traced, frames
+        else:
+            self.last, self.last_bytes, self.last_frames = snapshot, traced, frames
 
     def report(self) -> list[str]:
-        if self.warm is None:
+        if self.warm is None or self.last is None:
             return []
-        end, end_bytes = tracemalloc.take_snapshot(), tracemalloc.get_traced_memory()[0]
         lines = [
-            f"traced (tracemalloc): {self.warm_bytes / 2**20:.2f} MiB after warm-up, {end_bytes / 2**20:.2f} MiB at "
-            f"the end: {(end_bytes - self.warm_bytes) / 2**10:+.1f} KiB; the sites that grew most:"
+            f"traced (tracemalloc): {self.warm_bytes / 2**20:.2f} MiB at frame {self.warm_frames}, "
+            f"{self.last_bytes / 2**20:.2f} MiB at frame {self.last_frames}: "
+            f"{(self.last_bytes - self.warm_bytes) / 2**10:+.1f} KiB; the sites that grew most:"
         ]
-        for stat in end.compare_to(self.warm, "lineno")[:5]:
+        for stat in self.last.compare_to(self.warm, "lineno")[:5]:
             lines.append(f"  {stat.size_diff / 2**10:+.1f} KiB in {stat.count_diff:+d} blocks at {stat.traceback[0]}")
         return lines
 
@@ -179,8 +187,8 @@ def main() -> None:
 
         def sample(line: str) -> None:
             samples.append((int(line.split()[0]), rss_mib()))
-            if len(samples) == 3:  # the report 5 s in: imports and first-use buffers are done
-                traced.at_warm_up()
+            if len(samples) >= 3:  # from the report 5 s in: imports and first-use buffers are done
+                traced.sample(samples[-1][0])
 
         outputs = [args.output] + ([f"http://127.0.0.1:{free_port()}"] if args.viewer else [])
         outputs += [str(Path(folder) / "soak.mcap")] if args.mcap else []
@@ -220,10 +228,10 @@ def main() -> None:
     print("|---|---|")
     for frames, rss in samples:
         print(f"| {frames} | {rss:.1f} |")
-    growth = samples[-1][1] - samples[1][1] if len(samples) > 2 else 0.0
+    warm = samples[2] if len(samples) > 3 else samples[-1]  # the report 5 s in
     print(
-        f"\nRSS at start {samples[0][1]:.1f} MiB, after the first report {samples[1][1]:.1f} MiB, "
-        f"at the end {samples[-1][1]:.1f} MiB: {growth:+.1f} MiB after warm-up"
+        f"\nRSS at start {samples[0][1]:.1f} MiB, at frame {warm[0]} (5 s in) {warm[1]:.1f} MiB, "
+        f"at the end {samples[-1][1]:.1f} MiB: {samples[-1][1] - warm[1]:+.1f} MiB after warm-up"
     )
 
 
