@@ -70,9 +70,9 @@ def speed_rows(preset: str, size: tuple[int, int], folder: Path, runs: int, vide
     rows = []
     for name, engine in engines.items():
         engine_ms, e2e_ms = ms[f"{name}: engine"], ms[f"{name}: e2e"]
-        split = split_stages(engine, video, NullSink(), frames=200)
+        split = split_stages(engine, video, NullSink(draw=True), frames=200)
         with open_source(video) as source:
-            stats = run_pipeline(engine, source, NullSink(), report=None)
+            stats = run_pipeline(engine, source, NullSink(draw=True), report=None)
         # The pipeline's threads: decode (+ the host resize) | inference | results, overlay and output.
         threads = {
             "decode+preprocess": split.medians_ms["decode"] + split.medians_ms["preprocess"],

@@ -158,9 +158,12 @@ class Lane:
     def emit(self, frame: Frame, prediction: Prediction) -> float:
         """Steady, draw, write and report one frame; returns the time it was written (perf_counter)."""
         steady = self.steadier.update(prediction) if self.steadier else None
-        image = self.overlay.render(frame.image, prediction, steady)
-        if self.draw_stats:
-            draw_text_block(image, [self.text], bottom=True)
+        if self.sink.wants_image():  # not for `-o none`, nor a viewer that nobody watches or just got one
+            image = self.overlay.render(frame.image, prediction, steady)
+            if self.draw_stats:
+                draw_text_block(image, [self.text], bottom=True)
+        else:
+            image = frame.image
         self.sink.write_result(image, frame, prediction, self.live)
         now = time.perf_counter()
         latency = now - frame.timestamp

@@ -45,6 +45,11 @@ class FrameSink(Closing):
         overlay's reused buffer, valid only during the call."""
         self.write(image, frame.name)
 
+    def wants_image(self) -> bool:
+        """Whether this frame's overlay will be used: when not (`-o none`, a viewer nobody watches or that
+        was sent a frame just now), the pipeline skips drawing it and passes the captured frame as `image`."""
+        return True
+
 
 class VideoFileSink(FrameSink):
     """A video file that stays playable: it is finalized on close, and a disk filling up stops it in time.
@@ -170,10 +175,17 @@ class ImageFolderSink(FrameSink):
 
 
 class NullSink(FrameSink):
-    """Discards frames: for measuring, or when only the log and the summary matter."""
+    """Discards frames: when only the results, the log and the summary matter (`-o none`), so nothing is
+    drawn either. `draw=True` has the overlay drawn all the same, for benchmarks that time that stage too."""
+
+    def __init__(self, draw: bool = False) -> None:
+        self.draw = draw
 
     def write(self, image: np.ndarray, name: str = "") -> None:
         """Nothing to do."""
+
+    def wants_image(self) -> bool:
+        return self.draw
 
 
 def _check_writable_folder(folder: Path, what: str) -> None:

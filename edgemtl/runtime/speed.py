@@ -153,7 +153,7 @@ def bench_pipeline(
             engine.predict(images[index % len(images)])
         alone.append(frames / (time.perf_counter() - start))
         with open_source(video) as source:
-            stats = run_pipeline(engine, source, NullSink(), max_frames=frames, report=None)
+            stats = run_pipeline(engine, source, NullSink(draw=True), max_frames=frames, report=None)
         piped.append(stats.fps)
     return PipelineComparison(max(alone), max(piped), min(frames, stats.frames), repeats)
 

@@ -31,6 +31,9 @@ class TeeSink(FrameSink):
         for sink in self.sinks:
             sink.write_result(image, frame, prediction, live)
 
+    def wants_image(self) -> bool:
+        return any(sink.wants_image() for sink in self.sinks)
+
     def close(self) -> None:
         failure: BaseException | None = None
         for sink in self.sinks:

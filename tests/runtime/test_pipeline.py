@@ -83,6 +83,28 @@ def test_overlay_and_live_statistics_are_drawn(tmp_path, engine):
     np.testing.assert_array_equal(with_stats[:40], without[:40])  # the rest of the overlay is the same
 
 
+class UndrawnSink(KeepingSink):
+    """A sink that will not use the overlay (as `-o none`, or a viewer nobody watches)."""
+
+    def wants_image(self) -> bool:
+        return False
+
+
+def test_nothing_is_drawn_for_a_sink_that_does_not_want_the_picture(tmp_path, engine):
+    source_path = write_video(tmp_path / "drive.mp4", 3, size=(96, 128))
+    with open_source(source_path) as source:
+        captured = [frame.image.copy() for frame in source]
+    drawn, undrawn = KeepingSink(), UndrawnSink()
+    for sink in (drawn, undrawn):
+        with open_source(source_path) as source:
+            stats = run_pipeline(engine, source, sink, report=None)
+        assert stats.frames == 3
+    for frame, plain, overlay in zip(captured, undrawn.images, drawn.images):
+        np.testing.assert_array_equal(plain, frame)  # the captured frame, untouched: no overlay, no text
+        assert (overlay != frame).any()
+    assert not NullSink().wants_image() and NullSink(draw=True).wants_image()
+
+
 def test_max_frames_and_the_log(tmp_path, engine):
     lines: list[str] = []
     with open_source(write_video(tmp_path / "drive.mp4", 10)) as source:

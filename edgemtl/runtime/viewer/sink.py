@@ -47,11 +47,14 @@ class ViewerSink(FrameSink):
         """A frame without results (a caller using the sink directly): shown as it is."""
         self._offer(image, {"name": name, "results": {}, "live": {}})
 
+    def wants_image(self) -> bool:
+        return bool(self.server.viewers) and time.perf_counter() >= self._due  # someone watching, and due a frame
+
     def write_result(self, image: np.ndarray, frame: Frame, prediction: Prediction, live: dict[str, float]) -> None:
         if not self._meta_sent:
             self.server.set_meta({"tasks": legend(prediction)})
             self._meta_sent = True
-        if not self.server.viewers or time.perf_counter() < self._due:  # nobody watching, or shown recently
+        if not self.wants_image():
             return
         latency_ms = (time.perf_counter() - frame.timestamp) * 1e3 if frame.timestamp else 0.0
         state = {
