@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--size", default="480x640", help="camera frame HxW")
     parser.add_argument("--frames", type=int, default=1500)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--viewer-fps", type=float, nargs="+", default=[30.0], help="the viewer's frame cap(s)")
+    parser.add_argument("--viewer-fps", type=float, nargs="+", default=[15.0, 30.0], help="the viewer's frame cap(s)")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     rows = []
