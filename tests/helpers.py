@@ -380,3 +380,18 @@ def import_timm():
 
         return timm
     return pytest.importorskip("timm", exc_type=ImportError)
+
+
+def assert_same_dataset(a, b) -> None:
+    """Two ArrayDatasets hold the same images and targets, dtypes included (NaN equals NaN)."""
+    assert np.array_equal(a.images, b.images)
+    assert a.targets.keys() == b.targets.keys()
+    for name in a.targets:
+        assert a.targets[name].dtype == b.targets[name].dtype
+        assert np.array_equal(a.targets[name], b.targets[name], equal_nan=a.targets[name].dtype.kind == "f")
+
+
+def rewrite_labels(root: Path, replace: str, by: str) -> None:
+    """Edit a dataset folder's labels.csv by hand: the first `replace` becomes `by`."""
+    labels = root / "labels.csv"
+    labels.write_text(labels.read_text().replace(replace, by, 1))
