@@ -1,4 +1,5 @@
-"""The embeddable runtime: Engine, results, overlay, sources, and the exported file on its own."""
+"""The embeddable runtime: Engine, results, the exported file on its own, and bad input to each.
+The overlay: test_overlay.py; frame sources: test_sources.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -20,13 +20,11 @@ from edgemtl.runtime import (
     EngineOptions,
     Prediction,
     SegmentationResult,
-    class_colors,
     render_overlay,
 )
 from edgemtl.runtime.providers import provider_list, tensorrt_cache_folder
-from edgemtl.runtime.sources import ImageSource, VideoSource, open_source
 from edgemtl.tasks import NAVIGATION_TASKS
-from tests.helpers import assert_one_line, write_foreign_onnx, write_images, write_video
+from tests.helpers import assert_one_line, write_foreign_onnx
 
 SCENE, SEGMENTATION = NAVIGATION_TASKS
 
@@ -297,148 +295,6 @@ def test_gpu_devices_without_a_gpu_say_what_is_missing(exported_model, device):
 def test_every_runtime_error_is_an_edgemtl_error():
     for cls in (DeviceError, FrameError, ModelFileError, SourceError):
         assert issubclass(cls, EdgemtlError)
-
-
-# --- overlay and colours --------------------------------------------------------------------------------
-
-
-def test_render_overlay_paints_the_mask_and_keeps_the_input():
-    frame = np.full((96, 128, 3), 100, np.uint8)
-    original = frame.copy()
-    mask = np.zeros((96, 128), np.uint8)
-    mask[60:80, 90:110] = 3  # obstacle square, away from the text box in the top-left corner
-    probabilities = np.array([0.1, 0.7, 0.1, 0.1], np.float32)
-    prediction = Prediction(
-        {
-            "scene": ClassificationResult(SCENE, 1, probabilities),
-            "segmentation": SegmentationResult(SEGMENTATION, mask),
-        }
-    )
-    overlay = render_overlay(frame, prediction)
-
-    assert overlay is not frame
-    assert overlay.shape == frame.shape and overlay.dtype == frame.dtype
-    np.testing.assert_array_equal(frame, original)
-
-    color = class_colors(4)[3].astype(np.float64)
-    expected = (0.5 * 100 + 0.5 * color).astype(np.uint8)
-    square = overlay[60:80, 90:110]
-    assert (square == expected).all()
-    assert (square != 100).any(axis=-1).all(), "every masked pixel changed"
-
-    # Background (class 0) is left clear: everything below the text box and outside the square.
-    background = np.ones((96, 128), bool)
-    background[:40] = False
-    background[60:80, 90:110] = False
-    np.testing.assert_array_equal(overlay[background], original[background])
-    # The text block (the scene label) darkened the top-left corner.
-    assert (overlay[:40, :40] != 100).any()
-
-
-def test_render_overlay_without_text_leaves_background_untouched():
-    frame = np.random.default_rng(2).integers(0, 256, (20, 30, 3), dtype=np.uint8)
-    mask = np.zeros((20, 30), np.uint8)
-    mask[5:10, 5:10] = 1
-    overlay = render_overlay(frame, Prediction({"segmentation": SegmentationResult(SEGMENTATION, mask)}))
-    np.testing.assert_array_equal(overlay[mask == 0], frame[mask == 0])
-    assert (overlay[mask == 1] != frame[mask == 1]).any()
-
-
-@pytest.mark.parametrize("n", [1, 2, 4, 8, 9, 13, 20])
-def test_class_colors(n):
-    colors = class_colors(n)
-    assert colors.shape == (n, 3) and colors.dtype == np.uint8
-    np.testing.assert_array_equal(colors, class_colors(n))
-    assert len(np.unique(colors, axis=0)) == n, "colours are distinct"
-    # Growing the class count keeps the colours of the existing classes.
-    np.testing.assert_array_equal(class_colors(20)[:n], colors)
-
-
-# --- frame sources --------------------------------------------------------------------------------------
-
-
-def test_source_image_file(tmp_path):
-    (image,) = write_images(tmp_path, 1)
-    with open_source(tmp_path / "img_0.png") as source:
-        assert isinstance(source, ImageSource)
-        frames = list(source)
-    assert [(f.index, f.name) for f in frames] == [(0, "img_0")]
-    np.testing.assert_array_equal(frames[0].image, image)
-
-
-def test_source_folder_in_sorted_order_ignoring_other_files(tmp_path):
-    images = write_images(tmp_path / "frames", 3)
-    (tmp_path / "frames" / "notes.txt").write_text("not an image")
-    with open_source(str(tmp_path / "frames")) as source:
-        frames = list(source)
-    assert [f.name for f in frames] == ["img_0", "img_1", "img_2"]
-    assert [f.index for f in frames] == [0, 1, 2]
-    for frame, image in zip(frames, images):
-        np.testing.assert_array_equal(frame.image, image)
-        assert frame.image.dtype == np.uint8 and frame.image.shape == (24, 40, 3)
-
-
-def test_source_glob(tmp_path):
-    write_images(tmp_path, 3)
-    cv2.imwrite(str(tmp_path / "other.png"), np.zeros((4, 4, 3), np.uint8))
-    with open_source(str(tmp_path / "img_*.png")) as source:
-        names = [f.name for f in source]
-    assert names == ["img_0", "img_1", "img_2"]
-
-
-def test_source_glob_without_matches(tmp_path):
-    with pytest.raises(SourceError) as error:
-        open_source(str(tmp_path / "*.png"))
-    assert_one_line(error, "*.png")
-
-
-def test_source_video_file(tmp_path):
-    path = write_video(tmp_path / "clip.mp4", 5)
-    with open_source(str(path)) as source:
-        assert isinstance(source, VideoSource)
-        assert source.fps == pytest.approx(10.0)
-        frames = list(source)
-    assert [f.name for f in frames] == [f"clip_{i:06d}" for i in range(5)]
-    assert [f.index for f in frames] == list(range(5))
-    assert all(f.image.shape == (40, 48, 3) and f.image.dtype == np.uint8 for f in frames)
-    brightness = [float(f.image.mean()) for f in frames]
-    assert brightness == sorted(brightness), "frames come in order"
-
-
-def test_source_unknown_scheme():
-    with pytest.raises(SourceError) as error:
-        open_source("ftp://x")
-    assert_one_line(error, "ftp")
-
-
-def test_source_missing_path(tmp_path):
-    path = tmp_path / "missing.mp4"
-    with pytest.raises(SourceError) as error:
-        open_source(path)
-    assert_one_line(error, str(path), "does not exist")
-
-
-def test_source_empty_folder(tmp_path):
-    with pytest.raises(SourceError) as error:
-        open_source(tmp_path)
-    assert_one_line(error, str(tmp_path), "no images")
-
-
-def test_source_unreadable_image_fails_when_read(tmp_path):
-    path = tmp_path / "broken.png"
-    path.write_bytes(b"this is not a png" * 10)
-    source = open_source(path)  # opening is lazy: the folder may be large
-    with pytest.raises(SourceError) as error:
-        list(source)
-    assert_one_line(error, str(path))
-
-
-def test_source_unreadable_video(tmp_path):
-    path = tmp_path / "broken.mp4"
-    path.write_bytes(b"\x00garbage" * 50)
-    with pytest.raises(SourceError) as error:
-        open_source(path)
-    assert_one_line(error, str(path))
 
 
 # --- the runtime imports without torch, click, matplotlib, aiohttp or mcap -----------------------------

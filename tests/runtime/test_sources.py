@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from edgemtl.errors import SourceError
-from edgemtl.runtime.sources import Frame, ThreadedSource, VideoSource, open_source
-from tests.helpers import assert_one_line, truncate, write_mjpeg_avi, write_video
+from edgemtl.runtime.sources import Frame, ImageSource, ThreadedSource, VideoSource, open_source
+from tests.helpers import assert_one_line, truncate, write_images, write_mjpeg_avi, write_video
 
 
 class MjpegServer:
@@ -259,3 +259,90 @@ def test_a_size_change_mid_stream_is_refused_or_scaled_as_the_docs_say(tmp_path)
         assert "changed frame size from 48x40 to 80x64" in str(error)
     else:
         assert shapes == {(40, 48, 3)}, "scaled to the first size, as documented"
+
+
+# --- frame sources --------------------------------------------------------------------------------------
+
+
+def test_source_image_file(tmp_path):
+    (image,) = write_images(tmp_path, 1)
+    with open_source(tmp_path / "img_0.png") as source:
+        assert isinstance(source, ImageSource)
+        frames = list(source)
+    assert [(f.index, f.name) for f in frames] == [(0, "img_0")]
+    np.testing.assert_array_equal(frames[0].image, image)
+
+
+def test_source_folder_in_sorted_order_ignoring_other_files(tmp_path):
+    images = write_images(tmp_path / "frames", 3)
+    (tmp_path / "frames" / "notes.txt").write_text("not an image")
+    with open_source(str(tmp_path / "frames")) as source:
+        frames = list(source)
+    assert [f.name for f in frames] == ["img_0", "img_1", "img_2"]
+    assert [f.index for f in frames] == [0, 1, 2]
+    for frame, image in zip(frames, images):
+        np.testing.assert_array_equal(frame.image, image)
+        assert frame.image.dtype == np.uint8 and frame.image.shape == (24, 40, 3)
+
+
+def test_source_glob(tmp_path):
+    write_images(tmp_path, 3)
+    cv2.imwrite(str(tmp_path / "other.png"), np.zeros((4, 4, 3), np.uint8))
+    with open_source(str(tmp_path / "img_*.png")) as source:
+        names = [f.name for f in source]
+    assert names == ["img_0", "img_1", "img_2"]
+
+
+def test_source_glob_without_matches(tmp_path):
+    with pytest.raises(SourceError) as error:
+        open_source(str(tmp_path / "*.png"))
+    assert_one_line(error, "*.png")
+
+
+def test_source_video_file(tmp_path):
+    path = write_video(tmp_path / "clip.mp4", 5)
+    with open_source(str(path)) as source:
+        assert isinstance(source, VideoSource)
+        assert source.fps == pytest.approx(10.0)
+        frames = list(source)
+    assert [f.name for f in frames] == [f"clip_{i:06d}" for i in range(5)]
+    assert [f.index for f in frames] == list(range(5))
+    assert all(f.image.shape == (40, 48, 3) and f.image.dtype == np.uint8 for f in frames)
+    brightness = [float(f.image.mean()) for f in frames]
+    assert brightness == sorted(brightness), "frames come in order"
+
+
+def test_source_unknown_scheme():
+    with pytest.raises(SourceError) as error:
+        open_source("ftp://x")
+    assert_one_line(error, "ftp")
+
+
+def test_source_missing_path(tmp_path):
+    path = tmp_path / "missing.mp4"
+    with pytest.raises(SourceError) as error:
+        open_source(path)
+    assert_one_line(error, str(path), "does not exist")
+
+
+def test_source_empty_folder(tmp_path):
+    with pytest.raises(SourceError) as error:
+        open_source(tmp_path)
+    assert_one_line(error, str(tmp_path), "no images")
+
+
+def test_source_unreadable_image_fails_when_read(tmp_path):
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"this is not a png" * 10)
+    source = open_source(path)  # opening is lazy: the folder may be large
+    with pytest.raises(SourceError) as error:
+        list(source)
+    assert_one_line(error, str(path))
+
+
+def test_source_unreadable_video(tmp_path):
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(b"\x00garbage" * 50)
+    with pytest.raises(SourceError) as error:
+        open_source(path)
+    assert_one_line(error, str(path))
