@@ -160,6 +160,10 @@ def end_nodes(proto: onnx.ModelProto) -> list[str]:
     return [node.name for node in convs[:1]] + [node.name for node in convs[1:] if not reaches_conv(node)]
 
 
+INT8_FORMATS = ("QDQ", "QOperator")
+INT8_WEIGHTS = ("int8", "uint8")
+
+
 @dataclass(frozen=True)
 class Int8Settings:
     """How an int8 file is quantized. The defaults are edgemtl's export (QDQ, per-channel int8 weights, uint8
@@ -171,6 +175,13 @@ class Int8Settings:
     per_channel: bool = True  # False: one scale per weight tensor
     min_channels: int = MIN_INT8_CHANNELS  # narrower layers stay float; 0 quantizes every one
     float_ends: bool = False  # also keep the first convolution and the heads' last ones float
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("format", self.format, INT8_FORMATS), ("weights", self.weights, INT8_WEIGHTS)):
+            if value not in allowed:
+                raise ConfigError(f"int8 {name} {value!r} is not one of {', '.join(allowed)}")
+        if self.min_channels < 0:
+            raise ConfigError(f"int8 min_channels {self.min_channels} is negative: 0 quantizes every layer")
 
     def summary(self) -> dict[str, object]:
         """What the file's metadata records of these settings."""

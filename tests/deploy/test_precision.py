@@ -79,6 +79,9 @@ def test_int8_settings_change_what_is_quantized(checkpoint, tiny_data, tmp_path)
     kept = quantized(format="QOperator", float_ends=True)
     assert float_convs(kept) == float_convs(qoperator) + len(ends)
 
+    with pytest.raises(ConfigError, match="int8 format 'qoperator' is not one of QDQ, QOperator"):
+        Int8Settings(format="qoperator")
+
     def largest_weight_scale(proto: onnx.ModelProto) -> int:  # elements: 1 per tensor, the channels per channel
         return max(int(np.prod(i.dims)) for i in proto.graph.initializer if i.name.endswith("weight_scale"))
 
