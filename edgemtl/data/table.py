@@ -69,6 +69,7 @@ def read_table_rows(path: Path) -> list[Row]:
 
 def _read_parquet_rows(path: Path) -> list[Row]:
     try:
+        import pyarrow
         import pyarrow.parquet as parquet
     except ModuleNotFoundError:
         raise DataError(f"table {path} is Parquet, which needs pyarrow: pip install 'edgemtl[parquet]'") from None
@@ -77,7 +78,7 @@ def _read_parquet_rows(path: Path) -> list[Row]:
         if metadata.num_rows > MAX_TABLE_ROWS:
             raise DataError(f"table {path} has {metadata.num_rows} rows: at most {MAX_TABLE_ROWS} are read")
         records = parquet.read_table(path).to_pylist()
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+    except (OSError, ValueError, pyarrow.ArrowException) as exc:  # a damaged file, a codec or type it lacks
         raise DataError(f"cannot read table {path} ({exc}): expected a Parquet file") from None
     return [(f"row {i + 1}", {name: _cell_text(v) for name, v in record.items()}) for i, record in enumerate(records)]
 

@@ -335,7 +335,7 @@ def export_onnx(
     preprocess = input_preprocess(checkpoint.mean, checkpoint.std, checkpoint.features)
     if options.frame_size is not None:  # the network takes the raw frame: it normalizes after its downscale
         method = frame_resize_method(options.frame_size, options.input_size)
-        network = FrameSizedNet(model, options.input_size, preprocess.normalize, method)
+        network = FrameSizedNet(model, options.input_size, preprocess, method)
         preprocess = torch.nn.Identity()
     else:
         network = model

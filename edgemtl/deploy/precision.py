@@ -139,7 +139,8 @@ def float_nodes(proto: onnx.ModelProto, min_channels: int = MIN_INT8_CHANNELS) -
 
 
 def end_nodes(proto: onnx.ModelProto) -> list[str]:
-    """The first convolution, and each one whose output reaches no other convolution (a head's last)."""
+    """The first convolution, and each Conv/Gemm whose output reaches no other (transposed) convolution: a
+    classification head's last layer. A segmentation head ends in a ConvTranspose, which is float anyway."""
     users: dict[str, list[onnx.NodeProto]] = {}
     for node in proto.graph.node:
         for name in node.input:
@@ -174,7 +175,7 @@ class Int8Settings:
     weights: str = "int8"  # or "uint8" (u8u8 instead of u8s8)
     per_channel: bool = True  # False: one scale per weight tensor
     min_channels: int = MIN_INT8_CHANNELS  # narrower layers stay float; 0 quantizes every one
-    float_ends: bool = False  # also keep the first convolution and the heads' last ones float
+    float_ends: bool = False  # also keep float the first Conv and each Conv/Gemm that reaches no other (end_nodes)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("format", self.format, INT8_FORMATS), ("weights", self.weights, INT8_WEIGHTS)):
@@ -185,7 +186,13 @@ class Int8Settings:
 
     def summary(self) -> dict[str, object]:
         """What the file's metadata records of these settings."""
-        return {"format": self.format, "per_channel": self.per_channel, "weights": self.weights}
+        return {
+            "format": self.format,
+            "per_channel": self.per_channel,
+            "weights": self.weights,
+            "min_channels": self.min_channels,
+            "float_ends": self.float_ends,
+        }
 
 
 def quantize_int8(

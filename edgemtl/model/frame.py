@@ -14,17 +14,15 @@ run ~2× faster than an antialiased resize (docs/benchmarks.md, "Frame-sized fil
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from edgemtl.kinds import kind_of
 from edgemtl.model.net import MultiTaskNet
-from edgemtl.model.preprocess import channels_first
+from edgemtl.model.preprocess import Preprocess, channels_first
 
 #: A whole-number downscale (480×640 → 96×160): each network pixel the mean of its block of frame pixels,
-#: what OpenCV's INTER_AREA (the host path's and training's resize) gives for such a scale.
+#: OpenCV's INTER_AREA (the host path's and training's resize) for such a scale, without its rounding to uint8.
 AREA = "area"
 #: Any other scale, and a dynamic frame size: bilinear with antialiasing, a tent filter as wide as the
 #: scale, so a 5× downscale still averages every pixel, not one in five.
@@ -43,17 +41,15 @@ class FrameSizedNet(nn.Module):
     """uint8 (N, H, W, 3) BGR frames of the export's frame size → the network's logits, per-pixel ones at (H, W).
 
     `input_size` is the (height, width) the network was trained at; the frame is stretched to it, by
-    `method` (`frame_resize_method`), and then normalized by `normalize` (the model's Preprocess.normalize).
+    `method` (`frame_resize_method`), and then normalized by `preprocess` (the model's Preprocess).
     """
 
-    def __init__(
-        self, model: MultiTaskNet, input_size: tuple[int, int], normalize: Callable[[Tensor], Tensor], method: str
-    ) -> None:
+    def __init__(self, model: MultiTaskNet, input_size: tuple[int, int], preprocess: Preprocess, method: str) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.preprocess = model, preprocess  # submodules: their buffers follow .to(device)
         self.tasks = model.tasks
         self.input_size = tuple(input_size)
-        self.normalize, self.method = normalize, method
+        self.method = method
         self._per_pixel = {task.name for task in model.tasks if not kind_of(task).per_image}
 
     def forward(self, frames: Tensor) -> dict[str, Tensor]:
@@ -64,7 +60,7 @@ class FrameSizedNet(nn.Module):
             resized = F.avg_pool2d(x, kernel_size=block, stride=block)
         else:
             resized = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
-        raw = self.model(self.normalize(resized))
+        raw = self.model(self.preprocess.normalize(resized))
         return {
             name: F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
             if name in self._per_pixel

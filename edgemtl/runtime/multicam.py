@@ -247,6 +247,7 @@ def run_multicamera(
                 if any(sink.stop_requested for sink in sinks):
                     stats.interrupted = True
                     break
+            stats.interrupted = stats.interrupted or stopping.requested
     except KeyboardInterrupt:
         stats.interrupted = True
     finally:

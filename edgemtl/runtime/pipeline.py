@@ -283,6 +283,7 @@ def run_pipeline(
                 if sink.stop_requested:
                     stats.interrupted = True
                     break
+            stats.interrupted = stats.interrupted or stopping.requested
     except KeyboardInterrupt:  # StopSignals hands the signal on as it leaves
         stats.interrupted = True
     finally:

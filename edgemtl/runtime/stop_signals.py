@@ -5,7 +5,9 @@ after a frame went into the video file and before it was counted, so the summary
 file that holds 25, or between a results line and its frame. While a loop holds `StopSignals`, the two
 signals only ask it to stop; it finishes the frame in hand, leaves, and then hands the signal to the
 handler that was there before (the CLI's, which turns SIGTERM into exit code 143, or Python's own, which
-raises KeyboardInterrupt), so everything outside the loop sees the signal exactly as it would have.
+raises KeyboardInterrupt), so everything outside the loop sees the signal as it would have. A second
+signal before the loop has stopped goes to that handler at once; an error raised in the block wins over a
+pending signal (it is what the user must see).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class StopSignals:
         return bool(self.received)
 
     def _latch(self, signum: int, frame: FrameType | None) -> None:
+        if self.received:  # a second signal: the loop did not stop in time, so act on it now, as before
+            self._previous[signum](signum, frame)
         self.received.append(signum)
 
     def __enter__(self) -> StopSignals:
@@ -47,5 +51,5 @@ class StopSignals:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
-        if self.received and self.received[0] in self._previous:
+        if kind is None and self.received:  # an error leaving the block is reported, not hidden by the signal
             self._previous[self.received[0]](self.received[0], None)  # raises, as the signal would have

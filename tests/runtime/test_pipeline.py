@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 
 import cv2
@@ -103,6 +105,28 @@ def test_nothing_is_drawn_for_a_sink_that_does_not_want_the_picture(tmp_path, en
         np.testing.assert_array_equal(plain, frame)  # the captured frame, untouched: no overlay, no text
         assert (overlay != frame).any()
     assert not NullSink().wants_image() and NullSink(draw=True).wants_image()
+
+
+def test_a_signal_whose_handler_does_not_raise_still_marks_the_run_interrupted(tmp_path, engine):
+    """An application's own SIGTERM handler that only logs: the loop stops between frames and says so."""
+    source_path = write_video(tmp_path / "drive.mp4", 30, size=(48, 64))
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+
+    class SignallingSink(KeepingSink):
+        def write(self, image: np.ndarray, name: str = "") -> None:
+            super().write(image, name)
+            if len(self.images) == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        sink = SignallingSink()
+        with open_source(source_path) as source:
+            stats = run_pipeline(engine, source, sink, report=None)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stats.interrupted and seen == [signal.SIGTERM]
+    assert stats.frames == len(sink.images) == 3, "the frame in hand is finished and counted, no more"
 
 
 def test_max_frames_and_the_log(tmp_path, engine):

@@ -52,3 +52,20 @@ def test_off_the_main_thread_nothing_is_touched():
     thread.start()
     thread.join()
     assert handlers == [signal.default_int_handler]
+
+
+def test_an_error_in_the_block_wins_over_a_pending_signal():
+    with pytest.raises(OSError, match="disk full"), StopSignals() as stopping:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stopping.requested
+        raise OSError("disk full")  # what the user must see, not "interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_signal_acts_at_once():
+    reached = False
+    with pytest.raises(KeyboardInterrupt), StopSignals():
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # the loop has not stopped: the second one raises here
+        reached = True
+    assert not reached
