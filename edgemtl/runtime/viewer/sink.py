@@ -54,7 +54,7 @@ class ViewerSink(FrameSink):
         if not self._meta_sent:
             self.server.set_meta({"tasks": legend(prediction)})
             self._meta_sent = True
-        if image is frame.image or not self.wants_image():  # not drawn for it (decided once, in the pipeline)
+        if not self.wants_image():
             return
         latency_ms = (time.perf_counter() - frame.timestamp) * 1e3 if frame.timestamp else 0.0
         state = {
