@@ -106,24 +106,6 @@ def mcap_frames(path: Path) -> tuple[int, int]:
     return topics["/camera/image"], path.stat().st_size
 
 
-def export_frame_sized(folder: Path, size: tuple[int, int], overlay: bool) -> Path:
-    """A random-weight nano export that takes the video's frames as they are (ExportOptions.frame_size)."""
-    import torch
-
-    from edgemtl.deploy import ExportOptions, export_onnx
-    from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset
-    from edgemtl.tasks import NAVIGATION_TASKS
-    from edgemtl.train import Checkpoint
-
-    torch.manual_seed(0)
-    model = create_model("nano", NAVIGATION_TASKS).eval()
-    checkpoint = Checkpoint(
-        "nano", NAVIGATION_TASKS, get_preset("nano").input_size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict()
-    )
-    options = ExportOptions(frame_size=size, overlay=overlay)
-    return export_onnx(checkpoint, folder / "nano-frame.onnx", options, overwrite=True).path
-
-
 class TracedMemory:
     """Traced allocations (tracemalloc) at warm-up and at the run's last report, while frames are in flight,
     and the sites that grew between the two."""
@@ -172,12 +154,13 @@ def main() -> None:
     size = tuple(int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
-        if model is None and args.frame_sized:
-            model = export_frame_sized(Path(folder), size, args.overlay)
-        elif model is None:
+        if model is None:
             from speed import export_random
 
-            model, _ = export_random("nano", Path(folder))
+            from edgemtl.deploy import ExportOptions
+
+            sized = ExportOptions(frame_size=size, overlay=args.overlay) if args.frame_sized else None
+            model, _ = export_random("nano", Path(folder), sized)
         video = write_drive_video(Path(folder) / "drive.mp4", _CLIP_FRAMES, size)
         engine = Engine(model, "cpu", EngineOptions(threads=1, spinning=False))
         samples = [(0, rss_mib())]

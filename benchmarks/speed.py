@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgemtl.deploy import ExportWrapper, export_onnx
+from edgemtl.deploy import ExportOptions, ExportWrapper, export_onnx
 from edgemtl.machine import describe_machine
 from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset, model_cost
 from edgemtl.runtime import Engine, render_overlay
@@ -29,13 +29,14 @@ def percentiles(timings: np.ndarray) -> tuple[float, float]:
     return float(p50), float(p99)
 
 
-def export_random(name: str, folder: Path) -> tuple[Path, Path]:
-    """A random-weight model of the preset, exported as `edgemtl export` does, and its checkpoint file."""
+def export_random(name: str, folder: Path, options: ExportOptions | None = None) -> tuple[Path, Path]:
+    """A random-weight model of the preset, exported as `edgemtl export` does (with `options`, e.g. a frame
+    size), and its checkpoint file."""
     size = get_preset(name).input_size
     torch.manual_seed(0)
     model = create_model(name, NAVIGATION_TASKS).eval()
     checkpoint = Checkpoint(name, NAVIGATION_TASKS, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
-    path = export_onnx(checkpoint, folder / f"{name}.onnx", overwrite=True).path
+    path = export_onnx(checkpoint, folder / f"{name}.onnx", options or ExportOptions(), overwrite=True).path
     return path, save_checkpoint(checkpoint, folder / f"{name}.pt")
 
 
