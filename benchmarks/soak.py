@@ -36,6 +36,7 @@ from watcher import Watcher, free_port
 from edgemtl.commands.bench import write_drive_video
 from edgemtl.machine import describe_machine
 from edgemtl.runtime import Engine, EngineOptions, Frame, open_output, run_pipeline
+from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.results_stream import open_results
 from edgemtl.runtime.sources import FrameSource, VideoSource
 from edgemtl.runtime.tee import TeeSink
@@ -51,6 +52,11 @@ class LoopedVideo(FrameSource):
         self.video = VideoSource(self.uri, self.uri)
         self.fps, self.size = self.video.fps, self.video.size
         self.offset = 0
+        self.pool: BufferPool | None = None
+
+    def use_pool(self, pool: BufferPool) -> None:
+        self.pool = pool
+        self.video.use_pool(pool)
 
     def read(self) -> Frame | None:
         frame = self.video.read()
@@ -58,6 +64,8 @@ class LoopedVideo(FrameSource):
             self.offset += self.video.frame_count or 0
             self.video.close()
             self.video = VideoSource(self.uri, self.uri)
+            if self.pool is not None:
+                self.video.use_pool(self.pool)
             frame = self.video.read()
         return Frame(self.offset + frame.index, frame.name, frame.image, frame.timestamp)
 
@@ -198,6 +206,7 @@ def main() -> None:
     print(f"Machine: {describe_machine()}")
     print(f"load average (1 min): {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     print(f"{size[0]}x{size[1]} frames; {stats.describe()}; engine {engine.describe()}; outputs {', '.join(outputs)}")
+    print(f"frame-sized arrays allocated (decoded, resized, graph outputs): {stats.buffers} for {stats.frames} frames")
     if watcher is not None:
         print(f"the viewer's client received {watcher.frames} frames ({watcher.bytes / 2**20:.0f} MiB of JPEG)")
     if receiver is not None:

@@ -29,10 +29,12 @@ def percentiles(timings: np.ndarray) -> tuple[float, float]:
     return float(p50), float(p99)
 
 
-def export_random(name: str, folder: Path, options: ExportOptions | None = None) -> tuple[Path, Path]:
-    """A random-weight model of the preset, exported as `edgemtl export` does (with `options`, e.g. a frame
-    size), and its checkpoint file."""
-    size = get_preset(name).input_size
+def export_random(
+    name: str, folder: Path, options: ExportOptions | None = None, size: tuple[int, int] | None = None
+) -> tuple[Path, Path]:
+    """A random-weight model of the preset at `size` (default: the preset's), exported as `edgemtl export`
+    does (with `options`, e.g. a frame size), and its checkpoint file."""
+    size = size or get_preset(name).input_size
     torch.manual_seed(0)
     model = create_model(name, NAVIGATION_TASKS).eval()
     checkpoint = Checkpoint(name, NAVIGATION_TASKS, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())

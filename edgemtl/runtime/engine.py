@@ -19,6 +19,7 @@ import onnxruntime as ort
 
 from edgemtl.errors import ConfigError, DeviceError, FrameError
 from edgemtl.resize import Fit, fit, resize_frame, restore_mask
+from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.features import check_rows, predict_rows
 from edgemtl.runtime.metadata import ModelMetadata
 from edgemtl.runtime.providers import (
@@ -50,13 +51,31 @@ def _describe(array: object) -> str:
     return f"type {type(array).__name__}"
 
 
+def output_shapes(
+    session: ort.InferenceSession, input_name: str, shape: tuple[int, ...]
+) -> dict[str, tuple[list[int], type[np.generic]]]:
+    """Each output's shape and dtype for an input of `shape`, from the graph alone (the model is not run):
+    the batch axis, and a dynamic frame-sized file's height and width, take their values from the input."""
+    graph_input = next(i for i in session.get_inputs() if i.name == input_name)
+    symbols = {axis: size for axis, size in zip(graph_input.shape, shape) if not isinstance(axis, int)}
+    shapes = {}
+    for output in session.get_outputs():
+        dims = [shape[0], *(symbols.get(axis, axis) for axis in output.shape[1:])]
+        if not all(isinstance(d, int) for d in dims) or output.type not in _ONNX_DTYPES:
+            raise ConfigError(
+                f"output {output.name} is {output.type} {output.shape}: I/O binding needs a static shape "
+                f"beyond the batch axis and one of {', '.join(_ONNX_DTYPES)}; use io_binding=False"
+            )
+        shapes[output.name] = (dims, _ONNX_DTYPES[output.type])
+    return shapes
+
+
 class _BoundRun:
     """One input shape's (batch size's, and frame size's) inputs and outputs bound to buffers on `device`,
     allocated once.
 
     On CUDA this skips ORT's per-run device allocations, and fixed buffer addresses are what CUDA
-    graphs need. Output shapes come from the graph (batch axis set to `batch`); the model is not run.
-    `graph_id`: with CUDA graphs, each batch size is captured as its own graph under this id.
+    graphs need. `graph_id`: with CUDA graphs, each batch size is captured as its own graph under this id.
     """
 
     def __init__(
@@ -76,25 +95,35 @@ class _BoundRun:
         self.input = ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, device, 0)
         self.binding.bind_ortvalue_input(input_name, self.input)
         self.outputs = {}
-        # A dynamic axis (batch; a dynamic frame-sized file's height and width) takes its value from the input.
-        graph_input = next(i for i in session.get_inputs() if i.name == input_name)
-        symbols = {axis: size for axis, size in zip(graph_input.shape, shape) if not isinstance(axis, int)}
-        for output in session.get_outputs():
-            dims = [shape[0], *(symbols.get(axis, axis) for axis in output.shape[1:])]
-            if not all(isinstance(d, int) for d in dims) or output.type not in _ONNX_DTYPES:
-                raise ConfigError(
-                    f"output {output.name} is {output.type} {output.shape}: I/O binding needs a static shape "
-                    f"beyond the batch axis and one of {', '.join(_ONNX_DTYPES)}; use io_binding=False"
-                )
-            value = ort.OrtValue.ortvalue_from_shape_and_type(dims, _ONNX_DTYPES[output.type], device, 0)
-            self.binding.bind_ortvalue_output(output.name, value)
-            self.outputs[output.name] = value
+        for name, (dims, output_dtype) in output_shapes(session, input_name, shape).items():
+            value = ort.OrtValue.ortvalue_from_shape_and_type(dims, output_dtype, device, 0)
+            self.binding.bind_ortvalue_output(name, value)
+            self.outputs[name] = value
 
     def run(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         self.input.update_inplace(frames)  # host → bound buffer; the address stays, as CUDA graphs require
         self.session.run_with_iobinding(self.binding, self.run_options)
         # numpy() of a CPU OrtValue is a view of the bound buffer, which the next run overwrites.
         return {name: value.numpy().copy() for name, value in self.outputs.items()}
+
+
+class _PooledRun:
+    """One input shape's run on the CPU with its outputs written straight into arrays from a `BufferPool`:
+    nothing is allocated per run once the pool holds the frames in flight."""
+
+    def __init__(self, session: ort.InferenceSession, input_name: str, shape: tuple[int, ...]) -> None:
+        self.session, self.input_name = session, input_name
+        self.binding = session.io_binding()
+        self.shapes = output_shapes(session, input_name, shape)
+
+    def run(self, frames: np.ndarray, pool: BufferPool) -> dict[str, np.ndarray]:
+        self.binding.bind_cpu_input(self.input_name, frames)  # the array's own memory, not a copy
+        outputs = {}
+        for name, (dims, dtype) in self.shapes.items():
+            outputs[name] = array = pool.take(tuple(dims), dtype)
+            self.binding.bind_output(name, "cpu", 0, dtype, dims, array.ctypes.data)
+        self.session.run_with_iobinding(self.binding)
+        return outputs
 
 
 class Engine:
@@ -143,6 +172,7 @@ class Engine:
         if self.options.cuda_graph and not self.io_binding:
             raise ConfigError("CUDA graphs replay fixed buffers: they need io_binding=True")
         self._bound: dict[tuple[int, ...], _BoundRun] = {}  # input shape → its bound buffers
+        self._pooled: dict[tuple[int, ...], _PooledRun] = {}  # input shape → its run into pooled outputs
         self._input_name = self.metadata.input_name
         self._output_names = [o.name for o in self.session.get_outputs()]
         self.features = self.metadata.features  # vector input: the features, in order; None for frames
@@ -185,10 +215,19 @@ class Engine:
         for _ in range(runs):
             self.run(frames)
 
-    def run(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+    @property
+    def frame_sized(self) -> bool:
+        """The graph takes camera frames as they come and resizes them itself (`--frame-size`)."""
+        return self._frame_sized
+
+    def run(self, frames: np.ndarray, pool: BufferPool | None = None) -> dict[str, np.ndarray]:
         """Raw graph outputs by name for a batch of frames at the graph's input size: (N, H, W, 3) uint8
         (the model's size; a frame-sized file's frame size; a vector model: (N, F) float32 rows, checked as
-        `predict_features` checks them)."""
+        `predict_features` checks them).
+
+        `pool`: on the CPU, the outputs are written into arrays taken from it, to be given back by the
+        caller (a pipeline, once the frame is written); otherwise each run returns new arrays.
+        """
         if self.features is not None:
             frames = check_rows(frames, self.features, self.metadata.batch)
         elif not (
@@ -205,6 +244,10 @@ class Engine:
                 f"{self.metadata.batch} (re-export with --batch dynamic for any size)"
             )
         frames = np.ascontiguousarray(frames)
+        if not self.io_binding and pool is not None:
+            if frames.shape not in self._pooled:
+                self._pooled[frames.shape] = _PooledRun(self.session, self._input_name, frames.shape)
+            return self._pooled[frames.shape].run(frames, pool)
         if not self.io_binding:
             return dict(zip(self._output_names, self.session.run(self._output_names, {self._input_name: frames})))
         if frames.shape not in self._bound:
@@ -247,11 +290,15 @@ class Engine:
             self._fit = fit(tuple(frame_size), self.metadata.input_size, self.metadata.resize)
         return self._fit
 
-    def predict(self, frame: np.ndarray, prepared: np.ndarray | None = None) -> Prediction:
+    def predict(
+        self, frame: np.ndarray, prepared: np.ndarray | None = None, pool: BufferPool | None = None
+    ) -> Prediction:
         """Per-task results for one BGR frame of any size; masks come back at the frame's size, in its own
         coordinates (the letterbox padding cut away, a crop placed back where it was taken).
 
         `prepared`: `prepare(frame)` already done elsewhere (another thread); otherwise done here.
+        `pool`: the graph's outputs go into arrays from it (`run`), listed in `Prediction.buffers`, and the
+        results view them: valid until the caller gives them back.
         """
         if self.features is not None:
             raise FrameError(
@@ -261,9 +308,13 @@ class Engine:
         resized = self.prepare(frame, self._resized) if prepared is None else prepared
         batch = resized[np.newaxis]  # (1, H, W, 3); a fixed-batch export gets the frame repeated
         raw = self.run(
-            np.broadcast_to(batch, (self.metadata.batch, *batch.shape[1:])) if self.metadata.batch else batch
+            np.broadcast_to(batch, (self.metadata.batch, *batch.shape[1:])) if self.metadata.batch else batch,
+            pool,
         )
-        return self.results(raw, frame.shape[:2])
+        prediction = self.results(raw, frame.shape[:2])
+        if pool is not None:
+            prediction.buffers = tuple(raw.values())
+        return prediction
 
     def predict_batch(
         self, frames: Sequence[np.ndarray], prepared: Sequence[np.ndarray | None] | None = None

@@ -8,7 +8,9 @@ for a decoder or a drawing call:
     inference thread  Engine.predict on the prepared frame
     calling thread    overlay, statistics text, output (a window wants one thread; Ctrl-C lands here)
 
-Buffers are reused across frames (the Engine's resize target, the Overlay's images). Latency is
+Nothing is allocated per frame once the run is steady: decoded images, resized inputs and the graph's
+outputs come from a `BufferPool` and go back to it once the frame is written (on the CPU; the CUDA path
+binds its device buffers once per shape), and the Overlay draws into buffers of its own. Latency is
 measured from the moment a frame was captured to the moment its output was written.
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.engine import Engine
 from edgemtl.runtime.overlay import Overlay, draw_text_block
 from edgemtl.runtime.results import Prediction
@@ -82,6 +85,8 @@ class PipelineStats:
     interrupted: bool = False  # stopped by Ctrl-C, or the window asked to stop; files are complete either way
     error: str | None = None  # why this source stopped early, when one of several cameras died (the others went on)
     results_dropped: int = 0  # results lines a slow or absent controller did not get (the stream's total)
+    buffers: int = 0  # frame-sized arrays the run allocated (decoded, resized, outputs): the frames in flight,
+    #                   flat however long it runs, since each goes back to the pool once its frame is written
 
     @property
     def fps(self) -> float:
@@ -211,8 +216,26 @@ def next_item(items: queue.Queue, stopping: StopSignals) -> object:
     return END
 
 
+def pooled_prepare(engine: Engine, pool: BufferPool) -> Callable[[np.ndarray], np.ndarray]:
+    """`engine.prepare` resizing into arrays from `pool` (a frame-sized file's frame goes in as it is)."""
+    if engine.frame_sized:
+        return engine.prepare
+    shape = (*engine.input_size, 3)
+    return lambda image: engine.prepare(image, pool.take(shape))
+
+
+def give_back(pool: BufferPool, frame: Frame, prediction: Prediction) -> None:
+    """A written frame's arrays back to the pool: its image, its resized input and its graph outputs."""
+    pool.give_back(frame.image, frame.prepared, *prediction.buffers)
+
+
 def _infer(
-    engine: Engine, source: FrameSource, items: queue.Queue, stop: threading.Event, max_frames: int | None
+    engine: Engine,
+    source: FrameSource,
+    items: queue.Queue,
+    stop: threading.Event,
+    max_frames: int | None,
+    pool: BufferPool,
 ) -> None:
     """The inference thread: frames in, (frame, prediction) out; an error travels to the caller as an item."""
     count = 0
@@ -221,7 +244,8 @@ def _infer(
             frame = source.read()
             if frame is None:
                 break
-            if not put_unless_stopped(items, (frame, engine.predict(frame.image, prepared=frame.prepared)), stop):
+            prediction = engine.predict(frame.image, prepared=frame.prepared, pool=pool)
+            if not put_unless_stopped(items, (frame, prediction), stop):
                 return
             count += 1
     except Exception as exc:  # an EdgemtlError or anything unexpected: the calling thread re-raises it
@@ -257,11 +281,13 @@ def run_pipeline(
     # Queues between stages: short for a live source (every queued frame is latency), deeper for a file
     # (it absorbs jitter between stages, so no stage waits: measured ~5 % more frames per second).
     depth = 1 if source.live else 4
-    feed = ThreadedSource(source, drop_stale=False, depth=depth, prepare=engine.prepare)
+    pool = BufferPool()
+    source.use_pool(pool)
+    feed = ThreadedSource(source, drop_stale=False, depth=depth, prepare=pooled_prepare(engine, pool))
     items: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     worker = threading.Thread(
-        target=_infer, args=(engine, feed, items, stop, max_frames), name="edgemtl-infer", daemon=True
+        target=_infer, args=(engine, feed, items, stop, max_frames, pool), name="edgemtl-infer", daemon=True
     )
     lane = Lane(source, sink, stats, steadier=steadier, results=results, draw_stats=draw_stats)
     # The stages are the parallelism here: OpenCV's own worker pool, shared by three threads, only
@@ -277,6 +303,7 @@ def run_pipeline(
                 if isinstance(item, Exception):
                     raise item
                 now = lane.emit(*item)
+                give_back(pool, *item)
                 if report is not None and now >= next_report:
                     report(f"{stats.frames} frames, {lane.meter.text(source.dropped)}")
                     next_report = now + report_every_s
@@ -292,4 +319,5 @@ def run_pipeline(
         worker.join()  # bounded: it checks `stop` between frames, and a source read returns or times out
         feed.close()
         cv2.setNumThreads(opencv_threads)
+    stats.buffers = pool.allocated
     return lane.finish(seconds)

@@ -38,11 +38,14 @@ class Prediction(Mapping[str, TaskResult]):
     """All task results of one frame, keyed by task name.
 
     `overlay`: the frame with its mask blended in, when the file's graph draws it (`--overlay-output`).
+    `buffers`: the graph outputs the results view when they came from a `BufferPool` (`Engine.predict(...,
+    pool=)`), for the caller to give back once it is done with this prediction; empty otherwise.
     """
 
     def __init__(self, results: dict[str, TaskResult], overlay: np.ndarray | None = None) -> None:
         self._results = results
         self.overlay = overlay
+        self.buffers: tuple[np.ndarray, ...] = ()
 
     def __getitem__(self, task: str) -> TaskResult:
         return self._results[task]

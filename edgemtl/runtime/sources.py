@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from edgemtl.errors import EdgemtlError, SourceError
+from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.closing import Closing
 
 log = logging.getLogger("edgemtl")
@@ -58,6 +59,11 @@ class FrameSource(Closing):
     def read(self) -> Frame | None:
         """The next frame, or None at the end of the stream."""
         raise NotImplementedError
+
+    def use_pool(self, pool: BufferPool) -> None:
+        """Decode into arrays from `pool` where this source can (a video, a camera, a stream); whoever reads
+        the frames gives each image back once done with it (a pipeline does, after the frame's output).
+        Sources that cannot (images, which OpenCV reads into new arrays) ignore it."""
 
     def __iter__(self) -> Iterator[Frame]:
         while (frame := self.read()) is not None:
@@ -138,6 +144,21 @@ class VideoSource(FrameSource):
             self.stem = "stream" if self.is_stream else Path(uri).stem
         self._index = 0
         self._started = 0.0
+        self._pool: BufferPool | None = None
+
+    def use_pool(self, pool: BufferPool) -> None:
+        self._pool = pool
+
+    def _grab(self) -> tuple[bool, np.ndarray | None]:
+        """One decoded frame, into a pooled array of the stream's size when there is one (OpenCV writes into
+        an array of the right size and type, and makes a new one otherwise)."""
+        if self._pool is None or self.size is None:
+            return self.capture.read()
+        buffer = self._pool.take((*self.size, 3))
+        ok, image = self.capture.read(buffer)
+        if not ok or image is not buffer:  # the end, or a frame of another size (refused by the caller)
+            self._pool.give_back(buffer)
+        return ok, image
 
     def _open(self) -> cv2.VideoCapture:
         if self.is_stream:  # FFmpeg honours open and read timeouts, so a silent server cannot hang us
@@ -168,14 +189,14 @@ class VideoSource(FrameSource):
     def read(self) -> Frame | None:
         if self.ended:
             return None
-        ok, image = self.capture.read()
+        ok, image = self._grab()
         if not ok and self.is_stream and self.reconnects:
             if not self._reconnect():
                 raise SourceError(
                     f"stream {self.uri!r} stopped after {self._index} frames and did not come back after "
                     f"{self.reconnects} reconnect attempts"
                 )
-            ok, image = self.capture.read()
+            ok, image = self._grab()
         if not ok:
             return self._end()
         if self.size is None:
@@ -242,6 +263,7 @@ class ThreadedSource(FrameSource):
         self.fps = inner.fps
         self.live = drop_stale
         self.depth = 1 if drop_stale else depth
+        self._pool: BufferPool | None = None
         self._frames: collections.deque[Frame] = collections.deque()
         self._error: EdgemtlError | None = None
         self._done = False
@@ -254,6 +276,10 @@ class ThreadedSource(FrameSource):
     def size(self) -> tuple[int, int] | None:  # type: ignore[override]
         return self.inner.size
 
+    def use_pool(self, pool: BufferPool) -> None:
+        self._pool = pool  # a live source's stale frames go back to it as they are dropped
+        self.inner.use_pool(pool)
+
     def _grab(self) -> None:
         try:
             while not self._stop.is_set():
@@ -265,6 +291,8 @@ class ThreadedSource(FrameSource):
                 with self._changed:
                     if self.live and self._frames:
                         self.dropped += len(self._frames)
+                        if self._pool is not None:
+                            self._pool.give_back(*(a for stale in self._frames for a in (stale.image, stale.prepared)))
                         self._frames.clear()
                     while len(self._frames) >= self.depth and not self._stop.is_set():
                         self._changed.wait(0.1)

@@ -23,16 +23,20 @@ def time_interleaved(
     """Seconds per call of each function, the functions taking turns run by run.
 
     On a shared machine load drifts over a measurement; interleaving exposes every function to the same
-    drift, so their ratio holds even when the absolute figures do not.
+    drift, so their ratio holds even when the absolute figures do not. The order rotates each run, so no
+    function always follows the same one: a call can slow the next (PyTorch's or ONNX Runtime's idle
+    threads still spin on the cores for a while after they return).
     """
     for _ in range(warmup):
         for function in functions.values():
             function()
-    timings = {name: np.empty(runs) for name in functions}
+    names = list(functions)
+    timings = {name: np.empty(runs) for name in names}
     for index in range(runs):
-        for name, function in functions.items():
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
-            function()
+            functions[name]()
             timings[name][index] = time.perf_counter() - start
     return timings
 

@@ -24,7 +24,6 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from edgemtl.errors import OutputError
-from edgemtl.runtime.results import Prediction
 
 log = logging.getLogger("edgemtl.viewer")
 
@@ -63,7 +62,7 @@ class ViewerServer:
         self.viewers = 0  # read by the pipeline thread: no viewer, no frame is handed over
         self._page = page()
         self._lock = threading.Lock()
-        self._pending: tuple[np.ndarray, dict[str, Any], Prediction | None] | None = None
+        self._pending: tuple[np.ndarray, dict[str, Any]] | None = None
         self._meta = "{}"
         self._jpeg, self._state, self._version = b"", "{}", 0
         self._sockets: set[web.WebSocketResponse] = set()
@@ -79,11 +78,11 @@ class ViewerServer:
 
     # --- the pipeline's side (any thread) -----------------------------------------------------------
 
-    def offer(self, image: np.ndarray, state: dict[str, Any], prediction: Prediction | None = None) -> None:
-        """Hand over a frame (the caller's own copy), its state and its prediction (turned into JSON here, on
-        the server's thread); a newer one replaces it unsent."""
+    def offer(self, image: np.ndarray, state: dict[str, Any]) -> None:
+        """Hand over a frame and its state, both the caller's own to give (JPEG and JSON are made here, on the
+        server's thread); a newer one replaces it unsent."""
         with self._lock:
-            self._pending = (image, state, prediction)
+            self._pending = (image, state)
         self.loop.call_soon_threadsafe(self._publish)
 
     def set_meta(self, meta: dict[str, Any]) -> None:
@@ -138,9 +137,7 @@ class ViewerServer:
             pending, self._pending = self._pending, None
         if pending is None:  # an earlier wake-up already published the newest
             return
-        image, state, prediction = pending
-        if prediction is not None:
-            state["results"] = prediction.to_dict()
+        image, state = pending
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         if not ok:
             return

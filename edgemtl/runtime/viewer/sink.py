@@ -70,7 +70,9 @@ class ViewerSink(FrameSink):
         if now < self._due or not self.server.viewers:
             return
         self._due = now + self._interval
-        self.server.offer(image.copy(), state, prediction)
+        if prediction is not None:  # here, not on the server's thread: after the call the masks are the pipeline's
+            state["results"] = prediction.to_dict()
+        self.server.offer(image.copy(), state)
         self.offered += 1
 
     def close(self) -> None:

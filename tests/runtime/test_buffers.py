@@ -1,0 +1,76 @@
+"""Reused buffers: the pool itself, and a pipeline whose frames go round it without one frame's arrays
+overwriting another's."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edgemtl.runtime import Engine, open_source, run_pipeline
+from edgemtl.runtime.buffers import BufferPool
+from edgemtl.runtime.overlay import Overlay
+from edgemtl.runtime.sinks import FrameSink
+
+
+def test_a_given_back_array_is_handed_out_again_and_nothing_else_is():
+    pool = BufferPool()
+    first = pool.take((4, 5, 3))
+    assert first.shape == (4, 5, 3) and first.dtype == np.uint8 and pool.allocated == 1
+    pool.give_back(first, first, None, np.zeros((4, 5, 3), np.uint8), first[1:])  # twice, foreign, a view
+    assert pool.take((4, 5, 3)) is first
+    second = pool.take((4, 5, 3))
+    assert second is not first and pool.allocated == 2  # `first` is out again: a new one
+    assert pool.take((4, 5), np.float32).dtype == np.float32 and pool.allocated == 3
+
+
+def write_textured_video(path, count: int, size=(48, 64)) -> None:
+    """Frames of noise, each its own, so a frame overwritten by a later one shows in its results."""
+    rng = np.random.default_rng(3)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (size[1], size[0]))
+    for _ in range(count):
+        writer.write(rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+    writer.release()
+
+
+class CheckingSink(FrameSink):
+    """Keeps copies of what each frame produced, taken during the call (all a sink may rely on)."""
+
+    def __init__(self) -> None:
+        self.images: list[np.ndarray] = []
+        self.masks: list[np.ndarray] = []
+        self.indices: list[int] = []
+
+    def write(self, image: np.ndarray, name: str = "") -> None:
+        raise AssertionError("the pipeline writes results")
+
+    def wants_image(self) -> bool:
+        return True
+
+    def write_result(self, image, frame, prediction, live) -> None:
+        self.images.append(image.copy())
+        self.masks.append(prediction["segmentation"].mask.copy())
+        self.indices.append(frame.index)
+
+
+@pytest.mark.parametrize("model", ["exported_model", "frame_sized_model"])
+def test_pooled_frames_give_the_results_of_fresh_ones_and_the_pool_stays_small(tmp_path, request, model):
+    path = request.getfixturevalue(model)
+    video = tmp_path / "noise.avi"
+    frames = 200
+    write_textured_video(video, frames)
+    sink = CheckingSink()
+    with open_source(video) as source:
+        stats = run_pipeline(Engine(path, "cpu"), source, sink, report=None, draw_stats=False)
+    assert stats.frames == frames and sink.indices == list(range(frames))
+
+    reference, overlay = Engine(path, "cpu"), Overlay()
+    with open_source(video) as source:  # read and run one at a time: nothing shared, nothing reused
+        for index, frame in enumerate(source):
+            prediction = reference.predict(frame.image)
+            np.testing.assert_array_equal(sink.masks[index], prediction["segmentation"].mask)
+            np.testing.assert_array_equal(sink.images[index], overlay.render(frame.image, prediction))
+    # At most 12 frames are in flight (two queues of 4, and one in hand at each stage); each holds its
+    # decoded image, its resized input (none for a frame-sized file) and one array per graph output.
+    per_frame = 2 + len(reference.session.get_outputs())
+    assert 0 < stats.buffers <= 12 * per_frame < frames
