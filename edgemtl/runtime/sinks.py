@@ -41,8 +41,9 @@ class FrameSink(Closing):
     def write_result(self, image: np.ndarray, frame: Frame, prediction: Prediction, live: dict[str, float]) -> None:
         """What the pipeline calls: the overlay `image` with what it shows — the captured `frame`, its
         `prediction`, and the live statistics (`live`: fps, latency_p50_ms, latency_p99_ms, dropped, frames).
-        A sink that wants more than the picture (the viewer, a recording) overrides this; `image` is the
-        overlay's reused buffer, valid only during the call."""
+        A sink that wants more than the picture (the viewer, a recording) overrides this. All of it is valid
+        only during the call: `image` is the overlay's reused buffer, and the frame's image and the
+        prediction's arrays go back to the pipeline's `BufferPool` after it; copy what you keep."""
         self.write(image, frame.name)
 
     def wants_image(self) -> bool:
