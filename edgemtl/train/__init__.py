@@ -2,7 +2,8 @@
 
 from edgemtl.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from edgemtl.train.config import TrainConfig
-from edgemtl.train.trainer import TrainResult, resolve_device, train
+from edgemtl.train.device import resolve_device
+from edgemtl.train.trainer import TrainResult, train
 from edgemtl.train.validate import validate_model
 
 __all__ = [

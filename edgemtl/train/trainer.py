@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
-from edgemtl.errors import ConfigError, DeviceError
+from edgemtl.errors import ConfigError
 from edgemtl.features import FeatureSpec
 from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import build_model, fit_value_heads, input_preprocess
@@ -28,6 +27,7 @@ from edgemtl.train.checkpoint import (
     training_state,
 )
 from edgemtl.train.config import RunConfig, TrainConfig, save_config
+from edgemtl.train.device import resolve_device, seed_everything
 from edgemtl.train.inputs import check_data, run_features
 from edgemtl.train.losses import as_tensors, labelled_count, loss_lines, resolve_class_weights, task_loss
 from edgemtl.train.overrides import check_resumable
@@ -44,24 +44,6 @@ class TrainResult:
     last_checkpoint: Path
     best_metrics: dict[str, dict[str, float]]
     history: list[dict] = field(default_factory=list)
-
-
-def resolve_device(device: str) -> torch.device:
-    """auto → CUDA when PyTorch sees a GPU; cuda without one is an error rather than a slow surprise."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("device 'cuda' requested but PyTorch sees no CUDA GPU: use --device cpu or auto")
-    if device not in ("cpu", "cuda"):
-        raise DeviceError(f"unknown device {device!r}: expected auto, cpu or cuda")
-    return torch.device(device)
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 def selection_score(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec, ...]) -> float:
