@@ -54,7 +54,7 @@ class LoopedVideo(FrameSource):
         self.offset = 0
         self.pool: BufferPool | None = None
 
-    def use_pool(self, pool: BufferPool) -> None:
+    def use_pool(self, pool: BufferPool | None) -> None:
         self.pool = pool
         self.video.use_pool(pool)
 
@@ -64,8 +64,7 @@ class LoopedVideo(FrameSource):
             self.offset += self.video.frame_count or 0
             self.video.close()
             self.video = VideoSource(self.uri, self.uri)
-            if self.pool is not None:
-                self.video.use_pool(self.pool)
+            self.video.use_pool(self.pool)
             frame = self.video.read()
         return Frame(self.offset + frame.index, frame.name, frame.image, frame.timestamp)
 
@@ -206,7 +205,7 @@ def main() -> None:
     print(f"Machine: {describe_machine()}")
     print(f"load average (1 min): {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     print(f"{size[0]}x{size[1]} frames; {stats.describe()}; engine {engine.describe()}; outputs {', '.join(outputs)}")
-    print(f"frame-sized arrays allocated (decoded, resized, graph outputs): {stats.buffers} for {stats.frames} frames")
+    print(f"arrays the pool allocated (decoded, resized, graph outputs): {stats.buffers} for {stats.frames} frames")
     if watcher is not None:
         print(f"the viewer's client received {watcher.frames} frames ({watcher.bytes / 2**20:.0f} MiB of JPEG)")
     if receiver is not None:

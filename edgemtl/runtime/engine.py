@@ -43,6 +43,7 @@ _ONNX_DTYPES = {
     "tensor(uint8)": np.uint8,
 }
 _said_fallback = False
+_KEEP_POOLED_SHAPES = 8  # input shapes whose pooled-output runs are kept (oldest dropped first)
 
 
 def _describe(array: object) -> str:
@@ -172,7 +173,7 @@ class Engine:
         if self.options.cuda_graph and not self.io_binding:
             raise ConfigError("CUDA graphs replay fixed buffers: they need io_binding=True")
         self._bound: dict[tuple[int, ...], _BoundRun] = {}  # input shape → its bound buffers
-        self._pooled: dict[tuple[int, ...], _PooledRun] = {}  # input shape → its run into pooled outputs
+        self._pooled: dict[tuple[int, ...], _PooledRun | None] = {}  # input shape → its run into pooled outputs
         self._input_name = self.metadata.input_name
         self._output_names = [o.name for o in self.session.get_outputs()]
         self.features = self.metadata.features  # vector input: the features, in order; None for frames
@@ -225,8 +226,9 @@ class Engine:
         (the model's size; a frame-sized file's frame size; a vector model: (N, F) float32 rows, checked as
         `predict_features` checks them).
 
-        `pool`: on the CPU, the outputs are written into arrays taken from it, to be given back by the
-        caller (a pipeline, once the frame is written); otherwise each run returns new arrays.
+        `pool`: without I/O binding to device buffers (the CPU's default), the outputs are written into
+        arrays taken from it, to be given back by the caller (a pipeline, once the frame is written); with
+        it, and for outputs whose shape the graph leaves open, each run returns new arrays.
         """
         if self.features is not None:
             frames = check_rows(frames, self.features, self.metadata.batch)
@@ -244,10 +246,9 @@ class Engine:
                 f"{self.metadata.batch} (re-export with --batch dynamic for any size)"
             )
         frames = np.ascontiguousarray(frames)
-        if not self.io_binding and pool is not None:
-            if frames.shape not in self._pooled:
-                self._pooled[frames.shape] = _PooledRun(self.session, self._input_name, frames.shape)
-            return self._pooled[frames.shape].run(frames, pool)
+        pooled = self._pooled_run(frames.shape) if pool is not None and not self.io_binding else None
+        if pooled is not None:
+            return pooled.run(frames, pool)
         if not self.io_binding:
             return dict(zip(self._output_names, self.session.run(self._output_names, {self._input_name: frames})))
         if frames.shape not in self._bound:
@@ -257,6 +258,19 @@ class Engine:
                 self.session, self._input_name, frames.shape, device, graph_id, self._input_dtype
             )
         return self._bound[frames.shape].run(frames)
+
+    def _pooled_run(self, shape: tuple[int, ...]) -> _PooledRun | None:
+        """The run into pooled outputs for this input shape; None when a graph output's shape or type cannot
+        be known beforehand (a file from elsewhere), and `session.run` allocates them as before. The last
+        few shapes are kept: a folder of photos through a dynamic frame-sized file brings a new one each."""
+        if shape not in self._pooled:
+            try:
+                self._pooled[shape] = _PooledRun(self.session, self._input_name, shape)
+            except ConfigError:
+                self._pooled[shape] = None
+            while len(self._pooled) > _KEEP_POOLED_SHAPES:
+                del self._pooled[next(iter(self._pooled))]
+        return self._pooled[shape]
 
     def prepare(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The frame as the model's input under the file's resize policy (`edgemtl.resize`: stretch,

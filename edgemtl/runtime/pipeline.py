@@ -8,9 +8,11 @@ for a decoder or a drawing call:
     inference thread  Engine.predict on the prepared frame
     calling thread    overlay, statistics text, output (a window wants one thread; Ctrl-C lands here)
 
-Nothing is allocated per frame once the run is steady: decoded images, resized inputs and the graph's
-outputs come from a `BufferPool` and go back to it once the frame is written (on the CPU; the CUDA path
-binds its device buffers once per shape), and the Overlay draws into buffers of its own. Latency is
+Decoded images, resized inputs and the graph's outputs come from a `BufferPool` and go back to it once
+the frame is written (on the CPU; the CUDA path binds its device buffers once per shape and copies its
+outputs out), and the Overlay draws into buffers of its own: with a frame-sized file nothing of a
+frame's size is allocated per frame once the run is steady. (The host path still blows each mask up to
+the frame's size in a new array.) Latency is
 measured from the moment a frame was captured to the moment its output was written.
 """
 
@@ -85,8 +87,8 @@ class PipelineStats:
     interrupted: bool = False  # stopped by Ctrl-C, or the window asked to stop; files are complete either way
     error: str | None = None  # why this source stopped early, when one of several cameras died (the others went on)
     results_dropped: int = 0  # results lines a slow or absent controller did not get (the stream's total)
-    buffers: int = 0  # frame-sized arrays the run allocated (decoded, resized, outputs): the frames in flight,
-    #                   flat however long it runs, since each goes back to the pool once its frame is written
+    buffers: int = 0  # arrays the run's pool allocated (decoded frames, resized inputs, graph outputs): the frames
+    #                   in flight, flat however long it runs, since each goes back once its frame is written
 
     @property
     def fps(self) -> float:
@@ -221,7 +223,15 @@ def pooled_prepare(engine: Engine, pool: BufferPool) -> Callable[[np.ndarray], n
     if engine.frame_sized:
         return engine.prepare
     shape = (*engine.input_size, 3)
-    return lambda image: engine.prepare(image, pool.take(shape))
+
+    def prepare(image: np.ndarray) -> np.ndarray:
+        buffer = pool.take(shape)
+        prepared = engine.prepare(image, buffer)
+        if prepared is not buffer:  # a frame already at the model's size goes in as it is
+            pool.give_back(buffer)
+        return prepared
+
+    return prepare
 
 
 def give_back(pool: BufferPool, frame: Frame, prediction: Prediction) -> None:
@@ -318,6 +328,7 @@ def run_pipeline(
         stop.set()
         worker.join()  # bounded: it checks `stop` between frames, and a source read returns or times out
         feed.close()
+        source.use_pool(None)  # the caller's source reads into arrays of its own again
         cv2.setNumThreads(opencv_threads)
     stats.buffers = pool.allocated
     return lane.finish(seconds)

@@ -17,6 +17,7 @@ Ctrl-C or SIGTERM, a source failing. Imported only when a .mcap output is asked 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
@@ -124,6 +125,8 @@ class McapSink(FrameSink):
         self._enqueue(_Item(frame, frame.image, {}, {}, {}, stamp, stamp))
 
     def write_result(self, image: np.ndarray, frame: Frame, prediction: Prediction, live: dict[str, float]) -> None:
+        # Copies of all it keeps: the writer thread encodes later, and the pipeline reuses the arrays.
+        frame = dataclasses.replace(frame, image=frame.image.copy(), prepared=None)
         now = time.perf_counter()
         capture_ns = self._clock.ns(frame.timestamp or now)
         masks = {name: result.mask.copy() for name, result in prediction.items() if result.mask is not None}

@@ -60,10 +60,10 @@ class FrameSource(Closing):
         """The next frame, or None at the end of the stream."""
         raise NotImplementedError
 
-    def use_pool(self, pool: BufferPool) -> None:
+    def use_pool(self, pool: BufferPool | None) -> None:
         """Decode into arrays from `pool` where this source can (a video, a camera, a stream); whoever reads
         the frames gives each image back once done with it (a pipeline does, after the frame's output).
-        Sources that cannot (images, which OpenCV reads into new arrays) ignore it."""
+        None: new arrays again. Sources that cannot (images, which OpenCV reads into new arrays) ignore it."""
 
     def __iter__(self) -> Iterator[Frame]:
         while (frame := self.read()) is not None:
@@ -146,7 +146,7 @@ class VideoSource(FrameSource):
         self._started = 0.0
         self._pool: BufferPool | None = None
 
-    def use_pool(self, pool: BufferPool) -> None:
+    def use_pool(self, pool: BufferPool | None) -> None:
         self._pool = pool
 
     def _grab(self) -> tuple[bool, np.ndarray | None]:
@@ -276,7 +276,7 @@ class ThreadedSource(FrameSource):
     def size(self) -> tuple[int, int] | None:  # type: ignore[override]
         return self.inner.size
 
-    def use_pool(self, pool: BufferPool) -> None:
+    def use_pool(self, pool: BufferPool | None) -> None:
         self._pool = pool  # a live source's stale frames go back to it as they are dropped
         self.inner.use_pool(pool)
 

@@ -24,6 +24,16 @@ def test_a_given_back_array_is_handed_out_again_and_nothing_else_is():
     assert pool.take((4, 5), np.float32).dtype == np.float32 and pool.allocated == 3
 
 
+def test_frames_of_ever_new_sizes_leave_free_buffers_for_the_last_sizes_only():
+    pool = BufferPool()
+    for side in range(1, 101):  # a folder of photos, each its own size
+        pool.give_back(pool.take((side, side, 3)))
+    assert len(pool._free) <= 16 and pool.allocated == 100
+    recent = pool.take((100, 100, 3))
+    pool.give_back(recent)
+    assert pool.take((100, 100, 3)) is recent
+
+
 def write_textured_video(path, count: int, size=(48, 64)) -> None:
     """Frames of noise, each its own, so a frame overwritten by a later one shows in its results."""
     rng = np.random.default_rng(3)
@@ -53,12 +63,16 @@ class CheckingSink(FrameSink):
         self.indices.append(frame.index)
 
 
-@pytest.mark.parametrize("model", ["exported_model", "frame_sized_model"])
-def test_pooled_frames_give_the_results_of_fresh_ones_and_the_pool_stays_small(tmp_path, request, model):
+@pytest.mark.parametrize(
+    ("model", "size"),
+    [("exported_model", (48, 64)), ("exported_model", (32, 32)), ("frame_sized_model", (48, 64))],
+    ids=["host path", "frames at the model's size", "frame-sized"],
+)
+def test_pooled_frames_give_the_results_of_fresh_ones_and_the_pool_stays_small(tmp_path, request, model, size):
     path = request.getfixturevalue(model)
     video = tmp_path / "noise.avi"
     frames = 200
-    write_textured_video(video, frames)
+    write_textured_video(video, frames, size)
     sink = CheckingSink()
     with open_source(video) as source:
         stats = run_pipeline(Engine(path, "cpu"), source, sink, report=None, draw_stats=False)

@@ -7,6 +7,7 @@ import json
 import os
 import time
 
+import cv2
 import numpy as np
 import pytest
 from foxglove_schemas_protobuf.CompressedImage_pb2 import CompressedImage
@@ -65,6 +66,12 @@ def test_a_recording_holds_every_frame_on_every_topic(engine, tmp_path):
         assert_stamps_never_go_back(topics[topic]["messages"])
     image = CompressedImage.FromString(topics["/camera/image"]["messages"][0][2])
     assert image.format == "jpeg" and image.data[:2] == b"\xff\xd8"
+    # Each message holds its own frame (flat, 8 * index), not a later one that reused its buffer.
+    levels = [
+        cv2.imdecode(np.frombuffer(CompressedImage.FromString(m[2]).data, np.uint8), cv2.IMREAD_COLOR).mean()
+        for m in topics["/camera/image"]["messages"]
+    ]
+    np.testing.assert_allclose(levels, [8 * index for index in range(30)], atol=3)
     mask = RawImage.FromString(topics["/edgemtl/segmentation/mask"]["messages"][5][2])
     assert (mask.width, mask.height, mask.encoding, len(mask.data)) == (64, 48, "mono8", 64 * 48)
     assert max(mask.data) < 4  # class ids of the segmentation task's 4 classes

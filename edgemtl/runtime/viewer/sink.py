@@ -1,8 +1,9 @@
 """The pipeline's end of the viewer: a FrameSink that hands the newest overlay to the server thread.
 
 Per frame, with no viewer connected, it costs one attribute read; with viewers, at most `max_fps` times a
-second one frame copy (the overlay buffer is reused by the next frame). Results to JSON, JPEG encoding
-and sending happen on the server's thread, never on the pipeline's.
+second one frame copy (the overlay buffer is reused by the next frame) and the results made JSON-ready
+(the masks go back to the pipeline after the call). JPEG encoding and sending happen on the server's
+thread, never on the pipeline's.
 """
 
 from __future__ import annotations
