@@ -331,13 +331,17 @@ class Engine:
         return prediction
 
     def predict_batch(
-        self, frames: Sequence[np.ndarray], prepared: Sequence[np.ndarray | None] | None = None
+        self,
+        frames: Sequence[np.ndarray],
+        prepared: Sequence[np.ndarray | None] | None = None,
+        pool: BufferPool | None = None,
     ) -> list[Prediction]:
         """Per-task results for several frames (each of any size) in one run: several cameras, one tick.
 
         Needs an export with a dynamic batch axis (`metadata.batch is None`); a fixed-batch file takes its
         frames one `predict` at a time. `prepared[i]`: `prepare(frames[i])` already done elsewhere, or None.
         A frame-sized file is fed the frames themselves: frames of different sizes run one by one.
+        `pool`: as for `predict`; the predictions of one run share its output arrays (each lists them).
         """
         if self.metadata.batch is not None:
             raise FrameError(
@@ -347,9 +351,15 @@ class Engine:
         ready = prepared or [None] * len(frames)
         inputs = [self.prepare(f) if p is None else p for f, p in zip(frames, ready, strict=True)]
         if len({i.shape for i in inputs}) > 1:
-            return [self.predict(frame, item) for frame, item in zip(frames, inputs)]
-        raw = self.run(np.stack(inputs))
-        return [self.results(raw, frame.shape[:2], i) for i, frame in enumerate(frames)]
+            return [self.predict(frame, item, pool) for frame, item in zip(frames, inputs)]
+        batch = np.stack(inputs, out=None if pool is None else pool.take((len(inputs), *inputs[0].shape)))
+        raw = self.run(batch, pool)
+        predictions = [self.results(raw, frame.shape[:2], i) for i, frame in enumerate(frames)]
+        if pool is not None:
+            pool.give_back(batch)  # the run is over: its input is free again
+            for prediction in predictions:
+                prediction.buffers = tuple(raw.values())
+        return predictions
 
     def results(self, raw: dict[str, np.ndarray], frame_size: tuple[int, int], row: int = 0) -> Prediction:
         """Per-task results of frame `row` of a `run`'s outputs, masks at `frame_size` (height, width): mapped

@@ -26,8 +26,17 @@ from typing import Any
 import cv2
 
 from edgemtl.errors import EdgemtlError, OutputError
+from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.engine import Engine
-from edgemtl.runtime.pipeline import END, Lane, PipelineStats, next_item, put_unless_stopped
+from edgemtl.runtime.pipeline import (
+    END,
+    Lane,
+    PipelineStats,
+    give_back,
+    next_item,
+    pooled_prepare,
+    put_unless_stopped,
+)
 from edgemtl.runtime.results_stream import ResultsSink
 from edgemtl.runtime.sinks import FrameSink
 from edgemtl.runtime.sources import Frame, FrameSource, ThreadedSource
@@ -151,16 +160,22 @@ class _Gather:
 
 
 def _infer(
-    engine: Engine, gather: _Gather, stats: MulticamStats, out: queue.Queue, stop: threading.Event, gather_s: float
+    engine: Engine,
+    gather: _Gather,
+    stats: MulticamStats,
+    out: queue.Queue,
+    stop: threading.Event,
+    gather_s: float,
+    pool: BufferPool,
 ) -> None:
     """The inference thread: one tick's frames in, one ("frames", [(index, frame, prediction)…]) item out."""
     try:
         while not stop.is_set() and (batch := gather.tick(stop, gather_s, out)):
             frames = [frame for _, frame in batch]
             if stats.batched:
-                predictions = engine.predict_batch([f.image for f in frames], [f.prepared for f in frames])
+                predictions = engine.predict_batch([f.image for f in frames], [f.prepared for f in frames], pool)
             else:
-                predictions = [engine.predict(f.image, prepared=f.prepared) for f in frames]
+                predictions = [engine.predict(f.image, prepared=f.prepared, pool=pool) for f in frames]
             stats.ticks += 1
             items = [(index, frame, p) for (index, frame), p in zip(batch, predictions, strict=True)]
             if not put_unless_stopped(out, ("frames", items), stop):
@@ -207,9 +222,12 @@ def run_multicamera(
         )
     engine.warmup()
     arrived = threading.Event()
+    pool = BufferPool()  # as in run_pipeline: each tick's arrays go back once its frames are written
+    for source in sources:
+        source.use_pool(pool)
+    prepare = pooled_prepare(engine, pool)
     feeds = [
-        ThreadedSource(s, drop_stale=False, depth=1 if s.live else 4, prepare=engine.prepare, arrived=arrived)
-        for s in sources
+        ThreadedSource(s, drop_stale=False, depth=1 if s.live else 4, prepare=prepare, arrived=arrived) for s in sources
     ]
     steadiers = list(steadiers) or [None] * len(sources)
     lanes = [
@@ -220,7 +238,7 @@ def run_multicamera(
     stop = threading.Event()
     gather = _Gather(feeds, arrived, max_frames)
     worker = threading.Thread(
-        target=_infer, args=(engine, gather, stats, out, stop, gather_s), name="edgemtl-infer", daemon=True
+        target=_infer, args=(engine, gather, stats, out, stop, gather_s, pool), name="edgemtl-infer", daemon=True
     )
     opencv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # as in run_pipeline: the threads are the parallelism
@@ -239,6 +257,7 @@ def run_multicamera(
                     continue
                 for index, frame, prediction in item[1]:
                     lanes[index].emit(frame, prediction)
+                give_back(pool, [(frame, prediction) for _, frame, prediction in item[1]])  # after every lane
                 now = time.perf_counter()
                 if report is not None and now >= next_report:
                     live = ", ".join(f"[{i}] {lane.meter.text(lane.source.dropped)}" for i, lane in enumerate(lanes))
@@ -256,6 +275,8 @@ def run_multicamera(
         worker.join()  # bounded: the gather waits at most 0.25 s at a time, a source read returns or times out
         for feed in feeds:
             feed.close()
+        for source in sources:
+            source.use_pool(None)
         cv2.setNumThreads(opencv_threads)
     for lane in lanes:
         lane.finish(stats.seconds)

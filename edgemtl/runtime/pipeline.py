@@ -23,7 +23,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -234,9 +234,10 @@ def pooled_prepare(engine: Engine, pool: BufferPool) -> Callable[[np.ndarray], n
     return prepare
 
 
-def give_back(pool: BufferPool, frame: Frame, prediction: Prediction) -> None:
-    """A written frame's arrays back to the pool: its image, its resized input and its graph outputs."""
-    pool.give_back(frame.image, frame.prepared, *prediction.buffers)
+def give_back(pool: BufferPool, written: Sequence[tuple[Frame, Prediction]]) -> None:
+    """Written frames' arrays back to the pool: images, resized inputs and graph outputs, in one call, so an
+    array two predictions share (a batch's outputs) goes back once, not again after someone took it."""
+    pool.give_back(*(a for frame, prediction in written for a in (frame.image, frame.prepared, *prediction.buffers)))
 
 
 def _infer(
@@ -313,7 +314,7 @@ def run_pipeline(
                 if isinstance(item, Exception):
                     raise item
                 now = lane.emit(*item)
-                give_back(pool, *item)
+                give_back(pool, [item])
                 if report is not None and now >= next_report:
                     report(f"{stats.frames} frames, {lane.meter.text(source.dropped)}")
                     next_report = now + report_every_s

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgemtl.runtime import Engine, open_source, run_pipeline
+from edgemtl.runtime import Engine, open_source, run_multicamera, run_pipeline
 from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.overlay import Overlay
 from edgemtl.runtime.sinks import FrameSink
@@ -34,9 +34,9 @@ def test_frames_of_ever_new_sizes_leave_free_buffers_for_the_last_sizes_only():
     assert pool.take((100, 100, 3)) is recent
 
 
-def write_textured_video(path, count: int, size=(48, 64)) -> None:
+def write_textured_video(path, count: int, size=(48, 64), seed: int = 3) -> None:
     """Frames of noise, each its own, so a frame overwritten by a later one shows in its results."""
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (size[1], size[0]))
     for _ in range(count):
         writer.write(rng.integers(0, 256, (*size, 3), dtype=np.uint8))
@@ -78,13 +78,36 @@ def test_pooled_frames_give_the_results_of_fresh_ones_and_the_pool_stays_small(t
         stats = run_pipeline(Engine(path, "cpu"), source, sink, report=None, draw_stats=False)
     assert stats.frames == frames and sink.indices == list(range(frames))
 
-    reference, overlay = Engine(path, "cpu"), Overlay()
-    with open_source(video) as source:  # read and run one at a time: nothing shared, nothing reused
-        for index, frame in enumerate(source):
-            prediction = reference.predict(frame.image)
-            np.testing.assert_array_equal(sink.masks[index], prediction["segmentation"].mask)
-            np.testing.assert_array_equal(sink.images[index], overlay.render(frame.image, prediction))
+    reference = Engine(path, "cpu")
+    assert_fresh_results(reference, video, sink)
     # At most 12 frames are in flight (two queues of 4, and one in hand at each stage); each holds its
     # decoded image, its resized input (none for a frame-sized file) and one array per graph output.
     per_frame = 2 + len(reference.session.get_outputs())
     assert 0 < stats.buffers <= 12 * per_frame < frames
+
+
+def assert_fresh_results(reference: Engine, video, sink: CheckingSink) -> None:
+    """What `sink` kept equals the video read and run one frame at a time: nothing shared, nothing reused."""
+    overlay = Overlay()
+    with open_source(video) as source:
+        for index, frame in enumerate(source):
+            prediction = reference.predict(frame.image)
+            np.testing.assert_array_equal(sink.masks[index], prediction["segmentation"].mask)
+            np.testing.assert_array_equal(sink.images[index], overlay.render(frame.image, prediction))
+
+
+def test_several_cameras_batched_share_pooled_outputs_without_overwriting_them(tmp_path, exported_model):
+    videos = [tmp_path / f"noise{seed}.avi" for seed in (1, 2)]
+    for seed, video in enumerate(videos, start=1):
+        write_textured_video(video, 60, seed=seed)
+    sinks = [CheckingSink(), CheckingSink()]
+    sources = [open_source(video) for video in videos]
+    try:
+        stats = run_multicamera(Engine(exported_model, "cpu"), sources, sinks, report=None, draw_stats=False)
+    finally:
+        for source in sources:
+            source.close()
+    assert stats.batched and stats.ticks < stats.frames == 120
+    for video, sink in zip(videos, sinks, strict=True):
+        assert sink.indices == list(range(60))
+        assert_fresh_results(Engine(exported_model, "cpu"), video, sink)
