@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -15,8 +16,8 @@ from tqdm import tqdm
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
 from edgemtl.errors import ConfigError
 from edgemtl.features import FeatureSpec
-from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import build_model, fit_value_heads, input_preprocess
+from edgemtl.runtime.stop_signals import StopSignals
 from edgemtl.tasks import TaskSpec, validate_tasks
 from edgemtl.train import distributed
 from edgemtl.train.checkpoint import (
@@ -33,7 +34,7 @@ from edgemtl.train.losses import as_tensors, labelled_count, loss_lines, resolve
 from edgemtl.train.overrides import check_resumable
 from edgemtl.train.plots import plot_run
 from edgemtl.train.schedule import parameter_groups, warmup_cosine
-from edgemtl.train.validate import labelled_mean, validate_model
+from edgemtl.train.validate import format_metrics, labelled_mean, selection_score, validate_model
 from edgemtl.train.weighting import create_weighting
 
 
@@ -44,15 +45,6 @@ class TrainResult:
     last_checkpoint: Path
     best_metrics: dict[str, dict[str, float]]
     history: list[dict] = field(default_factory=list)
-
-
-def selection_score(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec, ...]) -> float:
-    """One number to pick the best epoch: the mean of each task's headline metric (MAE negated)."""
-    scores = []
-    for task in tasks:
-        value = metrics[task.name][primary_metric(task)]
-        scores.append(value if higher_is_better(task) else -value)
-    return float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else -math.inf
 
 
 def _batches(
@@ -92,10 +84,6 @@ def _training_batch(
     return torch.from_numpy(images).to(device, non_blocking=True), {
         name: torch.from_numpy(target).to(device, non_blocking=True) for name, target in targets.items()
     }
-
-
-def format_metrics(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec, ...]) -> str:
-    return "  ".join(f"{t.name} {primary_metric(t)} {metrics[t.name][primary_metric(t)]:.3f}" for t in tasks)
 
 
 def _resumable_run(run_dir: Path, run_config: RunConfig) -> Checkpoint | None:
@@ -189,8 +177,11 @@ class _Training:
         self.scheduler.step()
         return losses, weighted
 
-    def epoch(self, epoch: int, data: ArrayDataset, progress: bool) -> tuple[dict[str, float], dict[str, float]]:
-        """Train one epoch; each task's mean loss and mean weighted loss over its labelled items, all ranks."""
+    def epoch(
+        self, epoch: int, data: ArrayDataset, progress: bool, stopping: StopSignals | None = None
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Train one epoch (left between batches once `stopping` is asked); each task's mean loss and mean
+        weighted loss over its labelled items, all ranks."""
         self.net.train()
         loss_sums = dict.fromkeys((t.name for t in self.tasks), 0.0)
         weighted_sums = dict.fromkeys(loss_sums, 0.0)
@@ -208,6 +199,8 @@ class _Training:
         # Seeded per epoch and rank, so a resumed run draws the same augmentations with no state to save.
         augment_rng = np.random.default_rng([self.config.seed, epoch, self.context.rank])
         for index in batches:
+            if stopping is not None and stopping.requested:
+                break
             augment = self.run_config.augment
             frames, targets = _training_batch(data, self.tasks, index, augment, augment_rng, self.device)
             losses, weighted = self.step(frames, targets)
@@ -369,21 +362,26 @@ def train(
         + f"; weighting {config.weighting}; "
         + "; ".join(loss_lines(tasks, class_weights))
     )
-    for epoch in range(start_epoch, config.epochs + 1):
-        train_losses, weighted_losses = run.epoch(epoch, train_data, progress)
-        entry = run.history_entry(epoch, train_losses, weighted_losses, val_data)
-        metrics = entry["val"]
-        history.append(entry)
-        score = selection_score(metrics, tasks)
-        improved = score > best_score or not best_metrics  # epoch 1 always writes best.pt, even if NaN
-        if improved:
-            best_score, best_metrics = score, metrics
-        if context.is_main:
-            with history_file.open("a") as file:
-                file.write(json.dumps(entry) + "\n")
-            run.save(run_dir, epoch, metrics, improved, (best_score, best_metrics), history)
-            if config.plots:  # after the checkpoint: a slow or failing plot never costs an epoch
-                plot_run(run_dir, history, run.model, run.preprocess, val_data)
-        log(_epoch_line(run, entry) + ("  (best)" if improved else ""))
+    # Signals stop the run between batches, not inside an import or a save (one in a C extension's import
+    # crashed Python as it exited), then go on. Several processes must stop together: there, at once.
+    with StopSignals() if context.world_size == 1 else contextlib.nullcontext() as stopping:
+        for epoch in range(start_epoch, config.epochs + 1):
+            train_losses, weighted_losses = run.epoch(epoch, train_data, progress, stopping)
+            if stopping is not None and stopping.requested:
+                break  # the epoch was cut short: neither scored nor saved
+            entry = run.history_entry(epoch, train_losses, weighted_losses, val_data)
+            metrics = entry["val"]
+            history.append(entry)
+            score = selection_score(metrics, tasks)
+            improved = score > best_score or not best_metrics  # epoch 1 always writes best.pt, even if NaN
+            if improved:
+                best_score, best_metrics = score, metrics
+            if context.is_main:
+                with history_file.open("a") as file:
+                    file.write(json.dumps(entry) + "\n")
+                run.save(run_dir, epoch, metrics, improved, (best_score, best_metrics), history)
+                if config.plots:  # after the checkpoint: a slow or failing plot never costs an epoch
+                    plot_run(run_dir, history, run.model, run.preprocess, val_data)
+            log(_epoch_line(run, entry) + ("  (best)" if improved else ""))
     distributed.teardown(context)
     return TrainResult(run_dir, run_dir / "best.pt", run_dir / "last.pt", best_metrics, history)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from edgemtl.data import ArrayDataset
-from edgemtl.metrics import make_meter
+from edgemtl.metrics import higher_is_better, make_meter, primary_metric
 from edgemtl.model import MultiTaskNet
+from edgemtl.tasks import TaskSpec
 from edgemtl.train.losses import labelled_count, task_loss, task_prediction
 
 
@@ -56,3 +58,16 @@ def validate_model(
         name: {**meter.compute(), "loss": labelled_mean(loss_sums[name], labelled[name])}
         for name, meter in meters.items()
     }
+
+
+def selection_score(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec, ...]) -> float:
+    """One number to pick the best epoch: the mean of each task's headline metric (MAE negated)."""
+    scores = []
+    for task in tasks:
+        value = metrics[task.name][primary_metric(task)]
+        scores.append(value if higher_is_better(task) else -value)
+    return float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else -math.inf
+
+
+def format_metrics(metrics: dict[str, dict[str, float]], tasks: tuple[TaskSpec, ...]) -> str:
+    return "  ".join(f"{t.name} {primary_metric(t)} {metrics[t.name][primary_metric(t)]:.3f}" for t in tasks)

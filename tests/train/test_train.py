@@ -223,3 +223,26 @@ def test_a_failed_save_keeps_the_previous_checkpoint(trained_run, tmp_path, monk
         save_checkpoint(checkpoint, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_a_signal_during_training_stops_it_between_batches_with_the_epochs_before_it_saved(tmp_path, tiny_data):
+    """Ctrl-C (or SIGTERM) is latched and acted on at the next batch, never inside a save or an import."""
+    import os
+    import signal
+
+    deferred = []
+
+    def interrupt_after_first_epoch(line: str) -> None:
+        if line.split()[:2] == ["epoch", "1/5"]:
+            os.kill(os.getpid(), signal.SIGINT)  # lands while epoch 1's line is being logged, after its save
+            deferred.append(True)  # reached: the signal did not raise here, in the middle of things
+
+    config = TrainConfig(preset="nano", input_size=TINY_SIZE, epochs=5, batch_size=16, seed=0, device="cpu")
+    data, val = tiny_data.subset(slice(0, 40)), tiny_data.subset(slice(40, 48))
+    with pytest.raises(KeyboardInterrupt):
+        train(config, NAVIGATION_TASKS, data, val, tmp_path / "run", progress=False, log=interrupt_after_first_epoch)
+    assert deferred == [True]
+    history = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in history] == [1]  # epoch 2 began, was cut, and is not recorded
+    assert load_checkpoint(tmp_path / "run" / "last.pt").epoch == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
