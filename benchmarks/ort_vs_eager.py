@@ -5,8 +5,8 @@ This measures by how much, and whether one of ORT's session options closes it: t
 level (`all` blocks float convolutions into NCHWc; `extended` does not), the memory pattern (planned
 buffers, on by default), and the intra-op threads pinned to cores; none spins (see `ort_sessions`).
 Every variant and eager take turns run by run (`time_interleaved`), so the ratios hold on a drifting
-machine; medians. `--profile` adds
-where each side spends its time: ORT's profiler by op type against PyTorch's by aten op.
+machine; medians. `--profile` adds where each side spends its time: ORT's profiler by op type against
+PyTorch's by aten op.
 
 Each side runs the whole exported computation: uint8 frame in, normalization, network, softmax/argmax out.
 Random weights: speed does not depend on them.
@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-
-os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # PyTorch's profiler prints its start and stop otherwise
 import tempfile
 from pathlib import Path
 

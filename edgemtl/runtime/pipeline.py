@@ -12,8 +12,8 @@ Decoded images, resized inputs and the graph's outputs come from a `BufferPool` 
 the frame is written (on the CPU; the CUDA path binds its device buffers once per shape and copies its
 outputs out), and the Overlay draws into buffers of its own: with a frame-sized file nothing of a
 frame's size is allocated per frame once the run is steady. (The host path still blows each mask up to
-the frame's size in a new array.) Latency is
-measured from the moment a frame was captured to the moment its output was written.
+the frame's size in a new array.) Latency is measured from the moment a frame was captured to the
+moment its output was written.
 """
 
 from __future__ import annotations
