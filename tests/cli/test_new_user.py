@@ -3,11 +3,16 @@ says what to do, instead of a traceback, a silent no-op or a number that means s
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import pytest
 
-from tests.helpers import assert_one_line_error, invoke, write_mjpeg_avi
+from edgemtl.commands.evaluate import EvalRequest, evaluate_on, open_evaluator, run_eval
+from edgemtl.data.folder import write_dataset
+from edgemtl.data.splits import training_sets
+from edgemtl.tasks import NAVIGATION_TASKS
+from tests.helpers import TINY_SIZE, assert_one_line_error, invoke, write_mjpeg_avi
 
 
 def _without(monkeypatch, missing: str, *importers: str) -> None:
@@ -35,3 +40,53 @@ def test_an_output_whose_library_is_missing_names_the_extra(
     result = invoke("camera", clip, "-m", exported_model, "-o", output)
     assert_one_line_error(result, output, missing, f"pip install 'edgemtl[{extra}]'")
     assert not (tmp_path / "run.mcap").exists()
+
+
+@pytest.fixture(scope="module")
+def unsplit_folder(tmp_path_factory, tiny_data):
+    """40 labelled frames in the folder format, with no split column (as `data import` writes them)."""
+    folder = write_dataset(tmp_path_factory.mktemp("unsplit") / "my_dataset", tiny_data.subset(slice(0, 40)))
+    assert "split" not in (folder / "labels.csv").read_text().splitlines()[0]
+    return folder
+
+
+@pytest.mark.parametrize(("split", "seed"), [("val", 0), ("val", 3), ("train", 0)])
+def test_a_split_the_data_does_not_name_is_the_holdout_training_used(
+    exported_model, unsplit_folder, tmp_path, split, seed
+):
+    result = invoke(
+        "eval", unsplit_folder, "-m", exported_model, "--split", split, "--seed", seed, "-o", tmp_path / "e"
+    )
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    how = f"{split} split derived as training derives it (it has no split column: seeded holdout, seed {seed})"
+    assert f"({how})" in first
+    trained, validated = training_sets(
+        unsplit_folder, None, size=TINY_SIZE, tasks=NAVIGATION_TASKS, train_count=0, val_count=0, seed=seed
+    )
+    expected = validated if split == "val" else trained
+    assert f", {len(expected)} frames" in first and len(expected) < 40
+    # the very frames training held out (or kept): the same metrics as scoring that subset directly
+    report = run_eval(EvalRequest(exported_model, str(unsplit_folder), split=split, seed=seed, device="cpu",
+                                  out=tmp_path / "api"))  # fmt: skip
+    direct = evaluate_on(open_evaluator(exported_model, "cpu"), expected, "x", tmp_path / "direct")
+    assert report.metrics == direct.metrics
+
+
+def test_a_test_split_the_data_does_not_have_is_one_line(exported_model, unsplit_folder, tmp_path):
+    result = invoke("eval", unsplit_folder, "-m", exported_model, "--split", "test", "-o", tmp_path / "e")
+    assert_one_line_error(result, str(unsplit_folder), "no test split", "--split val", "--split all")
+    assert not (tmp_path / "e").exists()
+
+
+def test_a_split_column_is_still_obeyed_and_all_means_every_frame(exported_model, unsplit_folder, tmp_path):
+    folder = shutil.copytree(unsplit_folder, tmp_path / "split")
+    lines = (folder / "labels.csv").read_text().splitlines()
+    marks = ["val" if i % 5 == 0 else "test" if i % 5 == 1 else "train" for i in range(len(lines) - 1)]
+    rows = [lines[0] + ",split"] + [f"{line},{mark}" for line, mark in zip(lines[1:], marks)]
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    for split, count in (("val", 8), ("test", 8), ("all", 40)):
+        result = invoke("eval", folder, "-m", exported_model, "--split", split, "-o", tmp_path / split)
+        assert result.exit_code == 0, result.output
+        name = "all frames" if split == "all" else f"{split} split"
+        assert f"({name}), {count} frames" in result.output.splitlines()[0]
