@@ -11,8 +11,9 @@ import pytest
 from edgemtl.commands.evaluate import EvalRequest, evaluate_on, open_evaluator, run_eval
 from edgemtl.data.folder import write_dataset
 from edgemtl.data.splits import training_sets
+from edgemtl.runtime.providers import ort_reason
 from edgemtl.tasks import NAVIGATION_TASKS
-from tests.helpers import TINY_SIZE, assert_one_line_error, invoke, write_mjpeg_avi
+from tests.helpers import TINY_SIZE, assert_one_line_error, invoke, write_foreign_onnx, write_mjpeg_avi
 
 
 def _without(monkeypatch, missing: str, *importers: str) -> None:
@@ -90,3 +91,20 @@ def test_a_split_column_is_still_obeyed_and_all_means_every_frame(exported_model
         assert result.exit_code == 0, result.output
         name = "all frames" if split == "all" else f"{split} split"
         assert f"({name}), {count} frames" in result.output.splitlines()[0]
+
+
+def test_an_onnx_runtime_load_error_keeps_its_reason_and_drops_the_cpp_signature(tmp_path):
+    model = write_foreign_onnx(tmp_path / "plain.onnx", ir_version=99)  # newer than any onnxruntime reads
+    line = assert_one_line_error(invoke("info", model), str(model), "Unsupported model IR version: 99, max supported")
+    assert "onnxruntime::" not in line and ".cc:" not in line and "Load model from" not in line, line
+    # the message the issue quotes, whole: its reason survives however long the signature before it
+    signature = ", ".join(f"const onnxruntime::Option{i}&" for i in range(40))
+    message = (
+        "[ONNXRuntimeError] : 1 : FAIL : Load model from plain.onnx failed:/onnxruntime_src/onnxruntime/core/graph/"
+        f"model.cc:256 onnxruntime::Model::Model(onnx::ModelProto&&, {signature}) Unsupported model IR version: 14, "
+        "max supported IR version: 13\n"
+    )
+    assert ort_reason(RuntimeError(message)) == "Unsupported model IR version: 14, max supported IR version: 13"
+    assert ort_reason(RuntimeError("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Protobuf parsing failed.")) == (
+        "Protobuf parsing failed."
+    )
