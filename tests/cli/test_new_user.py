@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
 from edgemtl.commands.evaluate import EvalRequest, evaluate_on, open_evaluator, run_eval
 from edgemtl.data.folder import write_dataset
 from edgemtl.data.splits import training_sets
+from edgemtl.model.timm_encoder import TIMM_PAIR
 from edgemtl.runtime.providers import ort_reason
 from edgemtl.tasks import NAVIGATION_TASKS
 from tests.helpers import TINY_SIZE, assert_one_line_error, invoke, write_foreign_onnx, write_mjpeg_avi
@@ -108,3 +110,27 @@ def test_an_onnx_runtime_load_error_keeps_its_reason_and_drops_the_cpp_signature
     assert ort_reason(RuntimeError("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Protobuf parsing failed.")) == (
         "Protobuf parsing failed."
     )
+
+
+@pytest.mark.parametrize("failure", ["missing", "torchvision"])
+def test_the_timm_error_names_the_torch_and_torchvision_pair_that_imports(tmp_path, monkeypatch, failure):
+    if failure == "missing":
+        monkeypatch.setitem(sys.modules, "timm", None)
+    else:  # what torchvision raises beside a torch build it was not made for, a line of many
+        import builtins
+
+        real_import = builtins.__import__
+
+        def failing(name, *args, **kwargs):
+            if name == "timm":
+                raise RuntimeError("operator torchvision::nms does not exist\nmore lines")
+            return real_import(name, *args, **kwargs)
+
+        monkeypatch.delitem(sys.modules, "timm", raising=False)
+        monkeypatch.setattr(builtins, "__import__", failing)
+    result = invoke("train", "--encoder", "timm:regnetx_002", "--epochs", 1, "-o", tmp_path / "run")
+    line = assert_one_line_error(result, "timm", f'pip install {TIMM_PAIR} -e ".[dev,timm]"')
+    assert "pip install edgemtl[timm]" not in line
+    # the README installs exactly that pair
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f'pip install {TIMM_PAIR} -e ".[dev,timm]"' in readme
