@@ -51,6 +51,13 @@ def test_the_cli_lists_every_registered_format():
     assert set(FORMATS) == set(IMPORTERS)
 
 
+def test_the_cli_lists_every_take():
+    from edgemtl.cli.data import TAKES as CLI_TAKES
+    from edgemtl.data.importers import TAKES
+
+    assert CLI_TAKES == TAKES
+
+
 @pytest.mark.parametrize("format_name", sorted(WRITERS))
 def test_each_format_imports_to_a_clean_dataset_with_the_drawn_masks(tmp_path, format_name):
     src = WRITERS[format_name](tmp_path / "src", FRAMES)

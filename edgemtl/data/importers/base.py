@@ -273,7 +273,7 @@ def write_import(source: Source, dst: Path, class_map: ClassMap, labels: LabelTa
         (staging / "tasks.json").write_text(json.dumps(entries) + "\n", encoding="utf-8")
     total = pixels.sum()
     share = {name: float(count / total) for name, count in zip(mapped.target, pixels)} if mapped and total else {}
-    counts = dict(source.counts)
+    counts = {what: count for what, count in source.counts.items() if count}
     if boxes is not None and boxes.unmapped:
         counts["boxes of classes the map drops or ignores, left out"] = boxes.unmapped
     detection = entries[-1] if boxes is not None else None
