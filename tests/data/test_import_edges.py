@@ -127,3 +127,18 @@ def test_the_cli_reports_the_clipped_polygons_and_refuses_one_outside(tmp_path):
     result = invoke("data", "import", "labelme", src, tmp_path / "again")
     assert_one_line_error(result, file, annotation, "wholly outside")
     assert not (tmp_path / "again").exists()
+
+
+def test_colour_and_id_tables_name_the_background_in_any_case(tmp_path):
+    from tests.helpers import fixture_scene, write_cityscapes, write_colour_masks
+
+    src = write_colour_masks(tmp_path / "colours", 2)  # colors.csv: sky (0,0,0), road, car
+    (src / "colors.csv").write_text("class,r,g,b\nroad,128,64,128\ncar,0,0,142\n_Background_,0,0,0\n")
+    import_dataset("colours", src, tmp_path / "out")
+    assert _tasks(tmp_path / "out")["segmentation"]["classes"] == ["background", "road", "car"]
+    table = tmp_path / "ids.csv"
+    table.write_text("id,class\n7,road\n0,BACKGROUND\n26,car\n1,background\n")
+    import_dataset("cityscapes", write_cityscapes(tmp_path / "cs", 2), tmp_path / "cs_out", table=table)
+    assert _tasks(tmp_path / "cs_out")["segmentation"]["classes"] == ["background", "road", "car"]
+    for i in range(2):  # background first after the remap: the pixels keep their classes
+        assert np.array_equal(read_mask(tmp_path / "out" / "masks" / f"{i:04d}.png"), fixture_scene(i)[1])

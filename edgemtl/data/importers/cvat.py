@@ -117,8 +117,10 @@ def _classes(root: ElementTree.Element, path: Path, take: str) -> tuple[tuple | 
         for shape in image:
             if shape.tag in _SHAPES:
                 paint, box = routes(shape.tag == "box", take)
-                painted |= {_label(shape)} if paint else set()
-                boxed |= {_label(shape)} if box else set()
+                if paint:
+                    painted.add(_label(shape))
+                if box:
+                    boxed.add(_label(shape))
     names = list(dict.fromkeys([BACKGROUND if is_background(n) else n for n in declared]))
     unknown = sorted((painted | boxed) - set(names) - {BACKGROUND})
     if declared and unknown:

@@ -176,8 +176,10 @@ def _routed(files: list[Path], take: str) -> tuple[set[str], set[str]]:
         for shape in _read(path)["shapes"]:
             if isinstance(shape, dict):
                 paint, box = routes((shape.get("shape_type") or "polygon") == "rectangle", take)
-                (painted if paint else set()).add(_label(shape))
-                (boxed if box else set()).add(_label(shape))
+                if paint:
+                    painted.add(_label(shape))
+                if box:
+                    boxed.add(_label(shape))
     return painted, boxed - {IGNORE_LABEL, BACKGROUND}
 
 
