@@ -188,3 +188,16 @@ def test_box_files_are_read_back_with_the_rules(tmp_path):
     assert_one_line(error, "box file x box 3", "wholly outside the 32×24 image")
     assert detection_task("objects", ["car"]) == {"name": "objects", "kind": "detection", "classes": ["car"],
                                                   "weight": 1.0}  # fmt: skip
+
+
+def test_a_class_map_on_a_box_only_source(tmp_path):
+    from edgemtl.data.importers import ClassMap
+    from edgemtl.errors import ConfigError
+
+    src = write_yolo(tmp_path / "yolo")
+    import_dataset("yolo", src, tmp_path / "out", ClassMap.parse(("car=-",)))  # the first class may go: no pixels
+    task, boxes = read_back(tmp_path / "out")
+    assert task["classes"] == ["cone"] and boxes[1] == [] and boxes[0][0]["class"] == "cone"
+    with pytest.raises(ConfigError) as error:
+        import_dataset("yolo", src, tmp_path / "typo", ClassMap.parse(("cars=vehicle",)))
+    assert_one_line(error, "'cars'", "did you mean 'car'", "car, cone")

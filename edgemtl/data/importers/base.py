@@ -219,7 +219,7 @@ def write_import(source: Source, dst: Path, class_map: ClassMap, labels: LabelTa
     if mapped is None and not box_classes and class_map.entries:
         raise DataError(f"class map {class_map.where} given, but this source has no classes to map")
     if mapped is None and box_classes:
-        class_map.apply(box_classes)  # a map naming a class the source does not have fails here
+        class_map.check_known(box_classes)
     tasks = _import_tasks(source, mapped, labels)
     boxes = _BoxTask.of(source, class_map)
     if not tasks and boxes is None:

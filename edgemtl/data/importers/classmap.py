@@ -82,15 +82,7 @@ class ClassMap:
         """The target classes, and for each source class its target id (IGNORE_PIXEL when ignored).
 
         `also`: the source's other class names (box classes), which the map may name too."""
-        unknown = [name for name in self.entries if name not in classes and name not in also]
-        classes_listed = tuple(dict.fromkeys((*classes, *also)))
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], classes_listed, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(
-                f"class map {self.where} names class {unknown[0]!r}, which the source does not have: {hint}"
-                f"expected some of {', '.join(classes_listed)}"
-            )
+        self.check_known((*classes, *also))
         targets = [self.entries.get(name, name) for name in classes]
         kept = tuple(dict.fromkeys(t for t in targets if t not in (DROP, IGNORE)))
         if not kept:
@@ -102,6 +94,18 @@ class ClassMap:
             )
         ids = [IGNORE_PIXEL if t == IGNORE else 0 if t == DROP else kept.index(t) for t in targets]
         return MappedClasses(classes, kept, np.asarray(ids, dtype=np.int64), tuple(targets))
+
+    def check_known(self, classes: tuple[str, ...]) -> None:
+        """A map naming a class the source does not have is a typo, never a class silently left unmapped."""
+        unknown = [name for name in self.entries if name not in classes]
+        if unknown:
+            listed = tuple(dict.fromkeys(classes))
+            close = difflib.get_close_matches(unknown[0], listed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"class map {self.where} names class {unknown[0]!r}, which the source does not have: {hint}"
+                f"expected some of {', '.join(listed)}"
+            )
 
     def box_classes(self, classes: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str | None]]:
         """(target box classes, source name → target name or None): a dropped or ignored class's boxes go."""

@@ -111,7 +111,10 @@ def _box(annotation: dict[str, Any], height: int, width: int, where: str) -> Box
         return x, y, x + w, y + h
     segmentation = annotation.get("segmentation")
     if isinstance(segmentation, list) and segmentation:
-        points = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in segmentation])
+        try:
+            points = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in segmentation])
+        except (TypeError, ValueError):
+            raise DataError(f"{where} has segmentation {str(segmentation)[:40]}: expected x,y pairs") from None
         (x1, y1), (x2, y2) = points.min(axis=0), points.max(axis=0)
         return float(x1), float(y1), float(x2), float(y2)
     ys, xs = np.nonzero(_rasterise(segmentation, height, width, where, Counter()))

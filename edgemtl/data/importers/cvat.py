@@ -60,15 +60,22 @@ def _box(shape: ElementTree.Element, where: str) -> Box:
         corners = tuple(float(shape.get(k)) for k in ("xtl", "ytl", "xbr", "ybr"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise DataError(f"{where} lacks a number in xtl, ytl, xbr or ybr: expected all four, in pixels") from None
-    if float(shape.get("rotation") or 0) % 360:
+    try:
+        rotation = float(shape.get("rotation") or 0)
+    except ValueError:
+        rotation = float("nan")
+    if rotation % 360:
         raise DataError(f"{where} is rotated by {shape.get('rotation')}°: expected an upright box; unrotate it")
     return corners  # type: ignore[return-value]
 
 
-def _shapes(image: ElementTree.Element) -> list[ElementTree.Element]:
-    """The image's polygons and boxes in painting order: z_order, then file order."""
-    shapes = [s for s in image if s.tag in _SHAPES]
-    return sorted(shapes, key=lambda s: int(float(s.get("z_order") or 0)))
+def _shapes(image: ElementTree.Element, where: str) -> list[tuple[int, ElementTree.Element]]:
+    """(index in the file, shape) of the image's polygons and boxes in painting order: z_order, then file order."""
+    shapes = list(enumerate(s for s in image if s.tag in _SHAPES))
+    try:
+        return sorted(shapes, key=lambda item: float(item[1].get("z_order") or 0))
+    except ValueError:
+        raise DataError(f"{where} has a shape whose z_order is not a number: expected integers") from None
 
 
 def _samples(
@@ -87,7 +94,7 @@ def _samples(
         source.counts[LEFT_OUT] += sum(1 for s in image if s.tag not in (*_SHAPES, "tag", "attribute"))
         mask = np.zeros((height, width), np.int32) if source.classes is not None else None
         boxes: list[SourceBox] | None = [] if source.box_classes is not None else None
-        for index, shape in enumerate(_shapes(image)):
+        for index, shape in _shapes(image, where):
             label = _label(shape)
             at = f"{where} {shape.tag} {index} ({label!r})"
             box = _box(shape, at) if shape.tag == "box" else None

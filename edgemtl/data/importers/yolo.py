@@ -49,7 +49,7 @@ def _yaml(path: Path) -> dict[str, Any]:
 def _names(data: dict[str, Any], path: Path) -> tuple[str, ...]:
     names = data["names"]
     if isinstance(names, dict):
-        if sorted(names) != list(range(len(names))):
+        if sorted(names, key=str) != sorted(range(len(names)), key=str):
             raise DataError(f"{path} names ids {sorted(names)}: expected 0, 1, 2, … with none missing")
         names = [names[i] for i in range(len(names))]
     names = [str(n).strip() for n in names]
@@ -132,8 +132,11 @@ def _samples(folders: list[tuple[Path, str]], src: Path, names: tuple[str, ...],
         images = images or image_files(folder)  # an empty folder: the error names it
         for image in images:
             labels = _label_file(image)
-            with Image.open(image) as opened:
-                size = opened.size
+            try:
+                with Image.open(image) as opened:
+                    size = opened.size
+            except (OSError, ValueError) as exc:
+                raise DataError(f"image {image} cannot be read ({exc}): expected a PNG, JPEG or BMP file") from None
             boxes = _read_boxes(labels, names, size, source) if labels.is_file() else []
             name = "_".join(image.relative_to(folder).with_suffix("").parts)
             yield SourceSample(
