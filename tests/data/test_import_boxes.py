@@ -201,3 +201,31 @@ def test_a_class_map_on_a_box_only_source(tmp_path):
     with pytest.raises(ConfigError) as error:
         import_dataset("yolo", src, tmp_path / "typo", ClassMap.parse(("cars=vehicle",)))
     assert_one_line(error, "'cars'", "did you mean 'car'", "car, cone")
+
+
+@pytest.mark.parametrize(
+    ("case", "fragments"),
+    [
+        ("rotated", ("box 1 ('car')", "rotated by 30°", "unrotate it")),
+        ("z_order", ("frame_000000.png", "z_order is not a number")),
+        ("points", ("polygon 0 ('road')", "expected 'x1,y1;x2,y2;…'")),
+        ("corner", ("box 1 ('car')", "xtl, ytl, xbr or ybr")),
+    ],
+)
+def test_malformed_cvat_shapes(tmp_path, case, fragments):
+    src = write_cvat_images(tmp_path / "cvat")
+    path = src / "annotations.xml"
+    edits = {
+        "rotated": ('<box label="car"', '<box rotation="30" label="car"'),
+        "z_order": ('z_order="0"', 'z_order="top"'),
+        "points": ('points="-4.00', 'points="a'),
+        "corner": ('xtl="2.00"', 'xtl="left"'),
+    }
+    path.write_text(path.read_text().replace(*edits[case], 1))
+    _refused("cvat", src, tmp_path / "out", str(path), *fragments)
+
+
+def test_an_unreadable_yolo_image(tmp_path):
+    src = write_yolo(tmp_path / "yolo")
+    (src / "images" / "train" / "0001.jpg").write_bytes(b"not a jpeg")
+    _refused("yolo", src, tmp_path / "out", "0001.jpg cannot be read", "expected a PNG, JPEG or BMP")
