@@ -42,6 +42,7 @@ SOURCES = {  # case → (format, writer, the detection task's classes)
     "cvat": ("cvat", write_cvat_images, ["car", "cone"]),
     "yolo-data-yaml": ("yolo", write_yolo, ["car", "cone"]),
     "yolo-classes-txt": ("yolo", lambda r: write_yolo(r, yaml=False), ["car", "cone"]),
+    "yolo-roboflow": ("yolo", lambda r: write_yolo(r, roboflow=True), ["car", "cone"]),
 }
 
 
@@ -229,3 +230,10 @@ def test_an_unreadable_yolo_image(tmp_path):
     src = write_yolo(tmp_path / "yolo")
     (src / "images" / "train" / "0001.jpg").write_bytes(b"not a jpeg")
     _refused("yolo", src, tmp_path / "out", "0001.jpg cannot be read", "expected a PNG, JPEG or BMP")
+
+
+@pytest.mark.parametrize("roboflow", [False, True])
+def test_yolo_splits_come_from_the_folders_data_yaml_names(tmp_path, roboflow):
+    import_dataset("yolo", write_yolo(tmp_path / "yolo", roboflow=roboflow), tmp_path / "out")
+    with (tmp_path / "out" / "labels.csv").open() as file:
+        assert [row["split"] for row in csv.DictReader(file)] == ["train", "train", "train", "val"]

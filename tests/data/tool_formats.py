@@ -171,12 +171,15 @@ def write_cvat_images(root: Path) -> Path:
     return root
 
 
-def write_yolo(root: Path, yaml: bool = True) -> Path:
+def write_yolo(root: Path, yaml: bool = True, roboflow: bool = False) -> Path:
     """Ultralytics' layout: data.yaml (names as a mapping), images/{train,val}/ and labels/{train,val}/ (frame 3,
-    without objects, has no label file: Ultralytics reads that as no objects); or, yaml=False, classes.txt
-    with images/ and labels/ flat."""
-    if yaml:
-        (root).mkdir(parents=True, exist_ok=True)
+    without objects, has no label file: Ultralytics reads that as no objects); roboflow=True: Roboflow's
+    YOLOv8 export (train/images/, valid/images/, data.yaml naming ../train/images, names as a list); or,
+    yaml=False, classes.txt with images/ and labels/ flat."""
+    root.mkdir(parents=True, exist_ok=True)
+    if roboflow:
+        (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 2\nnames: ['car', 'cone']\n")
+    elif yaml:
         (root / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\nnames:\n  0: car\n  1: cone\n")
     else:
         (root / "labels").mkdir(parents=True, exist_ok=True)
@@ -184,6 +187,8 @@ def write_yolo(root: Path, yaml: bool = True) -> Path:
     for i in range(FRAMES):
         split = ("train" if i < 3 else "val") if yaml else ""
         image = root / "images" / split / f"{i:04d}.jpg"
+        if roboflow:
+            image = root / ("train" if i < 3 else "valid") / "images" / f"{i:04d}.jpg"
         _image(image, i)
         lines = [
             f"{['car', 'cone'].index(n)} {(x1 + x2) / 2 / SIZE:.6f} {(y1 + y2) / 2 / SIZE:.6f} "
@@ -192,6 +197,8 @@ def write_yolo(root: Path, yaml: bool = True) -> Path:
         ]
         if lines:
             label = root / "labels" / split / f"{i:04d}.txt"
+            if roboflow:
+                label = image.parent.parent / "labels" / f"{i:04d}.txt"
             label.parent.mkdir(parents=True, exist_ok=True)
             label.write_text("\n".join(lines) + "\n")
     return root

@@ -67,8 +67,8 @@ def _folders(data: dict[str, Any], path: Path, src: Path) -> list[tuple[Path, st
         for entry in [entries] if isinstance(entries, str) else entries:
             tries = [base / entry, path.parent / entry, path.parent / str(entry).lstrip("./")]
             folder = next((t for t in tries if t.is_dir() and t.resolve().is_relative_to(src.resolve())), None)
-            if folder is not None and (folder.resolve(), split) not in [(f.resolve(), s) for f, s in found]:
-                found.append((folder, split))
+            if folder is not None and (folder.resolve(), split) not in found:
+                found.append((folder.resolve(), split))
     if not found:
         fallback = src / "images"
         if not fallback.is_dir():
@@ -77,14 +77,16 @@ def _folders(data: dict[str, Any], path: Path, src: Path) -> list[tuple[Path, st
     return found
 
 
-def _label_file(image: Path) -> Path:
-    """Ultralytics' rule: the last `images` folder of the path becomes `labels`, the suffix .txt."""
-    parts = list(image.parts)
+def _label_file(image: Path, root: Path) -> Path:
+    """Ultralytics' rule inside SRC: the last `images` folder of the path becomes `labels`, the suffix .txt;
+    without one (darknet, LabelImg), the .txt beside the image, else in SRC/labels/."""
+    parts = list(image.relative_to(root).parts)
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] == "images":
             parts[i] = "labels"
-            return Path(*parts).with_suffix(".txt")
-    return image.with_suffix(".txt")
+            return root.joinpath(*parts).with_suffix(".txt")
+    beside = image.with_suffix(".txt")
+    return beside if beside.is_file() else root / "labels" / beside.name
 
 
 def _read_boxes(path: Path, names: tuple[str, ...], size: tuple[int, int], source: str) -> list[SourceBox]:
@@ -131,7 +133,7 @@ def _samples(folders: list[tuple[Path, str]], src: Path, names: tuple[str, ...],
         images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         images = images or image_files(folder)  # an empty folder: the error names it
         for image in images:
-            labels = _label_file(image)
+            labels = _label_file(image, src.resolve())
             try:
                 with Image.open(image) as opened:
                     size = opened.size
