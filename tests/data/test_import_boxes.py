@@ -237,3 +237,15 @@ def test_yolo_splits_come_from_the_folders_data_yaml_names(tmp_path, roboflow):
     import_dataset("yolo", write_yolo(tmp_path / "yolo", roboflow=roboflow), tmp_path / "out")
     with (tmp_path / "out" / "labels.csv").open() as file:
         assert [row["split"] for row in csv.DictReader(file)] == ["train", "train", "train", "val"]
+
+
+def test_voc_masks_and_boxes_together_and_take_choosing_the_folder(tmp_path):
+    src = write_labelme2voc(tmp_path / "voc")
+    import_dataset("voc", src, tmp_path / "both")
+    tasks = {t["name"]: t["classes"] for t in json.loads((tmp_path / "both" / "tasks.json").read_text())}
+    assert tasks == {"segmentation": ["background", "road", "car", "cone"], "objects": ["road", "car", "cone"]}
+    assert (tmp_path / "both" / "masks" / "0000.png").is_file() and read_back(tmp_path / "both")[1][3] == []
+    import_dataset("voc", src, tmp_path / "masks", take="masks")
+    assert not (tmp_path / "masks" / "boxes").exists()
+    import_dataset("voc", src, tmp_path / "boxes", take="boxes")
+    assert not (tmp_path / "boxes" / "masks").exists()
