@@ -249,3 +249,12 @@ def test_voc_masks_and_boxes_together_and_take_choosing_the_folder(tmp_path):
     assert not (tmp_path / "masks" / "boxes").exists()
     import_dataset("voc", src, tmp_path / "boxes", take="boxes")
     assert not (tmp_path / "boxes" / "masks").exists()
+
+
+def test_an_unknown_coco_category_id(tmp_path):
+    src = write_labelme2coco(tmp_path / "coco")
+    path = src / "annotations.json"
+    document = json.loads(path.read_text())
+    document["annotations"][1]["category_id"] = 9
+    path.write_text(json.dumps(document))
+    _refused("coco", src, tmp_path / "out", str(path), "annotation id 1", "category_id 9", "0 background, 1 road")

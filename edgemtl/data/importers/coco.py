@@ -157,7 +157,8 @@ def _samples(
             label = f"{where}, annotation id {annotation.get('id')}"
             category = annotation.get("category_id")
             if category not in classes.names:
-                raise DataError(f"{label} has category_id {category}: not in 'categories'")
+                known = ", ".join(f"{cid} {name}" for cid, name in list(classes.names.items())[:20])
+                raise DataError(f"{label} has category_id {category}, not in 'categories' ({known}): fix the id")
             paint, box = routes(_drawn(annotation), take)
             if paint and mask is not None:
                 polygon = annotation.get("segmentation") or _rectangle(_box(annotation, height, width, label))
