@@ -67,7 +67,7 @@ def _rasterise(segmentation: Any, height: int, width: int, where: str) -> np.nda
             if x.min() < -_EDGE or y.min() < -_EDGE or x.max() > width + _EDGE or y.max() > height + _EDGE:
                 raise DataError(
                     f"{where} polygon {index} reaches ({x.max():g}, {y.max():g}) / ({x.min():g}, {y.min():g}), "
-                    f"outside the {width}×{height} image: fix the polygon or the image's width and height"
+                    f"outside the {height}×{width} (height×width) image: fix the polygon or the image's size"
                 )
         rle = coco_mask.merge(coco_mask.frPyObjects(segmentation, height, width)) if segmentation else None
     elif isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
