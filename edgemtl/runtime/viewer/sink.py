@@ -20,7 +20,7 @@ from edgemtl.runtime.sources import Frame
 from edgemtl.runtime.viewer.address import ViewerAddress, bind, check_access, parse_address
 from edgemtl.runtime.viewer.server import ViewerServer
 
-#: Frames a second a viewer is sent at most: smooth enough to watch a robot, and at 640x480 (~3 ms of CPU a
+#: Frames a second a viewer is sent at most: smooth enough to watch a robot, and at 480x640 (~3 ms of CPU a
 #: frame to copy, summarize and encode) a few percent of a 2-core device's time (benchmarks/viewer_cost.py).
 VIEWER_FPS = 15.0
 
