@@ -90,7 +90,7 @@ class _Walk:
     def __init__(self, tasks: tuple[TaskSpec, ...]) -> None:
         self.tasks = tasks
         self.findings: dict[str, Finding] = {}
-        self.pixels = {t.name: np.zeros(len(t.classes), np.int64) for t in tasks if not kind_of(t).per_image}
+        self.pixels = {t.name: np.zeros(len(t.classes), np.int64) for t in tasks if kind_of(t).per_pixel}
         self.images_with = {t.name: defaultdict(list) for t in tasks if kind_of(t).categorical}
         self.labels: dict[str, list[np.ndarray]] = {t.name: [] for t in tasks if kind_of(t).per_image}
         self.sizes: Counter[str] = Counter()
@@ -109,7 +109,7 @@ def _rows(path: Path, tasks: tuple[TaskSpec, ...]) -> tuple[Path, list[Row], Pat
         if not labels.is_file():
             raise DataError(f"{path} has no labels.csv: expected a dataset folder (edgemtl data import writes one)")
         rows = read_csv_rows(labels, ["image"])
-        segmentation = [t.name for t in tasks if not kind_of(t).per_image]
+        segmentation = [t.name for t in tasks if kind_of(t).per_pixel]
         defaults = bool(segmentation) and bool(rows) and segmentation[0] not in rows[0][1]
         return labels, rows, path / "images", path / "masks", defaults
     if path.suffix.lower() not in MANIFEST_SUFFIXES or not path.is_file():

@@ -61,7 +61,7 @@ from edgemtl.tasks import IGNORE_PIXEL, NAVIGATION_TASKS, TaskSpec, tasks_to_jso
 
 def _folder_tasks(tasks: tuple[TaskSpec, ...]) -> tuple[TaskSpec, ...]:
     tasks = validate_tasks(tasks)
-    segmentation = [t.name for t in tasks if not kind_of(t).per_image]
+    segmentation = [t.name for t in tasks if kind_of(t).per_pixel]
     if len(segmentation) > 1:
         raise ConfigError(
             f"tasks {segmentation} are all segmentation tasks: the folder format holds one mask per image, "
@@ -71,7 +71,7 @@ def _folder_tasks(tasks: tuple[TaskSpec, ...]) -> tuple[TaskSpec, ...]:
 
 
 def _segmentation_task(tasks: tuple[TaskSpec, ...]) -> TaskSpec | None:
-    return next((t for t in tasks if not kind_of(t).per_image), None)
+    return next((t for t in tasks if kind_of(t).per_pixel), None)
 
 
 def read_tasks(path: Path | str) -> tuple[TaskSpec, ...]:

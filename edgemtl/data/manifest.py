@@ -213,7 +213,7 @@ def parse_listing(
     )
     labels = {t.name: parse_labels(source, rows, t, field) for t in tasks if kind_of(t).per_image}
     masks = dict(masks or {})
-    for task in (t for t in tasks if not kind_of(t).per_image and t.name not in masks):
+    for task in (t for t in tasks if kind_of(t).per_pixel and t.name not in masks):
         cells = [row.get(task.name) for _, row in rows]
         fail_if_any(
             [
@@ -312,7 +312,7 @@ def load_listing(listing: Listing, tasks: tuple[TaskSpec, ...], size: tuple[int,
     Images are resized with area averaging, masks with nearest neighbour (class ids must never be blended).
     """
     images = load_images(listing.image_dir, listing.images)
-    masks = {t.name: _load_masks(listing, t, images) for t in tasks if not kind_of(t).per_image}
+    masks = {t.name: _load_masks(listing, t, images) for t in tasks if kind_of(t).per_pixel}
     if size is not None:
         height, width = check_image_size(size)
         images = [cv2.resize(i, (width, height), interpolation=cv2.INTER_AREA) for i in images]

@@ -16,6 +16,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from edgemtl.errors import ConfigError
 from edgemtl.kinds import kind_of
 from edgemtl.model.encoder import Encoder
+from edgemtl.kinds.detection import head_stride
+from edgemtl.model.detection import DetectionHead
 from edgemtl.model.heads import PooledHead, SegmentationHead
 from edgemtl.model.net import MultiTaskNet
 from edgemtl.model.timm_encoder import TimmEncoder, timm_feature_info, timm_name
@@ -79,15 +81,26 @@ def create_model(
         backbone = TimmEncoder(name, pretrained=pretrained, weights=weights)
     levels = len(backbone.channels)
     decoder = (*config.decoder_channels, *[config.decoder_channels[-1]] * levels)[: levels - 1]
-    heads = {}
-    for task in tasks:
-        if kind_of(task).per_image:
-            heads[task.name] = PooledHead(backbone.channels[-1], task.num_outputs, config.head_channels)
-        else:
-            heads[task.name] = SegmentationHead(
-                backbone.channels, decoder, task.num_outputs, skips, reductions=backbone.reductions
-            )
+    heads = {task.name: _HEADS[kind_of(task).head](task, backbone, config, decoder, skips) for task in tasks}
     return MultiTaskNet(backbone, heads, tasks)
+
+
+def _pooled(task: TaskSpec, backbone: nn.Module, config: Preset, decoder: tuple[int, ...], skips: bool) -> nn.Module:
+    return PooledHead(backbone.channels[-1], task.num_outputs, config.head_channels)
+
+
+def _decoder(task: TaskSpec, backbone: nn.Module, config: Preset, decoder: tuple[int, ...], skips: bool) -> nn.Module:
+    return SegmentationHead(backbone.channels, decoder, task.num_outputs, skips, reductions=backbone.reductions)
+
+
+def _detection(task: TaskSpec, backbone: nn.Module, config: Preset, decoder: tuple[int, ...], skips: bool) -> nn.Module:
+    """Its width is the decoder's at stride 8 (the second finest level of most encoders): 32 for nano."""
+    width = decoder[-3] if len(decoder) >= 3 else decoder[-1]
+    return DetectionHead(backbone.channels, backbone.reductions, width, task.num_outputs, head_stride(task))
+
+
+#: The head a kind asks for (`KindDef.head`) → how the preset builds it for a task.
+_HEADS = {"pooled": _pooled, "decoder": _decoder, "detection": _detection}
 
 
 def model_stride(preset: str, encoder: str = "") -> int:
