@@ -117,6 +117,10 @@ def detection_loss(output: Tensor, target: Tensor, num_classes: int, assigner: s
     if not bool(labelled.any()):
         return output.sum() * 0.0
     output, target = output[labelled], target[labelled]
+    real = target[..., 0] >= 0
+    order = (~real).to(torch.uint8).argsort(dim=1, stable=True)  # each image's objects first, then padding
+    rows = max(int(real.sum(1).max()), 1)  # padding past every image's objects: cut (64 rows → a few)
+    target = target.gather(1, order[:, :rows, None].expand(-1, -1, 5))
     pred, logits = output[..., :4], output[..., 4 : 4 + num_classes]
     points, strides = output[0, :, 4 + num_classes : 6 + num_classes].detach(), output[0, :, -1].detach()
     classes, boxes = target[..., 0].long(), target[..., 1:5]

@@ -44,6 +44,8 @@ class DetectionHead(nn.Module):
         self.tower = nn.Sequential(DepthwiseSeparable(width, width), DepthwiseSeparable(width, width))
         self.box = nn.Conv2d(width, 4, 1)
         self.classes = nn.Conv2d(width, num_classes, 1)
+        for layer in (self.box, self.classes):  # small weights: every location starts at the prior
+            nn.init.normal_(layer.weight, std=0.01)
         nn.init.constant_(self.classes.bias, -math.log((1 - PRIOR) / PRIOR))
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
