@@ -153,6 +153,7 @@ class KindDef(ABC):
         """Move image `index`'s target in place by the (2, 3) affine map its pixels went through (flip, scale,
         crop) onto a frame of `size` (height, width). Only targets held in pixel coordinates (boxes) move
         here: masks are warped with the pixels by augmentation, per-image targets do not move."""
+        return None  # nothing in pixel coordinates: the default for every kind but detection
 
     def parse_label(self, task: TaskSpec, value: Any) -> Any | None:
         """Per-image kinds: one CSV cell or JSON value → one target (the missing marker when empty), or

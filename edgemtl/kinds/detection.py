@@ -129,7 +129,9 @@ class Detection(KindDef):
         if key == LOSS:
             check_loss(task, self.loss_names)
         elif key == "stride" and value not in STRIDES:
-            raise ConfigError(f"task {task.name!r} has stride {value!r}: expected one of {', '.join(map(str, STRIDES))}")
+            raise ConfigError(
+                f"task {task.name!r} has stride {value!r}: expected one of {', '.join(map(str, STRIDES))}"
+            )
         elif key == "max_detections" and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
             raise ConfigError(f"task {task.name!r} has max_detections {value!r}: expected a whole number ≥ 1")
         elif key in ("score_threshold", "iou_threshold") and not (
@@ -166,7 +168,9 @@ class Detection(KindDef):
             )
         real = rows[ids >= 0]
         if len(real) and (np.any(real[:, 3] < real[:, 1]) or np.any(real[:, 4] < real[:, 2])):
-            raise DataError(f"dataset target {task.name!r} holds boxes with x2 < x1 or y2 < y1: expected x1, y1, x2, y2")
+            raise DataError(
+                f"dataset target {task.name!r} holds boxes with x2 < x1 or y2 < y1: expected x1, y1, x2, y2"
+            )
 
     def flip(self, task: TaskSpec, target: np.ndarray, flips: np.ndarray) -> np.ndarray:
         """Swap the classes of the flip pairs; the boxes themselves move in `warp` with the pixels."""

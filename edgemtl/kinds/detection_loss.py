@@ -52,9 +52,7 @@ def iou_and_giou(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
 def _inside(points: Tensor, boxes: Tensor) -> Tensor:
     """(A, 2) points, (N, M, 4) boxes → (N, M, A) strictly inside."""
     x, y = points[:, 0], points[:, 1]
-    return (
-        (x > boxes[..., 0:1]) & (x < boxes[..., 2:3]) & (y > boxes[..., 1:2]) & (y < boxes[..., 3:4])
-    )
+    return (x > boxes[..., 0:1]) & (x < boxes[..., 2:3]) & (y > boxes[..., 1:2]) & (y < boxes[..., 3:4])
 
 
 def _near_center(points: Tensor, strides: Tensor, boxes: Tensor, radius: float) -> Tensor:
@@ -70,8 +68,9 @@ def _nearest(points: Tensor, boxes: Tensor) -> Tensor:
     return F.one_hot(distance.argmin(-1), points.shape[0]).bool()
 
 
-def assign_center(pred: Tensor, scores: Tensor, points: Tensor, strides: Tensor, boxes: Tensor, classes: Tensor,
-                  valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def assign_center(
+    pred: Tensor, scores: Tensor, points: Tensor, strides: Tensor, boxes: Tensor, classes: Tensor, valid: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
     """(foreground (N, A), box index (N, A), class target (N, A)) by centre sampling."""
     candidate = (_inside(points, boxes) & _near_center(points, strides, boxes, CENTER_RADIUS)) | _nearest(points, boxes)
     candidate &= valid[..., None]
@@ -84,12 +83,13 @@ def assign_center(pred: Tensor, scores: Tensor, points: Tensor, strides: Tensor,
     return foreground, index, torch.where(foreground, iou.clamp(min=0.0), 0.0)
 
 
-def assign_tal(pred: Tensor, scores: Tensor, points: Tensor, strides: Tensor, boxes: Tensor, classes: Tensor,
-               valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def assign_tal(
+    pred: Tensor, scores: Tensor, points: Tensor, strides: Tensor, boxes: Tensor, classes: Tensor, valid: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
     """(foreground (N, A), box index (N, A), class target (N, A)) by task alignment."""
     iou = pairwise_iou(boxes, pred)  # (N, M, A)
     class_score = scores.transpose(1, 2).gather(1, classes.clamp(min=0)[..., None].expand(-1, -1, pred.shape[1]))
-    allowed = (_inside(points, boxes) | _near_center(points, strides, boxes, 1.0) | _nearest(points, boxes))
+    allowed = _inside(points, boxes) | _near_center(points, strides, boxes, 1.0) | _nearest(points, boxes)
     allowed &= valid[..., None]
     align = torch.where(allowed, class_score.pow(ALPHA) * iou.pow(BETA) + 1e-9 * iou, 0.0)
     top = align.topk(min(TOPK, align.shape[-1]), dim=-1).indices

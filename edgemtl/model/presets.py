@@ -15,9 +15,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from edgemtl.errors import ConfigError
 from edgemtl.kinds import kind_of
-from edgemtl.model.encoder import Encoder
 from edgemtl.kinds.detection import head_stride
 from edgemtl.model.detection import DetectionHead
+from edgemtl.model.encoder import Encoder
 from edgemtl.model.heads import PooledHead, SegmentationHead
 from edgemtl.model.net import MultiTaskNet
 from edgemtl.model.timm_encoder import TimmEncoder, timm_feature_info, timm_name

@@ -44,7 +44,7 @@ def test_options_are_checked_when_the_task_is_made():
         TaskSpec("t", "detection", ("a",), extra={"stride": 2})
     with pytest.raises(ConfigError, match="max_detections 0: expected a whole number"):
         TaskSpec("t", "detection", ("a",), extra={"max_detections": 0})
-    with pytest.raises(ConfigError, match="score_threshold 1.5: expected a number between 0 and 1"):
+    with pytest.raises(ConfigError, match=r"score_threshold 1\.5: expected a number between 0 and 1"):
         TaskSpec("t", "detection", ("a",), extra={"score_threshold": 1.5})
     with pytest.raises(ConfigError, match="unknown loss 'fcos': expected one of center, tal"):
         TaskSpec("t", "detection", ("a",), extra={"loss": "fcos"})
@@ -114,8 +114,15 @@ def _assign(assigner, boxes: list[tuple[float, float, float, float]], stride: in
     gt = torch.tensor([boxes])
     pred = torch.cat([points - 3, points + 3], -1)[None]
     scores = torch.full((1, 64, 2), 0.5)
-    return assigner(pred, scores, points, strides, gt, torch.zeros(1, len(boxes), dtype=torch.long),
-                    torch.ones(1, len(boxes), dtype=torch.bool))
+    return assigner(
+        pred,
+        scores,
+        points,
+        strides,
+        gt,
+        torch.zeros(1, len(boxes), dtype=torch.long),
+        torch.ones(1, len(boxes), dtype=torch.bool),
+    )
 
 
 def test_centre_sampling_assigns_inside_the_box_near_its_centre_and_never_forgets_a_tiny_box():
@@ -127,7 +134,7 @@ def test_centre_sampling_assigns_inside_the_box_near_its_centre_and_never_forget
 
 
 def test_task_alignment_takes_at_most_topk_locations_per_box():
-    foreground, index, quality = _assign(assign_tal, [(0, 0, 32, 32)])
+    foreground, _, quality = _assign(assign_tal, [(0, 0, 32, 32)])
     assert 1 <= foreground.sum() <= TOPK
     assert quality[foreground].max() == pytest.approx(quality.max()) and quality.max() <= 1
 
@@ -143,7 +150,9 @@ def test_an_empty_labelled_batch_still_backpropagates():
 
 
 def test_a_flip_mirrors_boxes_and_swaps_declared_pairs():
-    task = TaskSpec("t", "detection", ("left_arrow", "right_arrow"), extra={"flip_pairs": [["left_arrow", "right_arrow"]]})
+    task = TaskSpec(
+        "t", "detection", ("left_arrow", "right_arrow"), extra={"flip_pairs": [["left_arrow", "right_arrow"]]}
+    )
     images = np.zeros((2, 16, 20, 3), np.uint8)
     targets = {"t": np.stack([pack_boxes([(0, (2, 3, 6, 9))]), empty_target(False)])}
     _, out = augment_batch(images, targets, (task,), AugmentConfig(flip=1.0), np.random.default_rng(0))
@@ -163,8 +172,9 @@ def test_a_zoom_scales_clips_and_drops_boxes():
 
 def test_synthetic_boxes_follow_a_flip_of_the_frame():
     data = make_dataset(4, SIZE, seed=3, tasks=(OBSTACLES_TASK,))
-    _, out = augment_batch(data.images, data.targets, (OBSTACLES_TASK,), AugmentConfig(flip=1.0),
-                           np.random.default_rng(0))
+    _, out = augment_batch(
+        data.images, data.targets, (OBSTACLES_TASK,), AugmentConfig(flip=1.0), np.random.default_rng(0)
+    )
     for before, after in zip(data.targets["obstacles"], out["obstacles"]):
         rows = objects_of(before)
         assert np.allclose(objects_of(after)[:, [1, 3]], SIZE[1] - rows[:, [3, 1]])
@@ -187,7 +197,7 @@ def test_perfect_boxes_score_one_and_none_score_zero():
     meter = make_meter(TASK)
     meter.update(perfect, target)
     scores = meter.compute()
-    assert list(scores)[0] == "map" and scores["map"] == pytest.approx(1.0) and scores["map_50"] == pytest.approx(1)
+    assert next(iter(scores)) == "map" and scores["map"] == pytest.approx(1.0) and scores["map_50"] == pytest.approx(1)
     assert scores["ap_cone"] == pytest.approx(1.0) and scores["ap_person"] == pytest.approx(1.0)
 
     meter = make_meter(TASK)
@@ -226,8 +236,15 @@ def test_a_tiny_run_trains_scene_segmentation_and_detection(tmp_path):
     targets["obstacles"][::3] = np.nan  # partial labels
     data = type(data)(data.images, targets)
     config = TrainConfig(preset="nano", input_size=SIZE, epochs=1, batch_size=8, seed=0, device="cpu")
-    run = train(config, tasks, data.subset(slice(0, 16)), data.subset(slice(16, 24)), tmp_path, progress=False,
-                log=lambda _: None)
+    run = train(
+        config,
+        tasks,
+        data.subset(slice(0, 16)),
+        data.subset(slice(16, 24)),
+        tmp_path,
+        progress=False,
+        log=lambda _: None,
+    )
     scores = run.best_metrics["obstacles"]
     assert 0 <= scores["map"] <= 1 and math.isfinite(scores["loss"])
     assert (tmp_path / "ap_obstacles.png").is_file()

@@ -298,7 +298,9 @@ def test_a_new_kind_is_checked_scored_and_postprocessed_from_its_entry_alone(bin
     assert tasks_from_json(json.dumps([binary.to_dict()])) == (binary,)
     with pytest.raises(ConfigError, match=r"\(binary\) has a threshold: only multilabel tasks take one"):
         TaskSpec("door", "binary", extra={"threshold": 0.3})
-    with pytest.raises(ConfigError, match=r"has a loss: only classification, multilabel, segmentation, regression or detection"):
+    with pytest.raises(
+        ConfigError, match=r"has a loss: only classification, multilabel, segmentation, regression or detection"
+    ):
         TaskSpec("door", "binary", extra={"loss": "huber"})
     with pytest.raises(ConfigError, match=r"flip_negate True: .* of a regression task"):
         TaskSpec("door", "binary", extra={"flip_negate": True})

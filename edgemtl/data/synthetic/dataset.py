@@ -15,8 +15,8 @@ from edgemtl.data.synthetic.render import render_scene
 from edgemtl.data.synthetic.sampling import sample_scene_params
 from edgemtl.data.synthetic.targets import _IMAGE_TARGETS, _check_synthetic_tasks, image_targets, obstacle_boxes
 from edgemtl.data.synthetic.tasks import OBSTACLES_TASK
-from edgemtl.kinds.boxes import MAX_BOXES
 from edgemtl.errors import ConfigError
+from edgemtl.kinds.boxes import MAX_BOXES
 from edgemtl.tasks import NAVIGATION_DIRECTIONS, NAVIGATION_TASKS, TaskSpec
 
 

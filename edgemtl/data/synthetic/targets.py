@@ -20,8 +20,8 @@ from edgemtl.data.synthetic.tasks import (
     OBSTACLE_SHAPES,
     PROXIMITY_TASK,
 )
-from edgemtl.kinds.boxes import clip_boxes, pack_boxes
 from edgemtl.errors import ConfigError
+from edgemtl.kinds.boxes import clip_boxes, pack_boxes
 from edgemtl.tasks import TaskSpec, validate_tasks
 
 _VISIBILITY_SIZE = 128  # visibility is judged on a frame of this size, whatever size is rendered
