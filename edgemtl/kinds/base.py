@@ -89,6 +89,12 @@ class KindDef(ABC):
     steady: ClassVar[str | None] = None
 
     @property
+    def per_object(self) -> bool:
+        """Neither one target per image nor a mask: a variable number of objects per image (detection's boxes,
+        read from their own files, edgemtl.data.boxes)."""
+        return not self.per_image and not self.per_pixel
+
+    @property
     def primary_metric(self) -> str:
         return self.meter.primary
 
