@@ -8,6 +8,7 @@ area) or clip (partly outside the frame); unusable files and boxes wholly outsid
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +90,7 @@ def box_lines(task: TaskSpec, stats: BoxStats, frames: int) -> tuple[list[str], 
     ]
     edges = (0, *SIZE_BINS, np.inf)
     histogram = np.histogram(stats.sizes, bins=edges)[0] if stats.sizes else np.zeros(len(edges) - 1, int)
-    names = [f"<{SIZE_BINS[0]}"] + [f"{a}-{b}" for a, b in zip(SIZE_BINS, SIZE_BINS[1:])] + [f"≥{SIZE_BINS[-1]}"]
+    names = [f"<{SIZE_BINS[0]}"] + [f"{a}-{b}" for a, b in itertools.pairwise(SIZE_BINS)] + [f"≥{SIZE_BINS[-1]}"]
     lines.append(f"{task.name} box sizes (√area, px): " + ", ".join(f"{n} {c}" for n, c in zip(names, histogram)))
     lines.append(f"{task.name} degenerate boxes dropped: {stats.dropped}; boxes clipped at the frame: {stats.clipped}")
     warnings = [
