@@ -36,7 +36,8 @@ def _folder(tmp_path: Path, boxes: dict[str, object], column: dict[str, str] | N
 
 def test_an_empty_list_is_labelled_and_no_file_is_not(tmp_path: Path):
     root = _folder(
-        tmp_path, {"a": [{"class": "person", "box": [4, 2, 20, 18]}, {"class": "cone", "box": [30, 5, 36, 15]}], "b": []}
+        tmp_path,
+        {"a": [{"class": "person", "box": [4, 2, 20, 18]}, {"class": "cone", "box": [30, 5, 36, 15]}], "b": []},
     )
     targets = load_dataset(root).targets["things"]
     assert objects_of(targets[0]).tolist() == [[1, 4, 2, 20, 18], [0, 30, 5, 36, 15]]
@@ -90,7 +91,7 @@ def test_check_counts_boxes_sizes_and_problems_and_show_draws_them(tmp_path: Pat
     assert [p.what for p in report.problems] == ["unusable box files of 'things'"]
     text = "\n".join(report.stats)
     assert "things boxes: cone 1, person 1 (2 images labelled, 1 of them with no object; 2 unlabelled)" in text
-    assert "things box sizes (√area, px): <8 0, 8-16 2, 16-32 0" in text
+    assert "things box sizes (√area, px): <8 1, 8-16 0, 16-32 1, 32-64 0" in text
     assert "degenerate boxes dropped: 1; boxes clipped at the frame: 1" in text
     _, views = sample_views(tmp_path / "ds", ["a.png"])
     assert "things: 2 boxes" in views[0].title
