@@ -21,6 +21,8 @@ from edgemtl.model import create_model
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 from edgemtl.train import TrainConfig, train
 from edgemtl.train.losses import labelled_count, task_loss, task_prediction
+from edgemtl.train.weighting import WEIGHTINGS
+from tests.helpers import import_timm
 
 TASK = TaskSpec("things", "detection", ("cone", "person"), extra={"flip_pairs": []})
 SIZE = (32, 32)
@@ -248,3 +250,23 @@ def test_a_tiny_run_trains_scene_segmentation_and_detection(tmp_path):
     scores = run.best_metrics["obstacles"]
     assert 0 <= scores["map"] <= 1 and math.isfinite(scores["loss"])
     assert (tmp_path / "ap_obstacles.png").is_file()
+
+
+@pytest.mark.parametrize("weighting", sorted(WEIGHTINGS))
+def test_every_task_weighting_trains_with_detection(weighting: str, tmp_path):
+    tasks = (NAVIGATION_TASKS[0], OBSTACLES_TASK)
+    data = make_dataset(8, SIZE, seed=0, tasks=tasks)
+    config = TrainConfig(
+        preset="nano", input_size=SIZE, epochs=1, batch_size=4, seed=0, device="cpu", weighting=weighting, plots=False
+    )
+    run = train(config, tasks, data, data, tmp_path, progress=False, log=lambda _: None)
+    assert math.isfinite(run.history[-1]["train_loss"]["obstacles"])
+
+
+def test_a_timm_encoder_feeds_the_detection_head():
+    import_timm()
+    model = create_model("nano", (OBSTACLES_TASK,), encoder="timm:mobilenetv3_small_050")
+    raw = model(torch.zeros(2, 3, *SIZE))["obstacles"]
+    assert raw.shape == (2, (SIZE[0] // 4) * (SIZE[1] // 4), 4 + 3 + 3)
+    target = torch.from_numpy(make_dataset(2, SIZE, seed=1, tasks=(OBSTACLES_TASK,)).targets["obstacles"])
+    task_loss(OBSTACLES_TASK, raw, target).backward()
