@@ -105,7 +105,7 @@ def predict_source(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    several_masks = sum(not kind_of(t).per_image for t in engine.tasks) > 1
+    several_masks = sum(kind_of(t).per_pixel for t in engine.tasks) > 1
     predictions_file = out_dir / "predictions.jsonl"
     frames = 0
     readable_sink: ImageFolderSink | None = None
