@@ -55,7 +55,7 @@ class PredictSummary:
 
 
 #: Images shorter than this also get their overlay drawn on a copy upscaled (nearest neighbour, a whole
-#: factor) to at least this height, in overlays/readable/: the text of an 8×8 digit or a 160×120 frame
+#: factor) to at least this height, in overlays/readable/: the text of an 8×8 digit or a 120×160 frame
 #: cannot be read at its own size. overlays/<name>.png and the masks stay at the source's size.
 READABLE_HEIGHT = 480
 

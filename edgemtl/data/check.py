@@ -137,7 +137,7 @@ def _check_image(walk: _Walk, image_dir: Path, sample: _Sample) -> np.ndarray | 
         )
         return None
     walk.hashes[hashlib.sha1(data).hexdigest()].append(sample.image)
-    walk.sizes[f"{image.shape[1]}×{image.shape[0]}"] += 1
+    walk.sizes[f"{image.shape[0]}×{image.shape[1]}"] += 1
     return image
 
 
@@ -157,7 +157,7 @@ def _check_mask(walk: _Walk, task: TaskSpec, path: Path, image: np.ndarray | Non
             f"masks of {task.name!r} of another size than their image",
             "expected a mask exactly as large as its image",
             sample.image,
-            f"{path.name} is {mask.shape[1]}×{mask.shape[0]}, its image {image.shape[1]}×{image.shape[0]}",
+            f"{path.name} is {mask.shape[0]}×{mask.shape[1]}, its image {image.shape[0]}×{image.shape[1]}",
         )
     ids = mask[mask != IGNORE_PIXEL]
     if ids.size and int(ids.max()) >= len(task.classes):

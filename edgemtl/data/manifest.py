@@ -274,7 +274,7 @@ def _box_names(
 
 
 def _shape(array: np.ndarray) -> str:
-    return f"{array.shape[1]}×{array.shape[0]}"
+    return f"{array.shape[0]}×{array.shape[1]}"
 
 
 def load_images(folder: Path, names: list[str]) -> list[np.ndarray]:
