@@ -38,7 +38,7 @@ from edgemtl.errors import ConfigError
 )
 @click.option("--frames", type=click.IntRange(1), default=400, show_default=True, help="Synthetic scenes.")
 @seed_option
-@device_option
+@runtime_device_option
 @output_option("runs/eval/exp", "Output folder (a new numbered one if it exists).")
 @outside_paths_option
 def eval_command(
@@ -94,7 +94,7 @@ def info(model: Path) -> None:
 @click.argument("sources", nargs=-1, required=True)
 @model_option(required=False)
 @output_option("runs/predict/exp", "Output folder (a new numbered one if it exists).")
-@device_option
+@runtime_device_option
 @click.option("--masks/--no-masks", default=True, help="Save masks as indexed PNGs (image sources).")
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", help="A table's predictions [jsonl]."
@@ -171,7 +171,9 @@ def camera(sources: tuple[str, ...], **flags: Any) -> None:
 @click.command()
 @click.argument("sources", nargs=-1)
 @click.option("-m", "--model", "models", multiple=True, type=click.Path(path_type=Path), help="An .onnx file [repeat].")
-@click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "cuda", "tensorrt"]), help="[every one]")
+@click.option(
+    "--device", "devices", multiple=True, help="cpu, cuda, tensorrt, auto, openvino[:DEVICE][:PRECISION] [every one here]"
+)
 @engine_options(spinning=True)
 @click.option("--batch", "batches", multiple=True, type=click.IntRange(1), default=(1,), show_default=True)
 @click.option("--runs", type=click.IntRange(10), default=200, show_default=True, help="Timed calls per row.")
@@ -192,7 +194,7 @@ def bench(
     pipeline on SOURCE (a video; default: a synthetic drive)."""
     import json
 
-    from edgemtl.commands.bench import BENCH_DEVICES, run_bench
+    from edgemtl.commands.bench import bench_devices, run_bench
 
     named_models = [Path(s) for s in sources if is_model_file(s)]
     if named_models:
@@ -205,7 +207,7 @@ def bench(
         raise ConfigError(f"bench takes one SOURCE video, got {len(videos)}: {' '.join(map(str, videos))}")
     report = run_bench(
         list(models),
-        devices=flags.pop("devices") or BENCH_DEVICES,
+        devices=flags.pop("devices") or bench_devices(),
         options=make_engine_options(flags),
         video=videos[0] if videos else None,
         frame_size=parse_size(frame_size) or (480, 640),

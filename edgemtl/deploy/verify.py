@@ -16,37 +16,18 @@ import torch
 from edgemtl.data import ArrayDataset
 from edgemtl.deploy.wrapper import ExportWrapper
 from edgemtl.errors import ExportError
-from edgemtl.kinds import KINDS, kind_of
+from edgemtl.kinds import kind_of
 from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import MultiTaskNet
 from edgemtl.runtime.engine import Engine
+from edgemtl.runtime.parity import ParityCheck, check_output
 from edgemtl.runtime.scoring import engine_batches, fill_batch, score_engine
 from edgemtl.runtime.timing import median_ms, time_calls, time_interleaved
 from edgemtl.tasks import TaskSpec
 from edgemtl.train.validate import validate_model
 
-PROBABILITY_TOLERANCE = 1e-4  # max |p_onnx - p_torch|: far below any decision threshold
-VALUE_TOLERANCE = 1e-3  # regression values and raw logits, which are not bounded to [0, 1]
-MIN_AGREEMENT = 0.999  # fraction of mask pixels, labels and flags that must match
 #: Points (accuracy, mIoU, F1 × 100; for MAE, % of PyTorch's MAE) a precision may lose by default.
 DEFAULT_MAX_DROP = {"fp32": 0.1, "fp16": 0.5, "int8": 1.0}
-
-
-@dataclass(frozen=True)
-class ParityCheck:
-    output: str
-    measure: str  # "max_abs_diff" or "agreement"
-    value: float
-    limit: float
-
-    @property
-    def ok(self) -> bool:
-        return self.value <= self.limit if self.measure == "max_abs_diff" else self.value >= self.limit
-
-    def __str__(self) -> str:
-        relation = "<=" if self.measure == "max_abs_diff" else ">="
-        verdict = "ok" if self.ok else "FAILED"
-        return f"{self.output}: {self.measure} {self.value:.3g} ({relation} {self.limit:g}) {verdict}"
 
 
 @dataclass(frozen=True)
@@ -60,15 +41,6 @@ class ParityReport:
 
     def value(self, output: str) -> float:
         return next(check.value for check in self.checks if check.output == output)
-
-
-def _check(name: str, ours: np.ndarray, reference: np.ndarray) -> ParityCheck:
-    field = name.rsplit("_", 1)[-1]
-    if any(field in kind.exact_outputs for kind in KINDS.values()):  # ids and flags: agree or not
-        return ParityCheck(name, "agreement", float(np.mean(ours == reference)), MIN_AGREEMENT)
-    difference = float(np.max(np.abs(ours.astype(np.float64) - reference.astype(np.float64))))
-    limit = PROBABILITY_TOLERANCE if field == "probs" else VALUE_TOLERANCE
-    return ParityCheck(name, "max_abs_diff", difference, limit)
 
 
 @torch.no_grad()
@@ -88,7 +60,10 @@ def verify_parity(path: Path, wrapper: ExportWrapper, frames: np.ndarray, batch_
             ours[name].append(value[:count])
         for name, value in zip(names, wrapper(torch.from_numpy(batch))):
             reference[name].append(value.numpy()[:count])
-    checks = tuple(_check(name, np.concatenate(ours[name]), np.concatenate(reference[name])) for name in names)
+    checks = tuple(
+        check_output(name, np.concatenate(ours[name]), np.concatenate(reference[name]), names=("ONNX", "PyTorch"))
+        for name in names
+    )
     report = ParityReport(len(frames), checks)
     if not report.passed:
         failures = "; ".join(str(check) for check in checks if not check.ok)
