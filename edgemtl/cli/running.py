@@ -9,7 +9,6 @@ import click
 
 from edgemtl.cli.options import (
     deprecated,
-    device_option,
     echo_err,
     engine_options,
     is_model_file,
@@ -172,7 +171,7 @@ def camera(sources: tuple[str, ...], **flags: Any) -> None:
 @click.argument("sources", nargs=-1)
 @click.option("-m", "--model", "models", multiple=True, type=click.Path(path_type=Path), help="An .onnx file [repeat].")
 @click.option(
-    "--device", "devices", multiple=True, help="cpu, cuda, tensorrt, auto, openvino[:DEVICE][:PRECISION] [every one here]"
+    "--device", "devices", multiple=True, help="cpu, cuda, tensorrt, auto, openvino[:DEVICE][:PRECISION] [all here]"
 )
 @engine_options(spinning=True)
 @click.option("--batch", "batches", multiple=True, type=click.IntRange(1), default=(1,), show_default=True)

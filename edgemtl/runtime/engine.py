@@ -22,11 +22,17 @@ from edgemtl.runtime.backends import Runner, Target, open_runner
 from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.features import check_rows, predict_rows
 from edgemtl.runtime.providers import CPU_PROVIDER, EngineOptions, check_static_shapes, open_session
-from edgemtl.runtime.verified import Verdict
 from edgemtl.runtime.results import Prediction, task_result
+from edgemtl.runtime.verified import Verdict
 from edgemtl.tasks import TaskSpec
 
 log = logging.getLogger("edgemtl")
+
+
+def _describe(array: object) -> str:
+    if isinstance(array, np.ndarray):
+        return f"shape {array.shape} and dtype {array.dtype}"
+    return f"type {type(array).__name__}"
 
 
 class Engine:
