@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgemtl.errors import FrameError
+from edgemtl.errors import FrameError, ModelFileError
 from edgemtl.resize import Fit, fit, resize_frame, restore_mask
 from edgemtl.runtime.backends import Runner, Target, open_runner
 from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.features import check_rows, predict_rows
 from edgemtl.runtime.providers import CPU_PROVIDER, EngineOptions, check_static_shapes, open_session
 from edgemtl.runtime.results import Prediction, task_result
-from edgemtl.runtime.verified import Verdict
+from edgemtl.runtime.verified import Verdict, verification_inputs
 from edgemtl.tasks import TaskSpec
 
 log = logging.getLogger("edgemtl")
@@ -75,6 +75,7 @@ class Engine:
         self._resized = np.empty((*self.metadata.input_size, 3), np.uint8)  # predict's resize target, reused
         self._frame_sized = self.metadata.frame_size is not None
         self._fit: Fit | None = None  # the resize policy's boxes for the last frame size seen
+        self._probe_classes()
 
     @property
     def providers(self) -> list[str]:
@@ -247,12 +248,36 @@ class Engine:
         for task in self.tasks:
             names = self.metadata.outputs[task.name]
             outputs = {field: raw[name][row] for field, name in names.items()}
+            if "mask" in outputs:
+                self._check_mask_ids(task, names["mask"], outputs["mask"])
             result = task_result(task, outputs, frame_size if where is None else self.input_size)
             if where is not None and result.mask is not None and not where.identity:
                 result = dataclasses.replace(result, mask=restore_mask(result.mask, where))
             results[task.name] = result
         overlay = raw[self.metadata.overlay["output"]][row] if self.metadata.overlay else None
         return Prediction(results, overlay)
+
+    def _check_mask_ids(self, task: TaskSpec, output: str, mask: np.ndarray) -> None:
+        """A mask id the metadata has no class for: the file's metadata and graph disagree (refused at once,
+        before a caller draws or writes anything with classes that do not exist)."""
+        high = int(mask.max(initial=0))
+        if high >= len(task.classes):
+            raise ModelFileError(
+                f"{self.path}: metadata field edgemtl.tasks gives task {task.name!r} {len(task.classes)} classes "
+                f"({', '.join(task.classes)}), but graph output {output!r} holds class id {high}: the metadata "
+                "and the graph disagree; re-export the file"
+            )
+
+    def _probe_classes(self) -> None:
+        """One deterministic noise frame through the graph, its masks' ids checked against the metadata's classes
+        (then every frame's are, in `results`)."""
+        per_pixel = [task for task in self.tasks if "mask" in self.metadata.outputs.get(task.name, {})]
+        if self.features is not None or not per_pixel:
+            return
+        raw = self.run(verification_inputs(self.metadata)[0])
+        for task in per_pixel:
+            name = self.metadata.outputs[task.name]["mask"]
+            self._check_mask_ids(task, name, raw[name])
 
     def predict_features(self, rows: np.ndarray) -> list[Prediction]:
         """Per-task results for each row of raw features: (N, F) or one (F,) row, columns in the order of
