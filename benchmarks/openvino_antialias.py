@@ -1,6 +1,6 @@
 """The minimal file for the upstream report: OpenVINO's CPU plugin ignores ONNX Resize's `antialias=1`.
 
-Writes one ONNX graph holding a single Resize (linear, half_pixel, antialias=1: what a frame-sized export's
+Writes one ONNX graph holding a single Resize (linear, half_pixel, antialias=1, exclude_outside=1: what a frame-sized export's
 downscale of a 480x640 frame to a 128x128 network becomes), runs it in ONNX Runtime and in OpenVINO, and
 prints the largest difference, beside the same graph with antialias=0 (where both agree). Nothing binary is
 committed: the file is generated here.
@@ -30,7 +30,7 @@ def resize_model(shape: tuple[int, ...], size: tuple[int, int], antialias: int =
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [*shape[:2], *size])
     sizes = numpy_helper.from_array(np.array([*shape[:2], *size], np.int64), "sizes")
     node = helper.make_node(
-        "Resize", ["x", "", "", "sizes"], ["y"], mode="linear", antialias=antialias,
+        "Resize", ["x", "", "", "sizes"], ["y"], mode="linear", antialias=antialias, exclude_outside=antialias,
         coordinate_transformation_mode="half_pixel",
     )  # fmt: skip
     graph = helper.make_graph([node], "resize_antialias", [x], [y], initializer=[sizes])

@@ -60,7 +60,9 @@ def _capabilities(device: str) -> list[str] | None:
 def antialias_matrix(size_in: int, size_out: int) -> np.ndarray:
     """(size_out, size_in) weights of a bilinear downscale with antialiasing along one axis, half-pixel
     centres: ONNX Resize's (and PyTorch's, and PIL's) tent filter widened by the scale, each row normalized
-    over the input pixels it reaches."""
+    over the input pixels it reaches (exclude_outside=1, as PyTorch exports it; OpenVINO's reader drops that
+    attribute, so a file from elsewhere with exclude_outside=0 comes out differently at the borders, and the
+    parity check refuses it)."""
     scale = size_in / size_out
     support = max(scale, 1.0)
     matrix = np.zeros((size_out, size_in), np.float64)
