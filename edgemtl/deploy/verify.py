@@ -191,3 +191,28 @@ def speed_against_fp32(
     calls = {name: (lambda s=s: s.run(None, {s.get_inputs()[0].name: frames})) for name, s in sessions.items()}
     timings = time_interleaved(calls, runs, warmup=5)
     return SpeedAgainstFp32(precision, median_ms(timings["file"]), median_ms(timings["fp32"]))
+
+
+#: The precision an OpenVINO inference hint computes in, as the export gate names it: its default max drop.
+HINT_PRECISION = {"f32": "fp32", "bf16": "fp16", "f16": "fp16"}
+
+
+def compare_backend_metrics(
+    path: Path, device: str, data: ArrayDataset, max_drop: float | None = None, batch_size: int = 32
+) -> VerificationReport:
+    """Each task's headline metric for the file on ONNX Runtime's CPU against the file on `device` (e.g.
+    "openvino:bf16"), on the same labelled frames: the export's per-task gate applied to a backend's precision
+    hint (bf16 and f16 held to fp16's drop). In the report, "pytorch" holds the reference runtime's figures."""
+    reference, engine = Engine(path, device="cpu"), Engine(path, device=device)
+    hint = engine.target.precision or "f32"
+    limit = DEFAULT_MAX_DROP[HINT_PRECISION.get(hint, "fp16")] if max_drop is None else max_drop
+    ours = score_engine(engine, data.inputs, data.targets, batch_size)
+    theirs = score_engine(reference, data.inputs, data.targets, batch_size)
+    comparisons = tuple(
+        MetricComparison(task.name, primary_metric(task), theirs[task.name][primary_metric(task)],
+                         ours[task.name][primary_metric(task)], higher_is_better(task))
+        for task in engine.tasks
+    )  # fmt: skip
+    frames = fill_batch(data.inputs[: engine.metadata.batch or 1], engine.metadata.batch or 1)
+    latency = median_ms(time_calls(lambda: engine.run(frames), runs=30, warmup=5))
+    return VerificationReport(str(engine.target), len(data), comparisons, limit, path.stat().st_size, latency)
