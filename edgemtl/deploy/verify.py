@@ -155,11 +155,15 @@ def compare_metrics(
 
 @dataclass(frozen=True)
 class SpeedAgainstFp32:
-    """A reduced-precision file's latency beside the fp32 graph it came from, timed in turns on this machine."""
+    """A reduced-precision file's latency beside the fp32 graph it came from, timed in turns on this machine:
+    in ONNX Runtime on the CPU, and in OpenVINO (at its f32 hint, where int8 kernels still run int8) when
+    it is installed."""
 
     precision: str
     ms: float
     fp32_ms: float
+    openvino_ms: float | None = None
+    openvino_fp32_ms: float | None = None
 
     @property
     def speedup(self) -> float:
@@ -171,17 +175,25 @@ class SpeedAgainstFp32:
             if self.speedup < 1
             else "faster than fp32 on this machine"
         )
-        return (
+        line = (
             f"{self.precision} runs {self.ms:.2f} ms per frame, fp32 {self.fp32_ms:.2f} ms "
             f"({self.speedup:.2f}x, CPU, timed in turns): {verdict}"
         )
+        if self.openvino_ms and self.openvino_fp32_ms:
+            ratio = self.openvino_fp32_ms / self.openvino_ms
+            line += (
+                f"; in OpenVINO {self.openvino_ms:.2f} ms, fp32 {self.openvino_fp32_ms:.2f} ms ({ratio:.2f}x, "
+                f"{ratio * self.fp32_ms / self.openvino_fp32_ms:.2f}x onnxruntime's fp32)"
+            )
+        return line
 
 
 def speed_against_fp32(
     path: Path, fp32_path: Path, precision: str, frames: np.ndarray, runs: int = 50
 ) -> SpeedAgainstFp32:
     """`frames`: one batch as both graphs take it (uint8 frames, or float32 feature rows). Plain ONNX Runtime
-    sessions on the CPU, as the Engine runs there: the fp32 graph carries no metadata yet."""
+    sessions on the CPU, as the Engine runs there (the fp32 graph carries no metadata yet); then OpenVINO's
+    compiled models of both, where it is installed."""
     import onnxruntime as ort
 
     sessions = {
@@ -190,7 +202,28 @@ def speed_against_fp32(
     }
     calls = {name: (lambda s=s: s.run(None, {s.get_inputs()[0].name: frames})) for name, s in sessions.items()}
     timings = time_interleaved(calls, runs, warmup=5)
-    return SpeedAgainstFp32(precision, median_ms(timings["file"]), median_ms(timings["fp32"]))
+    del sessions, calls  # ORT's threads spin a while after a run: gone before OpenVINO is timed
+    openvino = _openvino_ms({"file": path, "fp32": fp32_path}, frames, runs)
+    return SpeedAgainstFp32(
+        precision, median_ms(timings["file"]), median_ms(timings["fp32"]), openvino.get("file"), openvino.get("fp32")
+    )
+
+
+def _openvino_ms(paths: dict[str, Path], frames: np.ndarray, runs: int) -> dict[str, float]:
+    """Median ms of each file in OpenVINO on the CPU at its f32 hint, in turns; {} without openvino."""
+    from edgemtl.runtime.backends import BACKENDS
+
+    if not BACKENDS["openvino"].installed():
+        return {}
+    import openvino
+
+    core = openvino.Core()
+    requests = {
+        name: core.compile_model(str(p), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
+        for name, p in paths.items()
+    }
+    calls = {name: (lambda r=r: r.infer({0: frames})) for name, r in requests.items()}
+    return {name: median_ms(t) for name, t in time_interleaved(calls, runs, warmup=5).items()}
 
 
 #: The precision an OpenVINO inference hint computes in, as the export gate names it: its default max drop.
