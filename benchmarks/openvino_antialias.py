@@ -1,9 +1,9 @@
 """The minimal file for the upstream report: OpenVINO's CPU plugin ignores ONNX Resize's `antialias=1`.
 
-Writes one ONNX graph holding a single Resize (linear, half_pixel, antialias=1, exclude_outside=1: what a frame-sized export's
-downscale of a 480x640 frame to a 128x128 network becomes), runs it in ONNX Runtime and in OpenVINO, and
-prints the largest difference, beside the same graph with antialias=0 (where both agree). Nothing binary is
-committed: the file is generated here.
+Writes one ONNX graph holding a single Resize (linear, half_pixel, antialias=1, exclude_outside=1: what a
+frame-sized export's downscale of a 480x640 frame to a 128x128 network becomes), runs it in ONNX Runtime and
+in OpenVINO, and prints the largest difference, beside the same graph with antialias=0 (where both agree).
+Nothing binary is committed: the file is generated here.
 
     python benchmarks/openvino_antialias.py [-o resize_antialias.onnx]
 
