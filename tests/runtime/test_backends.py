@@ -189,3 +189,13 @@ def test_a_mask_id_the_metadata_has_no_class_for_is_refused_before_anything_is_w
     assert not (tmp_path / "out").exists()
     with pytest.raises(ModelFileError):
         Engine(path, "cpu")
+
+
+def test_a_precision_hint_is_held_to_the_export_gate(exported_model, tiny_data):
+    from edgemtl.deploy.verify import compare_backend_metrics
+
+    report = compare_backend_metrics(exported_model, "openvino:bf16", tiny_data.subset(slice(0, 16)))
+    assert report.precision == "openvino:CPU:bf16" and report.max_drop == 0.5  # fp16's gate
+    assert [c.task for c in report.comparisons] == ["scene", "segmentation"]
+    assert all(abs(c.drop) < 50 for c in report.comparisons) and report.latency_ms > 0
+    assert compare_backend_metrics(exported_model, "openvino", tiny_data.subset(slice(0, 8))).max_drop == 0.1
