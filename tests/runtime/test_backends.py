@@ -199,3 +199,35 @@ def test_a_precision_hint_is_held_to_the_export_gate(exported_model, tiny_data):
     assert [c.task for c in report.comparisons] == ["scene", "segmentation"]
     assert all(abs(c.drop) < 50 for c in report.comparisons) and report.latency_ms > 0
     assert compare_backend_metrics(exported_model, "openvino", tiny_data.subset(slice(0, 8))).max_drop == 0.1
+
+
+def test_the_camera_pipeline_and_several_cameras_run_on_openvino(exported_model, tmp_path):
+    from edgemtl.runtime.multicam import run_multicamera
+    from edgemtl.runtime.pipeline import run_pipeline
+    from edgemtl.runtime.sinks import open_output
+    from edgemtl.runtime.sources import open_source
+    from tests.helpers import write_video
+
+    engine = Engine(exported_model, "openvino")
+    clip = write_video(tmp_path / "a.mp4", 6, size=(48, 64))
+    with open_source(clip) as source, open_output("none") as sink:
+        stats = run_pipeline(engine, source, sink, report=None)
+    assert stats.frames == 6 and stats.fps > 0
+    sources = [open_source(clip), open_source(write_video(tmp_path / "b.mp4", 6, size=(40, 48)))]
+    several = run_multicamera(engine, sources, [open_output("none")] * 2, report=None)
+    assert [s.frames for s in several.sources] == [6, 6]
+
+
+def test_bench_has_a_row_per_backend_and_precision_and_says_what_auto_serves(exported_model, tmp_path):
+    import json
+
+    results = tmp_path / "bench.json"
+    args = ("--device", "cpu", "--device", "openvino:bf16", "--device", "openvino:GPU", "--pipeline-frames", 0)
+    result = invoke("bench", "-m", exported_model, *args, "--runs", 10, "--json", results)
+    assert result.exit_code == 0, result.output
+    data = json.loads(results.read_text())
+    runners = [r["runner"] for r in data["rows"]]
+    assert runners == ["CPUExecutionProvider"] * 2 + ["OpenVINO CPU (bf16)"] * 2
+    assert {r["device"] for r in data["rows"]} == {"cpu"}
+    assert any("device auto here:" in n for n in data["notes"])
+    assert any("openvino:GPU: skipped" in n and "it has CPU" in n for n in data["notes"])
