@@ -31,7 +31,7 @@ from torch import Tensor
 
 from edgemtl.errors import ConfigError
 
-#: Unrolled Cluster-NMS steps; each costs one batched vector-matrix product (N × M × M). Chosen by measurement (module doc).
+#: Unrolled Cluster-NMS steps; each one batched vector-matrix product (N × M × M). Chosen by measurement (module doc).
 DEFAULT_ITERATIONS = 12
 #: The fewest candidates considered, whatever K: room for the duplicates suppression removes.
 MIN_CANDIDATES = 256
