@@ -145,6 +145,14 @@ def predict(sources: tuple[str, ...], model: Path | None, output: str, device: s
 )
 @click.option("--results-mask", type=click.Choice(["rle", "png"]), default=None, help="Send masks in --results.")
 @click.option("--smooth", multiple=True, help="Steady a task's label: TASK:ema=0.6,dwell=3,latch=CLASS:N [repeat].")
+@click.option(
+    "--track",
+    is_flag=False,
+    flag_value="bytetrack",
+    default=None,
+    metavar="[bytetrack|ocsort]",
+    help="Give each detected object a stable id across frames [bytetrack].",
+)
 def camera(sources: tuple[str, ...], **flags: Any) -> None:
     """Live: cameras, streams or files → model → overlay → window, web viewer, video, MCAP, folder or nothing.
 
