@@ -230,7 +230,7 @@ class LatchedObjects(TaskResult):
 
 class _ObjectLatch:
     """One detection task's latch: on after N frames in a row with an object of the class, off after N
-    frames in a row without one. Reads the result's `classes` (the detected objects' class ids)."""
+    frames in a row without one. Reads the result's `objects` (edgemtl.kinds.objects)."""
 
     def __init__(self, task: TaskSpec, setting: Smoothing) -> None:
         assert setting.latch is not None  # check_smoothing refused a box task's spec without one
@@ -240,7 +240,7 @@ class _ObjectLatch:
         self.on = False
 
     def update(self, result: TaskResult) -> TaskResult:
-        if bool(np.any(np.asarray(result.classes) == self.index)):  # type: ignore[attr-defined]
+        if result.objects is not None and bool(np.any(result.objects.classes == self.index)):
             self.seen, self.unseen = self.seen + 1, 0
         else:
             self.seen, self.unseen = 0, self.unseen + 1

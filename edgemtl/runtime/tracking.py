@@ -16,6 +16,7 @@ names an object. Boxes are the detection contract's arrays: (K, 4) float32 x1, y
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -126,8 +127,8 @@ class Tracker:
 class SourceTracking:
     """One source's trackers: one `Tracker` per task whose results are boxes.
 
-    `update` gives each such task's result its track ids (`result.with_track_ids(ids)`, which the box
-    result provides) and leaves the other tasks' results as they are.
+    `update` gives each such task's `result.objects` their track ids and leaves the other tasks' results as
+    they are. `ids` does the same on bare contract arrays, for a caller without results.
     """
 
     def __init__(
@@ -147,20 +148,20 @@ class SourceTracking:
     def ids(self, arrays: Mapping[str, Mapping[str, np.ndarray]], timestamp: float | None = None) -> dict[str, Any]:
         """Track ids per task from each task's contract arrays ({"boxes", "scores", "classes", "count"})."""
         return {
-            task: tracker.update(
-                arrays[task]["boxes"], arrays[task]["scores"], arrays[task]["classes"], arrays[task]["count"], timestamp
-            )
+            task: tracker.update(*(arrays[task][key] for key in BOX_FIELDS), timestamp=timestamp)
             for task, tracker in self.trackers.items()
         }
 
     def update(self, prediction: Prediction, timestamp: float | None = None) -> Prediction:
-        """`prediction` with track ids on the results of the tracked tasks (a new Prediction)."""
+        """`prediction` with track ids on the objects of the tracked tasks (a new Prediction)."""
         results = dict(prediction.items())
         for task, tracker in self.trackers.items():
             result = results[task]
-            boxes = np.asarray(result.boxes)  # type: ignore[attr-defined]
-            ids = tracker.update(boxes, result.scores, result.classes, len(boxes), timestamp)  # type: ignore[attr-defined]
-            results[task] = result.with_track_ids(ids)  # type: ignore[attr-defined]
+            objects = result.objects
+            if objects is None:  # a result without boxes: nothing to follow
+                continue
+            ids = tracker.update(objects.boxes, objects.scores, objects.classes, len(objects), timestamp)
+            results[task] = dataclasses.replace(result, objects=objects.with_track_ids(ids))  # type: ignore[type-var]
         tracked = Prediction(results, prediction.overlay)
         tracked.buffers = prediction.buffers
         return tracked
