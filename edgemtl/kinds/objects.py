@@ -25,13 +25,16 @@ UNTRACKED = -1  # the track id of a box no confirmed track claims (and of every 
 @dataclass(frozen=True, eq=False)
 class Objects:
     """A frame's objects: `boxes` (n, 4) float32 xyxy in frame pixels, `scores` (n,) float32, `classes` (n,)
-    int64 indices into `names` (the task's class names), `track_ids` (n,) int64 or None when not tracked."""
+    int64 indices into `names` (the task's class names), `track_ids` (n,) int64 or None when not tracked.
+    `held` (n,) bool, when tracked: the row is a tracked object the detector missed in this frame, its box
+    where the tracker's motion model puts it, its score and class those of its last box."""
 
     boxes: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
     names: tuple[str, ...]
     track_ids: np.ndarray | None = None
+    held: np.ndarray | None = None
 
     @classmethod
     def from_outputs(
@@ -50,17 +53,36 @@ class Objects:
         return len(self.boxes)
 
     def with_track_ids(self, ids: np.ndarray) -> Objects:
-        return dataclasses.replace(self, track_ids=np.asarray(ids, np.int64).reshape(len(self)))
+        """These objects, detected in this frame, with their track ids (-1: no confirmed track)."""
+        return dataclasses.replace(
+            self, track_ids=np.asarray(ids, np.int64).reshape(len(self)), held=np.zeros(len(self), bool)
+        )
+
+    def with_held(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, ids: np.ndarray) -> Objects:
+        """These tracked objects and, after them, the ones a tracker holds (see the class's `held`)."""
+        if not len(boxes):
+            return self
+        assert self.track_ids is not None and self.held is not None, "hold objects once the detected ones are tracked"
+        return Objects(
+            np.concatenate([self.boxes, np.asarray(boxes, np.float32).reshape(-1, 4)]),
+            np.concatenate([self.scores, np.asarray(scores, np.float32)]),
+            np.concatenate([self.classes, np.asarray(classes, np.int64)]),
+            self.names,
+            np.concatenate([self.track_ids, np.asarray(ids, np.int64)]),
+            np.concatenate([self.held, np.ones(len(boxes), bool)]),
+        )
 
     def class_names(self) -> list[str]:
         return [self.names[c] if 0 <= c < len(self.names) else str(int(c)) for c in self.classes]
 
     def labels(self) -> list[str]:
-        """What is written by each box: `person 0.87 #3` (the track id once tracked and confirmed)."""
+        """What is written by each box: `person 0.87 #3` (the track id once tracked and confirmed; a held
+        object's label ends in `held`)."""
         ids = self.track_ids if self.track_ids is not None else np.full(len(self), UNTRACKED)
+        held = self.held if self.held is not None else np.zeros(len(self), bool)
         return [
-            f"{name} {score:.2f}" + (f" #{track}" if track != UNTRACKED else "")
-            for name, score, track in zip(self.class_names(), self.scores.tolist(), ids.tolist())
+            f"{name} {score:.2f}" + (f" #{track}" if track != UNTRACKED else "") + (" held" if kept else "")
+            for name, score, track, kept in zip(self.class_names(), self.scores.tolist(), ids.tolist(), held.tolist())
         ]
 
     def colors(self) -> np.ndarray:
@@ -71,7 +93,7 @@ class Objects:
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """JSON-ready, one dict per object: class (name), class_id, score, box [x1, y1, x2, y2] in frame pixels
-        (0.1 px), and track_id when tracked (-1: not yet confirmed)."""
+        (0.1 px), and when tracked track_id (-1: not yet confirmed) and held (not detected in this frame)."""
         entries = []
         for i, name in enumerate(self.class_names()):
             entry: dict[str, Any] = {
@@ -82,6 +104,7 @@ class Objects:
             }
             if self.track_ids is not None:
                 entry["track_id"] = int(self.track_ids[i])
+                entry["held"] = bool(self.held[i]) if self.held is not None else False
             entries.append(entry)
         return entries
 

@@ -10,8 +10,11 @@ is asked for (`pip install 'edgemtl[track]'`); it needs NumPy, SciPy, OpenCV and
 
 A box gets id -1 until its track is confirmed (the library's `minimum_consecutive_frames`) and when it was
 not matched to a track (a low-score box no track claimed). Ids count from 0 per tracker: (source, task, id)
-names an object. Boxes are the detection contract's arrays: (K, 4) float32 x1, y1, x2, y2 in frame pixels,
-(K,) scores, (K,) int64 classes, the first `count` rows valid. Torch-free, like the rest of the runtime.
+names an object. A confirmed object the detector misses for a frame or two is held: reported where the
+tracker's motion model puts it, marked `held`, for at most `hold` frames (3 by default, 0: never), so a box
+does not flicker out of a controller's view on one missed detection. Boxes are the detection contract's
+arrays: (K, 4) float32 x1, y1, x2, y2 in frame pixels, (K,) scores, (K,) int64 classes, the first `count`
+rows valid. Torch-free, like the rest of the runtime.
 """
 
 from __future__ import annotations
@@ -29,12 +32,19 @@ from edgemtl.tasks import TaskSpec
 
 #: `--track NAME` → the `trackers` class that tracks, and the settings edgemtl gives it beyond the library's
 #: defaults. A box at the export's default score threshold (0.25) must be able to start a track: the library's
-#: defaults (0.7 to start, 0.6 to count as a confident box) were tuned on MOT17's detector, not on ours.
+#: defaults (0.7 to start, 0.6 to count as a confident box) were tuned on MOT17's detector, not on ours. A box
+#: must overlap its track's predicted box by IoU 0.3 (library: 0.1, ByteTrack's paper 0.2): on
+#: benchmarks/tracking.py's drive (settings chosen on seeds 0-2) it halves identity swaps where objects cross,
+#: and kept more identities than 0.4 once the boxes were noisier (docs/runtime.md#tracking).
 TRACKERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "bytetrack": ("ByteTrackTracker", {"track_activation_threshold": 0.5, "high_conf_det_threshold": 0.5}),
-    "ocsort": ("OCSORTTracker", {"high_conf_det_threshold": 0.4}),
+    "bytetrack": (
+        "ByteTrackTracker",
+        {"track_activation_threshold": 0.5, "high_conf_det_threshold": 0.5, "minimum_iou_threshold": 0.3},
+    ),
+    "ocsort": ("OCSORTTracker", {"high_conf_det_threshold": 0.3}),
 }
 DEFAULT_TRACKER = "bytetrack"
+DEFAULT_HOLD = 3  # frames a confirmed object the detector missed is still reported (0.1 s at 30 FPS)
 #: The graph outputs of a task whose results are boxes (the detection contract): what tracking needs.
 BOX_FIELDS = ("boxes", "scores", "classes", "count")
 
@@ -82,14 +92,20 @@ class Tracker:
     `update` takes a frame's boxes and returns each box's track id, in the boxes' order (-1: no confirmed
     track). `frame_rate` scales the library's lost-track buffer (frames a track survives unseen: about one
     second at its default); `timestamp` (seconds, increasing) lets a live source that dropped frames step
-    the motion model by the real time between frames instead of one frame. `settings` go to the library's
-    class as they are (e.g. `lost_track_buffer=60`).
+    the motion model by the real time between frames instead of one frame. `held` gives, after an update,
+    the confirmed tracks the detector missed in that frame for at most `hold` frames in a row. `settings`
+    go to the library's class as they are (e.g. `lost_track_buffer=60`).
     """
 
-    def __init__(self, name: str = DEFAULT_TRACKER, *, frame_rate: float = 30.0, **settings: Any) -> None:
+    def __init__(
+        self, name: str = DEFAULT_TRACKER, *, frame_rate: float = 30.0, hold: int = DEFAULT_HOLD, **settings: Any
+    ) -> None:
         class_name, defaults = TRACKERS[check_tracker_name(name)]
+        if hold < 0:
+            raise ConfigError(f"tracker hold={hold!r}: expected a whole number of frames >= 0 (0: never hold)")
         library, supervision = _library()
-        self.name = name
+        self.name, self.hold = name, hold
+        self._last: dict[int, tuple[int, float]] = {}  # track id → class and score of its last box
         try:
             self._tracker = getattr(library, class_name)(frame_rate=frame_rate, **{**defaults, **settings})
         except TypeError as exc:  # a setting the library's class does not take
@@ -117,7 +133,24 @@ class Tracker:
         ids = np.full(count, -1, np.int64)
         if len(tracked):  # the library returns the boxes in an order of its own: put each id back on its row
             ids[np.asarray(tracked.data["row"], np.int64)] = np.asarray(tracked.tracker_id, np.int64)
+        alive = {t.tracker_id for t in self._tracker.tracks}
+        self._last = {i: last for i, last in self._last.items() if i in alive}
+        for row in np.flatnonzero(ids >= 0):
+            self._last[int(ids[row])] = (int(classes[row]), float(scores[row]))
         return ids
+
+    def held(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The objects held in the last update: confirmed tracks without a box in it, unseen for at most `hold`
+        frames, as (boxes (n, 4) float32 where the motion model puts them, scores and classes of their last
+        box, track ids)."""
+        tracks = [
+            t for t in self._tracker.tracks if t.tracker_id in self._last and 1 <= t.time_since_update <= self.hold
+        ]
+        boxes = np.array([t.get_state_bbox() for t in tracks], np.float32).reshape(len(tracks), 4)
+        last = [self._last[t.tracker_id] for t in tracks]
+        scores = np.array([score for _, score in last], np.float32)
+        classes = np.array([cls for cls, _ in last], np.int64)
+        return boxes, scores, classes, np.array([t.tracker_id for t in tracks], np.int64)
 
     def reset(self) -> None:
         """Forget every track (a new scene, a source that reconnected); ids start from 0 again."""
@@ -153,7 +186,8 @@ class SourceTracking:
         }
 
     def update(self, prediction: Prediction, timestamp: float | None = None) -> Prediction:
-        """`prediction` with track ids on the objects of the tracked tasks (a new Prediction)."""
+        """`prediction` with track ids on the objects of the tracked tasks, and the objects they hold (a new
+        Prediction)."""
         results = dict(prediction.items())
         for task, tracker in self.trackers.items():
             result = results[task]
@@ -161,7 +195,8 @@ class SourceTracking:
             if objects is None:  # a result without boxes: nothing to follow
                 continue
             ids = tracker.update(objects.boxes, objects.scores, objects.classes, len(objects), timestamp)
-            results[task] = dataclasses.replace(result, objects=objects.with_track_ids(ids))  # type: ignore[type-var]
+            tracked = objects.with_track_ids(ids).with_held(*tracker.held())
+            results[task] = dataclasses.replace(result, objects=tracked)  # type: ignore[type-var]
         tracked = Prediction(results, prediction.overlay)
         tracked.buffers = prediction.buffers
         return tracked

@@ -38,7 +38,14 @@ def test_from_outputs_keeps_the_valid_rows_as_copies():
 
 def test_json_and_coco_entries():
     found = objects([[10, 20, 50, 80.04]], [0.87654], [1]).with_track_ids(np.array([3]))
-    expected = {"class": "person", "class_id": 1, "score": 0.8765, "box": [10, 20, 50, 80.0], "track_id": 3}
+    expected = {
+        "class": "person",
+        "class_id": 1,
+        "score": 0.8765,
+        "box": [10, 20, 50, 80.0],
+        "track_id": 3,
+        "held": False,
+    }
     assert found.to_dicts() == [expected]
     assert found.labels() == ["person 0.88 #3"]
     assert objects([[0, 0, 1, 1]]).to_dicts()[0].keys() == {"class", "class_id", "score", "box"}  # not tracked
@@ -126,6 +133,22 @@ def test_a_source_s_tracking_puts_ids_on_the_objects(objects_task):
     assert tracked["objects"].objects.track_ids.tolist() == [0]
     assert prediction["objects"].objects.track_ids is None  # the raw prediction is left as it was
     assert json.loads(json.dumps(tracked.to_dict()))["objects"]["objects"][0]["track_id"] == 0
+
+
+def test_an_object_the_detector_misses_is_held_for_a_few_frames_then_dropped(objects_task):
+    tracking = SourceTracking([objects_task], "bytetrack", hold=2)
+    box = lambda f: [10 + 5 * f, 10, 50 + 5 * f, 60]  # noqa: E731
+    for f in range(8):
+        tracking.update(boxes_prediction(objects_task, objects([box(f)], [0.9], [1])))
+    missed = boxes_prediction(objects_task, objects([]))  # the detector misses it three frames in a row
+    held = [tracking.update(missed)["objects"].objects for _ in range(3)]
+    first = held[0]
+    assert first.track_ids.tolist() == [0] and first.held.tolist() == [True] and first.class_names() == ["person"]
+    assert abs(first.boxes[0, 0] - box(8)[0]) < 3  # where the motion model puts it: still moving right
+    assert first.to_dicts()[0]["held"] is True and first.labels()[0].endswith("#0 held")
+    assert len(held[1]) == 1 and len(held[2]) == 0  # held for `hold` frames, then no longer reported
+    again = tracking.update(boxes_prediction(objects_task, objects([box(11)], [0.9], [1])))["objects"].objects
+    assert again.track_ids.tolist() == [0] and again.held.tolist() == [False]  # found again: the same id
 
 
 def test_tracking_refuses_a_model_without_boxes():
