@@ -17,6 +17,7 @@ from edgemtl.errors import ConfigError
 from edgemtl.kinds.objects import Objects, coco_categories, object_colors
 from edgemtl.runtime.overlay import Overlay, draw_objects, legend
 from edgemtl.runtime.recording import McapSink, image_annotations
+from edgemtl.runtime.results_stream import frame_record
 from edgemtl.runtime.sources import Frame
 from edgemtl.runtime.steady import Steadier, parse_smoothing
 from edgemtl.runtime.tracking import SourceTracking
@@ -155,6 +156,20 @@ def test_tracking_refuses_a_model_without_boxes():
     with pytest.raises(ConfigError) as error:
         SourceTracking(NAVIGATION_TASKS, "ocsort", model="nav.onnx")
     assert_one_line(error, "--track needs a detection task", "nav.onnx")
+
+
+def test_a_results_line_carries_the_objects_their_ids_and_the_latch(objects_task):
+    tracking = SourceTracking([objects_task], "bytetrack")
+    steadier = Steadier([objects_task], [parse_smoothing("objects:latch=person:2")])
+    for f in range(4):
+        frame = Frame(f, f"clip_{f}", np.zeros((48, 64, 3), np.uint8), time.perf_counter())
+        tracked = tracking.update(boxes_prediction(objects_task, objects([[f, 5, 20 + f, 40]], [0.8], [1])))
+        line = json.loads(json.dumps(frame_record(frame, tracked, steadier.update(tracked), 0.01, source="clip")))
+    assert line["schema"] == 2
+    assert line["tasks"]["objects"]["objects"] == [
+        {"class": "person", "class_id": 1, "score": 0.8, "box": [3.0, 5.0, 23.0, 40.0], "track_id": 0, "held": False}
+    ]
+    assert line["steady"]["objects"] == {"latch": "person", "on": True, "seen_frames": 4}
 
 
 # --- steady decisions on objects ---------------------------------------------------------------------------
