@@ -9,9 +9,10 @@ with occlusion, jitters the boxes, confuses a class now and then and adds false 
 `Tracker` (Roboflow's trackers) follows the detections; motmetrics scores IDF1, identity switches (per
 100 object-frames: ground-truth boxes), MOTA, recall and precision, over several seeds.
 
-Cost: the tracker's and the box drawing's milliseconds per frame on those frames (640x480), against the
-frame time of the camera pipeline on a 640x480 file (a random-weight nano export, CPU, overlay drawn):
-the share of the pipeline's throughput they would take if they ran on its busiest thread.
+Cost: the tracker's and the box drawing's milliseconds per frame on those frames (640x480); then the camera
+pipeline on a 640x480 file (a random-weight nano export, CPU, overlay drawn) run without and with the
+tracking and drawing of a drive's boxes on its calling thread, where `--track` runs them: the throughput
+they cost, and the CPU time they add.
 
     python benchmarks/tracking.py [--frames 900] [--seeds 3 4 5] [--pipeline-frames 300]
 """
@@ -30,7 +31,10 @@ import numpy as np
 from edgemtl.kinds.objects import Objects
 from edgemtl.machine import describe_machine
 from edgemtl.runtime.overlay import draw_objects
-from edgemtl.runtime.tracking import TRACKERS, Tracker
+from edgemtl.runtime.results import Prediction
+from edgemtl.runtime.sinks import NullSink
+from edgemtl.runtime.sources import Frame
+from edgemtl.runtime.tracking import DEFAULT_TRACKER, TRACKERS, Tracker
 
 if not hasattr(np, "asfarray"):  # motmetrics 1.4.0 (the newest) still calls it in iou_matrix; NumPy 2 removed it
     np.asfarray = lambda a, dtype=np.float64: np.asarray(a, dtype)  # type: ignore[attr-defined]
@@ -199,21 +203,47 @@ def _library_defaults(name: str | None) -> dict:
     return {key: signature.parameters[key].default for key in TRACKERS[name][1]}
 
 
-def pipeline_frame_ms(frames: int) -> tuple[float, str]:
-    """The camera pipeline's frame time on a 640x480 synthetic drive file: a random-weight nano export on
-    the CPU, overlay drawn (edgemtl.runtime.speed.bench_pipeline, best of 2), and the engine's description."""
+class _TrackedSink(NullSink):
+    """`NullSink(draw=True)` that also tracks and draws a drive's boxes, one frame's per written frame: on the
+    pipeline's calling thread, after its overlay, which is where `--track` and the box drawing run."""
+
+    def __init__(self, detections: list, name: str) -> None:
+        super().__init__(draw=True)
+        self.detections, self.tracker, self.count = detections, Tracker(name), 0
+
+    def write_result(self, image: np.ndarray, frame: Frame, prediction: Prediction, live: dict[str, float]) -> None:
+        boxes, scores, classes = self.detections[self.count % len(self.detections)]
+        self.count += 1
+        found = Objects(boxes, scores, classes, CLASSES).with_track_ids(self.tracker.update(boxes, scores, classes))
+        draw_objects(image, found.with_held(*self.tracker.held()))
+
+
+def pipeline_cost(frames: int, name: str, repeats: int = 3) -> dict:
+    """The camera pipeline on a 640x480 synthetic drive file (a random-weight nano export, CPU, overlay drawn)
+    without and with the tracking and drawing of a drive's boxes each frame: runs alternated, best of
+    `repeats` each (the least disturbed on a shared machine); CPU time a frame from the process's clock."""
     from speed import export_random
 
     from edgemtl.commands.bench import write_drive_video
-    from edgemtl.runtime import Engine
-    from edgemtl.runtime.speed import bench_pipeline
+    from edgemtl.runtime import Engine, open_source, run_pipeline
 
+    rng = np.random.default_rng(7)
+    detections = [detect(view, rng) for view in drive(frames, seed=7)]
+    best = {"pipeline": (0.0, 0.0), f"pipeline + {name} + boxes": (0.0, 0.0)}
     with tempfile.TemporaryDirectory() as folder:
         model, _ = export_random("nano", Path(folder))
         video = write_drive_video(Path(folder) / "drive.mp4", frames, (HEIGHT, WIDTH))
         engine = Engine(model, device="cpu")
-        result = bench_pipeline(engine, video, frames=frames, repeats=2)
-        return 1e3 / result.pipeline_fps, engine.describe()
+        for _ in range(repeats):
+            for label in best:
+                sink = _TrackedSink(detections, name) if "+" in label else NullSink(draw=True)
+                cpu = time.process_time()
+                with open_source(video) as source:
+                    stats = run_pipeline(engine, source, sink, report=None)
+                cpu_ms = (time.process_time() - cpu) * 1e3 / stats.frames
+                if stats.fps > best[label][0]:
+                    best[label] = (stats.fps, cpu_ms)
+    return {"engine": engine.describe(), "frames": frames, "runs": best}
 
 
 def main() -> None:
@@ -255,14 +285,16 @@ def main() -> None:
             f"{together:.3f} |"
         )
     if args.pipeline_frames:
-        frame_ms, engine = pipeline_frame_ms(args.pipeline_frames)
+        cost = pipeline_cost(args.pipeline_frames, DEFAULT_TRACKER)
+        print(f"\nThe pipeline on a {WIDTH}x{HEIGHT} file, {cost['frames']} frames, nano (random weights), ", end="")
+        print(f"{cost['engine']}:\n| run | FPS (best of 3) | CPU ms a frame |\n|---|---|---|")
+        for label, (fps, cpu_ms) in cost["runs"].items():
+            print(f"| {label} | {fps:.1f} | {cpu_ms:.1f} |")
+        (base, base_cpu), (tracked, tracked_cpu) = cost["runs"].values()
         print(
-            f"\nPipeline on a {WIDTH}x{HEIGHT} file, nano (random weights), {engine}: {frame_ms:.2f} ms a frame "
-            f"({1e3 / frame_ms:.1f} FPS)"
+            f"Throughput lost to tracking + drawing: {100 * (1 - tracked / base):.1f} %; CPU time added: "
+            f"{100 * (tracked_cpu / base_cpu - 1):.1f} %"
         )
-        for name, mean in costs.items():
-            together = mean["track_ms"] + mean["draw_ms"]
-            print(f"  {name}: tracking + drawing = {100 * together / frame_ms:.1f} % of the frame time")
     print(f"\nMachine at the end: {describe_machine()}")
 
 

@@ -70,24 +70,42 @@ def draw_text_block(
         )
 
 
+@lru_cache(maxsize=4096)
+def _glyph_width(char: str, scale: float) -> int:
+    """A character's advance in OpenCV's simplex font at `scale` (getTextSize's width less its 1 px of stroke)."""
+    return cv2.getTextSize(char, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] - 1
+
+
+@lru_cache(maxsize=64)
+def _text_height(scale: float) -> tuple[int, int]:
+    """(height above the baseline, depth below it) of the simplex font at `scale`."""
+    (_, height), base = cv2.getTextSize("Ag#", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    return height, base
+
+
 def draw_objects(image: np.ndarray, objects: Objects) -> None:
     """Each object's box in its class's colour, in place, with `class score #track` on a filled tab above it
-    (inside the box when the box touches the top edge). Line and text scale with the image like the text."""
+    (inside the box when the box touches the top edge). Line and text scale with the image like the text.
+
+    Text widths come from cached glyph widths, not getTextSize per label: measuring each label took as long
+    as drawing it, and a tracked frame of ten boxes has a budget of about a millisecond."""
     if not len(objects):
         return
-    scale = max(0.35, image.shape[0] / 960)
+    scale = max(0.35, round(image.shape[0] / 960, 2))
     thickness = max(1, round(image.shape[0] / 480))
+    text_height, base = _text_height(scale)
     height, width = image.shape[:2]
     boxes = np.rint(objects.boxes).astype(np.int64)
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width - 1)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height - 1)
     for (x1, y1, x2, y2), color, label in zip(boxes.tolist(), objects.colors().tolist(), objects.labels()):
         cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
-        (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        top = y1 - h - base - 2 if y1 - h - base - 2 >= 0 else y1
-        cv2.rectangle(image, (x1, top), (x1 + w + 4, top + h + base + 2), color, cv2.FILLED)
+        tab = text_height + base + 2
+        top = y1 - tab if y1 >= tab else y1
+        text_width = sum(_glyph_width(char, scale) for char in label) + 1
+        cv2.rectangle(image, (x1, top), (x1 + text_width + 4, top + tab), color, cv2.FILLED)
         ink = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)  # dark text on a light tab, light on a dark one
-        cv2.putText(image, label, (x1 + 2, top + h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv2.LINE_AA)
+        cv2.putText(image, label, (x1 + 2, top + text_height + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv2.LINE_AA)
 
 
 class Overlay:
