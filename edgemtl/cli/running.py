@@ -19,7 +19,6 @@ from edgemtl.cli.options import (
     outside_paths_option,
     parse_size,
     runtime_device_option,
-    seed_option,
     status_echo,
     verbose,
 )
@@ -34,10 +33,13 @@ from edgemtl.errors import ConfigError
     "--split",
     type=click.Choice(["all", "train", "val", "test"]),
     default=None,
-    help="The samples of DATA's split column to score [all; synthetic: test].",
+    help="The samples of DATA's split column to score; train/val without val rows: training's seeded holdout; "
+    "test without test rows: an error [all; synthetic: test].",
 )
 @click.option("--frames", type=click.IntRange(1), default=400, show_default=True, help="Synthetic scenes.")
-@seed_option
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="The run's seed: its synthetic scenes, its holdout."
+)
 @device_option
 @output_option("runs/eval/exp", "Output folder (a new numbered one if it exists).")
 @outside_paths_option

@@ -130,7 +130,7 @@ class TrainCommand(click.Command):
 )
 @click.option("--preset", help="nano, small or base.")
 @click.option("--input-size", default=None, help="HxW or N; default: the preset's.")
-@click.option("--encoder", help="'' for the preset's own, or timm:<name> (pip install edgemtl[timm]).")
+@click.option("--encoder", help="'' for the preset's own, or timm:<name> (needs timm: see docs/training.md).")
 @click.option("--pretrained/--no-pretrained", help="A timm encoder's ImageNet weights, from timm's hub.")
 @click.option("--weights", help="A timm encoder's weights from a local state dict file (.pth or .safetensors).")
 @click.option("--freeze-encoder/--no-freeze-encoder", help="Train the decoder and heads only.")
