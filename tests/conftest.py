@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from edgemtl.data.synthetic import make_dataset
-from edgemtl.tasks import NAVIGATION_TASKS
+from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 from tests.helpers import TINY_SIZE
+from tests.runtime.objects_kit import standin_task
 
 # No test downloads anything: timm and huggingface_hub stay off the network (timm encoders use random init).
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -102,3 +103,10 @@ def vector_model(tmp_path_factory, vector_run) -> Path:
     path = tmp_path_factory.mktemp("vector_export") / "vector.onnx"
     export_onnx(checkpoint, path, verify_data=rows)
     return path
+
+
+@pytest.fixture
+def objects_task(monkeypatch: pytest.MonkeyPatch) -> TaskSpec:
+    """A task with boxes (the detection contract's outputs) named "objects": cone, person, robot
+    (tests/runtime/objects_kit.py)."""
+    return standin_task(monkeypatch)

@@ -72,6 +72,10 @@ class Objects:
             np.concatenate([self.held, np.ones(len(boxes), bool)]),
         )
 
+    def scaled(self, factor: float) -> Objects:
+        """The same objects on a frame `factor` times larger (an upscaled overlay)."""
+        return dataclasses.replace(self, boxes=self.boxes * np.float32(factor))
+
     def class_names(self) -> list[str]:
         return [self.names[c] if 0 <= c < len(self.names) else str(int(c)) for c in self.classes]
 

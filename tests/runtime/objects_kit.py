@@ -78,7 +78,7 @@ class _StandIn(KindDef):
 
 def standin_task(monkeypatch: pytest.MonkeyPatch) -> TaskSpec:
     """A task named "objects" whose kind has the detection contract's outputs (classes cone, person, robot),
-    in the kinds table until the test ends (tests/runtime/conftest.py's `objects_task`)."""
+    in the kinds table until the test ends (tests/conftest.py's `objects_task`)."""
     member = str.__new__(TaskKind, _StandIn.value)
     member._name_, member._value_ = "BOXES_STANDIN", _StandIn.value
     monkeypatch.setitem(TaskKind._value2member_map_, _StandIn.value, member)
