@@ -14,7 +14,7 @@ from edgemtl.runtime.multicam import MulticamStats, run_multicamera, source_outp
 from edgemtl.runtime.results_stream import open_results
 from edgemtl.runtime.sinks import DISPLAY, DisplaySink, FrameSink
 from edgemtl.runtime.steady import Smoothing, Steadier, check_smoothing, parse_smoothing
-from edgemtl.runtime.tracking import SourceTracking, box_tasks, check_tracker_name
+from edgemtl.runtime.tracking import SourceTracking, check_tracking
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,7 @@ def run_camera(request: CameraRequest, status: Callable[[str], None] | None = No
     settings = [parse_smoothing(s) if isinstance(s, str) else s for s in request.smooth]
     check_smoothing(settings, engine.tasks, str(request.model))
     if request.track is not None:
-        check_tracker_name(request.track)
-        box_tasks(engine.tasks, str(request.model))
+        check_tracking(request.track, engine.tasks, str(request.model))
     uris = request.sources
     outputs = source_outputs(request.output, len(uris))
     with contextlib.ExitStack() as stack:

@@ -73,6 +73,14 @@ def box_tasks(tasks: Sequence[TaskSpec], model: str = "the model") -> list[TaskS
     return found
 
 
+def check_tracking(name: str, tasks: Sequence[TaskSpec], model: str = "the model") -> None:
+    """Everything `--track NAME` needs, before any source is opened: a known tracker, a task with boxes, and
+    the library installed; each missing one is a one-line ConfigError."""
+    check_tracker_name(name)
+    box_tasks(tasks, model)
+    _library()
+
+
 def _library() -> tuple[Any, Any]:
     """The `trackers` package and `supervision` (its box type), imported on first use: a runtime that never
     tracks never needs them."""
