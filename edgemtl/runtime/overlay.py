@@ -175,7 +175,7 @@ class Overlay:
         np.copyto(image, frame)
         for result in prediction.values():
             if result.mask is not None:  # a per-pixel result; the others are drawn as text
-                # OpenCV kernels throughout: NumPy fancy indexing is ~40x slower on a 640x480 frame.
+                # OpenCV kernels throughout: NumPy fancy indexing is ~40x slower on a 480x640 frame.
                 table = _lookup_table(len(result.task.classes))
                 painted = cv2.applyColorMap(result.mask, table, dst=self._buffer("painted", frame.shape))
                 blended = self._buffer("blended", frame.shape)

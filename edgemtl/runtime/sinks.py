@@ -77,13 +77,13 @@ class VideoFileSink(FrameSink):
         self.fourcc = cv2.VideoWriter_fourcc(*codec)
         self.fps = fps
         self.writer: cv2.VideoWriter | None = None
-        self.size: tuple[int, int] | None = None  # (width, height)
+        self.size: tuple[int, int] | None = None  # (height, width)
         self.frames = 0
 
     def write(self, image: np.ndarray, name: str = "") -> None:
-        size = (image.shape[1], image.shape[0])
+        size = image.shape[:2]
         if self.writer is None:
-            self.writer = cv2.VideoWriter(str(self.path), self.fourcc, self.fps, size)
+            self.writer = cv2.VideoWriter(str(self.path), self.fourcc, self.fps, (size[1], size[0]))
             if not self.writer.isOpened():
                 self.writer = None
                 why = _why(self.path)
@@ -92,7 +92,7 @@ class VideoFileSink(FrameSink):
         elif size != self.size:
             raise OutputError(
                 f"frame {name or self.frames} is {size[0]}x{size[1]} but video {self.path} is "
-                f"{self.size[0]}x{self.size[1]}: a video keeps one frame size"
+                f"{self.size[0]}x{self.size[1]} (height x width): a video keeps one frame size"
             )
         free = free_bytes(self.path.parent)
         if free < self.reserve_bytes + 32 * self.frames:

@@ -3,6 +3,7 @@ says what to do, instead of a traceback, a silent no-op or a number that means s
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -134,3 +135,32 @@ def test_the_timm_error_names_the_torch_and_torchvision_pair_that_imports(tmp_pa
     # the README installs exactly that pair
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert f'pip install {TIMM_PAIR} -e ".[dev,timm]"' in readme
+
+
+ROOT = Path(__file__).parents[2]
+WIDTH_FIRST = (
+    re.compile(r"\{[^{}]*width[^{}]*\}\s?[x×]\s?\{[^{}]*height[^{}]*\}"),  # f"{width}x{height}"
+    re.compile(r"\{[^{}]*\[1\][^{}]*\}\s?[x×]\s?\{[^{}]*\[0\][^{}]*\}"),  # f"{shape[1]}x{shape[0]}"
+)
+
+
+def test_sizes_are_written_height_first_as_the_flags_take_them():
+    """`bench` wrote "160x96 input" beside "96x160": every size in output and docs is height x width."""
+    found = []
+    for path in [
+        *(ROOT / "edgemtl").rglob("*.py"),
+        *(ROOT / "benchmarks").rglob("*.py"),
+        *(ROOT / "demos").rglob("*.py"),
+    ]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if any(pattern.search(line) for pattern in WIDTH_FIRST):
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    for path in (ROOT / "export").rglob("*.cpp"):  # the C++ recipe's own output
+        found += [f"{path.relative_to(ROOT)}: {line.strip()}" for line in path.read_text().splitlines()
+                  if re.search(r"cols\s*<<\s*\"x\"\s*<<\s*\S*rows", line)]  # fmt: skip
+    for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), ROOT / "export" / "README.md"]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for match in re.finditer(r"\b(\d{2,4}) ?[x×] ?(\d{2,4})\b", line):
+                if int(match[1]) > int(match[2]):  # camera frames are wider than high: this is width first
+                    found.append(f"{path.relative_to(ROOT)}:{number}: {match[0]}")
+    assert not found, "sizes written width first (write height x width):\n" + "\n".join(found)

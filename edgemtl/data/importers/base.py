@@ -248,8 +248,8 @@ def write_import(source: Source, dst: Path, class_map: ClassMap, labels: LabelTa
                 if sample.mask is not None:
                     if sample.mask.shape != size:
                         raise DataError(
-                            f"mask of {sample.name} is {sample.mask.shape[1]}×{sample.mask.shape[0]}, its image "
-                            f"{size[1]}×{size[0]}: expected a mask exactly as large as its image"
+                            f"mask of {sample.name} is {sample.mask.shape[0]}×{sample.mask.shape[1]}, its image "
+                            f"{size[0]}×{size[1]}: expected a mask exactly as large as its image"
                         )
                     ids = mapped.mask(sample.mask)
                     write_mask(staging / "masks" / f"{sample.name}.png", ids, len(mapped.target))
