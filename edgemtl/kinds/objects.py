@@ -74,7 +74,11 @@ class Objects:
 
     def scaled(self, factor: float) -> Objects:
         """The same objects on a frame `factor` times larger (an upscaled overlay)."""
-        return dataclasses.replace(self, boxes=self.boxes * np.float32(factor))
+        return self.with_boxes(self.boxes * np.float32(factor))
+
+    def with_boxes(self, boxes: np.ndarray) -> Objects:
+        """The same objects at other coordinates (boxes mapped from the model's input to the frame)."""
+        return dataclasses.replace(self, boxes=np.asarray(boxes, np.float32).reshape(len(self), 4))
 
     def class_names(self) -> list[str]:
         return [self.names[c] if 0 <= c < len(self.names) else str(int(c)) for c in self.classes]

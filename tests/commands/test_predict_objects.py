@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from edgemtl.commands.predict import predict_source
+from edgemtl.kinds.detection import DetectionResult
 from edgemtl.kinds.objects import Objects, object_colors
 from edgemtl.runtime.results import Prediction
-from tests.runtime.objects_kit import CLASSES, BoxesResult
+from tests.runtime.objects_kit import CLASSES
 
 
 class SquareFinder:
@@ -25,7 +26,7 @@ class SquareFinder:
         boxes = np.array([[x, y, x + w, y + h] for x, y, w, h, _ in stats[1:]], np.float32).reshape(-1, 4)
         scores = np.full(len(boxes), 0.75, np.float32)
         found = Objects(boxes, scores, np.full(len(boxes), 2, np.int64), CLASSES)  # robots
-        return Prediction({self.task.name: BoxesResult(self.task, found)})
+        return Prediction({self.task.name: DetectionResult(self.task, found)})
 
 
 @pytest.fixture

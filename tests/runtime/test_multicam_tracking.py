@@ -10,13 +10,14 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 
+from edgemtl.kinds.detection import DetectionResult
 from edgemtl.kinds.objects import Objects
 from edgemtl.runtime import open_source
 from edgemtl.runtime.multicam import run_multicamera
 from edgemtl.runtime.results import Prediction
 from edgemtl.runtime.sinks import NullSink
 from edgemtl.runtime.tracking import SourceTracking
-from tests.runtime.objects_kit import CLASSES, BoxesResult
+from tests.runtime.objects_kit import CLASSES
 
 SIZE = (96, 128)
 
@@ -49,7 +50,7 @@ class SquareFinder:
         _, _, stats, _ = cv2.connectedComponentsWithStats((image[:, :, 0] > 128).astype(np.uint8))
         boxes = np.array([[x, y, x + w, y + h] for x, y, w, h, _ in stats[1:]], np.float32).reshape(-1, 4)
         found = Objects(boxes, np.full(len(boxes), 0.9, np.float32), np.ones(len(boxes), np.int64), CLASSES)
-        return Prediction({self.task.name: BoxesResult(self.task, found)})
+        return Prediction({self.task.name: DetectionResult(self.task, found)})
 
 
 class Collect(NullSink):
