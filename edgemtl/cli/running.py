@@ -147,7 +147,19 @@ def predict(sources: tuple[str, ...], model: Path | None, output: str, device: s
     "--results", default=None, help="Per-frame JSON lines: FILE, - (stdout), udp://HOST:PORT, zmq://HOST:PORT."
 )
 @click.option("--results-mask", type=click.Choice(["rle", "png"]), default=None, help="Send masks in --results.")
-@click.option("--smooth", multiple=True, help="Steady a task's label: TASK:ema=0.6,dwell=3,latch=CLASS:N [repeat].")
+@click.option(
+    "--smooth",
+    multiple=True,
+    help="Steady a task's label: TASK:ema=0.6,dwell=3,latch=CLASS:N; objects: TASK:latch=CLASS:N [repeat].",
+)
+@click.option(
+    "--track",
+    is_flag=False,
+    flag_value="bytetrack",
+    default=None,
+    metavar="[NAME]",
+    help="Give each detected object a stable id across frames: bytetrack (the default) or ocsort.",
+)
 def camera(sources: tuple[str, ...], **flags: Any) -> None:
     """Live: cameras, streams or files → model → overlay → window, web viewer, video, MCAP, folder or nothing.
 

@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edgemtl.errors import FrameError, ModelFileError
-from edgemtl.resize import Fit, fit, resize_frame, restore_mask
+from edgemtl.resize import Fit, fit, resize_frame, restore_boxes, restore_mask
 from edgemtl.runtime.backends import Runner, Target, open_runner
 from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.features import check_rows, predict_rows
@@ -241,8 +241,8 @@ class Engine:
         return predictions
 
     def results(self, raw: dict[str, np.ndarray], frame_size: tuple[int, int], row: int = 0) -> Prediction:
-        """Per-task results of frame `row` of a `run`'s outputs, masks at `frame_size` (height, width): mapped
-        back under the resize policy, or already there in a frame-sized file."""
+        """Per-task results of frame `row` of a `run`'s outputs, masks at `frame_size` (height, width) and boxes
+        in its pixels: mapped back under the resize policy, or already there in a frame-sized file."""
         where = None if self._frame_sized else self.fit(frame_size)
         results = {}
         for task in self.tasks:
@@ -253,6 +253,9 @@ class Engine:
             result = task_result(task, outputs, frame_size if where is None else self.input_size)
             if where is not None and result.mask is not None and not where.identity:
                 result = dataclasses.replace(result, mask=restore_mask(result.mask, where))
+            if where is not None and result.objects is not None and not where.identity:  # boxes to frame pixels
+                objects = result.objects.with_boxes(restore_boxes(result.objects.boxes, where))
+                result = dataclasses.replace(result, objects=objects)
             results[task.name] = result
         overlay = raw[self.metadata.overlay["output"]][row] if self.metadata.overlay else None
         return Prediction(results, overlay)
