@@ -36,9 +36,8 @@ install() {
     $sudo rm -rf "$root" && mkdir -p "$dir"
     $sudo mmdebstrap --quiet --variant=extract --architectures=arm64 --include="$ARM_PACKAGES" \
         bookworm "$root" http://deb.debian.org/debian
-    $sudo mkdir -p "$root/proc"
-    local cpu="" n
-    for n in 0 1 2 3; do
+    local cpu="" n midr=0x00000000414fd0b1  # Cortex-A76 r4p1, one entry per host CPU (its sysfs says how many)
+    for n in $(seq 0 $(($(nproc) - 1))); do
         cpu+="processor	: $n
 BogoMIPS	: 108.00
 Features	: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp
@@ -49,7 +48,11 @@ CPU part	: 0xd0b
 CPU revision	: 1
 
 "
+        # OpenVINO's ARM plugin reads the core's id here (and says so on stderr when it cannot)
+        $sudo mkdir -p "$root/sys/devices/system/cpu/cpu$n/regs/identification"
+        echo "$midr" | $sudo tee "$root/sys/devices/system/cpu/cpu$n/regs/identification/midr_el1" >/dev/null
     done
+    $sudo mkdir -p "$root/proc"
     printf '%s' "$cpu" | $sudo tee "$root/proc/cpuinfo" >/dev/null
 
     # The project's wheel, built natively from a copy (the x86 install may be writing egg-info in the tree).
@@ -97,7 +100,8 @@ check() {
     run_side "$(dirname "$x86")" "$dir/x86" "$dir/files"
     local openvino=()
     [ -e "$dir/openvino-installed" ] && openvino=(--openvino)
-    (unset PYTHONPATH; run_side "$dir/venv/bin" "$dir/arm64" "$dir/files" "${openvino[@]}")
+    # a fresh verdict cache: the Engine must check OpenVINO against ORT here, not reuse x86's verdict
+    (unset PYTHONPATH; export EDGEMTL_CACHE_DIR=$dir/arm64-cache; run_side "$dir/venv/bin" "$dir/arm64" "$dir/files" "${openvino[@]}")
     "$x86" .ci/arm64_parity.py compare "$dir/x86" "$dir/arm64"
 }
 

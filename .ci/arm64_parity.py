@@ -23,6 +23,13 @@ PROBABILITY_TOLERANCE = 1e-4
 # (the graph resizes, and returns the mask at the frame's size)
 MODELS = {"model.onnx": "scene.png", "frame-sized.onnx": "scene.png"}
 FRAME_SIZE = (120, 160)  # (height, width) of scene.png
+ENGINE_OPENVINO, RAW_OPENVINO = "openvino", "openvino-api"
+# OpenVINO's own API ignores the antialiasing of a frame-sized file's in-graph downscale, on x86 as on ARM
+# (issue 25); the Engine's OpenVINO backend rewrites that Resize and checks every file, so only the raw API's
+# rows for this file are reported without failing the check, and the Engine's are gated like the rest.
+RAW_OPENVINO_KNOWN_WRONG = {"frame-sized.onnx": "OpenVINO's own API ignores Resize antialias (issue 25)"}
+# The Engine may refuse OpenVINO for a file it computes wrongly (one line); the plain file it must serve.
+REFUSAL_ALLOWED = {"frame-sized.onnx"}
 
 
 def make(folder: Path) -> None:
@@ -50,16 +57,29 @@ def make(folder: Path) -> None:
 
 
 def _openvino_outputs(model: Path, frames: np.ndarray) -> dict[str, np.ndarray]:
-    """OpenVINO's own API at f32 (the ARM CPU plugin's default is f16): the file as it is, no edgemtl backend."""
-    import openvino as ov
+    """The Engine's OpenVINO backend (checked against ORT on this machine before it serves, or refused in one
+    line); before that backend existed, OpenVINO's own API at f32 (the ARM CPU plugin's default is f16)."""
+    try:
+        import edgemtl.runtime.backends  # noqa: F401  the Engine's backends, OpenVINO among them
+    except ImportError:
+        import openvino as ov
 
-    core = ov.Core()
-    compiled = core.compile_model(str(model), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    result = compiled(frames)
-    return {port.get_any_name(): np.asarray(result[port]) for port in compiled.outputs}
+        compiled = ov.Core().compile_model(str(model), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        result = compiled(frames)
+        return {f"{RAW_OPENVINO}/{port.get_any_name()}": np.asarray(result[port]) for port in compiled.outputs}
+    from edgemtl.errors import EdgemtlError
+    from edgemtl.runtime import Engine
+
+    try:
+        engine = Engine(model, device="openvino")
+    except EdgemtlError as exc:
+        return {f"{ENGINE_OPENVINO}/refused": np.array(str(exc))}
+    return {f"{ENGINE_OPENVINO}/{name}": value for name, value in engine.run(frames).items()}
 
 
 def dump(folder: Path, out: Path, openvino: bool) -> None:
+    import platform
+
     import cv2
 
     from edgemtl.runtime import Engine
@@ -71,8 +91,8 @@ def dump(folder: Path, out: Path, openvino: bool) -> None:
         prepared = engine.prepare(frame)[np.newaxis]
         arrays = {"input": prepared, **engine.run(prepared)}
         if openvino:
-            arrays |= {f"openvino/{name}": value for name, value in _openvino_outputs(folder / model, prepared).items()}
-        np.savez(out / f"{Path(model).stem}.npz", **arrays)
+            arrays |= _openvino_outputs(folder / model, prepared)
+        np.savez(out / f"{Path(model).stem}.npz", machine=np.array(platform.machine()), **arrays)
         print(f"{model}: {', '.join(f'{k} {v.shape} {v.dtype}' for k, v in arrays.items())}")
 
 
@@ -100,35 +120,64 @@ def _predict_files(folder: Path) -> dict[str, np.ndarray | str]:
     return found
 
 
+def _compare_npz(model: str, expected: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> list[tuple[str, str, str]]:
+    """Rows (name, detail, verdict): verdict "ok", "FAIL" or "known" (reported, not failing)."""
+    rows = []
+    for name, value in expected.items():
+        if name == "machine":
+            continue
+        detail, ok = _compare_arrays(name, value, got[name])
+        rows.append((f"{model} {name} (ORT {got['machine']})", detail, "ok" if ok else "FAIL"))
+        if f"{ENGINE_OPENVINO}/refused" in got:
+            continue
+        for prefix, label in ((ENGINE_OPENVINO, "Engine's OpenVINO"), (RAW_OPENVINO, "OpenVINO API, f32")):
+            if f"{prefix}/{name}" in got:
+                detail, ok = _compare_arrays(name, value, got[f"{prefix}/{name}"])
+                known = prefix == RAW_OPENVINO and model in RAW_OPENVINO_KNOWN_WRONG
+                verdict = "ok" if ok else "known" if known else "FAIL"
+                if known and not ok:
+                    detail += f": {RAW_OPENVINO_KNOWN_WRONG[model]}"
+                rows.append((f"{model} {name} ({label} {got['machine']})", detail, verdict))
+    if f"{ENGINE_OPENVINO}/refused" in got:
+        verdict = "ok" if model in REFUSAL_ALLOWED else "FAIL"
+        rows.append((f"{model} Engine's OpenVINO", f"refused: {got[f'{ENGINE_OPENVINO}/refused']}", verdict))
+    return rows
+
+
+def _compare_predict(folder: str, expected: dict, got: dict) -> list[tuple[str, str, str]]:
+    if expected.keys() != got.keys():
+        return [(f"{folder} files", f"{sorted(expected)} vs {sorted(got)}", "FAIL")]
+    rows = []
+    for name, value in expected.items():
+        if isinstance(value, str):
+            rows.append((f"{folder} {name}", f"{value} vs {got[name]}", "ok" if value == got[name] else "FAIL"))
+        else:
+            detail, ok = _compare_arrays(name, value, got[name])
+            rows.append((f"{folder} {name}", detail, "ok" if ok else "FAIL"))
+    return rows
+
+
 def compare(x86: Path, arm: Path) -> int:
-    rows: list[tuple[str, str, bool]] = []
+    rows: list[tuple[str, str, str]] = []
     for model in MODELS:
         stem = Path(model).stem
         with np.load(x86 / f"{stem}.npz") as expected_file, np.load(arm / f"{stem}.npz") as got_file:
             expected, got = dict(expected_file), dict(got_file)
-        for name, value in expected.items():
-            rows.append((f"{model} {name} (ORT arm64)", *_compare_arrays(name, value, got[name])))
-            if f"openvino/{name}" in got:
-                rows.append((f"{model} {name} (OpenVINO arm64, f32)", *_compare_arrays(name, value, got[f"openvino/{name}"])))
-        for stem_dir in (f"predict-{stem}",):
-            expected_files, got_files = _predict_files(x86 / stem_dir), _predict_files(arm / stem_dir)
-            if expected_files.keys() != got_files.keys():
-                rows.append((f"{stem_dir} files", f"{sorted(expected_files)} vs {sorted(got_files)}", False))
-            for name, value in expected_files.items():
-                if name not in got_files:
-                    continue
-                if isinstance(value, str):
-                    rows.append((f"{stem_dir} {name}", f"{value} vs {got_files[name]}", value == got_files[name]))
-                else:
-                    rows.append((f"{stem_dir} {name}", *_compare_arrays(name, value, got_files[name])))
+        if str(got["machine"]) not in ("aarch64", "arm64"):
+            rows.append((f"{model} machine", f"the arm64 side ran on {got['machine']}", "FAIL"))
+        rows += _compare_npz(model, expected, got)
+        folder = f"predict-{stem}"
+        rows += _compare_predict(folder, _predict_files(x86 / folder), _predict_files(arm / folder))
         info_x86, info_arm = (x86 / f"info-{stem}.txt").read_text(), (arm / f"info-{stem}.txt").read_text()
-        rows.append((f"edgemtl info {model}", "same text" if info_x86 == info_arm else "differs", info_x86 == info_arm))
+        rows.append((f"edgemtl info {model}", "same text" if info_x86 == info_arm else "differs",
+                     "ok" if info_x86 == info_arm else "FAIL"))
     width = max(len(name) for name, _, _ in rows)
-    for name, detail, ok in rows:
-        print(f"{'ok  ' if ok else 'FAIL'} {name:<{width}}  {detail}")
-    failed = [name for name, _, ok in rows if not ok]
-    print(f"arm64 vs x86: {len(rows) - len(failed)} of {len(rows)} checks agree")
-    return 1 if failed else 0
+    for name, detail, verdict in rows:
+        print(f"{verdict:<5} {name:<{width}}  {detail}")
+    counts = {verdict: sum(row[2] == verdict for row in rows) for verdict in ("ok", "FAIL", "known")}
+    print(f"arm64 vs x86: {counts['ok']} of {len(rows)} checks agree, {counts['FAIL']} fail, "
+          f"{counts['known']} known differences reported")
+    return 1 if counts["FAIL"] else 0
 
 
 def main() -> int:
