@@ -74,9 +74,15 @@ def _frames(engine, count: int) -> np.ndarray:
 
 
 def parity(model: Path, device: str, count: int) -> int:
+    from edgemtl.errors import EdgemtlError
     from edgemtl.runtime import Engine
 
-    target, reference = Engine(model, device), Engine(model, "cpu")
+    try:
+        target = Engine(model, device)
+    except EdgemtlError as exc:
+        print(f"{model.name}: no {device} session here: {exc}")
+        return 1
+    reference = Engine(model, "cpu")
     frames = _frames(reference, count)
     got, expected = target.run(frames), reference.run(frames)
     failed = False
