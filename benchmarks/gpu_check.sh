@@ -19,8 +19,10 @@
 #   detection   the detection export: CUDA vs CPU outputs, then edgemtl bench on CUDA
 #   tensorrt    edgemtl bench --device tensorrt, where TensorRT's libraries are installed
 #
-# onnxruntime-gpu: when the installed onnxruntime has no CUDA provider, the wheel given by --ort-wheel (or
-# found as .whl/onnxruntime_gpu-*.whl) replaces it (--no-deps: the CPU package brought the dependencies).
+# onnxruntime-gpu: when the installed onnxruntime has no CUDA provider, it is replaced (--no-deps: the CPU
+# package brought the dependencies) by the wheel given by --ort-wheel, else one found in .whl/ or /opt/wheels/,
+# else whatever pip's own find-links offer without an index (the GPU machine may have no network).
+# PYTHON=... chooses the interpreter (default python3): the one with PyTorch's CUDA libraries.
 # --dry-run (tested on the CPU, tests/runtime/test_gpu_check.py): checks that every step's script exists and compiles
 # and declares the flags the step passes, that the tests collect, and writes the file with every step
 # "not run (dry run)"; exits 1 when a step's script is missing or does not parse.
@@ -137,13 +139,15 @@ EOF
 ensure_ort_gpu() {
     "$PY" -c "import onnxruntime as o, sys; sys.exit('CUDAExecutionProvider' not in o.get_available_providers())" \
         2>/dev/null && return 0
-    [ -z "$wheel" ] && wheel=$(ls .whl/onnxruntime_gpu-*.whl 2>/dev/null | tail -n 1)
-    if [ -z "$wheel" ]; then
-        echo "onnxruntime has no CUDA provider and no onnxruntime-gpu wheel was given (--ort-wheel)"
+    [ -z "$wheel" ] && wheel=$(ls .whl/onnxruntime_gpu-*.whl /opt/wheels/onnxruntime_gpu-*.whl 2>/dev/null | tail -n 1)
+    local source=${wheel:-onnxruntime-gpu} found=$out/ort-gpu-wheel
+    # found first, offline; only then is the CPU package removed (both install the same onnxruntime module)
+    if ! "$PY" -m pip download -q --no-index --no-deps -d "$found" "$source" >"$out/logs/ort-gpu.log" 2>&1; then
+        echo "onnxruntime has no CUDA provider and no onnxruntime-gpu wheel was found (--ort-wheel WHEEL)"
         return 1
     fi
-    { "$PY" -m pip uninstall -y -q onnxruntime && "$PY" -m pip install -q --no-deps "$wheel"; } >"$out/logs/ort-gpu.log" 2>&1 \
-        || { echo "installing $wheel failed (logs/ort-gpu.log)"; return 1; }
+    { "$PY" -m pip uninstall -y -q onnxruntime && "$PY" -m pip install -q --no-deps "$found"/onnxruntime_gpu-*.whl; } \
+        >>"$out/logs/ort-gpu.log" 2>&1 || { echo "installing onnxruntime-gpu failed (logs/ort-gpu.log)"; return 1; }
 }
 
 # TensorRT's libraries from its pip packages (tensorrt-cu13: tensorrt_libs/), for ORT's TensorRT provider.
