@@ -181,7 +181,7 @@ def main() -> None:
         folder = Path(name)
         video = write_drive_video(folder / "drive.mp4", 400, FRAME)
         on = "1 inference thread" if args.device == "cpu" else f"device {args.device}"
-        print(f"\nSpeed per {FRAME[1]}x{FRAME[0]} frame, ms (median of {args.runs}, in turns; {on}):\n")
+        print(f"\nSpeed per {FRAME[0]}x{FRAME[1]} frame, ms (median of {args.runs}, in turns; {on}):\n")
         print(
             "| preset | file | engine only | engine, outputs into a pool | end to end | e2e / engine "
             "| host e2e / this e2e | stages alone (ms) | slowest thread (FPS) | pipeline (FPS) | pipeline / slowest "
@@ -198,7 +198,7 @@ def main() -> None:
             checkpoint = trained_checkpoint(args, folder)
             segmentation = next(t for t in checkpoint.tasks if t.name == "segmentation")
             classes = " | ".join(f"IoU {c}" for c in segmentation.classes)
-            print(f"\nSegmentation at {FRAME[1]}x{FRAME[0]} on {args.quality_frames} held-out scenes:\n")
+            print(f"\nSegmentation at {FRAME[0]}x{FRAME[1]} on {args.quality_frames} held-out scenes:\n")
             print(f"| path | mIoU | {classes} |\n|---|---|" + "---|" * len(segmentation.classes))
             for row in quality_rows(checkpoint, folder, args.quality_frames):
                 print(row)

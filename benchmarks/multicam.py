@@ -1,6 +1,6 @@
 """Several cameras batched into one engine vs one pipeline per camera (issue 14: target ≥ 1.5× in total).
 
-Four synthetic drive videos (640x480 by default) through a random-weight nano export, three ways, on
+Four synthetic drive videos (480x640 by default) through a random-weight nano export, three ways, on
 the same machine, interleaved (the order rotates each repeat) and repeated (medians reported):
 
     batched      one `edgemtl camera A B C D` pipeline: the newest frame of each source in one run per tick
@@ -150,7 +150,7 @@ def main() -> None:
         costs = stages(model, videos[0])
     print(f"machine: {describe_machine()}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load during the runs: {' | '.join(loads)}")
-    sizes = f"{args.frames} frames each, {width}x{height}"
+    sizes = f"{args.frames} frames each, {height}x{width}"
     print(f"4 sources, {sizes}, {args.preset} on device {DEVICE}, {args.repeats} repeats")
     print("| way | total FPS (median) | each repeat | batched ÷ this | per-source p99 ms (median) |")
     print("|---|---|---|---|---|")

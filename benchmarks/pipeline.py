@@ -2,8 +2,8 @@
 
 Random-weight models exported as `edgemtl export` does (speed does not depend on the weights). For
 each preset and each engine setting: engine-only latency and throughput at batch 1 and 8, end to end
-(a 640x480 camera frame → predict → overlay), PyTorch eager on the same computation, and the camera
-pipeline on a synthetic 640x480 drive video against the model alone on the same frames. Every
+(a 480x640 camera frame → predict → overlay), PyTorch eager on the same computation, and the camera
+pipeline on a synthetic 480x640 drive video against the model alone on the same frames. Every
 provider usable here is measured; the others are listed with the reason.
 
     python benchmarks/pipeline.py [--presets nano small] [--runs 300] [--pipeline-frames 1000]

@@ -1,6 +1,6 @@
 """Memory over a long run: 20,000 frames through one camera pipeline, resident memory (RSS) sampled as it goes.
 
-A synthetic drive video (640x480 unless --size) is decoded again and again (the source reopens it at its
+A synthetic drive video (480x640 unless --size) is decoded again and again (the source reopens it at its
 end), so the real decode → resize → infer → overlay → output path runs the whole time. RSS must stay
 flat: the pipeline reuses its buffers and keeps latency statistics in constant memory.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,22 @@ from tests.helpers import TINY_SIZE
 
 # No test downloads anything: timm and huggingface_hub stay off the network (timm encoders use random init).
 os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture
+def python_signals():
+    """SIGINT on Python's own handler (KeyboardInterrupt) and SIGTERM on the system default, as a program started
+    from a terminal has them, for a test that sends itself a signal; what was there is put back after.
+
+    A test must not take them as given: a suite run as a background job (`pytest &` from a script, some CI
+    runners) inherits SIGINT ignored, and then Python installs no handler for it."""
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for number, handler in previous.items():
+        if handler is not None:  # None: a handler set from C, which Python cannot put back
+            signal.signal(number, handler)
 
 
 @pytest.fixture(scope="session")

@@ -40,8 +40,9 @@ def write_video(path: Path, count: int, size: tuple[int, int] = (40, 48), fps: f
     return path
 
 
-def write_foreign_onnx(path: Path) -> Path:
-    """A valid ONNX model that edgemtl did not write: one Identity node, no edgemtl metadata."""
+def write_foreign_onnx(path: Path, ir_version: int = 8) -> Path:
+    """A valid ONNX model that edgemtl did not write: one Identity node, no edgemtl metadata (`ir_version` above
+    what onnxruntime reads: a file from a newer exporter)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -49,7 +50,7 @@ def write_foreign_onnx(path: Path) -> Path:
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign", [x], [y])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
+    model.ir_version = ir_version
     onnx.save(model, str(path))
     return path
 

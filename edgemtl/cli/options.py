@@ -169,7 +169,7 @@ runtime_device_option = click.option(
     show_default=True,
     help="Where to run (CUDA tested on an H100; TensorRT untested).",
 )
-seed_option = click.option("--seed", type=int, default=0, show_default=True)
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
 progress_option = click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 outside_paths_option = click.option(
     "--allow-outside-paths",

@@ -19,7 +19,6 @@ from edgemtl.cli.options import (
     outside_paths_option,
     parse_size,
     runtime_device_option,
-    seed_option,
     status_echo,
     verbose,
 )
@@ -34,10 +33,13 @@ from edgemtl.errors import ConfigError
     "--split",
     type=click.Choice(["all", "train", "val", "test"]),
     default=None,
-    help="The samples of DATA's split column to score [all; synthetic: test].",
+    help="The samples of DATA's split column to score; train/val without val rows: training's seeded holdout; "
+    "test without test rows: an error [all; synthetic: test].",
 )
 @click.option("--frames", type=click.IntRange(1), default=400, show_default=True, help="Synthetic scenes.")
-@seed_option
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="The run's seed: its synthetic scenes, its holdout."
+)
 @device_option
 @output_option("runs/eval/exp", "Output folder (a new numbered one if it exists).")
 @outside_paths_option
@@ -135,7 +137,9 @@ def predict(sources: tuple[str, ...], model: Path | None, output: str, device: s
 @engine_options(spinning=False)
 @click.option("--live/--no-live", default=None, help="Newest frame only, stale ones dropped [cameras, streams].")
 @click.option("--pace/--no-pace", default=False, help="Read a video file at its own frame rate.")
-@click.option("--frames", "max_frames", type=click.IntRange(1), default=None, help="Stop after this many frames.")
+@click.option(
+    "--frames", "max_frames", type=click.IntRange(1), default=None, help="Stop after this many frames (per source)."
+)
 @click.option("--reconnects", type=click.IntRange(0), default=3, show_default=True, help="Stream reconnect attempts.")
 @click.option("--stats/--no-stats", "draw_stats", default=True, help="Draw FPS and latency on the frames.")
 @click.option("--json", "summary_json", type=click.Path(path_type=Path), default=None, help="Write the summary here.")
@@ -171,14 +175,35 @@ def camera(sources: tuple[str, ...], **flags: Any) -> None:
 @click.command()
 @click.argument("sources", nargs=-1)
 @click.option("-m", "--model", "models", multiple=True, type=click.Path(path_type=Path), help="An .onnx file [repeat].")
-@click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "cuda", "tensorrt"]), help="[every one]")
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    type=click.Choice(["cpu", "cuda", "tensorrt"]),
+    help="Where to time [every one usable; the others are listed with why].",
+)
 @engine_options(spinning=True)
-@click.option("--batch", "batches", multiple=True, type=click.IntRange(1), default=(1,), show_default=True)
-@click.option("--runs", type=click.IntRange(10), default=200, show_default=True, help="Timed calls per row.")
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Adds PyTorch eager rows.")
+@click.option(
+    "--batch", "batches", multiple=True, type=click.IntRange(1), default=(1,), show_default=True, help="Batch size."
+)
+@click.option(
+    "--runs", type=click.IntRange(10), default=200, show_default=True, help="Timed calls per row (10 or more)."
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Adds PyTorch eager rows (an .onnx file holds no weights PyTorch runs).",
+)
 @click.option("--video", type=click.Path(path_type=Path), default=None, hidden=True)  # older spelling of SOURCE
 @click.option("--frame-size", default="480x640", show_default=True, help="Camera frame HxW for end-to-end rows.")
-@click.option("--pipeline-frames", type=click.IntRange(0), default=500, show_default=True, help="0: no pipeline.")
+@click.option(
+    "--pipeline-frames",
+    type=click.IntRange(0),
+    default=500,
+    show_default=True,
+    help="Frames for the pipeline rows; 0: none.",
+)
 @click.option("-o", "--output", "--json", "output", type=click.Path(path_type=Path), help="Write the results as JSON.")
 def bench(
     sources: tuple[str, ...],

@@ -33,7 +33,9 @@ from edgemtl.errors import ConfigError
 )
 @click.option("--epochs", type=click.IntRange(1), default=None, help="[image 12, vector 30]")
 @click.option("--train-size", type=click.IntRange(8), default=3000, show_default=True, help="Scenes or rows.")
-@click.option("--video-frames", type=click.IntRange(1), default=300, show_default=True)
+@click.option(
+    "--video-frames", type=click.IntRange(1), default=300, show_default=True, help="Frames of the synthetic drive."
+)
 @seed_option
 @device_option
 @progress_option
@@ -97,6 +99,11 @@ class TrainCommand(click.Command):
     so they are written once (edgemtl.train.config) and `edgemtl info` never loads PyTorch to parse flags."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        self.fill_defaults()
+        return super().parse_args(ctx, args)
+
+    def fill_defaults(self) -> None:
+        """The flags' defaults from TrainConfig and DataConfig (also for docs/cli.md, edgemtl.cli.reference)."""
         from edgemtl.train.config import RunConfig
 
         defaults = RunConfig().to_dict()
@@ -106,7 +113,6 @@ class TrainCommand(click.Command):
                 section, _, name = key.rpartition(".")
                 param.default = (defaults[section] if section else defaults)[name]
                 param.show_default = True
-        return super().parse_args(ctx, args)
 
 
 @click.command("train", cls=TrainCommand)
@@ -129,16 +135,20 @@ class TrainCommand(click.Command):
     "val rows of its split column, else whole groups holding 10% of --data.",
 )
 @click.option("--preset", help="nano, small or base.")
-@click.option("--input-size", default=None, help="HxW or N; default: the preset's.")
-@click.option("--encoder", help="'' for the preset's own, or timm:<name> (pip install edgemtl[timm]).")
+@click.option(
+    "--input-size",
+    default=None,
+    help="HxW or N, multiples of 32; default: the preset's (nano 96x160, small 192x320, base 256x448).",
+)
+@click.option("--encoder", help="'' for the preset's own, or timm:<name> (needs timm: see docs/training.md).")
 @click.option("--pretrained/--no-pretrained", help="A timm encoder's ImageNet weights, from timm's hub.")
 @click.option("--weights", help="A timm encoder's weights from a local state dict file (.pth or .safetensors).")
 @click.option("--freeze-encoder/--no-freeze-encoder", help="Train the decoder and heads only.")
 @click.option("--encoder-lr-scale", type=click.FloatRange(0, min_open=True), help="Encoder LR / --lr.")
 @click.option("--resize", type=click.Choice(["stretch", "letterbox", "crop"]), help="How camera frames fit the input.")
-@click.option("--epochs", type=click.IntRange(1))
+@click.option("--epochs", type=click.IntRange(1), help="Training epochs; with --resume, more extend the run.")
 @click.option("--batch-size", type=click.IntRange(1), help="Per process under torchrun.")
-@click.option("--lr", type=click.FloatRange(0, min_open=True))
+@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Learning rate.")
 @click.option("--train-size", type=click.IntRange(1), help="Synthetic scenes to train on.")
 @click.option(
     "--weighting",
@@ -161,7 +171,7 @@ class TrainCommand(click.Command):
     "class, e.g. segmentation=1,1,5,2. Repeatable.",
 )
 @click.option("--skips/--no-skips", help="Encoder skips into the segmentation decoder.")
-@click.option("--seed", type=int)
+@click.option("--seed", type=int, help="Seed of the data, the model and the holdout.")
 @device_option
 @outside_paths_option
 @click.option("-o", "--output", "--out", "output", default=None, help="Run folder [runs/train/exp, or numbered].")
@@ -221,7 +231,7 @@ def task_options(option: str, values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--format", "target", type=click.Choice(["onnx", "triton"]), default="onnx", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
-@click.option("--opset", type=int, default=18, show_default=True)
+@click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset.")
 @click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
 @click.option("--input-size", default=None, help="HxW or N, multiples of 32; default: the training size.")
 @click.option("--raw-logits/--no-raw-logits", default=False, help="Also output raw logits per task.")
@@ -238,7 +248,9 @@ def task_options(option: str, values: tuple[str, ...]) -> dict[str, str]:
     "inside and returns masks at the frame's size.",
 )
 @click.option("--overlay-output", is_flag=True, help="With --frame-size: also output the frame with the mask blended.")
-@click.option("--overlay-alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option(
+    "--overlay-alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="The mask's opacity."
+)
 @click.option("--verify/--no-verify", default=True, help="Compare with PyTorch on labelled validation frames.")
 @click.option(
     "--verify-data",
@@ -246,7 +258,9 @@ def task_options(option: str, values: tuple[str, ...]) -> dict[str, str]:
     help="'synthetic', a dataset folder or a manifest (its val split, if it has one); default: the frames that "
     "validated the checkpoint.",
 )
-@click.option("--verify-frames", type=click.IntRange(1), default=256, show_default=True)
+@click.option(
+    "--verify-frames", type=click.IntRange(1), default=256, show_default=True, help="Frames compared with PyTorch."
+)
 @click.option(
     "--calib-data",
     default=None,

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgemtl.data import ArrayDataset, TableColumns, VectorDataset, open_dataset
-from edgemtl.data.splits import ALL, SYNTHETIC, SYNTHETIC_VAL_SCENES, open_recorded
+from edgemtl.data.splits import ALL, SYNTHETIC, SYNTHETIC_VAL_SCENES, open_recorded, scored_split
 from edgemtl.data.synthetic import labels_all
 from edgemtl.errors import ConfigError, DataError, ModelFileError
 from edgemtl.features import FeatureSpec
@@ -224,10 +224,13 @@ def evaluation_data(evaluator: Evaluator, request: EvalRequest) -> tuple[ArrayDa
             "a dataset folder or manifest"
         )
     spec = request.data or SYNTHETIC
-    split = request.split or ("test" if spec == SYNTHETIC else ALL)
-    drawn = {"count": request.frames, "seed": request.seed}  # synthetic scenes; a folder is read whole
-    data = open_dataset(spec, split, size=size, tasks=tasks, allow_outside=outside, **drawn)
-    return data, spec, "all frames" if split == ALL else f"{split} split"
+    if spec == SYNTHETIC:
+        split = request.split or "test"
+        data = open_dataset(spec, split, size=size, tasks=tasks, count=request.frames, seed=request.seed)
+        return data, spec, f"{split} split"
+    data = open_dataset(spec, ALL, size=size, tasks=tasks, allow_outside=outside)
+    data, how = scored_split(data, request.split or ALL, request.seed, spec)
+    return data, spec, how
 
 
 def _vector_data(evaluator: Evaluator, request: EvalRequest) -> tuple[VectorDataset, str, str]:
@@ -238,10 +241,10 @@ def _vector_data(evaluator: Evaluator, request: EvalRequest) -> tuple[VectorData
         return rows, record["data"], "the run's validation split"
     if request.data is None:
         raise ConfigError(f"{evaluator.path} takes feature vectors: give a CSV table, `edgemtl eval TABLE -m MODEL`")
-    split = request.split or ALL
     columns = TableColumns(features.names, features.missing)
-    rows = open_dataset(request.data, split, size=None, tasks=evaluator.tasks, columns=columns)
-    return rows.filled(features), request.data, "all rows" if split == ALL else f"{split} split"
+    rows = open_dataset(request.data, ALL, size=None, tasks=evaluator.tasks, columns=columns)
+    rows, how = scored_split(rows, request.split or ALL, request.seed, request.data)
+    return rows.filled(features), request.data, "all rows" if how == "all frames" else how
 
 
 def run_eval(request: EvalRequest) -> EvalReport:

@@ -14,7 +14,7 @@ from edgemtl.train import TrainResult, train
 from edgemtl.train.checkpoint import load_resumable
 from edgemtl.train.config import RunConfig, load_config
 from edgemtl.train.distributed import is_main_process
-from edgemtl.train.overrides import is_task_option, with_overrides
+from edgemtl.train.overrides import check_resumable, is_task_option, with_overrides
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,32 @@ def resolve_config(options: TrainOptions) -> RunConfig:
     return with_overrides(replace(run, train=settings, tasks=tasks), task_options)
 
 
+def _finished(run_dir: Path, run: RunConfig, log: Callable[[str], None]) -> TrainResult | None:
+    """A resumed run that has trained all its epochs already: said so, with how to extend it, before any data
+    is loaded; None when there are epochs left. Not an error (exit 0): a script that resumes a run until it is
+    done (a preemptible machine's restart loop) may call it once more than needed."""
+    resumed = load_resumable(run_dir / "last.pt")
+    epochs = run.train.epochs
+    if resumed.epoch != epochs:  # fewer left to train; more trained than asked is refused by `train`
+        return None
+    check_resumable(resumed.config, run.to_dict(), run_dir)  # other settings are refused, as `train` would
+    log(
+        f"{run_dir} is complete: it trained all {epochs} of its epochs, nothing to resume; to extend it, "
+        f"give more: edgemtl train --resume {run_dir} --epochs N (N > {epochs})"
+    )
+    training = resumed.training or {}
+    return TrainResult(
+        run_dir, run_dir / "best.pt", run_dir / "last.pt", training.get("best_metrics", {}), training.get("history", [])
+    )
+
+
 def run_train(options: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
     """Load the data the configuration names, train, and return where the checkpoints are."""
     run = resolve_config(options)
+    if options.resume is not None:
+        finished = _finished(options.resume, run, log)
+        if finished is not None:
+            return finished
     source, config = run.data, run.train
     counts = {"train_count": source.train_size, "val_count": source.val_size, "seed": config.seed}
     outside = source.allow_outside_paths  # a dataset's listing may name files outside its folder

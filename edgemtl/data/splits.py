@@ -68,6 +68,34 @@ def select_split(dataset: ArrayDataset, split: str, name: str) -> ArrayDataset:
     return dataset.subset(chosen)
 
 
+def scored_split(dataset: Any, split: str, seed: int, name: str) -> tuple[Any, str]:
+    """The samples of a folder's, manifest's or table's `split` as a run trained on it saw them, and how they
+    were chosen, in words for a report.
+
+    Where the split column names the split, its rows. Where it names no `val` rows (or there is no column),
+    "train" and "val" are derived exactly as `training_sets` derived them: the seeded holdout of `seed`
+    (the run's seed). Training holds out no test frames, so a "test" split the column does not name is an
+    error rather than a silent score of every frame, training frames included.
+    """
+    if split == ALL:
+        return dataset, "all frames"
+    column = "split" in dataset.info and dataset.info["split"]
+    named = has_splits(dataset) and np.any(np.isin(column, ("test",) if split == "test" else ("val",)))
+    if split == "test" and not named:
+        where = "names no test rows" if has_splits(dataset) else "is missing (no split column)"
+        raise DataError(
+            f"{name} has no test split: its split column {where}, and training holds out validation frames "
+            "only; score those with --split val, every frame with --split all, or mark test rows in its split column"
+        )
+    if named:
+        return select_split(dataset, split, name), f"{split} split"
+    train_set = select_split(dataset, "train", name)
+    kept, held = _holdout(train_set, seed)
+    derived = train_set.subset(held if split == "val" else kept)
+    why = "its split column names no val rows" if has_splits(dataset) else "it has no split column"
+    return derived, f"{split} split derived as training derives it ({why}: seeded holdout, seed {seed})"
+
+
 def open_dataset(
     spec: str | Path,
     split: str = "train",

@@ -2,7 +2,8 @@
 
 timm's `features_only` models return one feature map per reduction, as the built-in encoder does, and
 report their channels and reductions (`feature_info`); the decoder and heads are sized from those. timm
-is an optional dependency (`pip install edgemtl[timm]`), imported only when a timm encoder is asked for.
+is an optional dependency, imported only when a timm encoder is asked for. It imports torchvision, which
+imports only beside the torch build it was made for: `INSTALL_HINT` names the pair the README installs.
 Weights come from timm's hub (`pretrained`, on a machine that can reach it) or a local file (`weights`).
 """
 
@@ -20,7 +21,13 @@ from torch import Tensor, nn
 from edgemtl.errors import ConfigError
 
 PREFIX = "timm:"
-INSTALL_HINT = "install it with `pip install edgemtl[timm]` (timm and torchvision)"
+#: The torch + torchvision pair this project tests timm with (the README's); `edgemtl[timm]` alone does not
+#: import beside the CPU build of torch 2.13.0 the README's first command installs (it has no torchvision).
+TIMM_PAIR = "torch==2.14.1 torchvision==0.29.1"
+INSTALL_HINT = (
+    f'install timm with a torchvision built for your torch, e.g. `pip install {TIMM_PAIR} -e ".[dev,timm]"` '
+    "in a checkout (the pair the README names)"
+)
 
 
 def timm_name(encoder: str) -> str | None:
@@ -36,8 +43,9 @@ def _timm() -> Any:
     try:
         import timm
     except Exception as exc:  # ImportError, or torchvision's own import failing beside a foreign torch build
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ConfigError(
-            f"a timm encoder needs the timm package, which does not import here ({exc}): {INSTALL_HINT}"
+            f"a timm encoder needs the timm package, which does not import here ({reason}): {INSTALL_HINT}"
         ) from None
     return timm
 

@@ -284,15 +284,15 @@ class Engine:
             raise FrameError(f"frame has {_describe(frame)}: expected (H, W, 3) uint8 BGR")
         if frame.size == 0:
             raise FrameError(
-                f"frame is {frame.shape[1]}x{frame.shape[0]} pixels (width x height): an empty frame has "
+                f"frame is {frame.shape[0]}x{frame.shape[1]} pixels (height x width): an empty frame has "
                 "nothing to run on, expected at least 1x1"
             )
         if self._frame_sized:  # the graph resizes; a fixed frame size must be the camera's
             if None not in self._input_shape and frame.shape != self._input_shape:
                 height, width = self._input_shape[:2]
                 raise FrameError(
-                    f"frame is {frame.shape[1]}x{frame.shape[0]} (width x height): {self.path.name} takes camera "
-                    f"frames of {width}x{height}; re-export with --frame-size {frame.shape[0]}x{frame.shape[1]} "
+                    f"frame is {frame.shape[0]}x{frame.shape[1]} (height x width): {self.path.name} takes camera "
+                    f"frames of {height}x{width}; re-export with --frame-size {frame.shape[0]}x{frame.shape[1]} "
                     "or --frame-size dynamic"
                 )
             return frame

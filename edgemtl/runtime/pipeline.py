@@ -44,6 +44,7 @@ log = logging.getLogger("edgemtl")
 
 PERCENTILES = (50, 90, 99)
 _LIVE_WINDOW_S = 1.0  # live FPS and latency are over the last second: recent enough to react, stable to read
+_MEASURING = "measuring..."  # the statistics' text until two frames were written
 _TEXT_REFRESH_S = 0.5  # the statistics drawn on the frame change at most this often, so they can be read
 END = object()  # the inference thread's last item
 
@@ -133,7 +134,7 @@ class _LiveMeter:
 
     def text(self, dropped: int) -> str:
         if len(self.recent) < 2:
-            return "measuring..."
+            return _MEASURING
         live = self.snapshot(dropped, 0)
         return (
             f"{live['fps']:.1f} FPS  latency {live['latency_p50_ms']:.1f} ms (p99 {live['latency_p99_ms']:.1f})  "
@@ -159,7 +160,7 @@ class Lane:
         self.source, self.sink, self.stats, self.index = source, sink, stats, index
         self.steadier, self.results, self.draw_stats = steadier, results, draw_stats
         self.overlay, self.histogram, self.meter = Overlay(), LatencyHistogram(), _LiveMeter()
-        self.text, self.next_text = "measuring...", 0.0
+        self.text, self.next_text = _MEASURING, 0.0
         self.live = self.meter.snapshot(0, 0)  # the figures a sink may show (the web viewer), refreshed with the text
 
     def emit(self, frame: Frame, prediction: Prediction) -> float:
@@ -183,7 +184,7 @@ class Lane:
         self.histogram.add(latency)
         self.meter.add(now, latency)
         self.stats.frames += 1
-        if now >= self.next_text:
+        if now >= self.next_text or self.text == _MEASURING:  # a fast file shows figures from its 2nd frame on
             self.text, self.next_text = self.meter.text(self.source.dropped), now + _TEXT_REFRESH_S
             self.live = self.meter.snapshot(self.source.dropped, self.stats.frames)
         return now

@@ -131,14 +131,41 @@ def open_session(
         with _quiet_onnxruntime():
             return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # ORT raises its own pybind types (InvalidProtobuf, Fail, ...) for bad files
-        raise ModelFileError(f"{path} is not a loadable ONNX model ({_ort_reason(exc)})") from None
+        raise ModelFileError(
+            f"{path} is not a loadable ONNX model ({ort_reason(exc)}; onnxruntime {ort.__version__})"
+        ) from None
 
 
-def _ort_reason(exc: Exception) -> str:
-    """ORT's message without its "[ONNXRuntimeError] : 1 : FAIL :" prefix, on one bounded line."""
+_SOURCE_LOCATION = re.compile(r"\S+\.(?:cc|cpp|cxx|cu|h|hpp):\d+\s+")
+_FUNCTION_START = re.compile(r"[\w:~<>*&, ]*?[\w>]\(")
+
+
+def ort_reason(exc: Exception) -> str:
+    """ORT's reason on one bounded line: without its "[ONNXRuntimeError] : 1 : FAIL :" prefix, its "Load model
+    from X failed:" (the caller names the file), and the C++ source location and function signature it puts
+    before the reason, so a long signature cannot push the reason itself past the bound."""
     lines = str(exc).strip().splitlines()
-    reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", lines[0]) if lines else type(exc).__name__
-    return reason[:300].rstrip()
+    if not lines:
+        return type(exc).__name__
+    reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", lines[0])
+    reason = re.sub(r"^Load model from .*? failed:\s*", "", reason)
+    located = _SOURCE_LOCATION.search(reason)
+    if located:
+        rest = reason[located.end() :]
+        function = _FUNCTION_START.match(rest)
+        end = _closing_paren(rest, function.end() - 1) if function else -1
+        reason = reason[: located.start()] + (rest[end + 1 :].lstrip(" :") if end >= 0 else rest)
+    return reason.strip()[:300].rstrip() or type(exc).__name__
+
+
+def _closing_paren(text: str, opening: int) -> int:
+    """The index of the parenthesis closing the one at `opening`, or -1."""
+    depth = 0
+    for index in range(opening, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0:
+            return index
+    return -1
 
 
 def check_static_shapes(metadata: ModelMetadata, provider: str, path: Path) -> None:

@@ -9,11 +9,13 @@ A path that cannot be written fails in `open_output`, before any work.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -75,13 +77,13 @@ class VideoFileSink(FrameSink):
         self.fourcc = cv2.VideoWriter_fourcc(*codec)
         self.fps = fps
         self.writer: cv2.VideoWriter | None = None
-        self.size: tuple[int, int] | None = None  # (width, height)
+        self.size: tuple[int, int] | None = None  # (height, width)
         self.frames = 0
 
     def write(self, image: np.ndarray, name: str = "") -> None:
-        size = (image.shape[1], image.shape[0])
+        size = image.shape[:2]
         if self.writer is None:
-            self.writer = cv2.VideoWriter(str(self.path), self.fourcc, self.fps, size)
+            self.writer = cv2.VideoWriter(str(self.path), self.fourcc, self.fps, (size[1], size[0]))
             if not self.writer.isOpened():
                 self.writer = None
                 why = _why(self.path)
@@ -90,7 +92,7 @@ class VideoFileSink(FrameSink):
         elif size != self.size:
             raise OutputError(
                 f"frame {name or self.frames} is {size[0]}x{size[1]} but video {self.path} is "
-                f"{self.size[0]}x{self.size[1]}: a video keeps one frame size"
+                f"{self.size[0]}x{self.size[1]} (height x width): a video keeps one frame size"
             )
         free = free_bytes(self.path.parent)
         if free < self.reserve_bytes + 32 * self.frames:
@@ -241,6 +243,19 @@ class DisplaySink(FrameSink):
         cv2.destroyWindow(self.title)
 
 
+@contextlib.contextmanager
+def _needs_extra(extra: str, what: str) -> Iterator[None]:
+    """An optional output's library missing from a runtime-only install (`pip install .`): one line naming the
+    extra that brings it, instead of an import traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if not missing or missing == "edgemtl":
+            raise
+        raise OutputError(f"{what} needs {missing}, from an extra: pip install 'edgemtl[{extra}]'") from None
+
+
 def open_output(
     uri: str | Path, *, fps: float | None = None, overwrite: bool = False, token: str | None = None
 ) -> FrameSink:
@@ -255,8 +270,8 @@ def open_output(
     if text in (NO_OUTPUT, ""):
         return NullSink()
     if text.startswith("http://"):
-        from edgemtl.runtime.viewer import open_viewer
-
+        with _needs_extra("viewer", f"output {text} (the web viewer)"):
+            from edgemtl.runtime.viewer import open_viewer
         return open_viewer(text, token=token)
     if "://" in text:
         raise OutputError(
@@ -265,8 +280,8 @@ def open_output(
         )
     path = Path(text)
     if path.suffix.lower() == ".mcap":
-        from edgemtl.runtime.recording import McapSink
-
+        with _needs_extra("mcap", f"output {path} (an MCAP recording)"):
+            from edgemtl.runtime.recording import McapSink
         return McapSink(path, overwrite=overwrite)
     if path.suffix.lower() in VIDEO_CODECS:
         if path.exists() and not overwrite:

@@ -111,8 +111,8 @@ class VideoSource(FrameSource):
     SourceError. A network stream (`reconnects` > 0) that stops is reopened up to `reconnects` times.
 
     What the size check can see: OpenCV's FFmpeg backend scales every frame of a stream whose size changes
-    to the first size, and keeps reporting that size (OpenCV 5.0: an MJPEG stream going 48x40 → 80x64
-    came out 48x40 throughout), so such a change is not detected there: the frames arrive scaled. Backends
+    to the first size, and keeps reporting that size (OpenCV 5.0: an MJPEG stream going 40x48 → 64x80
+    came out 40x48 throughout), so such a change is not detected there: the frames arrive scaled. Backends
     that pass the new size through (V4L2 after a format change, GStreamer) are refused here.
     """
 
@@ -167,7 +167,7 @@ class VideoSource(FrameSource):
             return cv2.VideoCapture(self.target, cv2.CAP_FFMPEG, params)
         if isinstance(self.target, str) and not _is_camera(self.target):
             # A file: one decoder thread. The pipeline already decodes beside inference; FFmpeg's frame
-            # threads on top cost CPU (measured 0.86 vs 0.61 ms per 640x480 MPEG-4 frame on 2 cores).
+            # threads on top cost CPU (measured 0.86 vs 0.61 ms per 480x640 MPEG-4 frame on 2 cores).
             capture = cv2.VideoCapture(self.target, cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, 1])
             if capture.isOpened():
                 return capture
@@ -203,8 +203,8 @@ class VideoSource(FrameSource):
             self.size = image.shape[:2]
         elif image.shape[:2] != self.size:
             raise SourceError(
-                f"source {self.uri!r} changed frame size from {self.size[1]}x{self.size[0]} to "
-                f"{image.shape[1]}x{image.shape[0]} at frame {self._index}: expected one size per stream"
+                f"source {self.uri!r} changed frame size from {self.size[0]}x{self.size[1]} to {image.shape[0]}x"
+                f"{image.shape[1]} (height x width) at frame {self._index}: expected one size per stream"
             )
         now = time.perf_counter()
         if self.pace and self.fps:

@@ -59,7 +59,7 @@ COLUMNS = (
 
 def engine_only(input_size: tuple[int, int]) -> str:
     """The measure of a row timing the graph alone; rows with equal measures compare like for like."""
-    return f"engine only, {input_size[1]}x{input_size[0]} input"
+    return f"engine only, {input_size[0]}x{input_size[1]} input"
 
 
 def make_row(
@@ -100,7 +100,7 @@ def bench_engine(
         rows.append(make_row(engine, name, precision, engine_only(size), batch, timings))
     overlay = Overlay()
     timings = time_calls(lambda: overlay.render(frame, engine.predict(frame)), runs)
-    measure = f"predict + overlay, {frame.shape[1]}x{frame.shape[0]} frame"
+    measure = f"predict + overlay, {frame.shape[0]}x{frame.shape[1]} frame"
     rows.append(make_row(engine, name, precision, measure, 1, timings))
     return rows
 
@@ -170,7 +170,7 @@ class StageSplit:
     """
 
     model: str
-    frame: str  # "640x480"
+    frame: str  # "480x640": height x width, as the flags take it
     medians_ms: dict[str, float]
 
     @property
@@ -206,7 +206,7 @@ def split_stages(engine: Engine, video: Path, sink: FrameSink, *, frames: int = 
             for stage, begin, end in zip(STAGES, marks, marks[1:]):
                 timings[stage].append(end - begin)
     medians = {stage: float(np.median(times)) * 1e3 for stage, times in timings.items()}
-    return StageSplit(engine.path.name, f"{width}x{height}", medians)
+    return StageSplit(engine.path.name, f"{height}x{width}", medians)
 
 
 def markdown_table(rows: list[BenchRow]) -> list[str]:

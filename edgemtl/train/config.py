@@ -8,7 +8,7 @@
     preset = "nano"
     input_size = [96, 160]          # height, width; or one number for a square; omit for the preset's
     skips = true
-    encoder = "timm:regnetx_002"    # omit: the preset's own; a timm features_only model (pip install edgemtl[timm])
+    encoder = "timm:regnetx_002"    # omit: the preset's own; a timm features_only model (docs/training.md: timm)
     pretrained = false              # timm's ImageNet weights, from its hub (a machine that can reach it)
     weights = "regnetx_002.pth"     # or: a local state dict of that timm model
     resize = "letterbox"            # how camera frames of another aspect fit: stretch | letterbox | crop

@@ -109,7 +109,7 @@ void print_output(const std::string& name, const Ort::Value& value, const cv::Si
     const cv::Mat full = mask.size() == image_size ? mask : restore_mask(mask, image_size, where);
     std::map<int, size_t> pixels;
     for (auto it = full.begin<uint8_t>(); it != full.end<uint8_t>(); ++it) ++pixels[*it];
-    std::cout << " (" << full.cols << "x" << full.rows << " pixels), share per class id:";
+    std::cout << " (" << full.rows << "x" << full.cols << " pixels), share per class id:";
     for (const auto& [id, n] : pixels) std::cout << " " << id << "=" << double(n) / full.total();
   } else if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
     print_values<float>(value, count);

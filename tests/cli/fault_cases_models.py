@@ -81,6 +81,18 @@ def _(kit: Kit) -> None:
 
 
 @fault(
+    "model-ir-too-new",
+    "an ONNX file of an IR version newer than this onnxruntime reads",
+    "edgemtl info future.onnx",
+    "Error: future.onnx is not a loadable ONNX model (Unsupported model IR version: 99, max supported IR version: "
+    "…; onnxruntime …)",
+    "the file",
+)
+def _(kit: Kit) -> None:
+    write_foreign_onnx(kit.root / "future.onnx", ir_version=99)
+
+
+@fault(
     "model-foreign",
     "a valid ONNX model edgemtl did not write",
     "edgemtl predict photo.png -m foreign.onnx -o out",

@@ -29,7 +29,7 @@ def test_bench_table_with_pytorch_and_the_pipeline(tmp_path, exported_model, tra
     assert rows == [
         ("CPUExecutionProvider", "engine only, 32x32 input", 1),
         ("CPUExecutionProvider", "engine only, 32x32 input", 3),
-        ("CPUExecutionProvider", "predict + overlay, 64x48 frame", 1),
+        ("CPUExecutionProvider", "predict + overlay, 48x64 frame", 1),
         (rows[3][0], "engine only, 32x32 input", 1),
         (rows[4][0], "engine only, 32x32 input", 3),
     ]
@@ -48,7 +48,7 @@ def test_bench_table_with_pytorch_and_the_pipeline(tmp_path, exported_model, tra
     speedups = [note for note in data["notes"] if "as fast as PyTorch eager" in note]
     assert len(speedups) == 2 and "batch 1" in speedups[0] and "batch 3" in speedups[1]
     (stages,) = data["stages"]
-    assert stages["frame"] == "64x48" and list(stages["ms"]) == [
+    assert stages["frame"] == "48x64" and list(stages["ms"]) == [
         "decode",
         "preprocess",
         "inference",
@@ -68,7 +68,7 @@ def test_bench_splits_the_host_path_and_the_in_graph_path_side_by_side(tmp_path,
     host, in_graph = data["stages"]
     assert (host["model"], in_graph["model"]) == (exported_model.name, frame_sized_model.name)
     # The frame-sized file is fed the camera's frame (its engine-only row says so) and needs no host resize.
-    assert ("CPUExecutionProvider", "engine only, 64x48 input", 1) in [
+    assert ("CPUExecutionProvider", "engine only, 48x64 input", 1) in [
         (r["runner"], r["measure"], r["batch"]) for r in data["rows"] if r["model"] == frame_sized_model.name
     ]
     assert set(in_graph["ms"]) == set(host["ms"])  # the same stages, so the two read side by side

@@ -100,7 +100,7 @@ def test_images_of_several_sizes_need_a_size(root: Path) -> None:
     image = cv2.imread(str(root / "images" / "000004.png"))
     cv2.imwrite(str(root / "images" / "000004.png"), cv2.resize(image, (64, 40)))
     write_mask(root / "masks" / "000004.png", np.zeros((40, 64), np.uint8), 4)
-    with pytest.raises(DataError, match=r"1 images .* differ in size .*first: 000004\.png is 64×40"):
+    with pytest.raises(DataError, match=r"1 images .* differ in size .*first: 000004\.png is 40×64"):
         load_folder(root)
     assert load_folder(root, size=(32, 48)).images.shape == (6, 32, 48, 3)
 
@@ -190,7 +190,7 @@ def test_mask_class_id_out_of_range(root: Path) -> None:
 
 def test_mask_size_differs_from_image(root: Path) -> None:
     write_mask(root / "masks" / "000000.png", np.zeros((30, 48), np.uint8), 4)
-    with pytest.raises(DataError, match=r"first: 000000\.png is 48×30, its image 48×32"):
+    with pytest.raises(DataError, match=r"first: 000000\.png is 30×48, its image 32×48"):
         load_folder(root)
 
 

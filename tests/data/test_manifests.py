@@ -228,7 +228,7 @@ def test_manifest_failures_are_one_line_each(tmp_path: Path, dataset: ArrayDatas
     cv2.imwrite(str(root / "masks" / "big.png"), np.zeros((8, 8), np.uint8))
     write_mask(root / "masks" / "big.png", np.zeros((30, 48), np.uint8), 4)
     assert re.search(
-        r"1 masks in .* of another size .*\(first: masks/big\.png is 48×30, its image 48×32\)",
+        r"1 masks in .* of another size .*\(first: masks/big\.png is 30×48, its image 32×48\)",
         write([rows[0], [*rows[1][:2], "masks/big.png"]]),
     )
     (root / "images" / "000003.png").write_bytes(b"broken")

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 ORT_ROOT = Path(os.environ.get("EDGEMTL_ORT_ROOT", REPO / "build" / "onnxruntime"))
 
-# `scene_probs: 0.1 0.2` or `segmentation_mask (64x48 pixels), share per class id: 0=0.25 3=0.75`;
+# `scene_probs: 0.1 0.2` or `segmentation_mask (48x64 pixels), share per class id: 0=0.25 3=0.75`;
 # the metadata lines (`edgemtl.tasks: ...`) do not match.
 OUTPUT_LINE = re.compile(r"^(\w+)(?: \(\d+x\d+ pixels\), share per class id)?: (.*)$")
 

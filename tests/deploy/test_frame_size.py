@@ -124,7 +124,7 @@ def test_a_frame_of_another_size_is_refused_with_the_fix(fixed_file):
     engine = Engine(fixed_file, device="cpu")
     with pytest.raises(FrameError) as error:
         engine.predict(np.zeros((40, 50, 3), np.uint8))
-    assert_one_line(error, "frame is 50x40", "takes camera frames of 80x48", "--frame-size 40x50", "dynamic")
+    assert_one_line(error, "frame is 40x50", "takes camera frames of 48x80", "--frame-size 40x50", "dynamic")
 
 
 def test_a_dynamic_file_takes_any_frame_size(dynamic_file):

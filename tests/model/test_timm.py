@@ -94,7 +94,7 @@ def test_bad_model_settings_are_one_line_before_any_data(settings, message):
 
 def test_without_timm_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "timm", None)  # `import timm` raises ImportError
-    with pytest.raises(ConfigError, match=r"needs the timm package.*pip install edgemtl\[timm\]"):
+    with pytest.raises(ConfigError, match=r"needs the timm package.*torch==2\.14\.1 torchvision==0\.29\.1"):
         check_timm_name(NAME)
 
 

@@ -191,7 +191,7 @@ def test_frame_size_change_mid_stream(tmp_path):
     assert source.read().image.shape == (40, 48, 3)
     with pytest.raises(SourceError) as error:
         source.read()
-    assert_one_line(error, "cam.avi", "48x40", "24x20", "frame 1")
+    assert_one_line(error, "cam.avi", "40x48", "20x24", "frame 1")
 
 
 # --- network streams (a local HTTP MJPEG server) ---------------------------------------------------------
@@ -256,7 +256,7 @@ def test_a_size_change_mid_stream_is_refused_or_scaled_as_the_docs_say(tmp_path)
         with open_source(path) as source:
             shapes = {frame.image.shape for frame in source}
     except SourceError as error:
-        assert "changed frame size from 48x40 to 80x64" in str(error)
+        assert "changed frame size from 40x48 to 64x80" in str(error)
     else:
         assert shapes == {(40, 48, 3)}, "scaled to the first size, as documented"
 

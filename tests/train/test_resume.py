@@ -157,6 +157,13 @@ def test_the_cli_resumes_extends_and_refuses_other_settings(tmp_path):
     assert [entry["epoch"] for entry in history(run_dir)] == [1, 2]
     assert json.loads((run_dir / "config.json").read_text())["train"]["epochs"] == 2
 
+    before = {name: (run_dir / name).read_bytes() for name in ("last.pt", "best.pt", "metrics.jsonl", "config.json")}
+    done = runner.invoke(main, ["train", "--resume", str(run_dir), "--no-progress"])  # a finished run: exit 0
+    assert done.exit_code == 0, done.output
+    assert "resuming" not in done.output and f"{run_dir} is complete: it trained all 2 of its epochs" in done.output
+    assert f"edgemtl train --resume {run_dir} --epochs N (N > 2)" in done.output
+    assert {name: (run_dir / name).read_bytes() for name in before} == before  # nothing trained, nothing written
+
 
 def test_a_run_on_a_relative_folder_resumes_from_another_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
