@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-PROBABILITY_TOLERANCE = 1e-4
+PROBABILITY_TOLERANCE = 1e-4  # every float output: probabilities, scores, and boxes (in pixels)
 # model file -> the frame it is fed: a plain export (the Engine resizes on the host) and a frame-sized one
 # (the graph resizes, and returns the mask at the frame's size)
 MODELS = {"model.onnx": "scene.png", "frame-sized.onnx": "scene.png"}
@@ -38,14 +38,18 @@ def make(folder: Path) -> None:
     import torch
 
     from edgemtl.deploy import ExportOptions, export_onnx
+    from edgemtl.kinds import KINDS
     from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model
-    from edgemtl.tasks import NAVIGATION_TASKS
+    from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
     from edgemtl.train import Checkpoint
 
     folder.mkdir(parents=True, exist_ok=True)
+    tasks = NAVIGATION_TASKS
+    if "detection" in KINDS:  # boxes, scores, classes and counts selected inside the graph, compared too
+        tasks = (*tasks, TaskSpec("objects", "detection", ("cone", "person")))
     torch.manual_seed(0)
-    model = create_model("nano", NAVIGATION_TASKS).eval()
-    checkpoint = Checkpoint("nano", NAVIGATION_TASKS, (64, 96), DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
+    model = create_model("nano", tasks).eval()
+    checkpoint = Checkpoint("nano", tasks, (64, 96), DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
     export_onnx(checkpoint, folder / "model.onnx", ExportOptions(), overwrite=True)
     export_onnx(checkpoint, folder / "frame-sized.onnx", ExportOptions(frame_size=FRAME_SIZE), overwrite=True)
     # smooth shapes plus noise: a frame the resize has work to do on, at a size the plain model was not exported at
