@@ -1,8 +1,9 @@
 """Shared by rare_class.py and demo_losses.py: train one model per loss setting on the same data, budget and
 seed, and score each on the same held-out scenes, so the settings compare side by side.
 
-A setting is "LOSS" or "LOSS+WEIGHTS" for the segmentation task (e.g. "dice_ce+median_frequency"); the
-other tasks keep their defaults. Metrics are PyTorch's on the held-out scenes after the last epoch (the
+A setting is "LOSS" or "LOSS+WEIGHTS" for the segmentation task (e.g. "dice_ce+median_frequency"), or
+"default": the task names no loss and trains with what a user's own config gets. The other tasks keep their
+defaults. Metrics are PyTorch's on the held-out scenes after the last epoch (the
 exported file scores the same, as export's parity check shows).
 """
 
@@ -22,6 +23,7 @@ from edgemtl.train import TrainConfig, train
 from edgemtl.train.validate import validate_model
 
 SEGMENTATION = "segmentation"
+DEFAULT = "default"  # the setting that names no loss
 
 
 @dataclass
@@ -31,11 +33,14 @@ class Outcome:
     seconds: float
 
 
-def with_setting(tasks: tuple[TaskSpec, ...], setting: str) -> tuple[TaskSpec, ...]:
-    """The tasks with the segmentation task's loss (and class weights) set as `setting` says."""
+def with_setting(tasks: tuple[TaskSpec, ...], setting: str, target: str = SEGMENTATION) -> tuple[TaskSpec, ...]:
+    """The tasks with task `target`'s loss (and class weights) set as `setting` says."""
+    if setting == DEFAULT:
+        named = ("loss", "class_weights")
+        return tuple(replace(t, extra={k: v for k, v in t.extra.items() if k not in named}) for t in tasks)
     loss, _, weights = setting.partition("+")
     extra = {"loss": loss, **({"class_weights": weights} if weights else {})}
-    return tuple(replace(t, extra={**t.extra, **extra}) if t.name == SEGMENTATION else t for t in tasks)
+    return tuple(replace(t, extra={**t.extra, **extra}) if t.name == target else t for t in tasks)
 
 
 def train_and_score(
@@ -43,6 +48,7 @@ def train_and_score(
     tasks: tuple[TaskSpec, ...],
     config: TrainConfig,
     sets: tuple[ArrayDataset, ArrayDataset, ArrayDataset],
+    target: str = SEGMENTATION,
 ) -> Outcome:
     """Train on sets[0] (validating on sets[1]), score the last epoch's model on sets[2]."""
     train_data, val_data, test_data = sets
@@ -50,7 +56,7 @@ def train_and_score(
     with tempfile.TemporaryDirectory() as folder:
         result = train(
             replace(config, plots=False),
-            with_setting(tasks, setting),
+            with_setting(tasks, setting, target),
             train_data,
             val_data,
             Path(folder),

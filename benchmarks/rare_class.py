@@ -5,7 +5,7 @@ Synthetic road scenes whose lane markings are drawn at half their usual width, s
 real road frames. One segmentation-only nano net per loss setting, same scenes, epochs and seed; IoU per
 class on held-out scenes after the last epoch. Prints a Markdown table; progress goes to stderr.
 
-    python benchmarks/rare_class.py [--train-size 1200] [--epochs 8] [--settings ce dice_ce ...]
+    python benchmarks/rare_class.py [--train-size 1200] [--epochs 16] [--settings default ce dice_ce ...]
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from edgemtl.train import TrainConfig
 
 SIZE = (128, 128)
 THINNER = 0.5  # marking width relative to the synthetic scenes' own
-SETTINGS = ("ce", "ce+median_frequency", "focal", "ohem", "dice_ce", "dice_ce+inverse_sqrt")
+SETTINGS = ("default", "ce")  # what a config naming no loss trains with, against plain cross-entropy
+# measured before (docs/benchmarks.md): "ce+median_frequency", "focal", "ohem", "dice_ce", "dice_ce+inverse_sqrt"
 RARE = "lane"
 
 
@@ -44,9 +45,9 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, default=1200)
     parser.add_argument("--val-size", type=int, default=200)
     parser.add_argument("--test-size", type=int, default=300)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=16)  # where the target is measured
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), help="LOSS or LOSS+CLASS_WEIGHTS")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), help="default, LOSS or LOSS+CLASS_WEIGHTS")
     args = parser.parse_args()
 
     tasks = tuple(t for t in NAVIGATION_TASKS if t.name == SEGMENTATION)

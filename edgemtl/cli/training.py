@@ -164,8 +164,9 @@ class TrainCommand(click.Command):
     "losses",
     multiple=True,
     metavar="TASK=NAME",
-    help="A task's loss, e.g. segmentation=dice_ce (segmentation: ce, focal, dice_ce, ohem; classification: ce, "
-    "focal; multilabel: bce, focal; regression: mse, huber). Repeatable.",
+    help="A task's loss, e.g. segmentation=ce (segmentation: ce, focal, dice_ce, ohem; classification: ce, "
+    "focal; multilabel: bce, focal; regression: mse, huber). Unnamed: segmentation trains with dice_ce and "
+    "inverse_sqrt class weights (made for rare classes), the others with the first. Repeatable.",
 )
 @click.option(
     "--class-weights",

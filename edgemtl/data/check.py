@@ -28,9 +28,9 @@ from edgemtl.data.rows import GROUP_COLUMN, SPLIT_COLUMN, Row, read_csv_rows, re
 from edgemtl.errors import DataError
 from edgemtl.kinds import kind_of
 from edgemtl.kinds.base import empty_cell
+from edgemtl.kinds.imbalance import RARE, rare_handling
 from edgemtl.tasks import IGNORE_PIXEL, TaskSpec
 
-RARE = 0.01  # a class under this share of pixels (masks) or images (labels) is warned about
 _SHOWN = 3
 
 
@@ -313,7 +313,8 @@ def _statistics(walk: _Walk, samples: list[_Sample], frames: int) -> tuple[list[
             continue
         for name, share, index in rare:
             warnings.append(
-                f"class {name!r} of {task.name!r} is {share:.2%} of {unit} (under {RARE:.0%}): it may not be learnt"
+                f"class {name!r} of {task.name!r} is {share:.2%} of {unit} (under {RARE:.0%}): training uses "
+                + rare_handling(task, kind_of(task))
             )
             warned += walk.images_with[task.name].get(index, [])[:_SHOWN]
     sizes = ", ".join(f"{size} ×{count}" for size, count in walk.sizes.most_common())

@@ -85,8 +85,11 @@ class KindDef(ABC):
     higher_is_better: ClassVar[bool] = True  # of the headline metric: how the best checkpoint is chosen
     per_class_score: ClassVar[tuple[str, str] | None] = None  # (metric key prefix, axis name) to plot per class
     label_problem: ClassVar[str] = ""  # per-image kinds: what an unusable CSV cell is called in an error
-    # The losses a task of the kind may name (`extra.loss`, edgemtl.kinds.imbalance); the first is the default.
+    # The losses a task of the kind may name (`extra.loss`, edgemtl.kinds.imbalance); the first is the plain one.
     loss_names: ClassVar[tuple[str, ...]]
+    # What a task that names no loss trains with, when it is not the first of `loss_names` unweighted: the
+    # loss and class weights measured best on the kind's rare classes (edgemtl.kinds.imbalance.written_out).
+    default_loss_options: ClassVar[dict[str, str]] = {}
     # How edgemtl.runtime.steady keeps this kind's decision steady: "one" (one class wins: `decide` gives its
     # index), "each" (every label on or off: `decide` gives 0/1 flags), None: nothing to steady (a mask, a value).
     # A kind that sets it has results with `probabilities` and implements `decide` and `steadied`.

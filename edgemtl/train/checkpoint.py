@@ -9,6 +9,7 @@ describes every file and older checkpoints still load (they just cannot be resum
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import tempfile
@@ -83,14 +84,40 @@ class Checkpoint:
         }
 
 
+class _Writes:
+    """A file's `write` that keeps the OSError it raised. torch.save reports a write that failed (a full disk)
+    as RuntimeError("[enforce fail at inline_container.cc…] unexpected pos …"), the reason lost."""
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
 def save_checkpoint(checkpoint: Checkpoint, path: Path) -> Path:
-    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    """Write to a temporary file beside `path`, then rename: a crash or a full disk never leaves half a file,
+    and the previous checkpoint at `path` stays as it was until the new one is whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(checkpoint.to_dict(), file)
+            writes = _Writes(file)
+            try:
+                torch.save(checkpoint.to_dict(), writes)
+            except RuntimeError:
+                if writes.error is None:
+                    raise
+                raise writes.error from None  # the reason torch.save's error leaves out
             file.flush()
             os.fsync(file.fileno())
         umask = os.umask(0)
@@ -99,13 +126,18 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> Path:
         os.replace(temporary, path)
     except OSError as exc:  # a full disk, a read-only folder: torch.save's error names no file
         Path(temporary).unlink(missing_ok=True)
-        kept = "the previous one is intact" if path.exists() else "nothing was written"
-        reason = exc.strerror or exc
-        raise OutputError(f"cannot write checkpoint {path} ({reason}): {kept}; free space and --resume") from None
+        raise _write_error(exc, path) from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _write_error(error: OSError, path: Path) -> OutputError:
+    kept = "the previous one is intact" if path.exists() else "nothing was written"
+    if error.errno == errno.ENOSPC:
+        return OutputError(f"no space left on device writing {path}: {kept}; free space and --resume")
+    return OutputError(f"cannot write checkpoint {path} ({error.strerror or error}): {kept}; free space and --resume")
 
 
 def load_checkpoint(path: Path) -> Checkpoint:

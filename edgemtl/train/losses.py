@@ -1,15 +1,17 @@
 """The training side of every task kind: its loss, its prediction for metrics, and its class weights.
 
-A task's loss is its kind's (edgemtl.kinds), by the name the task gives (`extra.loss`). Class weights
-(`extra.class_weights`, edgemtl.kinds.imbalance) are given numbers, or computed here once per run from
-the training targets' class frequencies: at most FREQUENCY_SAMPLE targets, evenly spaced over the training
-set, so the pass costs a fraction of a second even for thousands of masks.
+A task's loss is its kind's (edgemtl.kinds), by the name the task gives (`extra.loss`), or the kind's default
+(`with_losses_written_out`). Class weights (`extra.class_weights`, edgemtl.kinds.imbalance) are given
+numbers, or computed here once per run from the training targets' class frequencies: at most
+FREQUENCY_SAMPLE targets, evenly spaced over the training set, so the pass costs a fraction of a second even
+for thousands of masks. The same pass finds the rare classes that a run's start names (`rare_lines`).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +19,7 @@ from torch import Tensor
 
 from edgemtl.data import ArrayDataset
 from edgemtl.kinds import kind_of
-from edgemtl.kinds.imbalance import CLASS_WEIGHTINGS, CLASS_WEIGHTS, loss_name
+from edgemtl.kinds.imbalance import CLASS_WEIGHTINGS, CLASS_WEIGHTS, RARE, loss_name, rare_handling, written_out
 from edgemtl.tasks import TaskSpec
 
 FREQUENCY_SAMPLE = 512  # training targets counted for computed class weights (all of them when fewer)
@@ -83,22 +85,81 @@ def weights_from_counts(name: str, counts: np.ndarray) -> np.ndarray:
     return raw / np.where(mean > 0, mean, 1)
 
 
-def resolve_class_weights(tasks: tuple[TaskSpec, ...], data: ArrayDataset) -> dict[str, np.ndarray]:
-    """Each task's class weights as its loss takes them (given, or computed from `data`'s targets); tasks
-    without `extra.class_weights` are absent."""
-    resolved: dict[str, np.ndarray] = {}
+def with_losses_written_out(
+    tasks: tuple[TaskSpec, ...], saved: Mapping[str, Any] | None = None
+) -> tuple[TaskSpec, ...]:
+    """Each task with the loss options it trains with in its `extra` (edgemtl.kinds.imbalance.written_out), so
+    config.json and the checkpoints record them. `saved`: a resumed run's recorded configuration, whose tasks'
+    options a task naming none keeps (one saved without a loss trained before the defaults: its plain loss)."""
+    if saved is None:
+        return tuple(written_out(t, kind_of(t)) for t in tasks)
+    recorded = {t["name"]: t.get("extra", {}) for t in saved.get("tasks", [])}
+    return tuple(written_out(t, kind_of(t), recorded.get(t.name, {})) for t in tasks)
+
+
+def as_trained(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's recorded configuration with its tasks' loss options written out as it trained with them (one
+    recorded before defaults were written out: the plain loss), to compare with the configuration now."""
+    tasks = tuple(TaskSpec.from_dict(t) for t in saved.get("tasks", []))
+    return {**saved, "tasks": [t.to_dict() for t in with_losses_written_out(tasks, saved)]}
+
+
+def class_counts(tasks: tuple[TaskSpec, ...], data: ArrayDataset) -> dict[str, np.ndarray]:
+    """How often each outcome occurs among (at most FREQUENCY_SAMPLE of) the training targets, per task of a
+    kind that takes class weights (edgemtl.kinds.base.KindDef.class_counts)."""
     sample = np.unique(np.linspace(0, len(data) - 1, min(len(data), FREQUENCY_SAMPLE)).round().astype(int))
+    counts = {}
+    for task in tasks:
+        if CLASS_WEIGHTS in kind_of(task).options:
+            counts[task.name] = kind_of(task).class_counts(task, data.targets[task.name][sample])
+    return counts
+
+
+def resolve_class_weights(tasks: tuple[TaskSpec, ...], counts: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each task's class weights as its loss takes them (given, or computed from the training targets'
+    `counts`, `class_counts`); tasks without `extra.class_weights` are absent."""
+    resolved: dict[str, np.ndarray] = {}
     for task in tasks:
         setting = task.extra.get(CLASS_WEIGHTS)
         if setting is None:
             continue
         kind = kind_of(task)
         if isinstance(setting, str):
-            counts = kind.class_counts(task, data.targets[task.name][sample])
-            resolved[task.name] = kind.loss_weights(task, weights_from_counts(setting, counts)).astype(np.float32)
+            computed = weights_from_counts(setting, counts[task.name])
+            resolved[task.name] = kind.loss_weights(task, computed).astype(np.float32)
         else:
             resolved[task.name] = np.asarray(setting, dtype=np.float32)
     return resolved
+
+
+def rare_classes(task: TaskSpec, counts: np.ndarray) -> list[tuple[str, float]]:
+    """The classes (labels: their positives) under RARE of the task's labelled items, with their shares."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if not counts.sum():
+        return []
+    positives, labelled = (counts[:, 1], counts.sum(1)) if counts.ndim == 2 else (counts, counts.sum())  # (L, 2)
+    shares = positives / np.maximum(labelled, 1)
+    return [(name, float(share)) for name, share in zip(task.classes, shares) if share < RARE]
+
+
+def rare_lines(
+    tasks: tuple[TaskSpec, ...], counts: Mapping[str, np.ndarray], class_weights: Mapping[str, np.ndarray]
+) -> list[str]:
+    """One line per task with rare classes: which, their shares of the training split, and what training does
+    about them. `tasks` as given (before `with_losses_written_out`): whether a loss was named or defaulted."""
+    lines = []
+    for task in (t for t in tasks if t.name in counts):
+        rare = rare_classes(task, counts[task.name])
+        if not rare:
+            continue
+        unit = "labelled images" if kind_of(task).per_image else "pixels"
+        weights = dict(zip(task.classes, class_weights.get(task.name, ())))
+        found = ", ".join(
+            f"{name!r} {100 * share:.2f} %" + (f" (weight {weights[name]:.3g})" if name in weights else "")
+            for name, share in rare
+        )
+        lines.append(f"{task.name}: rare {found} of the training {unit}: {rare_handling(task, kind_of(task))}")
+    return lines
 
 
 def loss_lines(tasks: tuple[TaskSpec, ...], class_weights: dict[str, np.ndarray]) -> list[str]:

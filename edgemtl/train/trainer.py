@@ -30,7 +30,17 @@ from edgemtl.train.checkpoint import (
 from edgemtl.train.config import RunConfig, TrainConfig, save_config
 from edgemtl.train.device import resolve_device, seed_everything
 from edgemtl.train.inputs import check_data, run_features
-from edgemtl.train.losses import as_tensors, labelled_count, loss_lines, resolve_class_weights, task_loss
+from edgemtl.train.losses import (
+    as_tensors,
+    as_trained,
+    class_counts,
+    labelled_count,
+    loss_lines,
+    rare_lines,
+    resolve_class_weights,
+    task_loss,
+    with_losses_written_out,
+)
 from edgemtl.train.overrides import check_resumable
 from edgemtl.train.plots import plot_run
 from edgemtl.train.schedule import parameter_groups, warmup_cosine
@@ -86,17 +96,15 @@ def _training_batch(
     }
 
 
-def _resumable_run(run_dir: Path, run_config: RunConfig) -> Checkpoint | None:
-    """The run's last.pt, when its configuration allows continuing it with `run_config`."""
-    resumed = load_resumable(run_dir / "last.pt")
-    check_resumable(resumed.config, run_config.to_dict(), run_dir)
+def _check_resumable(resumed: Checkpoint, run_dir: Path, run_config: RunConfig) -> None:
+    """Whether the run's last.pt allows continuing it with `run_config`."""
+    check_resumable(as_trained(resumed.config), run_config.to_dict(), run_dir)
     epochs = run_config.train.epochs
     if epochs < resumed.epoch:
         raise ConfigError(
             f"cannot resume {run_dir} for {epochs} epochs: it has trained {resumed.epoch} already; "
             f"give at least {resumed.epoch}"
         )
-    return resumed
 
 
 def _check_world_size(resumed: Checkpoint | None, context: distributed.Distributed, run_dir: Path) -> None:
@@ -340,20 +348,23 @@ def train(
         input_size = config.resolved_input_size()
         config.check_model()
     check_data({"training": train_data, "validation": val_data}, tasks, input_size)
-    run_config = replace(settings or RunConfig(data=None), train=config, tasks=tasks)
     run_dir = Path(run_dir)
-    resumed = _resumable_run(run_dir, run_config) if resume else None
+    resumed = load_resumable(run_dir / "last.pt") if resume else None
+    named, tasks = tasks, with_losses_written_out(tasks, resumed.config if resumed else None)  # recorded as used
+    run_config = replace(settings or RunConfig(data=None), train=config, tasks=tasks)
+    if resumed is not None:
+        _check_resumable(resumed, run_dir, run_config)
     context, device = distributed.setup(resolve_device(config.device))
     _check_world_size(resumed, context, run_dir)
     if not context.is_main:
         progress, log = False, lambda _: None
     steps_per_epoch = max(1, len(train_data) // context.world_size // config.batch_size)
-    class_weights = resolve_class_weights(tasks, train_data)  # one bounded pass over the training targets
+    counts = class_counts(tasks, train_data)  # one bounded pass over the training targets
+    class_weights = resolve_class_weights(tasks, counts)
     run = _Training(run_config, steps_per_epoch, context, device, resumed, features, train_data.targets, class_weights)
     run.validation = val_data.frames_record()
 
     best_score, best_metrics, history = _start_files(run, resumed, run_dir)
-    history_file = run_dir / "metrics.jsonl"
     start_epoch = resumed.epoch + 1 if resumed is not None else 1
     log(
         (f"resuming {run_dir} at epoch {start_epoch}: " if resumed is not None else "")
@@ -362,6 +373,8 @@ def train(
         + f"; weighting {config.weighting}; "
         + "; ".join(loss_lines(tasks, class_weights))
     )
+    for line in rare_lines(named, counts, class_weights):  # what was named, or the default
+        log(line)
     # Signals stop the run between batches, not inside an import or a save (one in a C extension's import
     # crashed Python as it exited), then go on. Several processes must stop together: there, at once.
     with StopSignals() if context.world_size == 1 else contextlib.nullcontext() as stopping:
@@ -376,10 +389,10 @@ def train(
             improved = score > best_score or not best_metrics  # epoch 1 always writes best.pt, even if NaN
             if improved:
                 best_score, best_metrics = score, metrics
-            if context.is_main:
-                with history_file.open("a") as file:
-                    file.write(json.dumps(entry) + "\n")
+            if context.is_main:  # metrics.jsonl after the checkpoint: a full disk leaves both at the last epoch
                 run.save(run_dir, epoch, metrics, improved, (best_score, best_metrics), history)
+                with (run_dir / "metrics.jsonl").open("a") as file:
+                    file.write(json.dumps(entry) + "\n")
                 if config.plots:  # after the checkpoint: a slow or failing plot never costs an epoch
                     plot_run(run_dir, history, run.model, run.preprocess, val_data)
             log(_epoch_line(run, entry) + ("  (best)" if improved else ""))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
+import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -177,6 +179,37 @@ def _(kit: Kit) -> None:
     kit.checkpoint()
     disk = kit.mount("disk", "size=256k")
     (disk / "m.onnx").write_bytes(b"the model in production")
+
+
+class _StopAfterEpoch1(Exception):
+    """A run cut short once its first epoch is saved, so it can be resumed."""
+
+
+def _stop_after_epoch_1(line: str) -> None:
+    if line.startswith("epoch   1/"):
+        raise _StopAfterEpoch1
+
+
+@fault(
+    "train-disk-full",
+    "a resumed training whose disk fills up (torch.save's error names no reason)",
+    "edgemtl train --resume disk/run --epochs 3 --no-progress",
+    "Error: no space left on device writing disk/run/….pt: the previous one is intact; free space and --resume",
+    "the checkpoints, config.json and metrics.jsonl, at epoch 1: the run resumes once space is freed",
+    uses="checkpoint",
+    after=lambda root, _: _checkpoints_load(root / "disk" / "run"),
+)
+def _(kit: Kit) -> None:
+    from edgemtl.commands.train import TrainOptions, run_train
+    from edgemtl.train.config import DataConfig, RunConfig, TrainConfig
+
+    disk = kit.mount("disk", "size=16m")
+    settings = TrainConfig(input_size=(32, 32), epochs=3, batch_size=8, device="cpu", plots=False)
+    run = RunConfig(train=settings, data=DataConfig(train_size=16, val_size=8))
+    with contextlib.suppress(_StopAfterEpoch1):
+        run_train(TrainOptions(config=run, out=disk / "run", progress=False), log=_stop_after_epoch_1)
+    with open(disk / "filler", "wb") as filler:  # 64 KiB left: the config and metrics fit, a checkpoint does not
+        filler.write(bytes(shutil.disk_usage(disk).free - 65536))
 
 
 fault(

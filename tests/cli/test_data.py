@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from edgemtl.data import read_tasks, training_sets
 from tests.helpers import (
@@ -138,6 +140,22 @@ def test_rare_classes_are_warned_about(tmp_path):
     result = invoke("data", "check", tmp_path / "data")
     assert result.exit_code == 0
     assert "warning: class 'rare' of 'scene' is 0.00% of labelled images" in result.output
+
+
+def test_a_rare_mask_class_is_warned_about_naming_the_default_that_handles_it(tmp_path):
+    src = write_colour_masks(tmp_path / "src", 4)
+    assert invoke("data", "import", "colours", src, tmp_path / "data").exit_code == 0
+    for path in sorted((tmp_path / "data" / "masks").glob("*.png")):  # the car shrinks to one pixel of one frame
+        ids = np.array(Image.open(path))
+        ids[ids == 2] = 1
+        ids[0, 0] = 2 if path.stem == "0000" else ids[0, 0]
+        Image.fromarray(ids).save(path)
+    result = invoke("data", "check", tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: class 'car' of 'segmentation' is 0.02% of labelled pixels (under 1%): training uses Dice + "
+        "cross-entropy with inverse_sqrt class weights, the segmentation default, made for rare classes"
+    ) in result.output, result.output
 
 
 def test_import_errors_are_one_line(tmp_path):

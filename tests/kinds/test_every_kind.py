@@ -158,7 +158,7 @@ def test_thresholds_and_loss_survive_the_json_round_trip():
         ("multilabel", {"threshold": [0.5, 0.5]}, "2 thresholds for 3 labels: expected one number, or one per label"),
         ("classification", {"threshold": 0.5}, "(classification) has a threshold: only multilabel tasks"),
         ("regression", {"loss": "mae"}, "loss 'mae': expected one of mse, huber"),
-        ("multilabel", {"loss": "huber"}, "(multilabel) has unknown loss 'huber': expected one of bce, focal"),
+        ("multilabel", {"loss": "huber"}, "(multilabel) cannot take loss 'huber', a loss of regression tasks"),
         ("regression", {"class_weights": [1.0]}, "(regression) has class weights: only classification, multilabel"),
     ],
 )

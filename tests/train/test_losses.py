@@ -19,7 +19,7 @@ from edgemtl.kinds.losses import OHEM_MIN_KEPT, binary_focal, cross_entropy, dic
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 from edgemtl.train import TrainConfig, load_checkpoint, train
 from edgemtl.train.config import RunConfig, load_config
-from edgemtl.train.losses import resolve_class_weights, task_loss, weights_from_counts
+from edgemtl.train.losses import class_counts, resolve_class_weights, task_loss, weights_from_counts
 from edgemtl.train.overrides import with_overrides
 from tests.helpers import assert_one_line_error, invoke
 
@@ -117,13 +117,13 @@ def test_class_weights_resolved_per_kind_from_the_training_targets():
     tasks = tuple(
         TaskSpec(t.name, t.kind, t.classes, extra={"class_weights": "median_frequency"}) for t in NAVIGATION_TASKS
     )
-    weights = resolve_class_weights(tasks, data)
+    weights = resolve_class_weights(tasks, class_counts(tasks, data))
     shares = np.bincount(data.targets["segmentation"].ravel(), minlength=4) / data.targets["segmentation"].size
     lane = NAVIGATION_TASKS[1].classes.index("lane")
     assert weights["segmentation"].argmax() == lane == shares[shares > 0].argmin()
     assert weights["scene"] == pytest.approx(np.ones(4))  # the scene labels are balanced
     given = (TaskSpec("scene", "classification", NAVIGATION_TASKS[0].classes, extra={"class_weights": [1, 2, 3, 4]}),)
-    assert resolve_class_weights(given, data)["scene"].tolist() == [1, 2, 3, 4]
+    assert resolve_class_weights(given, class_counts(given, data))["scene"].tolist() == [1, 2, 3, 4]
 
 
 def test_multilabel_positive_weights_are_the_negative_to_positive_ratio():
@@ -139,7 +139,8 @@ def test_multilabel_positive_weights_are_the_negative_to_positive_ratio():
     ("overrides", "fragment"),
     [
         ({"tasks.segmentation.loss": "dice"}, "unknown loss 'dice': expected one of ce, focal, dice_ce, ohem; did you"),
-        ({"tasks.scene.loss": "dice_ce"}, "(classification) has unknown loss 'dice_ce': expected one of ce, focal"),
+        ({"tasks.scene.loss": "dice_ce"}, "(classification) cannot take loss 'dice_ce', a loss of segmentation tasks"),
+        ({"tasks.segmentation.loss": "bce"}, "cannot take loss 'bce', a loss of multilabel tasks: expected one of ce,"),
         ({"tasks.segmentation.class_weights": "1,2"}, "2 class_weights for 4 classes"),
         ({"tasks.segmentation.class_weights": "median"}, "did you mean 'median_frequency'?"),
         ({"tasks.segmentaton.loss": "ce"}, "no task 'segmentaton'"),

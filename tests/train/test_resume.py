@@ -1,4 +1,8 @@
+import errno
+import io
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -106,35 +110,63 @@ def test_resuming_with_another_config_names_the_differences(trained_run, tiny_da
         train(config, NAVIGATION_TASKS, tiny_data, tiny_data, trained_run.run_dir, resume=True)
 
 
-def test_a_full_disk_keeps_the_previous_checkpoint_resumable(tmp_path, tiny_data, monkeypatch):
-    saves = 0
-    real_save = torch.save
+class _FillingDisk(io.FileIO):
+    """A checkpoint's file on a disk with `room` bytes left (None: as many as needed)."""
 
-    def save_until_the_disk_fills(*args, **kwargs):
-        nonlocal saves
-        saves += 1
-        if saves > 2:  # epoch 1 writes best.pt and last.pt; epoch 2 finds the disk full
-            raise OSError(28, "No space left on device")
-        real_save(*args, **kwargs)
+    room: int | None = None
 
-    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
-    config = TrainConfig(input_size=(32, 32), epochs=2, batch_size=16, device="cpu")
-    with pytest.raises(
-        OutputError,
-        match=r"cannot write checkpoint .*best\.pt \(No space left on device\): the "
-        r"previous one is intact; free space and --resume",
-    ):
-        train(
-            config,
-            NAVIGATION_TASKS,
-            tiny_data.subset(slice(0, 32)),
-            tiny_data.subset(slice(32, 40)),
-            tmp_path,
-            progress=False,
-            log=lambda _: None,
-        )
-    assert load_resumable(tmp_path / "last.pt").epoch == 1
-    assert not list(tmp_path.glob(".*.tmp"))
+    def write(self, data: bytes) -> int:
+        if _FillingDisk.room is not None:
+            if len(data) > _FillingDisk.room:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            _FillingDisk.room -= len(data)
+        return super().write(data)
+
+
+@pytest.fixture
+def filling_disk(monkeypatch):
+    """Checkpoints are written to a `_FillingDisk` (save_checkpoint opens its temporary file with os.fdopen)."""
+    monkeypatch.setattr(_FillingDisk, "room", None)
+    monkeypatch.setattr("edgemtl.train.checkpoint.os.fdopen", lambda handle, mode: _FillingDisk(handle, mode))
+    return _FillingDisk
+
+
+def test_torch_save_reports_a_full_disk_without_its_reason(tmp_path, filling_disk):
+    """What save_checkpoint maps back: torch.save turns the writer's OSError into RuntimeError 'unexpected pos'."""
+    filling_disk.room = 100
+    with _FillingDisk(tmp_path / "x.pt", "wb") as file, pytest.raises(RuntimeError, match="unexpected pos"):
+        torch.save({"weights": torch.zeros(1000)}, file)
+
+
+def test_a_full_disk_is_one_line_keeps_the_checkpoints_and_the_resume_after_it_is_exact(
+    tmp_path, tiny_data, filling_disk
+):
+    config = TrainConfig(input_size=(32, 32), epochs=3, batch_size=16, device="cpu", plots=False)
+    sets = (tiny_data.subset(slice(0, 32)), tiny_data.subset(slice(32, 40)))
+    whole = train(config, NAVIGATION_TASKS, *sets, tmp_path / "whole", progress=False, log=lambda _: None)
+
+    def fill_the_disk_after_epoch_1(line: str) -> None:
+        if line.startswith("epoch   1/3"):  # epoch 1's checkpoints are written; epoch 2's find 4 KiB free
+            filling_disk.room = 4096
+
+    run = tmp_path / "run"
+    with pytest.raises(OutputError) as error:
+        train(config, NAVIGATION_TASKS, *sets, run, progress=False, log=fill_the_disk_after_epoch_1)
+    message = str(error.value)
+    assert re.fullmatch(
+        rf"no space left on device writing {re.escape(str(run))}/(best|last)\.pt: the previous one is intact; "
+        r"free space and --resume",
+        message,
+    ), message
+    assert load_resumable(run / "last.pt").epoch == 1 and load_checkpoint(run / "best.pt").epoch == 1
+    assert [entry["epoch"] for entry in history(run)] == [1], "metrics.jsonl agrees with last.pt"
+    assert not list(run.glob(".*.tmp")), "no partial file is left"
+
+    filling_disk.room = None  # space freed
+    resumed = train(config, NAVIGATION_TASKS, *sets, run, resume=True, progress=False, log=lambda _: None)
+    assert resumed.history == whole.history and history(run) == history(tmp_path / "whole")
+    states = [load_checkpoint(folder / "last.pt").model_state for folder in (tmp_path / "whole", run)]
+    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
 
 
 def test_the_cli_resumes_extends_and_refuses_other_settings(tmp_path):
