@@ -37,6 +37,7 @@ class TaskKind(str, Enum):
     MULTILABEL = "multilabel"  # several labels per image (sigmoid)
     SEGMENTATION = "segmentation"  # one class per pixel
     REGRESSION = "regression"  # one or more numbers per image
+    DETECTION = "detection"  # boxes with classes, any number per image
 
     @classmethod
     def parse(cls, value: str | TaskKind) -> TaskKind:

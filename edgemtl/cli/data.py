@@ -10,7 +10,8 @@ import click
 from edgemtl.cli.options import path_option
 
 #: The formats `data import` takes, listed in its help; edgemtl.data.importers.IMPORTERS is checked against it.
-FORMATS = ("voc", "cvat", "coco", "labelme", "cityscapes", "colours", "images")
+TAKES = ("auto", "masks", "boxes", "both")  # edgemtl.data.importers.TAKES, checked by a test
+FORMATS = ("voc", "cvat", "coco", "labelme", "yolo", "cityscapes", "colours", "images")
 
 
 @click.group("data")
@@ -33,6 +34,13 @@ def data_group() -> None:
 @path_option(
     "--table", help_text="The format's class table: colours (class,r,g,b), cityscapes (id,class), labelme (labels.txt)."
 )
+@click.option(
+    "--take",
+    type=click.Choice(TAKES),
+    default="auto",
+    show_default=True,
+    help="Masks or boxes: auto (each object as drawn: polygons → mask, boxes → boxes), masks, boxes or both.",
+)
 def import_command(
     format_name: str,
     source: Path,
@@ -41,14 +49,16 @@ def import_command(
     map_file: Path | None,
     labels: Path | None,
     table: Path | None,
+    take: str,
 ) -> None:
-    """Write the folder format to DESTINATION (a new folder) from SOURCE in FORMAT: voc / cvat (VOC or CVAT
-    'Segmentation mask 1.1'), coco (instance or stuff JSON), labelme, cityscapes (label-id PNGs), colours
-    (RGB colour masks) or images (labels from --labels only). SOURCE is never changed; DESTINATION is
-    written whole or not at all."""
+    """Write the folder format to DESTINATION (a new folder) from SOURCE in FORMAT: voc (Pascal VOC masks and
+    boxes), cvat (CVAT for images 1.1 XML, or 'Segmentation mask 1.1'), coco (instance or stuff JSON, masks
+    and boxes), labelme, yolo (boxes), cityscapes (label-id PNGs), colours (RGB colour masks) or images
+    (labels from --labels only). SOURCE is never changed; DESTINATION is written whole or not at all."""
     from edgemtl.commands.data import ImportRequest, run_import
 
-    report = run_import(ImportRequest(format_name, source, destination, class_map, map_file, labels, table))
+    request = ImportRequest(format_name, source, destination, class_map, map_file, labels, table, take)
+    report = run_import(request)
     for line in report.lines():
         click.echo(line)
 

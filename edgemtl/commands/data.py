@@ -22,12 +22,15 @@ class ImportRequest:
     map_file: Path | None = None  # a JSON class map
     labels: Path | None = None  # image-level labels (CSV or JSON) joined onto the samples
     table: Path | None = None  # the format's class table (colours, ids, labels.txt)
+    take: str = "auto"  # masks or boxes: auto (as drawn), masks, boxes, both (edgemtl.data.importers.base)
 
 
 def run_import(request: ImportRequest) -> ImportReport:
     """Read the source, map its classes, and write the destination whole (or nothing)."""
     class_map = ClassMap.parse(request.class_map, request.map_file)
-    return import_dataset(request.format, request.source, request.destination, class_map, request.labels, request.table)
+    return import_dataset(
+        request.format, request.source, request.destination, class_map, request.labels, request.table, request.take
+    )
 
 
 def run_check(path: Path) -> CheckReport:

@@ -7,6 +7,8 @@ that change sign (extra["flip_negate"], e.g. a path curvature).
 Random scale and crop zooms each frame in or out by a factor from `scale`, at a random position; image
 and masks go through the same affine map, the image bilinear, the masks nearest-neighbour (class ids
 are never blended), and pixels zoomed out from beyond the frame are unlabelled (255) in the masks.
+Boxes (detection) go through the same map (`KindDef.warp`): mirrored, scaled and shifted, clipped to the
+frame, and dropped when less than a quarter of a box stays in it (edgemtl.kinds.boxes).
 Colour jitter changes brightness, contrast and saturation, which no target depends on.
 
 Why NumPy/OpenCV on the CPU, per batch: the trainer holds the dataset as uint8 arrays and slices a batch
@@ -132,7 +134,7 @@ def augment_batch(
     offsets = rng.random((n, 2))
     out_images = images.copy()
     out = dict(targets)
-    masks = {t.name: targets[t.name].copy() for t in tasks if not kind_of(t).per_image}
+    masks = {t.name: targets[t.name].copy() for t in tasks if kind_of(t).per_pixel}
     for i in np.flatnonzero(flips | (scales != 1.0)):
         matrix = _affine(bool(flips[i]), float(scales[i]), offsets[i], height, width)
         out_images[i] = cv2.warpAffine(
@@ -148,6 +150,13 @@ def augment_batch(
                 borderValue=IGNORE_PIXEL,
             )
     out.update(masks)
+    moved = {t.name: out[t.name].copy() for t in tasks if not kind_of(t).per_image and not kind_of(t).per_pixel}
+    for i in np.flatnonzero(flips | (scales != 1.0)) if moved else ():
+        matrix = _affine(bool(flips[i]), float(scales[i]), offsets[i], height, width)
+        for task in tasks:
+            if task.name in moved:
+                kind_of(task).warp(task, moved[task.name], int(i), matrix, (height, width))
+    out.update(moved)
     for task in tasks if flips.any() else ():
         out[task.name] = kind_of(task).flip(task, out[task.name], flips)  # masks: mirrored above already
     if config.jitter > 0:

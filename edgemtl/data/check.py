@@ -4,7 +4,8 @@ Loading a dataset stops at its first kind of problem, which is right before trai
 problems one run at a time. The check walks every sample and collects them all, with counts: unreadable
 images, missing or mis-sized masks, ids out of range, unusable labels, unknown split values, duplicate
 images, an image or a group in two splits. It also gives the class pixel share per mask class, the label
-histogram per task and the image sizes, and warns where a class is under 1 % of pixels or images, the
+histogram per task, a detection task's boxes per class with a size histogram and its dropped and clipped
+boxes (edgemtl.data.check_boxes), and the image sizes, and warns where a class is under 1 % of pixels or images, the
 classes a model will most likely never learn. NumPy, OpenCV and Pillow only.
 """
 
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from edgemtl.data.check_boxes import BoxStats, box_file, box_lines, check_boxes, draw_boxes
 from edgemtl.data.folder import read_tasks
 from edgemtl.data.manifest import MANIFEST_SUFFIXES, SPLIT_VALUES
 from edgemtl.data.masks import read_mask
@@ -90,9 +93,10 @@ class _Walk:
     def __init__(self, tasks: tuple[TaskSpec, ...]) -> None:
         self.tasks = tasks
         self.findings: dict[str, Finding] = {}
-        self.pixels = {t.name: np.zeros(len(t.classes), np.int64) for t in tasks if not kind_of(t).per_image}
+        self.pixels = {t.name: np.zeros(len(t.classes), np.int64) for t in tasks if kind_of(t).per_pixel}
         self.images_with = {t.name: defaultdict(list) for t in tasks if kind_of(t).categorical}
         self.labels: dict[str, list[np.ndarray]] = {t.name: [] for t in tasks if kind_of(t).per_image}
+        self.boxes = {t.name: BoxStats(np.zeros(len(t.classes), np.int64)) for t in tasks if kind_of(t).per_object}
         self.sizes: Counter[str] = Counter()
         self.hashes: dict[str, list[str]] = defaultdict(list)
 
@@ -109,7 +113,7 @@ def _rows(path: Path, tasks: tuple[TaskSpec, ...]) -> tuple[Path, list[Row], Pat
         if not labels.is_file():
             raise DataError(f"{path} has no labels.csv: expected a dataset folder (edgemtl data import writes one)")
         rows = read_csv_rows(labels, ["image"])
-        segmentation = [t.name for t in tasks if not kind_of(t).per_image]
+        segmentation = [t.name for t in tasks if kind_of(t).per_pixel]
         defaults = bool(segmentation) and bool(rows) and segmentation[0] not in rows[0][1]
         return labels, rows, path / "images", path / "masks", defaults
     if path.suffix.lower() not in MANIFEST_SUFFIXES or not path.is_file():
@@ -189,6 +193,11 @@ def _check_labels(walk: _Walk, task: TaskSpec, sample: _Sample, source: Path) ->
             walk.images_with[task.name][int(index)].append(sample.image)
 
 
+def _problem_of(walk: _Walk, image: str) -> Callable[[str, str, str], None]:
+    """walk.problem for one sample: (what, expected, detail)."""
+    return lambda what, expected, detail: walk.problem(what, expected, image, detail)
+
+
 def _walk_samples(walk: _Walk, path: Path) -> tuple[Path, list[_Sample]]:
     """Check every sample's image, masks and cells."""
     source, rows, image_dir, mask_dir, defaults = _rows(path, walk.tasks)
@@ -219,6 +228,10 @@ def _walk_samples(walk: _Walk, path: Path) -> tuple[Path, list[_Sample]]:
         for task in walk.tasks:
             if kind_of(task).per_image:
                 _check_labels(walk, task, sample, source)
+                continue
+            if kind_of(task).per_object:
+                found = box_file(path, task, sample.image, sample.row)
+                check_boxes(walk.boxes[task.name], task, found, image, _problem_of(walk, sample.image))
                 continue
             name = Path(sample.image).with_suffix(".png").as_posix() if defaults else sample.row.get(task.name)
             if empty_cell(name):
@@ -263,6 +276,11 @@ def _statistics(walk: _Walk, samples: list[_Sample], frames: int) -> tuple[list[
     """(statistics lines, warnings, warned samples)."""
     lines, warnings, warned = [], [], []
     for task in walk.tasks:
+        if task.name in walk.boxes:
+            box_stats, box_warnings = box_lines(task, walk.boxes[task.name], frames)
+            lines += box_stats
+            warnings += box_warnings
+            continue
         if task.name in walk.pixels:
             total = walk.pixels[task.name].sum()
             shares = walk.pixels[task.name] / max(total, 1)
@@ -331,7 +349,9 @@ class SampleView:
     title: str
 
 
-def _view(sample: _Sample, tasks: tuple[TaskSpec, ...], dirs: tuple[Path, Path], defaults: bool) -> SampleView:
+def _view(
+    sample: _Sample, tasks: tuple[TaskSpec, ...], dirs: tuple[Path, Path], defaults: bool, dataset: Path
+) -> SampleView:
     image = cv2.imread(str(dirs[0] / sample.image), cv2.IMREAD_COLOR) if sample.image else None
     lines = [sample.image if image is not None else f"{sample.image} (unreadable)"]
     image = np.full((64, 64, 3), 128, np.uint8) if image is None else image
@@ -340,6 +360,10 @@ def _view(sample: _Sample, tasks: tuple[TaskSpec, ...], dirs: tuple[Path, Path],
         if kind_of(task).per_image:
             cell = sample.row.get(task.name)
             lines.append(f"{task.name}: {'?' if empty_cell(cell) else str(cell).strip()}")
+            continue
+        if kind_of(task).per_object:
+            image, line = draw_boxes(image, task, box_file(dataset, task, sample.image, sample.row))
+            lines.append(line)
             continue
         name = Path(sample.image).with_suffix(".png").as_posix() if defaults else sample.row.get(task.name)
         try:
@@ -369,4 +393,4 @@ def sample_views(
         chosen = [samples[i] for i in picks] if samples else []
     if not chosen:
         raise DataError(f"{path} has no samples to show: expected at least one listed image")
-    return tasks, [_view(s, tasks, (image_dir, mask_dir), defaults) for s in chosen]
+    return tasks, [_view(s, tasks, (image_dir, mask_dir), defaults, path) for s in chosen]

@@ -4,6 +4,10 @@
       images/<stem>.png|.jpg|.jpeg|.bmp   frames, BGR as OpenCV reads them, any size (the loader resizes)
       masks/<stem>.png                     indexed or greyscale PNG of class ids, one per image
                                            (only when a segmentation task exists; 255 = unlabelled pixel)
+      boxes/<stem>.json                    a detection task's boxes, [{"class": name, "box": [x1, y1, x2, y2]}],
+                                           pixels of the image file; `[]`: labelled, no objects; no file (or
+                                           an empty cell in the task's optional labels.csv column): not
+                                           labelled (edgemtl.data.boxes)
       labels.csv                           header `image,<task>,...`: the file name in images/, then one
                                            column per classification, multilabel or regression task:
                                              classification  the class name (a class index is accepted too)
@@ -37,6 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgemtl.data.boxes import BOXES_DIR, write_box_file
 from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.manifest import (
     IMAGE_SUFFIXES,
@@ -61,7 +66,7 @@ from edgemtl.tasks import IGNORE_PIXEL, NAVIGATION_TASKS, TaskSpec, tasks_to_jso
 
 def _folder_tasks(tasks: tuple[TaskSpec, ...]) -> tuple[TaskSpec, ...]:
     tasks = validate_tasks(tasks)
-    segmentation = [t.name for t in tasks if not kind_of(t).per_image]
+    segmentation = [t.name for t in tasks if kind_of(t).per_pixel]
     if len(segmentation) > 1:
         raise ConfigError(
             f"tasks {segmentation} are all segmentation tasks: the folder format holds one mask per image, "
@@ -71,7 +76,7 @@ def _folder_tasks(tasks: tuple[TaskSpec, ...]) -> tuple[TaskSpec, ...]:
 
 
 def _segmentation_task(tasks: tuple[TaskSpec, ...]) -> TaskSpec | None:
-    return next((t for t in tasks if not kind_of(t).per_image), None)
+    return next((t for t in tasks if kind_of(t).per_pixel), None)
 
 
 def read_tasks(path: Path | str) -> tuple[TaskSpec, ...]:
@@ -161,7 +166,9 @@ def load_folder(
     defaults = segmentation is not None and bool(rows) and segmentation.name not in rows[0][1]
     masks = {segmentation.name: [_mask_name((row.get("image") or "").strip()) for _, row in rows]} if defaults else {}
     dirs = (images_dir, root / "masks")
-    listing = parse_listing(labels_path, rows, tasks, dirs, masks, root=root, allow_outside=allow_outside)
+    listing = parse_listing(
+        labels_path, rows, tasks, dirs, masks, root=root, allow_outside=allow_outside, box_dir=root / BOXES_DIR
+    )
     if defaults:
         _check_default_masks(root, listing.images, segmentation)
     return load_listing(listing, tasks, size)
@@ -238,6 +245,18 @@ def _write_contents(folder: Path, dataset: ArrayDataset, tasks: tuple[TaskSpec, 
         if "" in mask_names:
             columns.append(segmentation)
             cells[segmentation.name] = mask_names
+    detection = [t for t in tasks if kind_of(t).per_object]
+    for task in detection:  # one task: boxes/<stem>.json; several: boxes/<stem>_<task>.json, named in a column
+        (folder / BOXES_DIR).mkdir(exist_ok=True)
+        suffix = "" if len(detection) == 1 else f"_{task.name}"
+        labelled = [not np.isnan(target).all() for target in dataset.targets[task.name]]
+        box_names = [f"{Path(name).stem}{suffix}.json" if known else "" for name, known in zip(names, labelled)]
+        for name, target in zip(box_names, dataset.targets[task.name], strict=True):
+            if name:
+                write_box_file(folder / BOXES_DIR / name, task, target)
+        if suffix or not all(labelled):
+            columns.append(task)
+            cells[task.name] = box_names
     with (folder / "labels.csv").open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["image", *(t.name for t in columns)])

@@ -30,12 +30,13 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from edgemtl.data.boxes import box_name, load_box_target
 from edgemtl.data.dataset import ArrayDataset, check_image_size
 from edgemtl.data.masks import read_mask
 from edgemtl.data.rows import (
@@ -120,6 +121,8 @@ class Listing:
     masks: dict[str, list[str | None]]  # segmentation task → mask name per image, None: no mask (unlabelled)
     splits: list[str]  # train / val / test per image, "" where the split column is absent or empty
     groups: list[str]  # the group per image, "" where none
+    boxes: dict[str, list[str | None]] = field(default_factory=dict)  # detection task → box file per image
+    box_dir: Path | None = None  # box file names are relative to it
 
 
 def text_cells(rows: list[Row], column: str) -> list[str]:
@@ -176,6 +179,7 @@ def parse_listing(
     *,
     root: Path | None = None,
     allow_outside: bool = False,
+    box_dir: Path | None = None,
 ) -> Listing:
     """Rows → a Listing: targets parsed, images and masks checked to exist. dirs: (image_dir, mask_dir).
 
@@ -213,7 +217,7 @@ def parse_listing(
     )
     labels = {t.name: parse_labels(source, rows, t, field) for t in tasks if kind_of(t).per_image}
     masks = dict(masks or {})
-    for task in (t for t in tasks if not kind_of(t).per_image and t.name not in masks):
+    for task in (t for t in tasks if kind_of(t).per_pixel and t.name not in masks):
         cells = [row.get(task.name) for _, row in rows]
         fail_if_any(
             [
@@ -231,8 +235,38 @@ def parse_listing(
             f"masks listed in {source} missing from {mask_dir}",
             "expected every listed mask to exist (leave the entry empty for an image without a mask)",
         )
+    box_dir = mask_dir if box_dir is None else box_dir
+    boxes = {t.name: _box_names(source, rows, images, t, box_dir, field) for t in tasks if kind_of(t).per_object}
+    for names in boxes.values():
+        _refuse_outside(root, box_dir, [n for n in names if n is not None], source, allow_outside)
+        fail_if_any(
+            [n for n in names if n is not None and not (box_dir / n).is_file()],
+            f"box files listed in {source} missing from {box_dir}",
+            "expected every listed box file to exist (leave the entry empty for an image without box labels)",
+        )
     splits = read_splits(source, rows, field)
-    return Listing(source, image_dir, mask_dir, images, labels, masks, splits, text_cells(rows, GROUP_COLUMN))
+    groups = text_cells(rows, GROUP_COLUMN)
+    return Listing(source, image_dir, mask_dir, images, labels, masks, splits, groups, boxes, box_dir)
+
+
+def _box_names(
+    source: Path, rows: list[Row], images: list[str], task: TaskSpec, box_dir: Path, field: str
+) -> list[str | None]:
+    """A detection task's box file per image: its column's cells (empty: not labelled); without the column,
+    <stem>.json in `box_dir` where it exists (edgemtl.data.boxes)."""
+    if not any(task.name in row for _, row in rows):
+        return [box_name(n) if (box_dir / box_name(n)).is_file() else None for n in images]
+    cells = [row.get(task.name) for _, row in rows]
+    fail_if_any(
+        [
+            f"{c!r} on {where}"
+            for (where, _), c in zip(rows, cells, strict=True)
+            if not (empty_cell(c) or isinstance(c, str))
+        ],
+        f"box entries in {field} {task.name!r} of {source} that are not paths",
+        "expected a box file name, empty if the image's boxes are not labelled",
+    )
+    return [None if empty_cell(c) else str(c).strip() for c in cells]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -311,8 +345,8 @@ def load_listing(listing: Listing, tasks: tuple[TaskSpec, ...], size: tuple[int,
 
     Images are resized with area averaging, masks with nearest neighbour (class ids must never be blended).
     """
-    images = load_images(listing.image_dir, listing.images)
-    masks = {t.name: _load_masks(listing, t, images) for t in tasks if not kind_of(t).per_image}
+    images = originals = load_images(listing.image_dir, listing.images)
+    masks = {t.name: _load_masks(listing, t, images) for t in tasks if kind_of(t).per_pixel}
     if size is not None:
         height, width = check_image_size(size)
         images = [cv2.resize(i, (width, height), interpolation=cv2.INTER_AREA) for i in images]
@@ -323,6 +357,10 @@ def load_listing(listing: Listing, tasks: tuple[TaskSpec, ...], size: tuple[int,
     else:
         _common_size(listing, images)
     targets = {**listing.labels, **{name: np.stack(task_masks) for name, task_masks in masks.items()}}
+    for task in (t for t in tasks if t.name in listing.boxes):
+        paths = [None if n is None else listing.box_dir / n for n in listing.boxes[task.name]]
+        sizes = [image.shape[:2] for image in originals]
+        targets[task.name] = np.stack([load_box_target(p, task, s, size) for p, s in zip(paths, sizes, strict=True)])
     info = {"image": listing.images, "split": listing.splits, "group": listing.groups}
     dataset = ArrayDataset(np.stack(images), targets, {k: np.asarray(v, dtype=str) for k, v in info.items()})
     dataset.check_against(tasks)

@@ -78,7 +78,7 @@ class ExportOptions:
         """The per-pixel task the in-graph overlay blends: the first one."""
         if not self.overlay:
             return None
-        return next(t.name for t in checkpoint.tasks if not kind_of(t).per_image)
+        return next(t.name for t in checkpoint.tasks if kind_of(t).per_pixel)
 
     def validate(self, checkpoint: Checkpoint) -> ExportOptions:
         """Return the options with defaults resolved, or raise ConfigError naming the bad one."""
@@ -123,7 +123,7 @@ def _check_frame_options(options: ExportOptions, checkpoint: Checkpoint) -> None
         return
     if frame is None:
         raise ConfigError("--overlay-output blends the mask into the camera frame: give --frame-size HxW or dynamic")
-    if all(kind_of(t).per_image for t in checkpoint.tasks):
+    if not any(kind_of(t).per_pixel for t in checkpoint.tasks):
         names = ", ".join(f"{t.name} ({t.kind.value})" for t in checkpoint.tasks)
         raise ConfigError(f"--overlay-output needs a segmentation task to blend: this model has {names}")
     if not 0.0 <= options.overlay_alpha <= 1.0:

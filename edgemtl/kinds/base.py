@@ -25,6 +25,7 @@ from edgemtl.kinds.scores import TaskMeter
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from edgemtl.kinds.objects import Objects
     from edgemtl.tasks import TaskSpec
 
 
@@ -33,11 +34,14 @@ class TaskResult:
 
     Each kind's result is a frozen dataclass whose first field is the task. `mask` is the class-id map
     the overlay paints and `edgemtl predict` saves: a field of the kinds that predict one per pixel, None
-    for the others, so drawing and saving ask for a mask instead of a kind.
+    for the others, so drawing and saving ask for a mask instead of a kind. `objects` likewise: the boxes
+    (edgemtl.kinds.objects) the overlay draws, tracking follows and every output carries, a field of the
+    kinds that detect objects, None for the others.
     """
 
     task: TaskSpec
     mask: np.ndarray | None = None
+    objects: Objects | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for predictions.jsonl and the sinks."""
@@ -62,9 +66,15 @@ class KindDef(ABC):
     # True: the head gives logits that postprocessing decides on (classes, flags), so a prediction is right
     # or wrong and the raw logits may be exported too. False: the head's outputs are the values themselves.
     categorical: ClassVar[bool]
-    # True: one target per image (pooled head, a CSV cell, a title line in plots). False: a mask per image
-    # (a decoder head, a mask file, painted over the frame, moved with the pixels by augmentation).
+    # True: one target per image (pooled head, a CSV cell, a title line in plots). False: a mask or a set of
+    # objects per image (see `per_pixel`).
     per_image: ClassVar[bool]
+    # True: a mask per image (a decoder head, a mask file, painted over the frame, warped with the pixels by
+    # augmentation). False for per-image kinds, and for kinds whose targets are a variable number of objects
+    # per image (detection: a padded array of rows, read from its own files, moved by `warp`).
+    per_pixel: ClassVar[bool] = False
+    # Which head the model builds for the kind (edgemtl.model.heads.HEADS): "pooled", "decoder", "detection".
+    head: ClassVar[str]
     min_classes: ClassVar[int]  # fewest names `TaskSpec.classes` may hold
     class_noun: ClassVar[str]  # what `TaskSpec.classes` names: "class", "label", "value"
     options: ClassVar[dict[str, str]] = {}  # extra keys only this kind takes → how a message names each
@@ -81,6 +91,12 @@ class KindDef(ABC):
     # index), "each" (every label on or off: `decide` gives 0/1 flags), None: nothing to steady (a mask, a value).
     # A kind that sets it has results with `probabilities` and implements `decide` and `steadied`.
     steady: ClassVar[str | None] = None
+
+    @property
+    def per_object(self) -> bool:
+        """Neither one target per image nor a mask: a variable number of objects per image (detection's boxes,
+        read from their own files, edgemtl.data.boxes)."""
+        return not self.per_image and not self.per_pixel
 
     @property
     def primary_metric(self) -> str:
@@ -143,6 +159,12 @@ class KindDef(ABC):
         the pixels: only what the task declares (`flip_option`) is left to do. Missing targets stay missing.
         """
 
+    def warp(self, task: TaskSpec, target: np.ndarray, index: int, matrix: np.ndarray, size: tuple[int, int]) -> None:
+        """Move image `index`'s target in place by the (2, 3) affine map its pixels went through (flip, scale,
+        crop) onto a frame of `size` (height, width). Only targets held in pixel coordinates (boxes) move
+        here: masks are warped with the pixels by augmentation, per-image targets do not move."""
+        return None  # nothing in pixel coordinates: the default for every kind but detection
+
     def parse_label(self, task: TaskSpec, value: Any) -> Any | None:
         """Per-image kinds: one CSV cell or JSON value → one target (the missing marker when empty), or
         None when the value is unusable."""
@@ -204,7 +226,13 @@ class KindDef(ABC):
         import torch
 
         constants = {name: torch.tensor(v, device=logits.device) for name, v in self.constants(task).items()}
-        return self.postprocess(task, logits, constants)[list(self.outputs).index(self.scored_field)]
+        return self.scored(task, dict(zip(self.outputs, self.postprocess(task, logits, constants))))
+
+    def scored(self, task: TaskSpec, outputs: Mapping[str, Any]) -> Any:
+        """What the meter takes, from the graph's outputs by field (tensors or NumPy arrays alike): the scored
+        output by default; a kind scored on several outputs (detection: boxes with their scores, classes and
+        count) packs them into one array here, so training and the runtime score the same thing."""
+        return outputs[self.scored_field]
 
     # --- the runtime ---------------------------------------------------------------------------------
 

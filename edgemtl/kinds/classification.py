@@ -83,6 +83,7 @@ class Classification(ClassIdTargets):
     scored_field = "label"
     exact_outputs = frozenset({"label"})
     per_image = True
+    head = "pooled"
     min_classes = 2
     class_noun = "class"
     flip_option = "flip_pairs"

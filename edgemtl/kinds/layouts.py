@@ -78,6 +78,7 @@ class RowTargets(KindDef):
     missing = math.nan
     target_dtype = np.float32
     per_image = True
+    head = "pooled"
 
     def check_target(self, task: TaskSpec, target: np.ndarray, images_shape: tuple[int, ...]) -> None:
         count, width = images_shape[0], task.num_outputs

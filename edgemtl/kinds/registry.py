@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from edgemtl.kinds.base import KindDef
 from edgemtl.kinds.classification import Classification
+from edgemtl.kinds.detection import Detection
 from edgemtl.kinds.multilabel import Multilabel
 from edgemtl.kinds.regression import Regression
 from edgemtl.kinds.segmentation import Segmentation
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 #: TaskKind value → its definition. Keyed by the value, not the enum member: edgemtl.tasks builds on
 #: this table, so the table cannot import the enum.
 KINDS: dict[str, KindDef] = {
-    kind.value: kind for kind in (Classification(), Multilabel(), Segmentation(), Regression())
+    kind.value: kind for kind in (Classification(), Multilabel(), Segmentation(), Regression(), Detection())
 }
 
 

@@ -60,6 +60,8 @@ class Segmentation(ClassIdTargets):
     scored_field = "mask"
     exact_outputs = frozenset({"mask"})
     per_image = False
+    per_pixel = True
+    head = "decoder"
     min_classes = 2
     class_noun = "class"
     flip_option = "flip_pairs"

@@ -50,7 +50,7 @@ class FrameSizedNet(nn.Module):
         self.tasks = model.tasks
         self.input_size = tuple(input_size)
         self.method = method
-        self._per_pixel = {task.name for task in model.tasks if not kind_of(task).per_image}
+        self._per_pixel = {task.name for task in model.tasks if kind_of(task).per_pixel}
 
     def forward(self, frames: Tensor) -> dict[str, Tensor]:
         x = channels_first(frames)

@@ -64,7 +64,7 @@ def plot_predictions(
     """
     count = min(len(images), PREDICTION_SAMPLES)
     per_image = [task for task in tasks if kind_of(task).per_image]
-    segmentation = [task for task in tasks if not kind_of(task).per_image]
+    segmentation = [task for task in tasks if kind_of(task).per_pixel]
     height, width = images.shape[1:3]
     pixels_per_inch = width / _PANEL_INCHES
     gap = max(1, round(0.08 * pixels_per_inch))

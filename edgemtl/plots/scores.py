@@ -47,10 +47,7 @@ def _plot_per_class(path: Path, task: TaskSpec, metrics: Mapping[str, Any], per_
     """Horizontal bars, one per class; a painted kind's bars take the overlay colours so the two read together."""
     kind, (prefix, score_name) = kind_of(task), per_class
     scores = [as_number(metrics.get(f"{prefix}_{name}")) for name in task.classes]
-    if not kind.per_image:
-        colors = class_colors(len(task.classes))[:, ::-1] / 255.0  # BGR → RGB
-    else:
-        colors = ["tab:blue"] * len(task.classes)
+    colors = class_colors(len(task.classes))[:, ::-1] / 255.0 if kind.per_pixel else ["tab:blue"] * len(task.classes)
     width, height = 6.5, 0.4 * len(task.classes) + 1.0
     left = 0.25 + 0.075 * max(len(name) for name in task.classes)  # fixed margins: faster than a layout engine
     figure = new_figure(width, height, layout=None)

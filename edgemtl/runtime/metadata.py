@@ -361,7 +361,7 @@ def _check_overlay(metadata: ModelMetadata, graph: Mapping[str, Any], source: st
     """The blended frame: a uint8 (N, H, W, 3) output the metadata names, of a per-pixel task it has."""
     name, task = metadata.overlay.get("output"), metadata.overlay.get("task")
     tasks = {t.name: t for t in metadata.tasks}
-    if task not in tasks or kind_of(tasks[task]).per_image:
+    if task not in tasks or not kind_of(tasks[task]).per_pixel:
         raise ModelFileError(f"{source}: metadata overlay.task is {task!r}, which is not a segmentation task of it")
     if name not in graph:
         raise ModelFileError(f"{source}: metadata overlay.output is {name!r}, which the graph lacks")

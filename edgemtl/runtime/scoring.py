@@ -41,11 +41,17 @@ def engine_batches(engine: Engine, images: np.ndarray, batch_size: int = 32) -> 
 def scored_batches(
     engine: Engine, images: np.ndarray, batch_size: int = 32
 ) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
-    """Each task's scored output, batch by batch, with the rows of `images` it belongs to (padding dropped)."""
+    """Each task's scored value (its kind's `scored`: the scored output, or what the kind packs from several),
+    batch by batch, with the rows of `images` it belongs to (padding dropped)."""
     for rows, frames in engine_batches(engine, images, batch_size):
         outputs = engine.run(frames)
         count = rows.stop - rows.start
-        yield rows, {t.name: outputs[scored_output(engine, t)][:count] for t in engine.tasks}
+        yield rows, {t.name: _scored(engine, t, outputs, count) for t in engine.tasks}
+
+
+def _scored(engine: Engine, task: TaskSpec, outputs: dict[str, np.ndarray], count: int) -> np.ndarray:
+    fields = {field: outputs[name][:count] for field, name in engine.metadata.outputs[task.name].items()}
+    return kind_of(task).scored(task, fields)
 
 
 def score_engine(

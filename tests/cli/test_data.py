@@ -32,7 +32,7 @@ def _sources(tmp_path: Path) -> dict[str, tuple[Path, list[str]]]:
     return {
         "cvat": (write_cvat_masks(tmp_path / "cvat", FRAMES), []),
         "coco": (write_coco(tmp_path / "coco", FRAMES), []),
-        "labelme": (write_labelme(tmp_path / "labelme", FRAMES), []),
+        "labelme": (write_labelme(tmp_path / "labelme", FRAMES), ["--take", "masks"]),  # its rectangles painted
         "cityscapes": (write_cityscapes(tmp_path / "cityscapes", FRAMES), ["--table", str(table)]),
         "colours": (
             write_colour_masks(tmp_path / "colours", FRAMES),

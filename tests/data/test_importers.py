@@ -51,6 +51,13 @@ def test_the_cli_lists_every_registered_format():
     assert set(FORMATS) == set(IMPORTERS)
 
 
+def test_the_cli_lists_every_take():
+    from edgemtl.cli.data import TAKES as CLI_TAKES
+    from edgemtl.data.importers import TAKES
+
+    assert CLI_TAKES == TAKES
+
+
 @pytest.mark.parametrize("format_name", sorted(WRITERS))
 def test_each_format_imports_to_a_clean_dataset_with_the_drawn_masks(tmp_path, format_name):
     src = WRITERS[format_name](tmp_path / "src", FRAMES)
@@ -58,7 +65,8 @@ def test_each_format_imports_to_a_clean_dataset_with_the_drawn_masks(tmp_path, f
     if format_name == "cityscapes":
         table = tmp_path / "ids.csv"
         table.write_text("id,class\n0,background\n7,road\n26,car\n")
-    report = _import(format_name, src, tmp_path / "out", table=table)
+    options = {"take": "masks"} if format_name == "labelme" else {}  # its car is a rectangle: a box unless painted
+    report = _import(format_name, src, tmp_path / "out", table=table, **options)
     assert report.frames == FRAMES
     check = check_dataset(tmp_path / "out")
     assert check.clean and not check.warnings, check.lines()
@@ -92,7 +100,7 @@ def test_coco_categories_become_image_labels_and_the_map_merges_and_ignores(tmp_
 
 
 def test_labelme_flags_are_image_labels(tmp_path):
-    _import("labelme", write_labelme(tmp_path / "lm", FRAMES), tmp_path / "out")
+    _import("labelme", write_labelme(tmp_path / "lm", FRAMES), tmp_path / "out", take="masks")
     data = load_dataset(tmp_path / "out")
     assert read_tasks(tmp_path / "out")[1].classes == ("day", "rain")
     assert data.targets["flags"][:, 0].tolist() == [1, 0, 1, 0, 1, 0]
@@ -151,11 +159,11 @@ def test_coco_with_a_missing_image_file(tmp_path):
     )
 
 
-def test_coco_with_a_polygon_outside_the_image(tmp_path):
+def test_coco_with_a_polygon_wholly_outside_the_image(tmp_path):
     src = write_coco(tmp_path / "coco", 3)
     path = src / "annotations" / "instances_default.json"
     document = json.loads(path.read_text())
-    document["annotations"][2]["segmentation"] = [[0, 16, 40, 16, 32, 32]]
+    document["annotations"][2]["segmentation"] = [[40, 16, 50, 16, 45, 30]]  # the image is 32×32
     path.write_text(json.dumps(document))
     dst = tmp_path / "out"
     _refused(
@@ -165,7 +173,8 @@ def test_coco_with_a_polygon_outside_the_image(tmp_path):
         str(path),
         "annotation id 3",
         "polygon 0",
-        "fix the polygon",
+        "wholly outside the 32×32 image",
+        "fix the shape",
     )
 
 

@@ -27,10 +27,12 @@ from edgemtl.data import ArrayDataset, load_dataset, make_dataset, write_dataset
 from edgemtl.deploy import ExportWrapper, export_onnx
 from edgemtl.errors import ConfigError
 from edgemtl.kinds import KINDS, KindDef, TaskResult, kind_of
+from edgemtl.kinds.boxes import pack_boxes
 from edgemtl.kinds.layouts import RowTargets
 from edgemtl.kinds.options import AUGMENT_OPTIONS
 from edgemtl.kinds.scores import TaskMeter
 from edgemtl.metrics import higher_is_better, make_meter, primary_metric
+from edgemtl.model import create_model
 from edgemtl.plots import plot_predictions
 from edgemtl.runtime import Engine, Prediction
 from edgemtl.runtime.metadata import task_output_fields
@@ -133,6 +135,11 @@ def _targets(task: TaskSpec, count: int) -> np.ndarray:
     """Labelled targets of a kind for `count` 8×8 frames, the first one missing (partial labels)."""
     kind = kind_of(task)
     rng = np.random.default_rng(0)
+    if kind.head == "detection":  # padded box rows: one box per image, the second labelled with none
+        target = np.stack([pack_boxes([(1, (1.0, 2.0, 6.0, 7.0))]) for _ in range(count)])
+        target[1] = pack_boxes([])
+        target[0] = kind.missing
+        return target
     shape = (count,) if kind.per_image else (count, 8, 8)
     if kind.target_dtype == np.float32:
         target = rng.integers(0, 2, (count, task.num_outputs)).astype(np.float32)
@@ -147,18 +154,18 @@ def test_every_kind_keeps_the_contract(value: str):
     """Outputs in their order, prediction = the scored output, results, meters and losses, cells, flip."""
     kind, count = KINDS[value], 4
     task = _task(kind)
-    logits = torch.randn(count, task.num_outputs, *(() if kind.per_image else (8, 8)), generator=torch.manual_seed(0))
+    logits = _raw_output(kind, task, count)
     constants = {name: torch.tensor(v) for name, v in kind.constants(task).items()}
     outputs = kind.postprocess(task, logits, constants)
     assert len(outputs) == len(kind.outputs) and all(len(output) == count for output in outputs)
-    scored = outputs[list(kind.outputs).index(kind.scored_field)]
+    scored = kind.scored(task, dict(zip(kind.outputs, outputs)))
     assert torch.equal(task_prediction(task, logits), scored)
 
     frame = {field: output[0].numpy() for field, output in zip(kind.outputs, outputs)}
     result = kind.result(task, frame, (8, 8))
     assert isinstance(result, TaskResult) and result.task is task
     assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
-    assert (result.overlay_text() is None) == (result.mask is not None) == (not kind.per_image)
+    assert (result.overlay_text() is None) == (result.mask is not None) == kind.per_pixel
 
     target = _targets(task, count)
     ArrayDataset(np.zeros((count, 8, 8, 3), np.uint8), {task.name: target}).check_against((task,))
@@ -167,7 +174,8 @@ def test_every_kind_keeps_the_contract(value: str):
     assert next(iter(meter.compute())) == primary_metric(task) and higher_is_better(task) == kind.higher_is_better
     missing = torch.from_numpy(np.full_like(target, kind.missing))
     assert labelled_count(task, missing) == 0 and task_loss(task, logits, missing).item() == 0
-    assert labelled_count(task, torch.from_numpy(target)) == target[1:].size
+    labelled = len(target) - 1 if kind.head == "detection" else target[1:].size  # images, not entries
+    assert labelled_count(task, torch.from_numpy(target)) == labelled
     assert math.isfinite(task_loss(task, logits, torch.from_numpy(target)).item())
 
     if kind.per_image:
@@ -177,6 +185,14 @@ def test_every_kind_keeps_the_contract(value: str):
         assert np.array_equal(kind.parse_label(task, kind.format_label(task, target[1])), target[1])
         assert kind.describe(task, target[1])
     assert kind.flip(task, target, np.ones(count, bool)) is target, "nothing declared: a flip changes no target"
+
+
+def _raw_output(kind: KindDef, task: TaskSpec, count: int) -> Tensor:
+    """A head's raw output for `count` 8×8 frames, random: the detection head's is per location."""
+    generator = torch.manual_seed(0)
+    if kind.head == "detection":
+        return create_model("nano", (task,))(torch.randn(count, 3, 32, 32, generator=generator))[task.name].detach()
+    return torch.randn(count, task.num_outputs, *(() if kind.per_image else (8, 8)), generator=generator)
 
 
 # --- a fifth kind, defined here only --------------------------------------------------------------------
@@ -282,7 +298,9 @@ def test_a_new_kind_is_checked_scored_and_postprocessed_from_its_entry_alone(bin
     assert tasks_from_json(json.dumps([binary.to_dict()])) == (binary,)
     with pytest.raises(ConfigError, match=r"\(binary\) has a threshold: only multilabel tasks take one"):
         TaskSpec("door", "binary", extra={"threshold": 0.3})
-    with pytest.raises(ConfigError, match=r"has a loss: only classification, multilabel, segmentation or regression"):
+    with pytest.raises(
+        ConfigError, match=r"has a loss: only classification, multilabel, segmentation, regression or detection"
+    ):
         TaskSpec("door", "binary", extra={"loss": "huber"})
     with pytest.raises(ConfigError, match=r"flip_negate True: .* of a regression task"):
         TaskSpec("door", "binary", extra={"flip_negate": True})

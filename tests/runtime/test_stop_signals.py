@@ -1,4 +1,9 @@
-"""StopSignals: a signal inside the block asks it to stop and is handed on, unchanged, as the block ends."""
+"""StopSignals: a signal inside the block asks it to stop and is handed on, unchanged, as the block ends.
+
+Every test starts from the dispositions a terminal gives a program (the `python_signals` fixture: SIGINT on
+Python's handler, SIGTERM on the default), whatever the suite inherited: run as a background job, SIGINT
+comes ignored. The ignored case is tested on purpose, by the tests that set it.
+"""
 
 import os
 import signal
@@ -7,6 +12,8 @@ import threading
 import pytest
 
 from edgemtl.runtime.stop_signals import StopSignals
+
+pytestmark = pytest.mark.usefixtures("python_signals")
 
 
 def test_ctrl_c_inside_the_block_waits_for_its_end_and_then_raises_as_before():
@@ -31,14 +38,14 @@ def test_sigterm_goes_to_the_handler_that_was_there_before():
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_no_signal_no_change_and_an_ignored_signal_stays_ignored():
-    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        with StopSignals() as stopping:
-            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
-            assert not stopping.requested
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_no_signal_no_change_and_an_ignored_signal_stays_ignored(number):
+    signal.signal(number, signal.SIG_IGN)  # as a background job inherits SIGINT; the fixture puts it back
+    with StopSignals() as stopping:
+        assert signal.getsignal(number) is signal.SIG_IGN
+        os.kill(os.getpid(), number)  # ignored, by the system: nothing is asked
+        assert not stopping.requested
+    assert signal.getsignal(number) is signal.SIG_IGN
 
 
 def test_off_the_main_thread_nothing_is_touched():

@@ -9,6 +9,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from types import SimpleNamespace
 
 import aiohttp
 import numpy as np
@@ -190,3 +191,79 @@ def test_one_viewer_too_many_is_refused_with_503(engine):
                 return refused.value.status
 
         assert asyncio.run(two()) == 503
+
+
+# --- which frames are sent ----------------------------------------------------------------------------------
+
+
+class _Clock:
+    """perf_counter for the sink alone: each reading is `step` seconds after the last."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def perf_counter(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+class _Server:
+    """Stands in for the server's thread: one viewer watching, every offered frame kept."""
+
+    viewers = 1
+
+    def __init__(self) -> None:
+        self.frames: list[np.ndarray] = []
+
+    def offer(self, image: np.ndarray, state: dict) -> None:
+        self.frames.append(image)
+
+    def set_meta(self, meta: dict) -> None:
+        pass
+
+
+@pytest.fixture
+def watched(viewer, monkeypatch):
+    """The viewer with a stand-in server and a clock of its own that ticks 0.05 s a reading (its interval is
+    1/15 s): the clock comes due between two readings of one frame in turn."""
+    monkeypatch.setattr("edgemtl.runtime.viewer.sink.time", _Clock(0.05))
+    monkeypatch.setattr(viewer, "server", _Server())
+    yield viewer
+    monkeypatch.undo()  # the real server again, for the fixture to close
+
+
+class _Prediction:
+    """Results with nothing in them: what the sink sends beside a frame is not the question here."""
+
+    def to_dict(self) -> dict:
+        return {}
+
+
+def test_the_viewer_never_sends_a_frame_the_pipeline_left_undrawn(watched):
+    """The pipeline asks before drawing; the answer holds for the frame even when the clock comes due between
+    that question and the write (it sent the captured frame, undrawn, before)."""
+    from edgemtl.runtime.pipeline import Lane, PipelineStats
+    from edgemtl.runtime.sources import Frame
+
+    lane = Lane(SimpleNamespace(dropped=0), watched, PipelineStats("clip", "viewer", "cpu"), draw_stats=False)
+    lane.overlay = SimpleNamespace(render=lambda image, prediction, steady: 255 - image)  # "drawn": inverted
+    watched._meta_sent = True  # no legend to make of empty results
+    captured = np.full((48, 64, 3), 100, np.uint8)
+    for index in range(20):
+        lane.emit(Frame(index, f"f{index}", captured.copy(), 0.0), _Prediction())
+    sent = watched.server.frames
+    assert len(sent) >= 5, "frames were sent, at the viewer's rate"
+    undrawn = [i for i, image in enumerate(sent) if np.array_equal(image, captured)]
+    assert not undrawn, f"frames {undrawn} of {len(sent)} sent were never drawn"
+
+
+def test_a_sink_fed_by_hand_still_gets_its_frames_at_its_rate(watched):
+    from edgemtl.runtime.sources import Frame
+
+    watched._meta_sent = True
+    image = np.full((48, 64, 3), 100, np.uint8)
+    for index in range(20):
+        watched.write_result(image, Frame(index, f"f{index}", image, 0.0), _Prediction(), {})
+    assert 5 <= len(watched.server.frames) < 20  # every frame that came due, none more often than 15/s
+    watched.write(image, "by hand")
+    assert len(watched.server.frames) == watched.offered

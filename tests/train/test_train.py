@@ -225,7 +225,9 @@ def test_a_failed_save_keeps_the_previous_checkpoint(trained_run, tmp_path, monk
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
-def test_a_signal_during_training_stops_it_between_batches_with_the_epochs_before_it_saved(tmp_path, tiny_data):
+def test_a_signal_during_training_stops_it_between_batches_with_the_epochs_before_it_saved(
+    tmp_path, tiny_data, python_signals
+):
     """Ctrl-C (or SIGTERM) is latched and acted on at the next batch, never inside a save or an import."""
     import os
     import signal

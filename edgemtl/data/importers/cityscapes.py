@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgemtl.data.importers.base import Source, SourceSample
+from edgemtl.data.importers.classmap import background_first
 from edgemtl.data.importers.colours import IGNORE_NAMES
 from edgemtl.data.importers.files import image_files, read_table
 from edgemtl.data.masks import read_mask
@@ -56,10 +57,11 @@ def read_id_table(path: Path) -> dict[int, str]:
 
 def _lookup(table: dict[int, str]) -> tuple[tuple[str, ...], np.ndarray]:
     """(classes, (256,) id → class index, -1 unlabelled, -2 not in the table)."""
-    classes = tuple(dict.fromkeys(n for n in table.values() if n not in IGNORE_NAMES))
+    names = list(dict.fromkeys(n for n in table.values() if n not in IGNORE_NAMES))
+    classes, index = background_first(names, add=False)  # `background` / `_background_`, any case: one, first
     lookup = np.full(256, -2, dtype=np.int64)
     for label_id, name in table.items():
-        lookup[label_id] = -1 if name in IGNORE_NAMES else classes.index(name)
+        lookup[label_id] = -1 if name in IGNORE_NAMES else index[names.index(name)]
     return classes, lookup
 
 

@@ -27,6 +27,31 @@ from edgemtl.errors import ConfigError
 from edgemtl.tasks import IGNORE_PIXEL
 
 DROP, IGNORE = "-", "255"  # the command line's words for "drop the class" and "ignore its pixels"
+BACKGROUND = "background"
+_BACKGROUND_NAMES = ("background", "_background_")  # labelme's converters write `_background_` (COCO id 0)
+
+
+def is_background(name: str) -> bool:
+    """A class named `background` or `_background_`, in any case, is the background class of every import."""
+    return str(name).strip().lower() in _BACKGROUND_NAMES
+
+
+def background_first(names: list[str], add: bool) -> tuple[tuple[str, ...], list[int]]:
+    """(classes, new index of each name): every background-named class becomes the one `background`, first.
+
+    Without one, `add` puts `background` first (COCO, labelme), or the names stay as the tool listed them."""
+    others = [n for n in names if not is_background(n)]
+    has = len(others) < len(names)
+    classes = (BACKGROUND, *others) if has or add else tuple(others)
+    shift = 1 if has or add else 0
+    index, seen = [], 0
+    for name in names:
+        if is_background(name):
+            index.append(0)
+        else:
+            index.append(seen + shift)
+            seen += 1
+    return classes, index
 
 
 @dataclass(frozen=True)
@@ -53,16 +78,11 @@ class ClassMap:
             entries[source.strip()] = target.strip()
         return cls(entries, where)
 
-    def apply(self, classes: tuple[str, ...]) -> MappedClasses:
-        """The target classes, and for each source class its target id (IGNORE_PIXEL when ignored)."""
-        unknown = [name for name in self.entries if name not in classes]
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], classes, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(
-                f"class map {self.where} names class {unknown[0]!r}, which the source does not have: {hint}"
-                f"expected some of {', '.join(classes)}"
-            )
+    def apply(self, classes: tuple[str, ...], also: tuple[str, ...] = ()) -> MappedClasses:
+        """The target classes, and for each source class its target id (IGNORE_PIXEL when ignored).
+
+        `also`: the source's other class names (box classes), which the map may name too."""
+        self.check_known((*classes, *also))
         targets = [self.entries.get(name, name) for name in classes]
         kept = tuple(dict.fromkeys(t for t in targets if t not in (DROP, IGNORE)))
         if not kept:
@@ -74,6 +94,25 @@ class ClassMap:
             )
         ids = [IGNORE_PIXEL if t == IGNORE else 0 if t == DROP else kept.index(t) for t in targets]
         return MappedClasses(classes, kept, np.asarray(ids, dtype=np.int64), tuple(targets))
+
+    def check_known(self, classes: tuple[str, ...]) -> None:
+        """A map naming a class the source does not have is a typo, never a class silently left unmapped."""
+        unknown = [name for name in self.entries if name not in classes]
+        if unknown:
+            listed = tuple(dict.fromkeys(classes))
+            close = difflib.get_close_matches(unknown[0], listed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"class map {self.where} names class {unknown[0]!r}, which the source does not have: {hint}"
+                f"expected some of {', '.join(listed)}"
+            )
+
+    def box_classes(self, classes: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str | None]]:
+        """(target box classes, source name → target name or None): a dropped or ignored class's boxes go."""
+        how = {name: self.entries.get(name, name) for name in classes}
+        targets = {name: None if t in (DROP, IGNORE) else t for name, t in how.items()}
+        kept = tuple(dict.fromkeys(t for t in targets.values() if t is not None))
+        return kept, targets
 
 
 @dataclass(frozen=True)

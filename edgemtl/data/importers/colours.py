@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from edgemtl.data.importers.base import Source, SourceSample
+from edgemtl.data.importers.classmap import background_first
 from edgemtl.data.importers.files import image_files, read_table
 from edgemtl.errors import DataError
 
@@ -58,7 +59,7 @@ def colour_ids(rgb: np.ndarray, table: dict[tuple[int, int, int], int], path: Pa
 
 
 def read_colour_table(path: Path) -> tuple[tuple[str, ...], dict[tuple[int, int, int], int]]:
-    """colors.csv → (class names in order, colour → class id; -1 for the ignore rows)."""
+    """colors.csv → (class names in order, background first, colour → class id; -1 for the ignore rows)."""
     rows = read_table(path, "colour table", "class,r,g,b")
     classes: list[str] = []
     table: dict[tuple[int, int, int], int] = {}
@@ -75,7 +76,8 @@ def read_colour_table(path: Path) -> tuple[tuple[str, ...], dict[tuple[int, int,
         table[colour] = -1 if name in IGNORE_NAMES else classes.index(name)
     if not classes:
         raise DataError(f"colour table {path} lists no class: expected rows class,r,g,b")
-    return tuple(classes), table
+    named, index = background_first(classes, add=False)  # `background` / `_background_`, any case: one, first
+    return named, {colour: index[i] if i >= 0 else -1 for colour, i in table.items()}
 
 
 def _samples(src: Path, table: dict[tuple[int, int, int], int], table_name: str) -> Iterator[SourceSample]:

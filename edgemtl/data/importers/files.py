@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from xml.etree import ElementTree
 
 from edgemtl.data.manifest import IMAGE_SUFFIXES
 from edgemtl.errors import DataError
@@ -54,3 +55,27 @@ def read_table(path: Path, what: str, header: str) -> list[dict[str, str]]:
             return list(csv.DictReader(file))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read {what} {path} ({exc}): expected a CSV with header {header}") from None
+
+
+MAX_XML_BYTES = 512 * 1024 * 1024  # a CVAT annotations.xml of a large task; VOC's are a few kB each
+
+
+def read_xml(path: Path, what: str) -> ElementTree.Element:
+    """The root of an XML file from a labelling tool, bounded in size; a DataError naming it when unreadable.
+
+    (ElementTree resolves no external entities, and the expat it uses refuses entity-expansion bombs.)"""
+    try:
+        if path.stat().st_size > MAX_XML_BYTES:
+            raise DataError(f"{what} {path} is over {MAX_XML_BYTES >> 20} MiB: split the export")
+        return ElementTree.parse(path).getroot()
+    except (OSError, ElementTree.ParseError) as exc:
+        raise DataError(f"{what} {path} is not readable XML ({exc})") from None
+
+
+def xml_number(element: ElementTree.Element | None, tag: str, where: str) -> float:
+    """The number in <tag> under `element` (VOC's <xmin>…), or a DataError naming where it is missing."""
+    child = element.find(tag) if element is not None else None
+    try:
+        return float(child.text)  # type: ignore[union-attr, arg-type]
+    except (AttributeError, TypeError, ValueError):
+        raise DataError(f"{where} has no number in <{tag}>: expected e.g. <{tag}>12</{tag}>") from None

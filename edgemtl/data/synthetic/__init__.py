@@ -29,12 +29,13 @@ from edgemtl.data.synthetic.geometry import (
 )
 from edgemtl.data.synthetic.render import render_scene
 from edgemtl.data.synthetic.sampling import sample_scene_params
-from edgemtl.data.synthetic.targets import image_targets, labels_all, visible_obstacles
+from edgemtl.data.synthetic.targets import image_targets, labels_all, obstacle_boxes, visible_obstacles
 from edgemtl.data.synthetic.tasks import (
     ALL_SYNTHETIC_TASKS,
     CURVATURE_TASK,
     OBJECTS_TASK,
     OBSTACLE_SHAPES,
+    OBSTACLES_TASK,
     PROXIMITY_TASK,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "CURVE_THRESHOLD",
     "LEFT",
     "OBJECTS_TASK",
+    "OBSTACLES_TASK",
     "OBSTACLE_SHAPES",
     "PROXIMITY_TASK",
     "RIGHT",
@@ -57,6 +59,7 @@ __all__ = [
     "image_targets",
     "labels_all",
     "make_dataset",
+    "obstacle_boxes",
     "render_scene",
     "sample_scene_params",
     "scene_label",

@@ -21,6 +21,7 @@ from edgemtl.data.synthetic.tasks import (
     PROXIMITY_TASK,
 )
 from edgemtl.errors import ConfigError
+from edgemtl.kinds.boxes import clip_boxes, pack_boxes
 from edgemtl.tasks import TaskSpec, validate_tasks
 
 _VISIBILITY_SIZE = 128  # visibility is judged on a frame of this size, whatever size is rendered
@@ -69,6 +70,28 @@ def image_targets(params: SceneParams) -> dict[str, np.ndarray]:
         CURVATURE_TASK.name: np.array([params.curvature], dtype=np.float32),
         PROXIMITY_TASK.name: np.array([min(nearest, 1.0)], dtype=np.float32),
     }
+
+
+def obstacle_boxes(params: SceneParams, size: tuple[int, int]) -> np.ndarray:
+    """The detection target of a scene at `size` (height, width): one box per visible obstacle.
+
+    Exact, from the geometry that draws it: the extent of its outline (the whole obstacle, also where a
+    nearer one hides part of it, as KITTI and nuScenes label), clipped to the frame where the frame's edge
+    cuts it. An obstacle `visible_obstacles` counts as hidden has no box: nothing of it can be found.
+    """
+    height, width = size
+    rows = []
+    for obstacle in visible_obstacles(params):
+        polygons, ellipses = _obstacle_shapes(params, obstacle)
+        points = [point for polygon in polygons for point in polygon]
+        for (cx, cy), (ax, ay) in ellipses:
+            points += [(cx - ax, cy - ay), (cx + ax, cy + ay)]
+        xy = np.asarray(points, np.float64) * (width, height)
+        rows.append([OBSTACLE_SHAPES.index(obstacle.shape), *xy.min(0), *xy.max(0)])
+    if not rows:
+        return pack_boxes([])
+    clipped, keep = clip_boxes(np.asarray(rows, np.float32), (height, width))
+    return pack_boxes((int(row[0]), row[1:]) for row in clipped[keep])
 
 
 def labels_all(tasks: Sequence[TaskSpec]) -> bool:

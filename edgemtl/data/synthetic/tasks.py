@@ -18,4 +18,13 @@ CURVATURE_TASK = TaskSpec("curvature", TaskKind.REGRESSION, extra={"flip_negate"
 #: Nearness of the nearest obstacle on the path, as inverse distance: 1 at the bottom row, 0 at the horizon or
 #: when the path is clear. Linear in the image row of the obstacle's base, which is what a CNN sees.
 PROXIMITY_TASK = TaskSpec("proximity", TaskKind.REGRESSION)
-ALL_SYNTHETIC_TASKS: tuple[TaskSpec, ...] = (*NAVIGATION_TASKS, OBJECTS_TASK, CURVATURE_TASK, PROXIMITY_TASK)
+#: Where each visible obstacle is: a box and its shape (cones, crates and rocks), at every size from 8 px wide
+#: far away to half the frame close by, some hidden in part behind nearer ones, some cut by the frame's edge.
+OBSTACLES_TASK = TaskSpec("obstacles", TaskKind.DETECTION, OBSTACLE_SHAPES)
+ALL_SYNTHETIC_TASKS: tuple[TaskSpec, ...] = (
+    *NAVIGATION_TASKS,
+    OBJECTS_TASK,
+    CURVATURE_TASK,
+    PROXIMITY_TASK,
+    OBSTACLES_TASK,
+)

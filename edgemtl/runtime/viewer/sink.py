@@ -4,6 +4,10 @@ Per frame, with no viewer connected, it costs one attribute read; with viewers, 
 second one frame copy (the overlay buffer is reused by the next frame) and the results made JSON-ready
 (the masks go back to the pipeline after the call). JPEG encoding and sending happen on the server's
 thread, never on the pipeline's.
+
+Whether a frame is sent is decided once: the pipeline asks `wants_image` before drawing, and `write_result`
+keeps that answer. Asking the clock again there sent the captured, undrawn frame whenever the 15/s clock came
+due between the two questions. A caller that feeds the sink by hand, without asking, gets it decided then.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class ViewerSink(FrameSink):
         self.token = token
         self._interval = 1.0 / max_fps
         self._due = 0.0
+        self._decided: bool | None = None  # the answer `wants_image` gave for the frame in hand, until written
         self._meta_sent = False
         self.offered = 0  # frames handed to the server (for tests and benchmarks)
         self.server = ViewerServer(listening, token)
@@ -49,13 +54,18 @@ class ViewerSink(FrameSink):
         self._offer(image, {"name": name, "results": {}, "live": {}})
 
     def wants_image(self) -> bool:
+        self._decided = self._due_a_frame()  # kept for this frame's write_result: it is drawn only if True
+        return self._decided
+
+    def _due_a_frame(self) -> bool:
         return bool(self.server.viewers) and time.perf_counter() >= self._due  # someone watching, and due a frame
 
     def write_result(self, image: np.ndarray, frame: Frame, prediction: Prediction, live: dict[str, float]) -> None:
         if not self._meta_sent:
             self.server.set_meta({"tasks": legend(prediction)})
             self._meta_sent = True
-        if not self.wants_image():
+        decided, self._decided = self._decided, None
+        if not (self._due_a_frame() if decided is None else decided):  # None: fed by hand, nobody asked
             return
         latency_ms = (time.perf_counter() - frame.timestamp) * 1e3 if frame.timestamp else 0.0
         state = {
