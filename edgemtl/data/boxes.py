@@ -90,8 +90,8 @@ def fit_boxes(entries: list[tuple[int, list[float]]], image_size: tuple[int, int
             continue
         if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
             raise DataError(
-                f"box {index} of {path} is {[x1, y1, x2, y2]}, wholly outside its {width}x{height} image: expected "
-                "pixel coordinates of the image file, x1, y1, x2, y2"
+                f"box {index} of {path} is {[x1, y1, x2, y2]}, wholly outside its {height}x{width} (height x width) "
+                "image: expected pixel coordinates of the image file, x1, y1, x2, y2"
             )
         clipped = (max(x1, 0.0), max(y1, 0.0), min(x2, float(width)), min(y2, float(height)))
         result.clipped += clipped != (x1, y1, x2, y2)

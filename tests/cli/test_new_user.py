@@ -21,7 +21,8 @@ from tests.helpers import TINY_SIZE, assert_one_line_error, invoke, write_foreig
 
 def _without(monkeypatch, missing: str, *importers: str) -> None:
     """A runtime-only install: `missing` cannot be imported, and the edgemtl modules importing it are not loaded."""
-    monkeypatch.setitem(sys.modules, missing, None)  # `import missing` raises ModuleNotFoundError
+    for name in [missing, *(name for name in sys.modules if name.startswith(f"{missing}."))]:
+        monkeypatch.setitem(sys.modules, name, None)  # `import missing(.sub)` raises ModuleNotFoundError
     for name in list(sys.modules):
         if name.startswith(importers):
             monkeypatch.delitem(sys.modules, name)

@@ -62,7 +62,7 @@ def test_boxes_outside_are_clipped_or_refused_and_flat_ones_dropped(tmp_path: Pa
     boxes = {"a": [{"class": "cone", "box": [-5, 2, 10, 30]}, {"class": "cone", "box": [5, 5, 5, 9]}]}
     assert objects_of(load_dataset(_folder(tmp_path, boxes)).targets["things"][0]).tolist() == [[0, 0, 2, 10, 20]]
     outside = {"a": [{"class": "cone", "box": [50, 2, 60, 10]}]}
-    with pytest.raises(DataError, match=r"box 0 of .*a\.json is \[50.0, 2.0, 60.0, 10.0\], wholly outside its 40x20"):
+    with pytest.raises(DataError, match=r"box 0 of .*a\.json is \[50.0, 2.0, 60.0, 10.0\], wholly outside its 20x40"):
         load_dataset(_folder(tmp_path / "2", outside))
 
 

@@ -157,7 +157,13 @@ def test_a_box_wholly_outside_its_image(tmp_path):
     box = next(a for a in document["annotations"] if a["image_id"] == 2 and not a["segmentation"])
     box["bbox"] = [40, 10, 8, 8]
     path.write_text(json.dumps(document))
-    fragments = (str(path), "image id 2", f"annotation id {box['id']}", "wholly outside the 32×32 image", "fix the box")
+    fragments = (
+        str(path),
+        "image id 2",
+        f"annotation id {box['id']}",
+        "wholly outside the 32×32 (height×width) image",
+        "fix the box",
+    )
     _refused("coco", src, tmp_path / "out", *fragments)
 
 
@@ -209,7 +215,7 @@ def test_box_rules_refuse_in_one_line(tmp_path):
     assert_one_line(error, path.name, f"at most {MAX_FILE_BOXES}")
     with pytest.raises(DataError) as error:
         fit_box((40, 1, 50, 9), 32, 24, "box file x box 3", BoxCounts())
-    assert_one_line(error, "box file x box 3", "wholly outside the 32×24 image", "fix the box")
+    assert_one_line(error, "box file x box 3", "wholly outside the 24×32 (height×width) image", "fix the box")
     with pytest.raises(DataError) as error:
         fit_box((1, float("nan"), 5, 9), 32, 24, "box file x box 4", BoxCounts())
     assert_one_line(error, "box file x box 4", "four finite numbers")

@@ -84,7 +84,7 @@ def test_polygon_clipping_keeps_the_part_inside_and_counts_it():
     assert clipped and part[:, 0].min() == 0 and part[:, 0].max() == 10
     with pytest.raises(DataError) as error:
         clip_polygon(np.array([[40, 0], [50, 0], [45, 10]]), 32, 32, "file.json shape 3")
-    assert_one_line(error, "file.json shape 3", "wholly outside the 32×32 image", "x 40..50")
+    assert_one_line(error, "file.json shape 3", "wholly outside the 32×32 (height×width) image", "x 40..50")
 
 
 def _outside(case: str, src: Path) -> tuple[str, str]:
@@ -113,7 +113,7 @@ def test_a_polygon_wholly_outside_its_image_is_one_line_naming_it_and_nothing_is
     file, annotation = _outside(case, src)
     with pytest.raises(DataError) as error:
         import_dataset(case, src, tmp_path / "out")
-    assert_one_line(error, file, annotation, "wholly outside the 32×32 image", "fix the shape")
+    assert_one_line(error, file, annotation, "wholly outside the 32×32 (height×width) image", "fix the shape")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"], "nothing half-written"
 
 

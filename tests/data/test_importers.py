@@ -173,7 +173,7 @@ def test_coco_with_a_polygon_wholly_outside_the_image(tmp_path):
         str(path),
         "annotation id 3",
         "polygon 0",
-        "wholly outside the 32×32 image",
+        "wholly outside the 32×32 (height×width) image",
         "fix the shape",
     )
 

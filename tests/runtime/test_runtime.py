@@ -332,11 +332,11 @@ def test_runtime_works_without_torch(exported_model):
 # --- degenerate frames ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape", [(0, 0, 3), (0, 64, 3), (48, 0, 3)], ids=["0x0", "Wx0", "0xH"])
+@pytest.mark.parametrize("shape", [(0, 0, 3), (0, 64, 3), (48, 0, 3)], ids=["0x0", "0xW", "Hx0"])
 def test_an_empty_frame_is_a_frame_error_naming_its_size(engine, shape):
     with pytest.raises(FrameError) as error:
         engine.predict(np.zeros(shape, np.uint8))
-    assert_one_line(error, f"{shape[1]}x{shape[0]}", "empty frame")
+    assert_one_line(error, f"{shape[0]}x{shape[1]}", "empty frame")
     with pytest.raises(FrameError):
         render_overlay(np.zeros(shape, np.uint8), Prediction({}))
 

@@ -56,7 +56,7 @@ def fit_box(box: Sequence[float], width: int, height: int, where: str, counts: B
     except DataError:  # the one error of the rules: the box lies wholly outside; named as the tool has it
         x1, y1, x2, y2 = corners
         raise DataError(
-            f"{where} ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies wholly outside the {width}×{height} image: "
+            f"{where} ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies wholly outside the {height}×{width} (height×width) image: "
             "fix the box, or the image's width and height"
         ) from None
     counts.clipped += fitted.clipped

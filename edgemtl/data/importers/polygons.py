@@ -69,6 +69,6 @@ def check_extent(points: np.ndarray, width: int, height: int, where: str) -> boo
 def raise_outside(where: str, points: np.ndarray, width: int, height: int) -> None:
     x, y = points[:, 0], points[:, 1]
     raise DataError(
-        f"{where} lies wholly outside the {width}×{height} image (x {x.min():g}..{x.max():g}, "
+        f"{where} lies wholly outside the {height}×{width} (height×width) image (x {x.min():g}..{x.max():g}, "
         f"y {y.min():g}..{y.max():g}): fix the shape, or the image's width and height"
     )
