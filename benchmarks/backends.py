@@ -122,7 +122,7 @@ def trained(args: argparse.Namespace, folder: Path) -> Checkpoint:
     if args.checkpoint:
         return load_checkpoint(args.checkpoint)
     size = (128, 128)  # the demo's input size
-    data = open_dataset(SYNTHETIC, "train", size=size, count=1200, seed=0)
+    data = open_dataset(SYNTHETIC, "train", size=size, count=args.train_scenes, seed=0)
     val = open_dataset(SYNTHETIC, "val", size=size, count=200, seed=0)
     config = TrainConfig(preset="nano", input_size=size, epochs=args.train_epochs, batch_size=32, seed=0)
     run = train(config, NAVIGATION_TASKS, data, val, folder / "run", progress=False, log=lambda _: None)
@@ -169,9 +169,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--no-int8", dest="int8", action="store_false")
+    parser.add_argument("--no-speed", dest="speed", action="store_false", help="Only --pipeline / --quality.")
     parser.add_argument("--quality", action="store_true")
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--train-epochs", type=int, default=4)
+    parser.add_argument("--train-scenes", type=int, default=1200)
     parser.add_argument("--quality-frames", type=int, default=200)
     parser.add_argument("--pipeline", action="store_true")
     args = parser.parse_args()
@@ -185,8 +187,9 @@ def main() -> None:
     print(f"load average at start {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores)\n")
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        print("| model | runtime | ms (median) | × ORT fp32 | parity with ORT |\n|---|---|---|---|---|")
-        for preset in args.presets:
+        if args.speed:
+            print("| model | runtime | ms (median) | × ORT fp32 | parity with ORT |\n|---|---|---|---|---|")
+        for preset in args.presets if args.speed else ():
             for size in dict.fromkeys([get_preset(preset).input_size, LARGE]):
                 for row in speed_rows(preset, size, folder, args):
                     print(row, flush=True)

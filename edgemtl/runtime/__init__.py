@@ -1,4 +1,5 @@
-"""The embeddable runtime: numpy, onnxruntime and OpenCV only — never torch, click or matplotlib."""
+"""The embeddable runtime: numpy, onnxruntime and OpenCV only (openvino when a device asks for it) — never torch,
+click or matplotlib."""
 
 from edgemtl.palette import class_colors
 from edgemtl.runtime.engine import Engine
