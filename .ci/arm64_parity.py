@@ -46,7 +46,9 @@ def make(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tasks = NAVIGATION_TASKS
     if "detection" in KINDS:  # boxes, scores, classes and counts selected inside the graph, compared too
-        tasks = (*tasks, TaskSpec("objects", "detection", ("cone", "person")))
+        # random weights score every box low: a threshold near 0 keeps 20 boxes to compare
+        selection = {"score_threshold": 0.001, "max_detections": 20}
+        tasks = (*tasks, TaskSpec("objects", "detection", ("cone", "person"), extra=selection))
     torch.manual_seed(0)
     model = create_model("nano", tasks).eval()
     checkpoint = Checkpoint("nano", tasks, (64, 96), DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
