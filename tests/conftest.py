@@ -34,6 +34,12 @@ def python_signals():
             signal.signal(number, handler)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _verdict_cache(tmp_path_factory):
+    """Backend parity verdicts go to a folder of this session's, not the user's ~/.cache/edgemtl."""
+    os.environ["EDGEMTL_CACHE_DIR"] = str(tmp_path_factory.mktemp("edgemtl-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_data():
     return make_dataset(48, TINY_SIZE, seed=0)

@@ -1,21 +1,16 @@
 """Issue 22: each box format round-trips import → data check → train 2 epochs → export → eval, on tiny data.
 
-Enabled once the `detection` task kind is merged (edgemtl.tasks.TaskKind.DETECTION); the fixtures are the
-tools' own formats (tests/data/tool_formats.py, each with the URL of its specification)."""
+The fixtures are the tools' own formats (tests/data/tool_formats.py, each with the URL of its specification)."""
 
 from __future__ import annotations
 
 import pytest
 
-from edgemtl.tasks import TaskKind
 from tests.data.test_import_boxes import SOURCES
 from tests.helpers import invoke
 
-DETECTION_MERGED = "DETECTION" in TaskKind.__members__
-
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DETECTION_MERGED, reason="detection kind not merged yet")
 @pytest.mark.parametrize("case", sorted(SOURCES))
 def test_each_box_format_round_trips_to_an_exported_model_that_scores_its_boxes(tmp_path, case):
     format_name, writer, _ = SOURCES[case]

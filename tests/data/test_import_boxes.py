@@ -1,8 +1,8 @@
 """Issue 22, item 3: box labels as people have them → boxes/<stem>.json and a `detection` task.
 
 Every format is read from fixtures written in its tool's published format (tests/data/tool_formats.py),
-each specified at the URL in SPECS. Until edgemtl.tasks.TaskKind has DETECTION, the imported dataset is
-checked by reading tasks.json, labels.csv and boxes/ back directly.
+each specified at the URL in SPECS. The imported dataset is read back by the dataset loader (tasks.json as
+TaskSpecs, boxes/ through its box rules), so what an import writes is what training reads.
 """
 
 from __future__ import annotations
@@ -11,11 +11,16 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from edgemtl.data.boxes import MAX_FILE_BOXES, fit_boxes, parse_box_file
+from edgemtl.data.folder import load_folder, read_tasks
 from edgemtl.data.importers import import_dataset
-from edgemtl.data.importers.boxes import MAX_BOXES, BoxCounts, detection_task, fit_box, read_boxes, write_boxes
+from edgemtl.data.importers.boxes import BoxCounts, detection_task, fit_box, write_boxes
 from edgemtl.errors import DataError
+from edgemtl.kinds.boxes import objects_of
+from edgemtl.tasks import TaskKind, TaskSpec
 from tests.data.tool_formats import (
     FRAMES,
     expected_boxes,
@@ -51,12 +56,16 @@ def _without(root: Path, name: str) -> Path:
     return root
 
 
-def read_back(root: Path) -> tuple[dict, list[list[dict] | None]]:
-    """(the detection task of tasks.json, each row's boxes in labels.csv order; None where not labelled)."""
-    task = next(t for t in json.loads((root / "tasks.json").read_text()) if t["kind"] == "detection")
-    with (root / "labels.csv").open() as file:
-        cells = [row[task["name"]] for row in csv.DictReader(file)]
-    return task, [json.loads((root / "boxes" / cell).read_text()) if cell else None for cell in cells]
+def read_back(root: Path) -> tuple[TaskSpec, list[list[dict] | None]]:
+    """(the detection task of tasks.json, each image's boxes in labels.csv order; None where not labelled),
+    read by the dataset loader at the images' own size."""
+    task = next(t for t in read_tasks(root) if t.kind is TaskKind.DETECTION)
+    targets = load_folder(root).targets[task.name]
+    return task, [None if np.isnan(target[0, 0]) else _named(task, objects_of(target)) for target in targets]
+
+
+def _named(task: TaskSpec, rows: np.ndarray) -> list[dict]:
+    return [{"class": task.classes[int(c)], "box": [float(v) for v in box]} for c, *box in rows]
 
 
 @pytest.mark.parametrize("case", sorted(SOURCES))
@@ -67,10 +76,11 @@ def test_each_format_imports_its_boxes_clipped_dropped_and_counted(tmp_path, cas
     report = import_dataset(format_name, src, tmp_path / "out")
     assert snapshot(src) == before, f"the {SPECS[format_name]} source is never changed"
     task, boxes = read_back(tmp_path / "out")
-    assert task == {"name": "objects", "kind": "detection", "classes": classes or ["car", "cone"], "weight": 1.0}
+    assert task == TaskSpec("objects", TaskKind.DETECTION, tuple(classes or ["car", "cone"]))
+    assert task in report.tasks and "  objects (detection): " + ", ".join(task.classes) in report.lines()
     assert boxes == [expected_boxes(i) for i in range(FRAMES)], "frame 3 is labelled with no objects: []"
     assert (report.boxes.kept, report.boxes.clipped, report.boxes.dropped) == (4, 1, 1)
-    line = "boxes: 4 kept, 1 clipped (partly outside their image), 1 dropped (zero or negative size)"
+    line = "boxes: 4 kept, 1 clipped (partly outside their image), 1 dropped (no area, or under 1 px once clipped)"
     assert line in report.lines()
 
 
@@ -96,7 +106,7 @@ def test_a_class_map_renames_merges_and_drops_box_classes(tmp_path):
     src = write_cvat_images(tmp_path / "cvat")
     report = import_dataset("cvat", src, tmp_path / "out", ClassMap.parse(("car=vehicle", "cone=-")))
     task, boxes = read_back(tmp_path / "out")
-    assert task["classes"] == ["vehicle"] and boxes[0] == [{"class": "vehicle", "box": [2.0, 10.0, 10.0, 20.0]}]
+    assert task.classes == ("vehicle",) and boxes[0] == [{"class": "vehicle", "box": [2.0, 10.0, 10.0, 20.0]}]
     assert report.counts == {"polygons partly outside their image, clipped": 4,
                              "boxes of classes the map drops or ignores, left out": 2}  # fmt: skip
 
@@ -164,31 +174,45 @@ def test_the_cli_imports_boxes_and_refuses_a_bad_line_in_one_line(tmp_path):
     assert_one_line_error(result, "'colours' has no boxes", "yolo")
 
 
-# --- the box helpers the dataset loader shares ---------------------------------------------------------------
+# --- the loader's box rules, applied by the import ----------------------------------------------------------
 
 
-def test_box_files_are_read_back_with_the_rules(tmp_path):
+def test_an_import_applies_the_loaders_box_rules_and_the_loader_reads_its_files_back(tmp_path):
+    task = detection_task("objects", ["car", "cone"])
+    assert task == TaskSpec("objects", TaskKind.DETECTION, ("car", "cone"))
     path = tmp_path / "0001.json"
-    write_boxes(path, [("cone", (1, 2, 5, 6)), ("car", (-3, 2, 10, 40)), ("car", (4, 4, 4, 9))])
+    drawn = [("cone", (1, 2, 5, 6)), ("car", (-3, 2, 10, 40)), ("car", (4, 4, 4, 9)), ("car", (31.5, 2, 40, 9))]
     counts = BoxCounts()
-    rows = read_boxes(path, ("car", "cone"), 32, 24, counts)
-    assert rows.tolist() == [[1, 1, 2, 5, 6], [0, 0, 2, 10, 24]]
-    assert (counts.kept, counts.clipped, counts.dropped) == (2, 1, 1)
+    kept = [(name, box) for name, corners in drawn if (box := fit_box(corners, 32, 24, "x", counts)) is not None]
+    assert kept == [("cone", (1, 2, 5, 6)), ("car", (0, 2, 10, 24))], "no area, or half a pixel once clipped: dropped"
+    assert (counts.kept, counts.clipped, counts.dropped) == (2, 2, 2)
+    write_boxes(path, drawn)  # as drawn: the loader's rules do to them what the import did
+    fitted = fit_boxes(parse_box_file(path, task), (24, 32), path)
+    assert (len(fitted.rows), fitted.clipped, fitted.dropped) == (counts.kept, counts.clipped, counts.dropped)
+    assert [(task.classes[c], box) for c, box in fitted.rows] == kept
+    write_boxes(path, kept)  # as imported: the loader finds nothing left to clip or drop
+    fitted = fit_boxes(parse_box_file(path, task), (24, 32), path)
+    assert (fitted.clipped, fitted.dropped) == (0, 0) and [box for _, box in fitted.rows] == [b for _, b in kept]
     write_boxes(path, [])
-    assert read_boxes(path, ("car",), 32, 24, BoxCounts()).shape == (0, 5), "[]: labelled, no objects"
+    assert parse_box_file(path, task) == [], "[]: labelled, no objects"
+
+
+def test_box_rules_refuse_in_one_line(tmp_path):
+    task = detection_task("objects", ["car", "cone"])
+    path = tmp_path / "0001.json"
     write_boxes(path, [("bus", (1, 1, 2, 2))])
     with pytest.raises(DataError) as error:
-        read_boxes(path, ("car", "cone"), 32, 24, BoxCounts())
+        parse_box_file(path, task)
     assert_one_line(error, str(path), "box 0", "'bus'", "car, cone")
-    path.write_text(json.dumps([{"class": "car", "box": [1, 1, 2, 2]}] * (MAX_BOXES + 1)))
     with pytest.raises(DataError) as error:
-        read_boxes(path, ("car",), 32, 24, BoxCounts())
-    assert_one_line(error, str(path), f"at most {MAX_BOXES}")
+        write_boxes(path, [("car", (1, 1, 2, 2))] * (MAX_FILE_BOXES + 1))
+    assert_one_line(error, path.name, f"at most {MAX_FILE_BOXES}")
     with pytest.raises(DataError) as error:
         fit_box((40, 1, 50, 9), 32, 24, "box file x box 3", BoxCounts())
-    assert_one_line(error, "box file x box 3", "wholly outside the 32×24 image")
-    assert detection_task("objects", ["car"]) == {"name": "objects", "kind": "detection", "classes": ["car"],
-                                                  "weight": 1.0}  # fmt: skip
+    assert_one_line(error, "box file x box 3", "wholly outside the 32×24 image", "fix the box")
+    with pytest.raises(DataError) as error:
+        fit_box((1, float("nan"), 5, 9), 32, 24, "box file x box 4", BoxCounts())
+    assert_one_line(error, "box file x box 4", "four finite numbers")
 
 
 def test_a_class_map_on_a_box_only_source(tmp_path):
@@ -198,7 +222,7 @@ def test_a_class_map_on_a_box_only_source(tmp_path):
     src = write_yolo(tmp_path / "yolo")
     import_dataset("yolo", src, tmp_path / "out", ClassMap.parse(("car=-",)))  # the first class may go: no pixels
     task, boxes = read_back(tmp_path / "out")
-    assert task["classes"] == ["cone"] and boxes[1] == [] and boxes[0][0]["class"] == "cone"
+    assert task.classes == ("cone",) and boxes[1] == [] and boxes[0][0]["class"] == "cone"
     with pytest.raises(ConfigError) as error:
         import_dataset("yolo", src, tmp_path / "typo", ClassMap.parse(("cars=vehicle",)))
     assert_one_line(error, "'cars'", "did you mean 'car'", "car, cone")

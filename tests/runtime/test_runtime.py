@@ -352,7 +352,7 @@ def test_tiny_frames_run_and_draw(engine, shape):
 def test_the_cpu_fallback_of_auto_is_said_once_at_info_level(exported_model, monkeypatch, caplog):
     import logging
 
-    import edgemtl.runtime.engine as engine_module
+    import edgemtl.runtime.backends.ort_backend as engine_module
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         pytest.skip("this onnxruntime has no CUDA provider, so device='auto' never falls back")

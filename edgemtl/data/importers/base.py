@@ -2,8 +2,8 @@
 
 An importer reads a labelling tool's files and yields samples: an image, a mask of *source* class ids,
 boxes by source class name, and image-level labels by name. The writer applies the class map, joins
-image-level labels from a CSV or JSON file, applies the box rules (edgemtl.data.importers.boxes: clip,
-drop, count), and writes images/, masks/, boxes/, labels.csv and tasks.json into a staging folder that
+image-level labels from a CSV or JSON file, applies the loader's box rules (edgemtl.data.importers.boxes:
+clip, drop, count), and writes images/, masks/, boxes/, labels.csv and tasks.json into a staging folder that
 becomes the destination only once every sample is written (`edgemtl.data.folder.staged_folder`). So each
 format's module is only about reading its format, and all of them check, map and report alike.
 
@@ -16,7 +16,6 @@ every object's box (a polygon's extent), `both` does both. Formats with separate
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -26,15 +25,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgemtl.data.boxes import BOXES_DIR
 from edgemtl.data.folder import staged_folder
-from edgemtl.data.importers.boxes import BOXES_FOLDER, Box, BoxCounts, detection_task, fit_box, write_boxes
+from edgemtl.data.importers.boxes import Box, BoxCounts, detection_task, fit_box, write_boxes
 from edgemtl.data.importers.classmap import ClassMap, MappedClasses
 from edgemtl.data.importers.labels import LabelTable
 from edgemtl.data.manifest import IMAGE_SUFFIXES
 from edgemtl.data.masks import write_mask
 from edgemtl.errors import DataError, OutputError
 from edgemtl.kinds import kind_of
-from edgemtl.tasks import IGNORE_PIXEL, TaskKind, TaskSpec
+from edgemtl.tasks import IGNORE_PIXEL, TaskKind, TaskSpec, tasks_to_json
 
 SEGMENTATION_TASK = "segmentation"  # the mask task an import writes
 DETECTION_TASK = "objects"  # the box task an import writes
@@ -93,18 +93,13 @@ class ImportReport:
     mapping: list[str]
     pixel_share: dict[str, float]  # mask class → share of labelled pixels
     notes: list[str]
-    # The detection task's tasks.json entry: a dict until TaskKind has DETECTION (then a TaskSpec in `tasks`)
-    detection: dict | None = None
     boxes: BoxCounts = field(default_factory=BoxCounts)
     counts: dict[str, int] = field(default_factory=dict)  # polygons clipped, boxes skipped, ...
 
     def lines(self) -> list[str]:
-        names = [t.name for t in self.tasks] + ([self.detection["name"]] if self.detection else [])
-        lines = [f"wrote {self.destination}: {self.frames} frames, tasks {', '.join(names)}"]
+        lines = [f"wrote {self.destination}: {self.frames} frames, tasks {', '.join(t.name for t in self.tasks)}"]
         for task in self.tasks:
             lines.append(f"  {task.name} ({task.kind.value}): {', '.join(task.classes) or 'one value'}")
-        if self.detection:
-            lines.append(f"  {self.detection['name']} (detection): {', '.join(self.detection['classes'])}")
         if self.mapping:
             lines += ["class map:", *self.mapping]
         if self.pixel_share:
@@ -196,16 +191,15 @@ class _BoxTask:
         return f"{sample.name}.json"
 
 
-def _task_entries(tasks: tuple[TaskSpec, ...], boxes: _BoxTask | None) -> list[dict]:
-    """tasks.json's entries: the TaskSpecs, then the detection task as a plain dict (see boxes.detection_task)."""
-    entries = [t.to_dict() for t in tasks]
+def _with_detection(tasks: tuple[TaskSpec, ...], boxes: _BoxTask | None) -> tuple[TaskSpec, ...]:
+    """The import's tasks, then its detection task where it has boxes; two tasks of one name are an error."""
     if boxes is not None:
-        entries.append(detection_task(DETECTION_TASK, boxes.classes))
-    names = [e["name"] for e in entries]
+        tasks = (*tasks, detection_task(DETECTION_TASK, boxes.classes))
+    names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise DataError(f"two tasks would both be named {twice[0]!r}: rename the --labels column")
-    return entries
+    return tasks
 
 
 def write_import(source: Source, dst: Path, class_map: ClassMap, labels: LabelTable | None) -> ImportReport:
@@ -224,7 +218,7 @@ def write_import(source: Source, dst: Path, class_map: ClassMap, labels: LabelTa
     boxes = _BoxTask.of(source, class_map)
     if not tasks and boxes is None:
         raise DataError("nothing to import: the source has no masks, boxes or labels; give image labels with --labels")
-    entries = _task_entries(tasks, boxes)
+    tasks = _with_detection(tasks, boxes)
     joined = labels.tasks if labels is not None else ()  # the --labels table's tasks fill their own cells
     label_tasks = {t.name: t for t in tasks if t.name in source.label_tasks and t not in joined}
     rows: list[dict[str, str]] = []
@@ -235,7 +229,7 @@ def write_import(source: Source, dst: Path, class_map: ClassMap, labels: LabelTa
         if mapped is not None:
             (staging / "masks").mkdir()
         if boxes is not None:
-            (staging / BOXES_FOLDER).mkdir()
+            (staging / BOXES_DIR).mkdir()
         for sample in source.samples:
             image_name = sample.name + _image_suffix(sample.image)
             if sample.name in stems:
@@ -256,7 +250,7 @@ def write_import(source: Source, dst: Path, class_map: ClassMap, labels: LabelTa
                     pixels += np.bincount(ids[ids != IGNORE_PIXEL], minlength=len(mapped.target))
                     row[SEGMENTATION_TASK] = f"{sample.name}.png"
             if boxes is not None:
-                row[DETECTION_TASK] = boxes.write(staging / BOXES_FOLDER, sample, size)
+                row[DETECTION_TASK] = boxes.write(staging / BOXES_DIR, sample, size)
             for name, task in label_tasks.items():
                 present = sample.labels.get(name, [])
                 if name in source.mapped_labels and mapped is not None:
@@ -269,17 +263,16 @@ def write_import(source: Source, dst: Path, class_map: ClassMap, labels: LabelTa
             raise DataError("the source holds no samples: expected at least one labelled image")
         if labels is not None:
             labels.check_joined([row["image"] for row in rows])
-        _write_labels(staging / "labels.csv", rows, [e["name"] for e in entries])
-        (staging / "tasks.json").write_text(json.dumps(entries) + "\n", encoding="utf-8")
+        _write_labels(staging / "labels.csv", rows, [t.name for t in tasks])
+        (staging / "tasks.json").write_text(tasks_to_json(tasks) + "\n", encoding="utf-8")
     total = pixels.sum()
     share = {name: float(count / total) for name, count in zip(mapped.target, pixels)} if mapped and total else {}
     counts = {what: count for what, count in source.counts.items() if count}
     if boxes is not None and boxes.unmapped:
         counts["boxes of classes the map drops or ignores, left out"] = boxes.unmapped
-    detection = entries[-1] if boxes is not None else None
     report_boxes = boxes.counts if boxes is not None else BoxCounts()
     return ImportReport(
-        dst, len(rows), tasks, mapped.lines() if mapped else [], share, source.notes, detection, report_boxes, counts
+        dst, len(rows), tasks, mapped.lines() if mapped else [], share, source.notes, report_boxes, counts
     )
 
 

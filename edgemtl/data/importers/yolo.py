@@ -22,14 +22,14 @@ from typing import Any
 
 from PIL import Image
 
+from edgemtl.data.boxes import MAX_FILE_BOXES
 from edgemtl.data.importers.base import Source, SourceBox, SourceSample
-from edgemtl.data.importers.boxes import MAX_BOXES
 from edgemtl.data.importers.files import image_files
 from edgemtl.data.manifest import IMAGE_SUFFIXES
 from edgemtl.errors import ConfigError, DataError
 
 _SPLITS = {"train": "train", "val": "val", "valid": "val", "test": "test"}
-MAX_LABEL_BYTES = 64 * 1024  # MAX_BOXES lines of five numbers, with room
+MAX_LABEL_BYTES = 64 * 1024  # MAX_FILE_BOXES lines of five numbers, with room
 
 
 def _yaml(path: Path) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def _label_file(image: Path, root: Path) -> Path:
 def _read_boxes(path: Path, names: tuple[str, ...], size: tuple[int, int], source: str) -> list[SourceBox]:
     width, height = size
     if path.stat().st_size > MAX_LABEL_BYTES:
-        raise DataError(f"{path} is over {MAX_LABEL_BYTES} bytes: expected at most {MAX_BOXES} boxes")
+        raise DataError(f"{path} is over {MAX_LABEL_BYTES} bytes: expected at most {MAX_FILE_BOXES} boxes")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
