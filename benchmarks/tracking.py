@@ -9,8 +9,8 @@ with occlusion, jitters the boxes, confuses a class now and then and adds false 
 `Tracker` (Roboflow's trackers) follows the detections; motmetrics scores IDF1, identity switches (per
 100 object-frames: ground-truth boxes), MOTA, recall and precision, over several seeds.
 
-Cost: the tracker's and the box drawing's milliseconds per frame on those frames (640x480); then the camera
-pipeline on a 640x480 file (a random-weight nano export, CPU, overlay drawn) run without and with the
+Cost: the tracker's and the box drawing's milliseconds per frame on those frames (480x640); then the camera
+pipeline on a 480x640 file (a random-weight nano export, CPU, overlay drawn) run without and with the
 tracking and drawing of a drive's boxes on its calling thread, where `--track` runs them: the throughput
 they cost, and the CPU time they add.
 
@@ -222,7 +222,7 @@ class _TrackedSink(NullSink):
 
 
 def pipeline_cost(frames: int, name: str, repeats: int = 3, size: tuple[int, int] | None = None) -> dict:
-    """The camera pipeline on a 640x480 synthetic drive file (a random-weight nano export at `size`, default
+    """The camera pipeline on a 480x640 synthetic drive file (a random-weight nano export at `size`, default
     the preset's; CPU, overlay drawn) without and with the tracking and drawing of a drive's boxes each frame:
     runs alternated, best of `repeats` each (the least disturbed on a shared machine); CPU time a frame from
     the process's clock."""
@@ -263,7 +263,7 @@ def main() -> None:
     parser.add_argument("--cost-only", action="store_true", help="only the pipeline's cost, not the tracking table")
     args = parser.parse_args()
     print(f"Machine: {describe_machine()}\n")
-    print(f"Synthetic drive: {args.frames} frames of {WIDTH}x{HEIGHT} per seed, seeds {args.seeds}")
+    print(f"Synthetic drive: {args.frames} frames of {HEIGHT}x{WIDTH} per seed, seeds {args.seeds}")
     print(
         "| tracker | settings | IDF1 | ID switches | per 100 object-frames | MOTA | recall | precision | "
         "objects | object-frames |"
@@ -296,7 +296,7 @@ def main() -> None:
         )
     for size in (None, (384, 640)) if args.pipeline_frames else ():  # the preset's input, and a detection-sized one
         cost = pipeline_cost(args.pipeline_frames, DEFAULT_TRACKER, size=size)
-        print(f"\nThe pipeline on a {WIDTH}x{HEIGHT} file, {cost['frames']} frames, {cost['engine']}, load ", end="")
+        print(f"\nThe pipeline on a {HEIGHT}x{WIDTH} file, {cost['frames']} frames, {cost['engine']}, load ", end="")
         print(f"{os.getloadavg()[0]:.1f}:\n| run | FPS (best of 3) | CPU ms a frame |\n|---|---|---|")
         for label, (fps, cpu_ms) in cost["runs"].items():
             print(f"| {label} | {fps:.1f} | {cpu_ms:.1f} |")
