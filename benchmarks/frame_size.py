@@ -76,12 +76,16 @@ def bilinear_on_host(engine: Engine, frame: np.ndarray) -> Prediction:
     return Prediction(results)
 
 
-def speed_rows(preset: str, size: tuple[int, int], folder: Path, runs: int, video: Path) -> list[str]:
+def speed_rows(
+    preset: str, size: tuple[int, int], folder: Path, runs: int, video: Path, device: str = "cpu"
+) -> list[str]:
     torch.manual_seed(0)
     model = create_model(preset, NAVIGATION_TASKS).eval()
     checkpoint = Checkpoint(preset, NAVIGATION_TASKS, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
-    options = EngineOptions(threads=1, spinning=False)  # the pipeline's setting: the other core decodes and draws
-    engines = {name: Engine(path, "cpu", options) for name, path in export_files(checkpoint, folder, preset).items()}
+    # on the CPU the pipeline's setting (the other core decodes and draws); on a GPU the Engine's defaults
+    options = EngineOptions(threads=1, spinning=False) if device == "cpu" else EngineOptions()
+    files = export_files(checkpoint, folder, preset)
+    engines = {name: Engine(path, device, options) for name, path in files.items()}
     on_host = engines.pop("host path, raw logits")
     (frame,) = drive_frames(1, FRAME)
     calls = {}
@@ -170,12 +174,14 @@ def main() -> None:
     parser.add_argument("--train-epochs", type=int, default=6)
     parser.add_argument("--quality-frames", type=int, default=100)
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--device", default="cpu", help="where the speed rows run: cpu, cuda, tensorrt")
     args = parser.parse_args()
     print(f"Machine: {describe_machine()}; load average at start {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         video = write_drive_video(folder / "drive.mp4", 400, FRAME)
-        print(f"\nSpeed per {FRAME[0]}x{FRAME[1]} frame, ms (median of {args.runs}, in turns; 1 inference thread):\n")
+        on = "1 inference thread" if args.device == "cpu" else f"device {args.device}"
+        print(f"\nSpeed per {FRAME[0]}x{FRAME[1]} frame, ms (median of {args.runs}, in turns; {on}):\n")
         print(
             "| preset | file | engine only | engine, outputs into a pool | end to end | e2e / engine "
             "| host e2e / this e2e | stages alone (ms) | slowest thread (FPS) | pipeline (FPS) | pipeline / slowest "
@@ -186,7 +192,7 @@ def main() -> None:
             size = get_preset(preset).input_size
             if args.input_size:
                 size = tuple(int(side) for side in args.input_size.lower().split("x"))
-            for row in speed_rows(preset, size, folder, args.runs, video):
+            for row in speed_rows(preset, size, folder, args.runs, video, args.device):
                 print(row)
         if not args.skip_quality:
             checkpoint = trained_checkpoint(args, folder)

@@ -31,10 +31,11 @@ from edgemtl.runtime import Engine, EngineOptions, open_output, open_source, run
 from edgemtl.runtime.multicam import run_multicamera
 
 CAMERA = EngineOptions(spinning=False)  # what `edgemtl camera` runs with
+DEVICE = "cpu"  # --device: where every engine runs (the children of `concurrent` are told too)
 
 
 def batched(model: Path, videos: list[Path]) -> dict:
-    engine = Engine(model, "cpu", CAMERA)
+    engine = Engine(model, DEVICE, CAMERA)
     sources = [open_source(v) for v in videos]
     stats = run_multicamera(engine, sources, [open_output("none") for _ in videos], report=None)
     for source in sources:
@@ -45,7 +46,7 @@ def batched(model: Path, videos: list[Path]) -> dict:
 
 def one(model: Path, video: Path, start_at: float = 0.0) -> dict:
     """One camera's pipeline; `start_at` (wall clock): load and warm up first, then wait for the mark."""
-    engine = Engine(model, "cpu", CAMERA)
+    engine = Engine(model, DEVICE, CAMERA)
     engine.warmup()
     with open_source(video) as source, open_output("none") as sink:
         time.sleep(max(0.0, start_at - time.time()))
@@ -69,7 +70,9 @@ def concurrent(model: Path, videos: list[Path]) -> dict:
     mark = time.time() + 4.0  # time for every child to import, load and warm up before the start
     children = [
         subprocess.Popen(
-            [sys.executable, __file__, "--one", str(model), str(video), str(mark)], stdout=subprocess.PIPE, text=True
+            [sys.executable, __file__, "--device", DEVICE, "--one", str(model), str(video), str(mark)],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for video in videos
     ]
@@ -87,7 +90,7 @@ def stages(model: Path, video: Path) -> dict[str, float]:
     from edgemtl.runtime import Overlay
     from edgemtl.runtime.timing import median_ms, time_interleaved
 
-    engine = Engine(model, "cpu", CAMERA)
+    engine = Engine(model, DEVICE, CAMERA)
     height, width = engine.input_size
     one_frame = np.random.default_rng(0).integers(0, 256, (1, height, width, 3), np.uint8)
     four = np.repeat(one_frame, 4, axis=0)
@@ -122,8 +125,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", default="480x640", help="HxW of the videos")
     parser.add_argument("--preset", default="nano")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, tensorrt")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # a child of `concurrent`
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
     if args.one:
         print(json.dumps(one(Path(args.one[0]), Path(args.one[1]), float(args.one[2]))))
         return
@@ -144,7 +150,8 @@ def main() -> None:
         costs = stages(model, videos[0])
     print(f"machine: {describe_machine()}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load during the runs: {' | '.join(loads)}")
-    print(f"4 sources, {args.frames} frames each, {height}x{width}, {args.preset} on the CPU, {args.repeats} repeats")
+    sizes = f"{args.frames} frames each, {height}x{width}"
+    print(f"4 sources, {sizes}, {args.preset} on device {DEVICE}, {args.repeats} repeats")
     print("| way | total FPS (median) | each repeat | batched ÷ this | per-source p99 ms (median) |")
     print("|---|---|---|---|---|")
     best = statistics.median(r["fps"] for r in results["batched"])

@@ -16,12 +16,17 @@ receiver.bind(("127.0.0.1", port))
 print(f"listening on udp://127.0.0.1:{port}", flush=True)
 while count is None or count > 0:
     line = json.loads(receiver.recv(65535))
-    assert line["schema"] == 1, f"results schema {line['schema']}: this consumer reads version 1"
+    assert line["schema"] in (1, 2), f"results schema {line['schema']}: this consumer reads versions 1 and 2"
     tasks, steady = line["tasks"], line["steady"]
     decisions = [  # classification labels: raw, and steadied when --smooth is on
         f"{name} {result['label']}" + (f" (steady {steady[name]['label']})" if name in steady else "")
         for name, result in tasks.items()
         if "label" in result
+    ]
+    decisions += [  # detected objects (version 2): class and, with --track, the object's id
+        f"{name}: " + " ".join(f"{o['class']}#{o.get('track_id', '?')}" for o in result["objects"])
+        for name, result in tasks.items()
+        if "objects" in result
     ]
     print(f"{line['source']} frame {line['frame']} ({line['latency_ms']:.0f} ms): {', '.join(decisions)}", flush=True)
     count = None if count is None else count - 1

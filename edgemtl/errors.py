@@ -41,6 +41,10 @@ class DeviceError(EdgemtlError):
     """The requested execution device (e.g. CUDA) cannot be used."""
 
 
+class ParityError(DeviceError):
+    """A backend other than ONNX Runtime on the CPU gives a file's outputs differently: it does not serve it."""
+
+
 class ExportError(EdgemtlError):
     """An export could not be written or failed its verification against PyTorch."""
 

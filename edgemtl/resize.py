@@ -1,4 +1,4 @@
-"""How a camera frame of any size becomes the model's input, and how a mask goes back: the resize policy.
+"""How a camera frame of any size becomes the model's input, and how a mask or boxes go back: the resize policy.
 
 One definition, read by every place that resizes a frame for a model-size file: the Engine
 (`Engine.prepare`, OpenCV) and the C++ recipe (export/cpp/main.cpp, from the policy the file's metadata
@@ -123,3 +123,18 @@ def restore_mask(mask: np.ndarray, where: Fit) -> np.ndarray:
         return content
     bottom, right = frame_h - top - height, frame_w - left - width
     return cv2.copyMakeBorder(content, top, bottom, left, right, cv2.BORDER_REPLICATE)
+
+
+def restore_boxes(boxes: np.ndarray, where: Fit) -> np.ndarray:
+    """(k, 4) boxes x1, y1, x2, y2 in the model input's pixels → the frame's own pixels, clipped to the frame.
+
+    The inverse of `resize_frame`'s mapping: out of the letterbox padding, scaled from the part of the input
+    the frame filled to the part of the frame that was seen (under `crop`, placed back where it was cut)."""
+    t_top, t_left, t_height, t_width = where.target
+    top, left, height, width = where.source
+    scale = np.array([width / t_width, height / t_height] * 2, np.float32)
+    offset_in = np.array([t_left, t_top] * 2, np.float32)
+    offset_out = np.array([left, top] * 2, np.float32)
+    frame_h, frame_w = where.frame_size
+    mapped = (np.asarray(boxes, np.float32).reshape(-1, 4) - offset_in) * scale + offset_out
+    return np.clip(mapped, 0, np.array([frame_w, frame_h] * 2, np.float32))

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from edgemtl.data.synthetic import make_dataset
-from edgemtl.tasks import NAVIGATION_TASKS
+from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 from tests.helpers import TINY_SIZE
+from tests.runtime.objects_kit import OBJECTS_TASK
 
 # No test downloads anything: timm and huggingface_hub stay off the network (timm encoders use random init).
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -31,6 +32,12 @@ def python_signals():
     for number, handler in previous.items():
         if handler is not None:  # None: a handler set from C, which Python cannot put back
             signal.signal(number, handler)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _verdict_cache(tmp_path_factory):
+    """Backend parity verdicts go to a folder of this session's, not the user's ~/.cache/edgemtl."""
+    os.environ["EDGEMTL_CACHE_DIR"] = str(tmp_path_factory.mktemp("edgemtl-cache"))
 
 
 @pytest.fixture(scope="session")
@@ -118,4 +125,39 @@ def vector_model(tmp_path_factory, vector_run) -> Path:
     rows = open_recorded(checkpoint.validation, size=None, tasks=checkpoint.tasks, features=checkpoint.features)
     path = tmp_path_factory.mktemp("vector_export") / "vector.onnx"
     export_onnx(checkpoint, path, verify_data=rows)
+    return path
+
+
+@pytest.fixture
+def objects_task() -> TaskSpec:
+    """A detection task named "objects": cone, person, robot (tests/runtime/objects_kit.py)."""
+    return OBJECTS_TASK
+
+
+@pytest.fixture(scope="session")
+def detection_model(tmp_path_factory) -> Path:
+    """A random-weight nano with a scene and a detection task ("obstacles": box, blob, cone) at 32x32, its class
+    scores raised to about 0.9 and exported keeping 5 boxes: confident boxes on every frame (tracks form), for
+    the runtime's plumbing."""
+    import torch
+
+    from edgemtl.data.synthetic import OBSTACLES_TASK
+    from edgemtl.deploy import export_onnx
+    from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model
+    from edgemtl.train import Checkpoint
+
+    obstacles = TaskSpec(
+        OBSTACLES_TASK.name,
+        OBSTACLES_TASK.kind,
+        OBSTACLES_TASK.classes,
+        extra={**OBSTACLES_TASK.extra, "max_detections": 5, "score_threshold": 0.0},
+    )
+    tasks = (NAVIGATION_TASKS[0], obstacles)
+    torch.manual_seed(0)
+    model = create_model("nano", tasks).eval()
+    with torch.no_grad():
+        model.heads[obstacles.name].classes.bias.fill_(2.0)
+    checkpoint = Checkpoint("nano", tasks, TINY_SIZE, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
+    path = tmp_path_factory.mktemp("export") / "detect.onnx"
+    export_onnx(checkpoint, path, overwrite=True)
     return path

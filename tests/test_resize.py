@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgemtl.errors import ConfigError
-from edgemtl.resize import PAD_VALUE, POLICIES, check_policy, fit, resize_frame, restore_mask
+from edgemtl.resize import PAD_VALUE, POLICIES, check_policy, fit, resize_frame, restore_boxes, restore_mask
 
 FRAME, INPUT = (48, 80), (32, 32)  # a 5:3 frame into a square model: every policy differs
 
@@ -56,3 +56,18 @@ def test_same_size_is_untouched():
     frame = np.zeros((*INPUT, 3), np.uint8)
     assert resize_frame(frame, fit(INPUT, INPUT, "letterbox")) is frame
     assert cv2.countNonZero(restore_mask(np.ones(INPUT, np.uint8), fit(INPUT, INPUT, "crop"))) == 32 * 32
+
+
+@pytest.mark.parametrize("policy", ["stretch", "letterbox", "crop"])
+def test_boxes_go_back_to_the_frame_s_pixels(policy):
+    """A box in the frame, carried into the input as `resize_frame` carries its pixels, comes back where it was
+    (clipped to the frame where a crop cut it)."""
+    where = fit((480, 640), (96, 160), policy)
+    top, left, height, width = where.source
+    t_top, t_left, t_height, t_width = where.target
+    frame_boxes = np.array([[100, 50, 300, 400], [0, 0, 640, 480]], np.float32)
+    scale = np.array([t_width / width, t_height / height] * 2, np.float32)
+    in_input = (frame_boxes - [left, top, left, top]) * scale + [t_left, t_top, t_left, t_top]
+    back = restore_boxes(in_input, where)
+    np.testing.assert_allclose(back, frame_boxes, atol=1e-3)
+    assert restore_boxes(np.zeros((0, 4), np.float32), where).shape == (0, 4)

@@ -20,7 +20,7 @@ def test_kind_is_parsed_from_string():
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
-        ({"name": "a", "kind": "detection", "classes": ("x", "y")}, "unknown task kind 'detection'"),
+        ({"name": "a", "kind": "keypoints", "classes": ("x", "y")}, "unknown task kind 'keypoints'"),
         ({"name": "a", "kind": "classification", "classes": ()}, "expected at least 2"),
         ({"name": "a", "kind": "segmentation", "classes": ("x",)}, "expected at least 2"),
         ({"name": "a", "kind": "classification", "classes": ("x", "x")}, "repeats class names ['x']"),

@@ -164,10 +164,11 @@ device_option = click.option(
 )
 runtime_device_option = click.option(
     "--device",
-    type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]),
     default="auto",
     show_default=True,
-    help="Where to run (CUDA tested on an H100; TensorRT untested).",
+    help="Where to run an .onnx file: auto, cpu, cuda, tensorrt or openvino[:CPU|GPU|NPU][:f32|bf16|f16] "
+    "(CUDA tested on an H100; TensorRT untested; OpenVINO checked against cpu per file). "
+    "auto: CUDA, else OpenVINO when installed, verified and faster, else cpu.",
 )
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
 progress_option = click.option("--progress/--no-progress", default=True, help="Show progress bars.")

@@ -9,7 +9,6 @@ import click
 
 from edgemtl.cli.options import (
     deprecated,
-    device_option,
     echo_err,
     engine_options,
     is_model_file,
@@ -40,7 +39,7 @@ from edgemtl.errors import ConfigError
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="The run's seed: its synthetic scenes, its holdout."
 )
-@device_option
+@runtime_device_option
 @output_option("runs/eval/exp", "Output folder (a new numbered one if it exists).")
 @outside_paths_option
 def eval_command(
@@ -96,7 +95,7 @@ def info(model: Path) -> None:
 @click.argument("sources", nargs=-1, required=True)
 @model_option(required=False)
 @output_option("runs/predict/exp", "Output folder (a new numbered one if it exists).")
-@device_option
+@runtime_device_option
 @click.option("--masks/--no-masks", default=True, help="Save masks as indexed PNGs (image sources).")
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", help="A table's predictions [jsonl]."
@@ -148,7 +147,19 @@ def predict(sources: tuple[str, ...], model: Path | None, output: str, device: s
     "--results", default=None, help="Per-frame JSON lines: FILE, - (stdout), udp://HOST:PORT, zmq://HOST:PORT."
 )
 @click.option("--results-mask", type=click.Choice(["rle", "png"]), default=None, help="Send masks in --results.")
-@click.option("--smooth", multiple=True, help="Steady a task's label: TASK:ema=0.6,dwell=3,latch=CLASS:N [repeat].")
+@click.option(
+    "--smooth",
+    multiple=True,
+    help="Steady a task's label: TASK:ema=0.6,dwell=3,latch=CLASS:N; objects: TASK:latch=CLASS:N [repeat].",
+)
+@click.option(
+    "--track",
+    is_flag=False,
+    flag_value="bytetrack",
+    default=None,
+    metavar="[NAME]",
+    help="Give each detected object a stable id across frames: bytetrack (the default) or ocsort.",
+)
 def camera(sources: tuple[str, ...], **flags: Any) -> None:
     """Live: cameras, streams or files → model → overlay → window, web viewer, video, MCAP, folder or nothing.
 
@@ -176,11 +187,7 @@ def camera(sources: tuple[str, ...], **flags: Any) -> None:
 @click.argument("sources", nargs=-1)
 @click.option("-m", "--model", "models", multiple=True, type=click.Path(path_type=Path), help="An .onnx file [repeat].")
 @click.option(
-    "--device",
-    "devices",
-    multiple=True,
-    type=click.Choice(["cpu", "cuda", "tensorrt"]),
-    help="Where to time [every one usable; the others are listed with why].",
+    "--device", "devices", multiple=True, help="cpu, cuda, tensorrt, auto, openvino[:DEVICE][:PRECISION] [all here]"
 )
 @engine_options(spinning=True)
 @click.option(
@@ -217,7 +224,7 @@ def bench(
     pipeline on SOURCE (a video; default: a synthetic drive)."""
     import json
 
-    from edgemtl.commands.bench import BENCH_DEVICES, run_bench
+    from edgemtl.commands.bench import bench_devices, run_bench
 
     named_models = [Path(s) for s in sources if is_model_file(s)]
     if named_models:
@@ -230,7 +237,7 @@ def bench(
         raise ConfigError(f"bench takes one SOURCE video, got {len(videos)}: {' '.join(map(str, videos))}")
     report = run_bench(
         list(models),
-        devices=flags.pop("devices") or BENCH_DEVICES,
+        devices=flags.pop("devices") or bench_devices(),
         options=make_engine_options(flags),
         video=videos[0] if videos else None,
         frame_size=parse_size(frame_size) or (480, 640),

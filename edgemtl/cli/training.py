@@ -75,6 +75,7 @@ TRAIN_FLAGS = {
     "data": "data.train",
     "val_data": "data.val",
     "train_size": "data.train_size",
+    "val_size": "data.val_size",
     "preset": "model.preset",
     "input_size": "model.input_size",
     "skips": "model.skips",
@@ -88,6 +89,7 @@ TRAIN_FLAGS = {
     "batch_size": "train.batch_size",
     "lr": "train.learning_rate",
     "weighting": "train.weighting",
+    "plots": "train.plots",
     "seed": "seed",
     "device": "device",
     "allow_outside_paths": "data.allow_outside_paths",
@@ -150,6 +152,8 @@ class TrainCommand(click.Command):
 @click.option("--batch-size", type=click.IntRange(1), help="Per process under torchrun.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), help="Learning rate.")
 @click.option("--train-size", type=click.IntRange(1), help="Synthetic scenes to train on.")
+@click.option("--val-size", type=click.IntRange(1), help="Synthetic scenes to validate on.")
+@click.option("--plots/--no-plots", default=None, help="Curves, scores and predictions as PNGs, each epoch.")
 @click.option(
     "--weighting",
     type=click.Choice(["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "cagrad"]),

@@ -35,7 +35,7 @@ from edgemtl.runtime.speed import (
 )
 from edgemtl.runtime.timing import time_calls
 
-BENCH_DEVICES = ("cpu", "cuda", "tensorrt")
+BENCH_DEVICES = ("cpu", "cuda", "tensorrt")  # onnxruntime's; bench_devices() adds OpenVINO's where installed
 _DISTINCT_FRAMES = 60  # a synthetic drive of this many frames is looped to the pipeline's length
 
 
@@ -79,6 +79,14 @@ class BenchReport:
             "stages": [{"engine": e, "model": s.model, "frame": s.frame, "ms": s.medians_ms} for e, s in self.stages],
             "notes": self.notes,
         }
+
+
+def bench_devices() -> tuple[str, ...]:
+    """Every target to bench by default: onnxruntime's, and each OpenVINO device and precision this machine
+    has (`openvino` when the package is missing, so the table says it was skipped and why)."""
+    from edgemtl.runtime.backends import BACKENDS
+
+    return (*BENCH_DEVICES, *(BACKENDS["openvino"].devices() or ["openvino"]))
 
 
 def drive_frames(count: int, size: tuple[int, int]) -> list[np.ndarray]:
@@ -176,6 +184,15 @@ def describe_model(engine: Engine) -> str:
     return f"{meta.preset or 'model'}, {height}x{width} input, {meta.precision}, resize {meta.resize}"
 
 
+def auto_choice(model: Path, options: EngineOptions) -> str:
+    """What `--device auto` serves this file with on this machine, and why."""
+    try:
+        engine = Engine(model, "auto", options)
+    except DeviceError as exc:
+        return f"none ({exc})"
+    return engine.choice or engine.providers[0]
+
+
 def run_bench(
     models: list[Path],
     *,
@@ -205,6 +222,7 @@ def run_bench(
                     continue
                 if not any(n.startswith(f"{model.name}: ") for n in report.notes):  # once per file
                     report.notes.append(f"{model.name}: {describe_model(engine)}")
+                    report.notes.append(f"{model.name}: device auto here: {auto_choice(model, options)}")
                 if frame is None:  # rendered once a model has opened, so a wrong path fails at once
                     (frame,) = drive_frames(1, frame_size)
                     if video is None and pipeline_frames:

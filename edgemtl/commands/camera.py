@@ -14,6 +14,7 @@ from edgemtl.runtime.multicam import MulticamStats, run_multicamera, source_outp
 from edgemtl.runtime.results_stream import open_results
 from edgemtl.runtime.sinks import DISPLAY, DisplaySink, FrameSink
 from edgemtl.runtime.steady import Smoothing, Steadier, check_smoothing, parse_smoothing
+from edgemtl.runtime.tracking import SourceTracking, check_tracking
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class CameraRequest:
     results: str | None = None  # per-frame JSON lines: a file, "-" (stdout), udp://HOST:PORT, zmq://HOST:PORT
     results_mask: str | None = None  # masks in the results lines: "rle" or "png" (None: not sent)
     smooth: tuple[Smoothing | str, ...] = ()  # steady decisions, one per task: Smoothing or "scene:ema=0.6,…"
+    track: str | None = None  # track detected objects: "bytetrack" or "ocsort" (edgemtl.runtime.tracking)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -50,6 +52,8 @@ def run_camera(request: CameraRequest, status: Callable[[str], None] | None = No
     engine = Engine(request.model, request.device, request.options)
     settings = [parse_smoothing(s) if isinstance(s, str) else s for s in request.smooth]
     check_smoothing(settings, engine.tasks, str(request.model))
+    if request.track is not None:
+        check_tracking(request.track, engine.tasks, str(request.model))
     uris = request.sources
     outputs = source_outputs(request.output, len(uris))
     with contextlib.ExitStack() as stack:
@@ -63,6 +67,7 @@ def run_camera(request: CameraRequest, status: Callable[[str], None] | None = No
         ]
         results = stack.enter_context(open_results(request.results, request.results_mask)) if request.results else None
         steadiers = [Steadier(engine.tasks, settings, str(request.model)) if settings else None for _ in uris]
+        trackings = [_tracking(engine, request, source.fps) for source in frames]  # each source its own tracks
         if status is not None:
             shown = getattr(sinks[0], "url", request.output)  # a viewer's address, with its token
             status(f"{' + '.join(uris)} -> {shown} on {engine.describe()}; Ctrl-C stops")
@@ -74,13 +79,29 @@ def run_camera(request: CameraRequest, status: Callable[[str], None] | None = No
         }
         if len(uris) == 1:
             summary: PipelineStats | MulticamStats = run_pipeline(
-                engine, frames[0], sinks[0], output_name=request.output, steadier=steadiers[0], **common
+                engine,
+                frames[0],
+                sinks[0],
+                output_name=request.output,
+                steadier=steadiers[0],
+                tracking=trackings[0],
+                **common,
             )
         else:
-            summary = run_multicamera(engine, frames, sinks, output_names=outputs, steadiers=steadiers, **common)
+            summary = run_multicamera(
+                engine, frames, sinks, output_names=outputs, steadiers=steadiers, trackings=trackings, **common
+            )
     if request.summary_json is not None:
         request.summary_json.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     return summary
+
+
+def _tracking(engine: Engine, request: CameraRequest, fps: float | None) -> SourceTracking | None:
+    """One source's trackers when `--track` was given (the source's frame rate scales how long a lost track
+    is kept)."""
+    if request.track is None:
+        return None
+    return SourceTracking(engine.tasks, request.track, frame_rate=fps, model=str(request.model))
 
 
 def _sink(output: str, fps: float | None, request: CameraRequest, count: int, index: int) -> FrameSink:

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from edgemtl.data.masks import write_mask
-from edgemtl.kinds import kind_of
+from edgemtl.kinds import TaskResult, kind_of
+from edgemtl.kinds.objects import coco_categories
 from edgemtl.paths import fresh_dir
 from edgemtl.runtime import Engine, EngineOptions, Prediction, render_overlay
 from edgemtl.runtime.sinks import FrameSink, ImageFolderSink, VideoFileSink
@@ -67,13 +68,17 @@ def readable_overlay(image: np.ndarray, prediction: Prediction) -> np.ndarray | 
         return None
     size = (image.shape[1] * factor, image.shape[0] * factor)
     large = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
-    results = {
-        name: result
-        if result.mask is None
-        else dataclasses.replace(result, mask=cv2.resize(result.mask, size, interpolation=cv2.INTER_NEAREST))
-        for name, result in prediction.items()
-    }
+    results = {name: _scaled(result, size, factor) for name, result in prediction.items()}
     return render_overlay(large, Prediction(results))
+
+
+def _scaled(result: TaskResult, size: tuple[int, int], factor: int) -> TaskResult:
+    """A result drawn on a frame upscaled `factor` times to `size` (width, height): its mask and boxes with it."""
+    if result.mask is not None:
+        result = dataclasses.replace(result, mask=cv2.resize(result.mask, size, interpolation=cv2.INTER_NEAREST))
+    if result.objects is not None:
+        result = dataclasses.replace(result, objects=result.objects.scaled(factor))
+    return result
 
 
 def run_predict(request: PredictRequest) -> PredictSummary:
@@ -100,8 +105,10 @@ def predict_source(
     """Images (file, folder, glob) → overlays/ (and overlays/readable/ for small ones) and masks/ PNGs; a
     video → an annotated video.
 
-    Either way predictions.jsonl holds one line per frame (labels, mask class fractions), appended
-    as frames are done, so an interrupted run keeps every result it has.
+    Either way predictions.jsonl holds one line per frame (labels, mask class fractions, objects), appended
+    as frames are done, so an interrupted run keeps every result it has; its `image_id` is the frame's position
+    (from 0), the id the COCO results files use: per detection task, `<task>.coco.json` holds the task's
+    boxes as COCO results (what pycocotools' `loadRes` reads) and `<task>.categories.json` its category ids.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,6 +116,7 @@ def predict_source(
     predictions_file = out_dir / "predictions.jsonl"
     frames = 0
     readable_sink: ImageFolderSink | None = None
+    coco: dict[str, list[dict]] = {}  # per detection task, its boxes as COCO results
     start = time.perf_counter()
     with open_source(source_uri) as source, predictions_file.open("w") as predictions:
         is_video = not isinstance(source, ImageSource)
@@ -130,9 +138,17 @@ def predict_source(
                         folder = out_dir / "masks" / result.task.name if several_masks else out_dir / "masks"
                         folder.mkdir(parents=True, exist_ok=True)
                         write_mask(folder / f"{frame.name}.png", result.mask, len(result.task.classes))
-                predictions.write(json.dumps({"frame": frame.name, **prediction.to_dict()}) + "\n")
+                line = {"frame": frame.name, "image_id": frames, **prediction.to_dict()}
+                predictions.write(json.dumps(line) + "\n")
                 predictions.flush()
+                for name, result in prediction.items():
+                    if result.objects is not None:
+                        coco.setdefault(name, []).extend(result.objects.coco(image_id=frames))
                 frames += 1
                 if on_frame:
                     on_frame(frame.index)
+    for task in engine.tasks:  # written once the source is done: a COCO results file is one JSON array
+        if task.name in coco:
+            (out_dir / f"{task.name}.coco.json").write_text(json.dumps(coco[task.name]) + "\n")
+            (out_dir / f"{task.name}.categories.json").write_text(json.dumps(coco_categories(task.classes)) + "\n")
     return PredictSummary(frames, out_dir, time.perf_counter() - start, predictions_file)

@@ -16,38 +16,18 @@ import torch
 from edgemtl.data import ArrayDataset
 from edgemtl.deploy.wrapper import ExportWrapper
 from edgemtl.errors import ExportError
-from edgemtl.kinds import KINDS, kind_of
+from edgemtl.kinds import kind_of
 from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import MultiTaskNet
 from edgemtl.runtime.engine import Engine
-from edgemtl.runtime.metadata import OVERLAY_OUTPUT
+from edgemtl.runtime.parity import ParityCheck, check_output
 from edgemtl.runtime.scoring import engine_batches, fill_batch, score_engine
 from edgemtl.runtime.timing import median_ms, time_calls, time_interleaved
 from edgemtl.tasks import TaskSpec
 from edgemtl.train.validate import validate_model
 
-PROBABILITY_TOLERANCE = 1e-4  # max |p_onnx - p_torch|: far below any decision threshold
-VALUE_TOLERANCE = 1e-3  # regression values and raw logits, which are not bounded to [0, 1]
-MIN_AGREEMENT = 0.999  # fraction of mask pixels, labels and flags that must match
 #: Points (accuracy, mIoU, F1 × 100; for MAE, % of PyTorch's MAE) a precision may lose by default.
 DEFAULT_MAX_DROP = {"fp32": 0.1, "fp16": 0.5, "int8": 1.0}
-
-
-@dataclass(frozen=True)
-class ParityCheck:
-    output: str
-    measure: str  # "max_abs_diff" or "agreement"
-    value: float
-    limit: float
-
-    @property
-    def ok(self) -> bool:
-        return self.value <= self.limit if self.measure == "max_abs_diff" else self.value >= self.limit
-
-    def __str__(self) -> str:
-        relation = "<=" if self.measure == "max_abs_diff" else ">="
-        verdict = "ok" if self.ok else "FAILED"
-        return f"{self.output}: {self.measure} {self.value:.3g} ({relation} {self.limit:g}) {verdict}"
 
 
 @dataclass(frozen=True)
@@ -61,19 +41,6 @@ class ParityReport:
 
     def value(self, output: str) -> float:
         return next(check.value for check in self.checks if check.output == output)
-
-
-def _check(name: str, ours: np.ndarray, reference: np.ndarray) -> ParityCheck:
-    field = name.rsplit("_", 1)[-1]
-    if any(field in kind.exact_outputs for kind in KINDS.values()):  # ids and flags: agree or not
-        return ParityCheck(name, "agreement", float(np.mean(ours == reference)), MIN_AGREEMENT)
-    if name == OVERLAY_OUTPUT:  # drawn from the mask: a pixel whose class flips on a near tie differs in colour,
-        # so its pixels must agree as the mask's do (each channel within the blend's rounding)
-        close = np.abs(ours.astype(np.int16) - reference.astype(np.int16)).max(axis=-1) <= 1
-        return ParityCheck(name, "agreement", float(np.mean(close)), MIN_AGREEMENT)
-    difference = float(np.max(np.abs(ours.astype(np.float64) - reference.astype(np.float64))))
-    limit = PROBABILITY_TOLERANCE if field == "probs" else VALUE_TOLERANCE
-    return ParityCheck(name, "max_abs_diff", difference, limit)
 
 
 @torch.no_grad()
@@ -93,7 +60,10 @@ def verify_parity(path: Path, wrapper: ExportWrapper, frames: np.ndarray, batch_
             ours[name].append(value[:count])
         for name, value in zip(names, wrapper(torch.from_numpy(batch))):
             reference[name].append(value.numpy()[:count])
-    checks = tuple(_check(name, np.concatenate(ours[name]), np.concatenate(reference[name])) for name in names)
+    checks = tuple(
+        check_output(name, np.concatenate(ours[name]), np.concatenate(reference[name]), names=("ONNX", "PyTorch"))
+        for name in names
+    )
     report = ParityReport(len(frames), checks)
     if not report.passed:
         failures = "; ".join(str(check) for check in checks if not check.ok)
@@ -185,11 +155,15 @@ def compare_metrics(
 
 @dataclass(frozen=True)
 class SpeedAgainstFp32:
-    """A reduced-precision file's latency beside the fp32 graph it came from, timed in turns on this machine."""
+    """A reduced-precision file's latency beside the fp32 graph it came from, timed in turns on this machine:
+    in ONNX Runtime on the CPU, and in OpenVINO (at its f32 hint, where int8 kernels still run int8) when
+    it is installed."""
 
     precision: str
     ms: float
     fp32_ms: float
+    openvino_ms: float | None = None
+    openvino_fp32_ms: float | None = None
 
     @property
     def speedup(self) -> float:
@@ -201,17 +175,25 @@ class SpeedAgainstFp32:
             if self.speedup < 1
             else "faster than fp32 on this machine"
         )
-        return (
+        line = (
             f"{self.precision} runs {self.ms:.2f} ms per frame, fp32 {self.fp32_ms:.2f} ms "
             f"({self.speedup:.2f}x, CPU, timed in turns): {verdict}"
         )
+        if self.openvino_ms and self.openvino_fp32_ms:
+            ratio = self.openvino_fp32_ms / self.openvino_ms
+            line += (
+                f"; in OpenVINO {self.openvino_ms:.2f} ms, fp32 {self.openvino_fp32_ms:.2f} ms ({ratio:.2f}x, "
+                f"{ratio * self.fp32_ms / self.openvino_fp32_ms:.2f}x onnxruntime's fp32)"
+            )
+        return line
 
 
 def speed_against_fp32(
     path: Path, fp32_path: Path, precision: str, frames: np.ndarray, runs: int = 50
 ) -> SpeedAgainstFp32:
     """`frames`: one batch as both graphs take it (uint8 frames, or float32 feature rows). Plain ONNX Runtime
-    sessions on the CPU, as the Engine runs there: the fp32 graph carries no metadata yet."""
+    sessions on the CPU, as the Engine runs there (the fp32 graph carries no metadata yet); then OpenVINO's
+    compiled models of both, where it is installed."""
     import onnxruntime as ort
 
     sessions = {
@@ -220,4 +202,50 @@ def speed_against_fp32(
     }
     calls = {name: (lambda s=s: s.run(None, {s.get_inputs()[0].name: frames})) for name, s in sessions.items()}
     timings = time_interleaved(calls, runs, warmup=5)
-    return SpeedAgainstFp32(precision, median_ms(timings["file"]), median_ms(timings["fp32"]))
+    del sessions, calls  # ORT's threads spin a while after a run: gone before OpenVINO is timed
+    openvino = _openvino_ms({"file": path, "fp32": fp32_path}, frames, runs)
+    return SpeedAgainstFp32(
+        precision, median_ms(timings["file"]), median_ms(timings["fp32"]), openvino.get("file"), openvino.get("fp32")
+    )
+
+
+def _openvino_ms(paths: dict[str, Path], frames: np.ndarray, runs: int) -> dict[str, float]:
+    """Median ms of each file in OpenVINO on the CPU at its f32 hint, in turns; {} without openvino."""
+    from edgemtl.runtime.backends import BACKENDS
+
+    if not BACKENDS["openvino"].installed():
+        return {}
+    import openvino
+
+    core = openvino.Core()
+    requests = {
+        name: core.compile_model(str(p), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
+        for name, p in paths.items()
+    }
+    calls = {name: (lambda r=r: r.infer({0: frames})) for name, r in requests.items()}
+    return {name: median_ms(t) for name, t in time_interleaved(calls, runs, warmup=5).items()}
+
+
+#: The precision an OpenVINO inference hint computes in, as the export gate names it: its default max drop.
+HINT_PRECISION = {"f32": "fp32", "bf16": "fp16", "f16": "fp16"}
+
+
+def compare_backend_metrics(
+    path: Path, device: str, data: ArrayDataset, max_drop: float | None = None, batch_size: int = 32
+) -> VerificationReport:
+    """Each task's headline metric for the file on ONNX Runtime's CPU against the file on `device` (e.g.
+    "openvino:bf16"), on the same labelled frames: the export's per-task gate applied to a backend's precision
+    hint (bf16 and f16 held to fp16's drop). In the report, "pytorch" holds the reference runtime's figures."""
+    reference, engine = Engine(path, device="cpu"), Engine(path, device=device)
+    hint = engine.target.precision or "f32"
+    limit = DEFAULT_MAX_DROP[HINT_PRECISION.get(hint, "fp16")] if max_drop is None else max_drop
+    ours = score_engine(engine, data.inputs, data.targets, batch_size)
+    theirs = score_engine(reference, data.inputs, data.targets, batch_size)
+    comparisons = tuple(
+        MetricComparison(task.name, primary_metric(task), theirs[task.name][primary_metric(task)],
+                         ours[task.name][primary_metric(task)], higher_is_better(task))
+        for task in engine.tasks
+    )  # fmt: skip
+    frames = fill_batch(data.inputs[: engine.metadata.batch or 1], engine.metadata.batch or 1)
+    latency = median_ms(time_calls(lambda: engine.run(frames), runs=30, warmup=5))
+    return VerificationReport(str(engine.target), len(data), comparisons, limit, path.stat().st_size, latency)

@@ -25,6 +25,7 @@ from edgemtl.kinds.scores import TaskMeter
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from edgemtl.kinds.objects import Objects
     from edgemtl.tasks import TaskSpec
 
 
@@ -33,11 +34,14 @@ class TaskResult:
 
     Each kind's result is a frozen dataclass whose first field is the task. `mask` is the class-id map
     the overlay paints and `edgemtl predict` saves: a field of the kinds that predict one per pixel, None
-    for the others, so drawing and saving ask for a mask instead of a kind.
+    for the others, so drawing and saving ask for a mask instead of a kind. `objects` likewise: the boxes
+    (edgemtl.kinds.objects) the overlay draws, tracking follows and every output carries, a field of the
+    kinds that detect objects, None for the others.
     """
 
     task: TaskSpec
     mask: np.ndarray | None = None
+    objects: Objects | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for predictions.jsonl and the sinks."""

@@ -26,6 +26,7 @@ from edgemtl.kinds.base import KindDef, TaskResult, class_swap
 from edgemtl.kinds.boxes import MAX_BOXES, warp_target
 from edgemtl.kinds.detection_meter import DetectionMeter
 from edgemtl.kinds.imbalance import LOSS, check_loss, loss_name
+from edgemtl.kinds.objects import Objects
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -40,27 +41,36 @@ DEFAULT_STRIDE = 4  # chosen by benchmarks/detection_heads.py: small objects nee
 
 @dataclass(frozen=True)
 class DetectionResult(TaskResult):
+    """A frame's boxes as `objects` (edgemtl.kinds.objects.Objects: boxes in the frame's pixels, best score
+    first, scores, class ids and names, and track ids once tracked), which every output reads."""
+
     task: TaskSpec
-    boxes: np.ndarray  # (k, 4) float32 x1, y1, x2, y2 in the frame's pixels, best score first
-    scores: np.ndarray  # (k,) float32
-    classes: np.ndarray  # (k,) int64 class ids
+    objects: Objects
+
+    @property
+    def boxes(self) -> np.ndarray:  # (k, 4) float32 x1, y1, x2, y2 in the frame's pixels
+        return self.objects.boxes
+
+    @property
+    def scores(self) -> np.ndarray:  # (k,) float32
+        return self.objects.scores
+
+    @property
+    def classes(self) -> np.ndarray:  # (k,) int64 class ids
+        return self.objects.classes
 
     @property
     def names(self) -> list[str]:
-        return [self.task.classes[int(c)] for c in self.classes]
+        return self.objects.class_names()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "objects": [
-                {"class": name, "score": round(float(score), 4), "box": [round(float(v), 1) for v in box]}
-                for name, score, box in zip(self.names, self.scores, self.boxes)
-            ]
-        }
+        return {"objects": self.objects.to_dicts()}
 
     def overlay_text(self) -> str:
-        if not len(self.boxes):
+        names = self.names
+        if not names:
             return "nothing"
-        counts = {name: self.names.count(name) for name in dict.fromkeys(self.names)}
+        counts = {name: names.count(name) for name in dict.fromkeys(names)}
         return ", ".join(f"{count} {name}" for name, count in counts.items())
 
 
@@ -218,10 +228,6 @@ class Detection(KindDef):
     # --- the runtime -----------------------------------------------------------------------------------
 
     def result(self, task: TaskSpec, outputs: Mapping[str, np.ndarray], frame_size: tuple[int, int]) -> TaskResult:
-        count = int(np.asarray(outputs["count"]).reshape(-1)[0]) if "count" in outputs else len(outputs["boxes"])
-        return DetectionResult(
-            task,
-            np.asarray(outputs["boxes"][:count], np.float32),
-            np.asarray(outputs["scores"][:count], np.float32),
-            np.asarray(outputs["classes"][:count], np.int64),
-        )
+        count = outputs["count"] if "count" in outputs else len(outputs["boxes"])
+        fields = (outputs["boxes"], outputs["scores"], outputs["classes"])
+        return DetectionResult(task, Objects.from_outputs(*fields, count, task.classes))

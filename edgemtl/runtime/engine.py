@@ -1,10 +1,9 @@
-"""The Engine: an exported edgemtl file in ONNX Runtime, fed camera frames, giving per-task results.
+"""The Engine: an exported edgemtl file fed camera frames, giving per-task results.
 
-Imports numpy, onnxruntime and cv2 only, so it runs on a device without PyTorch.
-
-The CPU path is tested everywhere; the CUDA path (I/O binding to device buffers allocated once, CUDA
-graphs) by tests/runtime/test_gpu.py where a GPU is at hand (it ran on an H100). The TensorRT path (fp16, engine
-cache) has NOT run: no machine it was tested on had TensorRT.
+What runs the graph is a backend (`edgemtl.runtime.backends`: ONNX Runtime on the CPU, CUDA or TensorRT, or
+OpenVINO), chosen by `device`; the Engine checks frames, resizes them and builds results the same way
+whatever it is. Imports numpy, onnxruntime and cv2 only (openvino when asked for), so it runs on a device
+without PyTorch.
 """
 
 from __future__ import annotations
@@ -17,33 +16,17 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgemtl.errors import ConfigError, DeviceError, FrameError
-from edgemtl.resize import Fit, fit, resize_frame, restore_mask
+from edgemtl.errors import FrameError, ModelFileError
+from edgemtl.resize import Fit, fit, resize_frame, restore_boxes, restore_mask
+from edgemtl.runtime.backends import Runner, Target, open_runner
 from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.features import check_rows, predict_rows
-from edgemtl.runtime.metadata import ModelMetadata
-from edgemtl.runtime.providers import (
-    CPU_PROVIDER,
-    EngineOptions,
-    check_static_shapes,
-    open_session,
-    provider_list,
-)
+from edgemtl.runtime.providers import CPU_PROVIDER, EngineOptions, check_static_shapes, open_session
 from edgemtl.runtime.results import Prediction, task_result
+from edgemtl.runtime.verified import Verdict, verification_inputs
 from edgemtl.tasks import TaskSpec
 
 log = logging.getLogger("edgemtl")
-
-# ONNX type strings of graph outputs → NumPy dtypes, to allocate bound output buffers.
-_ONNX_DTYPES = {
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(uint8)": np.uint8,
-}
-_said_fallback = False
-_KEEP_POOLED_SHAPES = 8  # input shapes whose pooled-output runs are kept (oldest dropped first)
 
 
 def _describe(array: object) -> str:
@@ -52,86 +35,14 @@ def _describe(array: object) -> str:
     return f"type {type(array).__name__}"
 
 
-def output_shapes(
-    session: ort.InferenceSession, input_name: str, shape: tuple[int, ...]
-) -> dict[str, tuple[list[int], type[np.generic]]]:
-    """Each output's shape and dtype for an input of `shape`, from the graph alone (the model is not run):
-    the batch axis, and a dynamic frame-sized file's height and width, take their values from the input."""
-    graph_input = next(i for i in session.get_inputs() if i.name == input_name)
-    symbols = {axis: size for axis, size in zip(graph_input.shape, shape) if not isinstance(axis, int)}
-    shapes = {}
-    for output in session.get_outputs():
-        dims = [shape[0], *(symbols.get(axis, axis) for axis in output.shape[1:])]
-        if not all(isinstance(d, int) for d in dims) or output.type not in _ONNX_DTYPES:
-            raise ConfigError(
-                f"output {output.name} is {output.type} {output.shape}: I/O binding needs a static shape "
-                f"beyond the batch axis and one of {', '.join(_ONNX_DTYPES)}; use io_binding=False"
-            )
-        shapes[output.name] = (dims, _ONNX_DTYPES[output.type])
-    return shapes
-
-
-class _BoundRun:
-    """One input shape's (batch size's, and frame size's) inputs and outputs bound to buffers on `device`,
-    allocated once.
-
-    On CUDA this skips ORT's per-run device allocations, and fixed buffer addresses are what CUDA
-    graphs need. `graph_id`: with CUDA graphs, each batch size is captured as its own graph under this id.
-    """
-
-    def __init__(
-        self,
-        session: ort.InferenceSession,
-        input_name: str,
-        shape: tuple[int, ...],
-        device: str,
-        graph_id: int,
-        dtype: type[np.generic] = np.uint8,
-    ) -> None:
-        self.session = session
-        self.device = device
-        self.run_options = ort.RunOptions()
-        self.run_options.add_run_config_entry("gpu_graph_id", str(graph_id))
-        self.binding = session.io_binding()
-        self.input = ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, device, 0)
-        self.binding.bind_ortvalue_input(input_name, self.input)
-        self.outputs = {}
-        for name, (dims, output_dtype) in output_shapes(session, input_name, shape).items():
-            value = ort.OrtValue.ortvalue_from_shape_and_type(dims, output_dtype, device, 0)
-            self.binding.bind_ortvalue_output(name, value)
-            self.outputs[name] = value
-
-    def run(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        self.input.update_inplace(frames)  # host → bound buffer; the address stays, as CUDA graphs require
-        self.session.run_with_iobinding(self.binding, self.run_options)
-        # numpy() of a CPU OrtValue is a view of the bound buffer, which the next run overwrites.
-        return {name: value.numpy().copy() for name, value in self.outputs.items()}
-
-
-class _PooledRun:
-    """One input shape's run on the CPU with its outputs written straight into arrays from a `BufferPool`:
-    nothing is allocated per run once the pool holds the frames in flight."""
-
-    def __init__(self, session: ort.InferenceSession, input_name: str, shape: tuple[int, ...]) -> None:
-        self.session, self.input_name = session, input_name
-        self.binding = session.io_binding()
-        self.shapes = output_shapes(session, input_name, shape)
-
-    def run(self, frames: np.ndarray, pool: BufferPool) -> dict[str, np.ndarray]:
-        self.binding.bind_cpu_input(self.input_name, frames)  # the array's own memory, not a copy
-        outputs = {}
-        for name, (dims, dtype) in self.shapes.items():
-            outputs[name] = array = pool.take(tuple(dims), dtype)
-            self.binding.bind_output(name, "cpu", 0, dtype, dims, array.ctypes.data)
-        self.session.run_with_iobinding(self.binding)
-        return outputs
-
-
 class Engine:
     """Runs an edgemtl export on frames.
 
-    `device="auto"` uses CUDA when this onnxruntime build and machine can, else the CPU (said once);
-    `device="cuda"` / `"tensorrt"` fail with what is missing; `providers` tells what is actually in use.
+    `device="auto"` uses CUDA when this onnxruntime build and machine can, else OpenVINO on the CPU when it is
+    installed, verified for this file and faster, else ONNX Runtime on the CPU (why, said once at info level);
+    `"cpu"`, `"cuda"`, `"tensorrt"`, `"openvino[:DEVICE][:PRECISION]"` ask for one (`edgemtl.runtime.backends`)
+    and fail with what is missing; a backend other than ONNX Runtime on the CPU serves only after its outputs
+    matched the CPU's (ParityError otherwise). `providers` and `target` tell what is actually in use.
     `threads` is a shorthand for `options.threads`. `predict` reuses one resize buffer, so call it from
     one thread per Engine (a pipeline does).
     """
@@ -144,38 +55,19 @@ class Engine:
         *,
         threads: int | None = None,
     ) -> None:
-        global _said_fallback
         self.path = Path(path)
         self.device = device
         self.options = options or EngineOptions()
         if threads is not None:
             self.options = dataclasses.replace(self.options, threads=threads)
-        requested = provider_list(device, self.options, self.path) if self.path.is_file() else [CPU_PROVIDER]
-        self.session = open_session(self.path, requested, self.options.session_options())
-        self.metadata = ModelMetadata.from_props(self.session.get_modelmeta().custom_metadata_map, str(self.path))
-        self.metadata.check_graph(self.session.get_inputs(), self.session.get_outputs(), str(self.path))
-        check_static_shapes(self.metadata, self.session.get_providers()[0], self.path)
-        wanted = requested[0][0] if isinstance(requested[0], tuple) else requested[0]
-        if wanted not in self.providers:
-            if device != "auto":
-                raise DeviceError(
-                    f"device {device!r} requested but {wanted} could not start: no GPU, or the CUDA 13 / "
-                    "cuDNN 9 libraries (and for TensorRT, libnvinfer 10) are missing (pip install "
-                    "nvidia-cudnn-cu13 or import a CUDA build of torch first); use device='cpu'"
-                )
-            if not _said_fallback:  # info, not a warning: a CPU-only machine is a normal place to run
-                log.info("CUDA is not usable here (no GPU or CUDA libraries); running on the CPU")
-                _said_fallback = True
-        on_gpu = self.providers[0] != CPU_PROVIDER
-        if self.options.cuda_graph and not on_gpu:
-            raise ConfigError("CUDA graphs need device 'cuda' or 'tensorrt' running on a GPU, not the CPU")
-        self.io_binding = on_gpu if self.options.io_binding is None else self.options.io_binding
-        if self.options.cuda_graph and not self.io_binding:
-            raise ConfigError("CUDA graphs replay fixed buffers: they need io_binding=True")
-        self._bound: dict[tuple[int, ...], _BoundRun] = {}  # input shape → its bound buffers
-        self._pooled: dict[tuple[int, ...], _PooledRun | None] = {}  # input shape → its run into pooled outputs
-        self._input_name = self.metadata.input_name
-        self._output_names = [o.name for o in self.session.get_outputs()]
+        opened = open_runner(self.path, device, self.options)
+        self.runner: Runner = opened.runner
+        self.metadata = opened.metadata
+        self.verdict: Verdict | None = opened.verdict  # the parity check a non-reference backend passed
+        self.choice = opened.reason  # under device="auto": what it chose and why
+        self.metadata.check_graph(self.runner.inputs, self.runner.outputs, str(self.path))
+        check_static_shapes(self.metadata, self.providers[0], self.path)
+        self.io_binding = self.runner.io_binding
         self.features = self.metadata.features  # vector input: the features, in order; None for frames
         # None in a frame's shape: any size (a dynamic frame-sized file)
         self._input_shape = (*self.metadata.graph_size, 3) if self.features is None else (self.features.count,)
@@ -183,11 +75,23 @@ class Engine:
         self._resized = np.empty((*self.metadata.input_size, 3), np.uint8)  # predict's resize target, reused
         self._frame_sized = self.metadata.frame_size is not None
         self._fit: Fit | None = None  # the resize policy's boxes for the last frame size seen
+        self._probe_classes()
 
     @property
     def providers(self) -> list[str]:
-        """The execution providers the session really uses, in priority order."""
-        return self.session.get_providers()
+        """What really runs the graph, in priority order: ONNX Runtime's execution providers, or OpenVINO's
+        device and precision."""
+        return self.runner.providers
+
+    @property
+    def target(self) -> Target:
+        """The backend and device that serve the file (`str()` of it is a `--device` spec)."""
+        return self.runner.target
+
+    @property
+    def session(self) -> ort.InferenceSession:
+        """The ONNX Runtime session (onnxruntime targets only)."""
+        return self.runner.session
 
     @property
     def tasks(self) -> tuple[TaskSpec, ...]:
@@ -245,32 +149,7 @@ class Engine:
                 f"a batch of {len(frames)} frames: {self.path.name} was exported for batches of exactly "
                 f"{self.metadata.batch} (re-export with --batch dynamic for any size)"
             )
-        frames = np.ascontiguousarray(frames)
-        pooled = self._pooled_run(frames.shape) if pool is not None and not self.io_binding else None
-        if pooled is not None:
-            return pooled.run(frames, pool)
-        if not self.io_binding:
-            return dict(zip(self._output_names, self.session.run(self._output_names, {self._input_name: frames})))
-        if frames.shape not in self._bound:
-            device = "cpu" if self.providers[0] == CPU_PROVIDER else "cuda"
-            graph_id = len(self._bound)  # a new input shape gets a new CUDA graph; ignored without graphs
-            self._bound[frames.shape] = _BoundRun(
-                self.session, self._input_name, frames.shape, device, graph_id, self._input_dtype
-            )
-        return self._bound[frames.shape].run(frames)
-
-    def _pooled_run(self, shape: tuple[int, ...]) -> _PooledRun | None:
-        """The run into pooled outputs for this input shape; None when a graph output's shape or type cannot
-        be known beforehand (a file from elsewhere), and `session.run` allocates them as before. The last
-        few shapes are kept: a folder of photos through a dynamic frame-sized file brings a new one each."""
-        if shape not in self._pooled:
-            try:
-                self._pooled[shape] = _PooledRun(self.session, self._input_name, shape)
-            except ConfigError:
-                self._pooled[shape] = None
-            while len(self._pooled) > _KEEP_POOLED_SHAPES:
-                del self._pooled[next(iter(self._pooled))]
-        return self._pooled[shape]
+        return self.runner.run(np.ascontiguousarray(frames), pool)
 
     def prepare(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The frame as the model's input under the file's resize policy (`edgemtl.resize`: stretch,
@@ -362,19 +241,46 @@ class Engine:
         return predictions
 
     def results(self, raw: dict[str, np.ndarray], frame_size: tuple[int, int], row: int = 0) -> Prediction:
-        """Per-task results of frame `row` of a `run`'s outputs, masks at `frame_size` (height, width): mapped
-        back under the resize policy, or already there in a frame-sized file."""
+        """Per-task results of frame `row` of a `run`'s outputs, masks at `frame_size` (height, width) and boxes
+        in its pixels: mapped back under the resize policy, or already there in a frame-sized file."""
         where = None if self._frame_sized else self.fit(frame_size)
         results = {}
         for task in self.tasks:
             names = self.metadata.outputs[task.name]
             outputs = {field: raw[name][row] for field, name in names.items()}
+            if "mask" in outputs:
+                self._check_mask_ids(task, names["mask"], outputs["mask"])
             result = task_result(task, outputs, frame_size if where is None else self.input_size)
             if where is not None and result.mask is not None and not where.identity:
                 result = dataclasses.replace(result, mask=restore_mask(result.mask, where))
+            if where is not None and result.objects is not None and not where.identity:  # boxes to frame pixels
+                objects = result.objects.with_boxes(restore_boxes(result.objects.boxes, where))
+                result = dataclasses.replace(result, objects=objects)
             results[task.name] = result
         overlay = raw[self.metadata.overlay["output"]][row] if self.metadata.overlay else None
         return Prediction(results, overlay)
+
+    def _check_mask_ids(self, task: TaskSpec, output: str, mask: np.ndarray) -> None:
+        """A mask id the metadata has no class for: the file's metadata and graph disagree (refused at once,
+        before a caller draws or writes anything with classes that do not exist)."""
+        high = int(mask.max(initial=0))
+        if high >= len(task.classes):
+            raise ModelFileError(
+                f"{self.path}: metadata field edgemtl.tasks gives task {task.name!r} {len(task.classes)} classes "
+                f"({', '.join(task.classes)}), but graph output {output!r} holds class id {high}: the metadata "
+                "and the graph disagree; re-export the file"
+            )
+
+    def _probe_classes(self) -> None:
+        """One deterministic noise frame through the graph, its masks' ids checked against the metadata's classes
+        (then every frame's are, in `results`)."""
+        per_pixel = [task for task in self.tasks if "mask" in self.metadata.outputs.get(task.name, {})]
+        if self.features is not None or not per_pixel:
+            return
+        raw = self.run(verification_inputs(self.metadata)[0])
+        for task in per_pixel:
+            name = self.metadata.outputs[task.name]["mask"]
+            self._check_mask_ids(task, name, raw[name])
 
     def predict_features(self, rows: np.ndarray) -> list[Prediction]:
         """Per-task results for each row of raw features: (N, F) or one (F,) row, columns in the order of

@@ -4,7 +4,7 @@
                       its newest frame; a file is read ahead, nothing dropped)
     inference thread  gathers a frame from every source that has one (waiting at most `gather_s` after
                       the first for the others), runs them as one batch, hands each result to its lane
-    calling thread    per source: steady, overlay, output, results line, statistics (`pipeline.Lane`)
+    calling thread    per source: track, steady, overlay, output, results line, statistics (`pipeline.Lane`)
 
 One run per tick instead of one per frame is the point: on a small CPU or a GPU, a batch of four costs
 much less than four runs. An export with a fixed batch axis cannot take a batch of another size: it
@@ -42,6 +42,7 @@ from edgemtl.runtime.sinks import FrameSink
 from edgemtl.runtime.sources import Frame, FrameSource, ThreadedSource
 from edgemtl.runtime.steady import Steadier
 from edgemtl.runtime.stop_signals import StopSignals
+from edgemtl.runtime.tracking import SourceTracking
 
 log = logging.getLogger("edgemtl")
 
@@ -196,12 +197,14 @@ def run_multicamera(
     report: Callable[[str], None] | None = log.info,
     report_every_s: float = 5.0,
     steadiers: Sequence[Steadier | None] = (),
+    trackings: Sequence[SourceTracking | None] = (),
     results: ResultsSink | None = None,
     gather_s: float = GATHER_S,
 ) -> MulticamStats:
     """Run several sources through one engine until all end or die, the sink asks to stop, or Ctrl-C.
 
-    `sinks[i]`, `output_names[i]` and `steadiers[i]` belong to `sources[i]`; `results` takes every
+    `sinks[i]`, `output_names[i]`, `steadiers[i]` and `trackings[i]` belong to `sources[i]` (each source its
+    own trackers: a tick's batch is split back into lanes before any tracker sees it); `results` takes every
     source's lines (their `source` field tells them apart). `max_frames` counts per source. The caller
     opens and closes sources, sinks and results. A source dying is logged (one warning line) and recorded
     in its PipelineStats.error (`MulticamStats.all_died` tells when none is left that ended well).
@@ -230,9 +233,11 @@ def run_multicamera(
         ThreadedSource(s, drop_stale=False, depth=1 if s.live else 4, prepare=prepare, arrived=arrived) for s in sources
     ]
     steadiers = list(steadiers) or [None] * len(sources)
+    trackings = list(trackings) or [None] * len(sources)
+    per_source = zip(sources, sinks, stats.sources, steadiers, trackings, strict=True)
     lanes = [
-        Lane(source, sink, summary, steadier=steady, results=results, draw_stats=draw_stats, index=i)
-        for i, (source, sink, summary, steady) in enumerate(zip(sources, sinks, stats.sources, steadiers, strict=True))
+        Lane(source, sink, summary, steadier=steady, results=results, draw_stats=draw_stats, index=i, tracking=track)
+        for i, (source, sink, summary, steady, track) in enumerate(per_source)
     ]
     out: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()

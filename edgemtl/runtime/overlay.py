@@ -1,4 +1,5 @@
-"""Draw results on the frame: the mask blended in colour, labels and confidences as text."""
+"""Draw results on the frame: the mask blended in colour, objects as boxes with their labels and track ids,
+labels and confidences as text."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 
 from edgemtl.errors import FrameError
+from edgemtl.kinds.objects import Objects, object_colors
 from edgemtl.palette import class_colors
 from edgemtl.runtime.results import Prediction
 
@@ -103,6 +105,44 @@ def draw_text_block(
         )
 
 
+@lru_cache(maxsize=4096)
+def _glyph_width(char: str, scale: float) -> int:
+    """A character's advance in OpenCV's simplex font at `scale` (getTextSize's width less its 1 px of stroke)."""
+    return cv2.getTextSize(char, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] - 1
+
+
+@lru_cache(maxsize=64)
+def _text_height(scale: float) -> tuple[int, int]:
+    """(height above the baseline, depth below it) of the simplex font at `scale`."""
+    (_, height), base = cv2.getTextSize("Ag#", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    return height, base
+
+
+def draw_objects(image: np.ndarray, objects: Objects) -> None:
+    """Each object's box in its class's colour, in place, with `class score #track` on a filled tab above it
+    (inside the box when the box touches the top edge). Line and text scale with the image like the text.
+
+    Text widths come from cached glyph widths, not getTextSize per label: measuring each label took as long
+    as drawing it, and a tracked frame of ten boxes has a budget of about a millisecond."""
+    if not len(objects):
+        return
+    scale = max(0.35, round(image.shape[0] / 960, 2))
+    thickness = max(1, round(image.shape[0] / 480))
+    text_height, base = _text_height(scale)
+    height, width = image.shape[:2]
+    boxes = np.rint(objects.boxes).astype(np.int64)
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width - 1)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height - 1)
+    for (x1, y1, x2, y2), color, label in zip(boxes.tolist(), objects.colors().tolist(), objects.labels()):
+        cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
+        tab = text_height + base + 2
+        top = y1 - tab if y1 >= tab else y1
+        text_width = sum(_glyph_width(char, scale) for char in label) + 1
+        cv2.rectangle(image, (x1, top), (x1 + text_width + 4, top + tab), color, cv2.FILLED)
+        ink = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)  # dark text on a light tab, light on a dark one
+        cv2.putText(image, label, (x1 + 2, top + text_height + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv2.LINE_AA)
+
+
 class Overlay:
     """Draws results like `render_overlay`, keeping its image buffers between frames of one size.
 
@@ -121,14 +161,15 @@ class Overlay:
         return buffer
 
     def render(self, frame: np.ndarray, prediction: Prediction, steady: Prediction | None = None) -> np.ndarray:
-        """Each segmentation mask blended over the frame (class 0 left clear), text on top (with the
-        steadied results beside the raw ones, when given)."""
+        """Each segmentation mask blended over the frame (class 0 left clear), objects' boxes over that, text on
+        top (with the steadied results beside the raw ones, when given)."""
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.size == 0:
             shape = getattr(frame, "shape", type(frame).__name__)
             raise FrameError(f"cannot draw on a frame of shape {shape}: expected (H, W, 3) uint8 BGR, at least 1x1")
         image = self._buffer("image", frame.shape)
         if prediction.overlay is not None and prediction.overlay.shape == frame.shape:
-            np.copyto(image, prediction.overlay)  # the graph blended it: only the text is left to draw
+            np.copyto(image, prediction.overlay)  # the graph blended it: only boxes and text are left to draw
+            _draw_all_objects(image, prediction)
             draw_text_block(image, _text_lines(prediction))
             return image
         np.copyto(image, frame)
@@ -143,17 +184,26 @@ class Overlay:
                 keep_buffer = self._buffer("keep", result.mask.shape)
                 keep = cv2.threshold(result.mask, 0, 255, cv2.THRESH_BINARY, dst=keep_buffer)[1]
                 cv2.copyTo(blended, keep, image)  # class 0 stays clear
+        _draw_all_objects(image, prediction)
         draw_text_block(image, _text_lines(prediction, steady))
         return image
 
 
+def _draw_all_objects(image: np.ndarray, prediction: Prediction) -> None:
+    for result in prediction.values():
+        if result.objects is not None:  # a result with boxes (a detection task)
+            draw_objects(image, result.objects)
+
+
 def legend(prediction: Prediction) -> list[dict[str, Any]]:
-    """The model's tasks with their classes and, for a result painted as a mask, the colour of each class
-    (#rrggbb): what a viewer or a recording shows beside the overlay, read from the prediction's task specs."""
+    """The model's tasks with their classes and, for a result painted as a mask or drawn as boxes, the colour
+    of each class (#rrggbb): what a viewer or a recording shows beside the overlay, read from the task specs."""
     tasks = []
     for name, result in prediction.items():
         painted = result.mask is not None and result.task.classes
         colours = class_colors(len(result.task.classes)).tolist() if painted else []
+        if result.objects is not None and result.task.classes:  # boxes: the colour each class's boxes are drawn in
+            colours = object_colors(len(result.task.classes)).tolist()
         tasks.append(
             {
                 "name": name,
@@ -166,5 +216,5 @@ def legend(prediction: Prediction) -> list[dict[str, Any]]:
 
 
 def render_overlay(frame: np.ndarray, prediction: Prediction, alpha: float = 0.5) -> np.ndarray:
-    """A new BGR image: each segmentation mask blended over the frame (class 0 left clear), text on top."""
+    """A new BGR image: each segmentation mask blended over the frame (class 0 left clear), boxes, text on top."""
     return Overlay(alpha).render(frame, prediction)

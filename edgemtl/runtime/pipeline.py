@@ -39,6 +39,7 @@ from edgemtl.runtime.sinks import FrameSink
 from edgemtl.runtime.sources import Frame, FrameSource, ThreadedSource
 from edgemtl.runtime.steady import Steadier
 from edgemtl.runtime.stop_signals import StopSignals
+from edgemtl.runtime.tracking import SourceTracking
 
 log = logging.getLogger("edgemtl")
 
@@ -143,8 +144,9 @@ class _LiveMeter:
 
 
 class Lane:
-    """One source's way out: steadied results, overlay, sink, results line and statistics, on the calling
-    thread. `run_pipeline` has one; `run_multicamera` one per source, so each keeps its own output and stats."""
+    """One source's way out: tracked and steadied results, overlay, sink, results line and statistics, on the
+    calling thread. `run_pipeline` has one; `run_multicamera` one per source, so each keeps its own output,
+    stats and object tracks (a batched tick never mixes sources' tracks)."""
 
     def __init__(
         self,
@@ -156,15 +158,18 @@ class Lane:
         results: ResultsSink | None = None,
         draw_stats: bool = True,
         index: int = 0,
+        tracking: SourceTracking | None = None,
     ) -> None:
         self.source, self.sink, self.stats, self.index = source, sink, stats, index
-        self.steadier, self.results, self.draw_stats = steadier, results, draw_stats
+        self.steadier, self.results, self.draw_stats, self.tracking = steadier, results, draw_stats, tracking
         self.overlay, self.histogram, self.meter = Overlay(), LatencyHistogram(), _LiveMeter()
         self.text, self.next_text = _MEASURING, 0.0
         self.live = self.meter.snapshot(0, 0)  # the figures a sink may show (the web viewer), refreshed with the text
 
     def emit(self, frame: Frame, prediction: Prediction) -> float:
-        """Steady, draw, write and report one frame; returns the time it was written (perf_counter)."""
+        """Track, steady, draw, write and report one frame; returns the time it was written (perf_counter)."""
+        if self.tracking is not None:  # a live source's capture times step the motion model; a file's are read times
+            prediction = self.tracking.update(prediction, frame.timestamp if self.source.live else None)
         steady = self.steadier.update(prediction) if self.steadier else None
         if self.sink.wants_image():  # not for `-o none`, nor a viewer that nobody watches or just got one
             image = self.overlay.render(frame.image, prediction, steady)
@@ -277,13 +282,15 @@ def run_pipeline(
     output_name: str = "",
     steadier: Steadier | None = None,
     results: ResultsSink | None = None,
+    tracking: SourceTracking | None = None,
 ) -> PipelineStats:
     """Run until the source ends, `max_frames` are done, the sink asks to stop, or Ctrl-C.
 
     Ctrl-C is the normal way to stop a camera: it ends the loop, not the program, and the summary
     says `interrupted`. `report` gets a status line every `report_every_s` seconds (None: silent).
     The caller opens and closes `source` and `sink` (a `with` block finalizes the video file), and `results`
-    (a results stream, `open_results`) when given. `steadier` adds steadied results beside the raw ones.
+    (a results stream, `open_results`) when given. `steadier` adds steadied results beside the raw ones;
+    `tracking` gives detected objects their track ids.
     (Over 60 lines: the threads' setup, loop and teardown share their queues and events, and read best
     together.)
     """
@@ -301,7 +308,7 @@ def run_pipeline(
     worker = threading.Thread(
         target=_infer, args=(engine, feed, items, stop, max_frames, pool), name="edgemtl-infer", daemon=True
     )
-    lane = Lane(source, sink, stats, steadier=steadier, results=results, draw_stats=draw_stats)
+    lane = Lane(source, sink, stats, steadier=steadier, results=results, draw_stats=draw_stats, tracking=tracking)
     # The stages are the parallelism here: OpenCV's own worker pool, shared by three threads, only
     # adds contention (measured: ~25 % fewer frames per second on 2 cores). Restored at the end.
     opencv_threads = cv2.getNumThreads()

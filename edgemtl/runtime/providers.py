@@ -120,13 +120,18 @@ def provider_list(device: str, options: EngineOptions, model: Path) -> list[str 
     return providers
 
 
-def open_session(
-    path: Path, providers: list[str | tuple[str, dict[str, Any]]], options: ort.SessionOptions
-) -> ort.InferenceSession:
+def check_model_path(path: Path) -> None:
+    """ModelFileError for a path that is not a readable model file (every backend reads it after this)."""
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise ModelFileError(f"model file {path} {what}: expected an .onnx file written by `edgemtl export`")
     check_external_data(path)
+
+
+def open_session(
+    path: Path, providers: list[str | tuple[str, dict[str, Any]]], options: ort.SessionOptions
+) -> ort.InferenceSession:
+    check_model_path(path)
     try:
         with _quiet_onnxruntime():
             return ort.InferenceSession(str(path), options, providers=providers)

@@ -6,6 +6,9 @@ both on the wall clock and never going back:
     /camera/image            foxglove.CompressedImage (protobuf), the captured frame as JPEG
     /edgemtl/overlay         foxglove.CompressedImage, what the viewer or the window shows
     /edgemtl/<task>/mask     foxglove.RawImage mono8, the class id of every pixel (per segmentation task)
+    /edgemtl/<task>/objects  foxglove.ImageAnnotations, one per frame (per detection task): a closed outline
+                             per box in its class's colour and its label `class score #track`, in the
+                             frame's pixels, so Foxglove draws them over /camera/image
     /edgemtl/results         JSON (JSON schema edgemtl.Results): every task's result, as predictions.jsonl
     /edgemtl/timing          JSON (edgemtl.Timing): capture-to-output latency, live FPS, dropped frames
 
@@ -29,12 +32,16 @@ from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
+from foxglove_schemas_protobuf.Color_pb2 import Color
 from foxglove_schemas_protobuf.CompressedImage_pb2 import CompressedImage
+from foxglove_schemas_protobuf.ImageAnnotations_pb2 import ImageAnnotations
+from foxglove_schemas_protobuf.PointsAnnotation_pb2 import PointsAnnotation
 from foxglove_schemas_protobuf.RawImage_pb2 import RawImage
 from mcap.writer import CompressionType, Writer
 from mcap_protobuf.schema import register_schema
 
 from edgemtl.errors import OutputError
+from edgemtl.kinds.objects import Objects
 from edgemtl.runtime.overlay import legend
 from edgemtl.runtime.results import Prediction
 from edgemtl.runtime.sinks import FrameSink
@@ -42,6 +49,7 @@ from edgemtl.runtime.sources import Frame
 
 QUEUE_DEPTH = 8  # frames waiting for the writer thread: enough to absorb a slow write, bounded
 JPEG_QUALITY = 85
+_WHITE = Color(r=1.0, g=1.0, b=1.0, a=1.0)
 _NUMBER = {"type": "number"}
 RESULTS_SCHEMA = {
     "title": "edgemtl.Results",
@@ -78,6 +86,24 @@ class _Item:
     capture_ns: int
     output_ns: int
     legend: list[dict[str, Any]] | None = None
+    objects: dict[str, Objects] = dataclasses.field(default_factory=dict)  # per detection task
+
+
+def image_annotations(objects: Objects, stamp_ns: int, font_size: float = 12.0) -> ImageAnnotations:
+    """Foxglove's ImageAnnotations of one frame's objects: per box a LINE_LOOP outline (x right, y down, frame
+    pixels) in its class's colour, and its label (`class score #track`) at the top-left corner on that colour."""
+    message = ImageAnnotations()
+    for box, bgr, label in zip(objects.boxes.tolist(), objects.colors().tolist(), objects.labels()):
+        color = Color(r=bgr[2] / 255, g=bgr[1] / 255, b=bgr[0] / 255, a=1.0)
+        outline = message.points.add(type=PointsAnnotation.Type.LINE_LOOP, thickness=2.0, outline_color=color)
+        outline.timestamp.FromNanoseconds(stamp_ns)
+        x1, y1, x2, y2 = box
+        for x, y in ((x1, y1), (x2, y1), (x2, y2), (x1, y2)):
+            outline.points.add(x=x, y=y)
+        text = message.texts.add(text=label, font_size=font_size, text_color=_WHITE, background_color=color)
+        text.timestamp.FromNanoseconds(stamp_ns)
+        text.position.x, text.position.y = x1, max(0.0, y1 - font_size)
+    return message
 
 
 class _Clock:
@@ -140,6 +166,7 @@ class McapSink(FrameSink):
         }
         item = _Item(frame, image.copy(), masks, prediction.to_dict(), timing, capture_ns, self._clock.ns(now))
         item.legend = None if self.frames else legend(prediction)
+        item.objects = {name: result.objects for name, result in prediction.items() if result.objects is not None}
         self._enqueue(item)
 
     def _enqueue(self, item: _Item) -> None:
@@ -170,6 +197,8 @@ class McapSink(FrameSink):
             message.step, message.data = mask.shape[1], np.ascontiguousarray(mask).tobytes()
             message.timestamp.FromNanoseconds(stamp)
             self._protobuf(f"/edgemtl/{task}/mask", message, stamp, item.output_ns)
+        for task, objects in item.objects.items():  # one message per frame, also when it holds no box
+            self._protobuf(f"/edgemtl/{task}/objects", image_annotations(objects, stamp), stamp, item.output_ns)
         if item.results or item.timing:
             results = {"frame": frame.index, "name": frame.name, "results": item.results}
             self._json("/edgemtl/results", RESULTS_SCHEMA, results, stamp, item.output_ns)

@@ -1,4 +1,4 @@
-"""Each frame's results for a controller (`--results SINK`): one JSON line per frame, schema version 1.
+"""Each frame's results for a controller (`--results SINK`): one JSON line per frame, schema version 2.
 
     path.jsonl        appended to a file
     -                 stdout (the CLI then keeps its own text on stderr, and only with -v)
@@ -37,7 +37,9 @@ from edgemtl.runtime.sources import Frame
 
 log = logging.getLogger("edgemtl")
 
-SCHEMA_VERSION = 1
+#: 2: a detection task's result carries its objects (class, score, box in frame pixels, and with --track
+#: track_id and held), its steadied result the object latch. 1: the first.
+SCHEMA_VERSION = 2
 RESULTS_SCHEMES = ("a file path (.jsonl)", "- (stdout)", "udp://HOST:PORT", "zmq://HOST:PORT")
 MASK_ENCODINGS = ("rle", "png")
 _QUEUE_LINES = 1024  # lines a file or stdout may fall behind before new ones are dropped
@@ -82,7 +84,7 @@ def frame_record(
     source_index: int = 0,
     mask: str | None = None,
 ) -> dict[str, Any]:
-    """One line of the results stream (schema version 1); see docs/runtime.md#results-schema."""
+    """One line of the results stream (schema version 2); see docs/runtime.md#results-schema."""
     tasks = {}
     for name, result in prediction.items():
         entry = result.to_dict()

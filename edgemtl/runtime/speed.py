@@ -27,7 +27,7 @@ class BenchRow:
 
     model: str
     precision: str
-    runner: str  # the execution provider, or "PyTorch <version> eager (<device>)"
+    runner: str  # the execution provider, "OpenVINO CPU (bf16)", or "PyTorch <version> eager (<device>)"
     io_binding: str  # "on" / "off" / "-"
     cuda_graph: str
     threads: str  # intra-op threads, and whether idle ones spin
@@ -71,7 +71,9 @@ def make_row(
         runner = engine.providers[0]
         binding, graph = ("on" if engine.io_binding else "off"), ("on" if engine.options.cuda_graph else "off")
         threads = f"{engine.options.threads or 'default'}{'' if engine.options.spinning else ', no spinning'}"
-        device = "cpu" if runner == "CPUExecutionProvider" else "cuda"
+        device = "cuda" if runner in ("CUDAExecutionProvider", "TensorrtExecutionProvider") else "cpu"
+        if engine.target.backend != "onnxruntime" and engine.target.device != "CPU":
+            device = engine.target.device.lower()
     else:
         runner, binding, graph, threads, device = engine_or_runner, "-", "-", "-", "cpu"
     p50, p99 = np.percentile(timings, [50, 99]) * 1e3

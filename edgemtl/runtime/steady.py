@@ -12,6 +12,10 @@ turns into jitter. Per classification or multilabel task, three optional setting
     latch=C:N   class (or label) C is reported on the first frame the raw result says it, and stays on
                 until N frames in a row have not said it — for the decision that must never be late
 
+A detection task's objects take a latch only: `objects:latch=person:5` reports "person" once a person was
+detected in 5 frames in a row, and keeps reporting it until 5 frames in a row had none (a box that flickers
+for a frame or two neither starts nor ends it).
+
 The spec is one string per task, `scene:ema=0.6,dwell=3,latch=blocked:5` (`parse_smoothing`), or a
 `Smoothing` built in code. Both results are kept: a `Steadier` returns the steadied Prediction beside
 the raw one. Torch-free, like the rest of the runtime.
@@ -22,12 +26,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from edgemtl.errors import ConfigError
 from edgemtl.kinds import TaskResult, kind_of
 from edgemtl.runtime.results import Prediction
+from edgemtl.runtime.tracking import has_boxes
 from edgemtl.tasks import TaskSpec
 
 SPEC_FORMAT = "TASK:ema=0.6,margin=0.1,dwell=3,latch=CLASS:N (each key optional)"
@@ -104,19 +110,24 @@ def parse_smoothing(spec: str) -> Smoothing:
 def check_smoothing(settings: Sequence[Smoothing], tasks: Sequence[TaskSpec], model: str = "the model") -> None:
     """Every setting names a task of the model that has a decision, once, and its latch one of its classes."""
     by_name = {task.name: task for task in tasks}
-    steady = [task.name for task in tasks if kind_of(task).steady]
+    steady = [task.name for task in tasks if kind_of(task).steady or has_boxes(task)]
     seen: set[str] = set()
     for setting in settings:
         task = by_name.get(setting.task)
         if task is None:
             raise ConfigError(
                 f"smoothing names task {setting.task!r}, which {model} does not have: expected one of "
-                f"{', '.join(steady) or '(no classification or multilabel task)'}"
+                f"{', '.join(steady) or '(no classification, multilabel or detection task)'}"
             )
-        if not kind_of(task).steady:
+        if not (kind_of(task).steady or has_boxes(task)):
             raise ConfigError(
                 f"smoothing names task {setting.task!r}, a {task.kind.value} task with no label to steady: "
-                f"expected a classification or multilabel task: {', '.join(steady) or '(none in this model)'}"
+                f"expected a classification, multilabel or detection task: {', '.join(steady) or '(none here)'}"
+            )
+        if has_boxes(task) and (setting.latch is None or setting.ema or setting.margin or setting.dwell != 1):
+            raise ConfigError(
+                f"smoothing of task {setting.task!r} ({describe_smoothing(setting)}): a detection task's objects "
+                f"take a latch only: expected {setting.task}:latch=CLASS:N"
             )
         if setting.task in seen:
             raise ConfigError(f"smoothing names task {setting.task!r} twice: expected one spec per task")
@@ -200,6 +211,46 @@ class _TaskSteadier:
         return rising if held is None else np.where(held == 1, staying, rising)
 
 
+@dataclass(frozen=True)
+class LatchedObjects(TaskResult):
+    """A detection task's steadied result: whether its latch class is on, and for how many frames in a row
+    it has been detected (0 on a frame without one)."""
+
+    task: TaskSpec
+    latch: str
+    on: bool
+    seen_frames: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"latch": self.latch, "on": self.on, "seen_frames": self.seen_frames}
+
+    def overlay_text(self) -> str:
+        return f"{self.latch} {'on' if self.on else 'off'}"
+
+
+class _ObjectLatch:
+    """One detection task's latch: on after N frames in a row with an object of the class, off after N
+    frames in a row without one. Reads the result's `objects` (edgemtl.kinds.objects)."""
+
+    def __init__(self, task: TaskSpec, setting: Smoothing) -> None:
+        assert setting.latch is not None  # check_smoothing refused a box task's spec without one
+        self.task, self.latch, self.frames = task, setting.latch, setting.latch_frames
+        self.index = task.classes.index(setting.latch)
+        self.seen = self.unseen = 0
+        self.on = False
+
+    def update(self, result: TaskResult) -> TaskResult:
+        if result.objects is not None and bool(np.any(result.objects.classes == self.index)):
+            self.seen, self.unseen = self.seen + 1, 0
+        else:
+            self.seen, self.unseen = 0, self.unseen + 1
+        if self.seen >= self.frames:
+            self.on = True
+        elif self.unseen >= self.frames:
+            self.on = False
+        return LatchedObjects(self.task, self.latch, self.on, self.seen)
+
+
 class Steadier:
     """Steadied results of a stream of predictions, for the tasks that have a `Smoothing` (one per source)."""
 
@@ -208,7 +259,10 @@ class Steadier:
         check_smoothing(settings, tasks, model)
         by_name = {task.name: task for task in tasks}
         self.settings = settings
-        self._tasks = {s.task: _TaskSteadier(by_name[s.task], s) for s in settings}
+        self._tasks = {
+            s.task: (_ObjectLatch if has_boxes(by_name[s.task]) else _TaskSteadier)(by_name[s.task], s)
+            for s in settings
+        }
 
     def __bool__(self) -> bool:
         return bool(self._tasks)

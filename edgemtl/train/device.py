@@ -17,7 +17,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise DeviceError("device 'cuda' requested but PyTorch sees no CUDA GPU: use --device cpu or auto")
     if device not in ("cpu", "cuda"):
-        raise DeviceError(f"unknown device {device!r}: expected auto, cpu or cuda")
+        raise DeviceError(
+            f"unknown device {device!r} for PyTorch: expected auto, cpu or cuda (tensorrt and openvino run .onnx files)"
+        )
     return torch.device(device)
 
 

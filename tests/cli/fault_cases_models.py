@@ -184,8 +184,8 @@ fault(
     "meta-unknown-kind",
     "a task of a kind edgemtl does not know",
     "edgemtl info kind.onnx",
-    "Error: kind.onnx metadata edgemtl.tasks: …'detection'…",
-)(doctored(lambda m: {"tasks": m["tasks"].replace('"classification"', '"detection"')}, "kind.onnx"))
+    "Error: kind.onnx metadata edgemtl.tasks: …'keypoints'…",
+)(doctored(lambda m: {"tasks": m["tasks"].replace('"classification"', '"keypoints"')}, "kind.onnx"))
 
 fault(
     "meta-missing-key",

@@ -148,6 +148,21 @@ fault(
     "straight, right, blocked",
 )(_model_and_clip)
 
+fault(
+    "track-no-boxes",
+    "--track on a model without a detection task",
+    "edgemtl camera clip.avi -m model.onnx -o none --track",
+    "Error: --track needs a detection task, and model.onnx has none (scene (classification), segmentation "
+    "(segmentation)): export a model with a detection task, or leave --track out",
+)(_model_and_clip)
+
+fault(
+    "track-unknown",
+    "an unknown tracker",
+    "edgemtl camera clip.avi -m model.onnx -o none --track deepsort",
+    "Error: tracker 'deepsort' is not known: expected one of bytetrack, ocsort",
+)(_model_and_clip)
+
 
 # --- outputs ------------------------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """`edgemtl camera` with several sources, `--results` and `--smooth`: what a user types, what comes out, and
-the one-line errors for a bad results URI or smoothing spec."""
+the one-line errors for a bad results URI, smoothing spec or `--track`."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def test_bad_results_and_smoothing_are_one_line(tmp_path, exported_model):
         invoke(*base, "--smooth", "scene:latch=blockd:5"), "'blockd'", "left, straight, right, blocked"
     )
     assert_one_line_error(
-        invoke(*base, "--smooth", "segmentation:ema=0.5"), "'segmentation'", "classification or multilabel"
+        invoke(*base, "--smooth", "segmentation:ema=0.5"), "'segmentation'", "classification, multilabel or detection"
     )
+    assert_one_line_error(invoke(*base, "--track"), "--track needs a detection task", "scene (classification)")
+    assert_one_line_error(invoke(*base, "--track", "deepsort"), "'deepsort'", "expected one of bytetrack, ocsort")
     several = ("camera", clip, clip, "-m", exported_model, "-o", "rtsp://host/out")
     assert_one_line_error(invoke(*several), "'rtsp://host/out'", "takes one source")

@@ -103,6 +103,8 @@ def test_an_int8_export_says_how_it_runs_beside_fp32_here(int8_export):
     assert speed.speedup == speed.fp32_ms / speed.ms
     verdict = "slower than fp32 on this machine: keep fp32" if speed.speedup < 1 else "faster than fp32"
     assert verdict in speed.line() and f"{speed.speedup:.2f}x" in speed.line()
+    if speed.openvino_ms is not None:  # timed on both runtimes where openvino is installed (.[dev] has it)
+        assert speed.openvino_fp32_ms > 0 and "in OpenVINO" in speed.line()
 
 
 def test_fp16_keeps_io_types_and_halves_the_weights(checkpoint, exported_model, tiny_data, tmp_path):

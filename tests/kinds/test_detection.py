@@ -270,3 +270,11 @@ def test_a_timm_encoder_feeds_the_detection_head():
     assert raw.shape == (2, (SIZE[0] // 4) * (SIZE[1] // 4), 4 + 3 + 3)
     target = torch.from_numpy(make_dataset(2, SIZE, seed=1, tasks=(OBSTACLES_TASK,)).targets["obstacles"])
     task_loss(OBSTACLES_TASK, raw, target).backward()
+
+
+def test_a_detection_task_on_vector_input_is_refused_in_one_line():
+    from edgemtl.features import refuse_pixel_tasks
+
+    with pytest.raises(ConfigError, match=r"task 'obstacles' is detection, which needs image input") as caught:
+        refuse_pixel_tasks((OBSTACLES_TASK,))
+    assert "\n" not in str(caught.value)

@@ -98,11 +98,11 @@ def test_damaged_metadata_names_the_file_and_key(exported_model, tmp_path, chang
 
 
 def test_an_unknown_kind_in_metadata_names_the_file(exported_model, tmp_path):
-    tasks = _props(exported_model)["tasks"].replace('"classification"', '"detection"')
+    tasks = _props(exported_model)["tasks"].replace('"classification"', '"keypoints"')
     path = doctor_metadata(exported_model, tmp_path / "kind.onnx", {"tasks": tasks})
     with pytest.raises(ModelFileError) as error:
         Engine(path, device="cpu")
-    assert_one_line(error, str(path), "detection")
+    assert_one_line(error, str(path), "keypoints")
 
 
 def test_metadata_json_is_parsed_within_bounds():

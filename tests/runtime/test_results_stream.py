@@ -54,7 +54,7 @@ def validate(line: dict, source: str) -> None:
     assert set(line) == set(SCHEMA), sorted(line)
     for key, kind in SCHEMA.items():
         assert isinstance(line[key], kind), (key, line[key])
-    assert line["schema"] == SCHEMA_VERSION == 1 and line["source"] == source
+    assert line["schema"] == SCHEMA_VERSION == 2 and line["source"] == source
     assert abs(line["captured"] - time.time()) < 120 and line["latency_ms"] > 0
     scene = line["tasks"]["scene"]
     assert scene["label"] in ("left", "straight", "right", "blocked") and 0 <= scene["confidence"] <= 1

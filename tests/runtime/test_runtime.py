@@ -297,7 +297,7 @@ def test_every_runtime_error_is_an_edgemtl_error():
         assert issubclass(cls, EdgemtlError)
 
 
-# --- the runtime imports without torch, click, matplotlib, aiohttp or mcap -----------------------------
+# --- the runtime imports without torch, click, matplotlib, aiohttp, mcap or trackers ---------------------
 
 
 def test_runtime_works_without_torch(exported_model):
@@ -309,13 +309,14 @@ def test_runtime_works_without_torch(exported_model):
         import edgemtl.runtime
         from edgemtl.runtime import logs, metadata, modelfile, overlay, pipeline, scoring  # noqa: F401
         from edgemtl.runtime import sinks, sources, speed, timing  # noqa: F401
-        from edgemtl.runtime import multicam, results_stream, steady  # noqa: F401
+        from edgemtl.runtime import multicam, results_stream, steady, tracking  # noqa: F401
         logs.quiet_libraries()
         engine = edgemtl.runtime.Engine({str(exported_model)!r}, device="cpu")
         prediction = engine.predict(np.zeros((32, 32, 3), np.uint8))
         assert set(prediction) == {{"scene", "segmentation"}}, prediction
-        # click and matplotlib never; pyzmq, the viewer's and the recording's libraries only when used
-        for name in ("click", "matplotlib", "zmq", "aiohttp", "mcap", "mcap_protobuf", "foxglove_schemas_protobuf"):
+        # click and matplotlib never; pyzmq, the viewer's, the recording's and the trackers' libraries only when used
+        optional = ("zmq", "aiohttp", "mcap", "mcap_protobuf", "foxglove_schemas_protobuf", "trackers", "supervision")
+        for name in ("click", "matplotlib", *optional):
             assert name not in sys.modules, name + " was imported by the runtime"
         with edgemtl.runtime.open_output("none"):
             pass
@@ -351,7 +352,7 @@ def test_tiny_frames_run_and_draw(engine, shape):
 def test_the_cpu_fallback_of_auto_is_said_once_at_info_level(exported_model, monkeypatch, caplog):
     import logging
 
-    import edgemtl.runtime.engine as engine_module
+    import edgemtl.runtime.backends.ort_backend as engine_module
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         pytest.skip("this onnxruntime has no CUDA provider, so device='auto' never falls back")

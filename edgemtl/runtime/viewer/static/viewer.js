@@ -25,6 +25,26 @@ function bar(name, value, on) {
   return row;
 }
 
+// A class's colour as the legend has it (boxes: the colour the overlay draws them in).
+function colourOf(task, classId) {
+  const entry = meta.tasks.find((t) => t.name === task);
+  return (entry && entry.colors[classId]) || "#888";
+}
+
+// Detected objects, one row each: colour, class, track id (with --track; "–" until confirmed), score, held.
+function renderObjects(box, task, objects) {
+  box.append(el("div", "", `${objects.length} object${objects.length === 1 ? "" : "s"}`));
+  for (const o of objects) {
+    const row = el("div", o.held ? "object held" : "object");
+    const swatch = el("span", "swatch");
+    swatch.style.background = colourOf(task, o.class_id);
+    const id = o.track_id === undefined ? "" : o.track_id >= 0 ? `#${o.track_id}` : "–";
+    row.append(swatch, el("span", "name", o.class), el("span", "track", id), el("span", "value", o.score.toFixed(2)));
+    if (o.held) row.append(el("span", "flag", "held"));
+    box.append(row);
+  }
+}
+
 // Each result is drawn by its shape (what its kind's to_dict gives), not by a list of kinds.
 function renderResult(name, result) {
   const box = el("div", "task");
@@ -38,6 +58,8 @@ function renderResult(name, result) {
     }
   } else if (result.values) {
     for (const [c, v] of Object.entries(result.values)) box.append(el("div", "", `${c}: ${Number(v).toFixed(3)}`));
+  } else if (Array.isArray(result.objects)) {
+    renderObjects(box, name, result.objects);
   } else if (result.class_fractions) {
     for (const [c, f] of Object.entries(result.class_fractions)) box.append(bar(c, f, false));
   } else {

@@ -1,0 +1,205 @@
+"""ONNX Runtime against OpenVINO on this CPU, per file, with parity per row: the table in docs/benchmarks.md.
+
+Random-weight exports (speed does not depend on the weights) of each preset at its own camera size and at
+384x640, batch 1, uint8 frame in → labels and masks out, through the Engine (`run`). Rows: today's ORT path
+(`--device cpu`), `auto`, OpenVINO at each precision hint the CPU has, and the int8 QDQ file on both runtimes.
+Timing: `--repeats` rounds; in each, every engine runs a block of `--runs` calls (the order rotating round by
+round), the block's median kept; a row's figure is the median of its blocks. Blocks, not call-by-call turns:
+ORT's idle threads spin after a run and would slow whichever runtime came next. Parity: each engine's outputs
+against ORT's on the CPU for the same deterministic frames (the runtime's own check).
+
+Accuracy of the hints (`--quality`): a nano model trained briefly on synthetic scenes (or --checkpoint), its
+per-task metric on held-out scenes under each hint against ORT fp32, under the export's gate.
+
+    python benchmarks/backends.py [--presets nano small base] [--repeats 5] [--runs 20] [--no-int8]
+                                  [--quality [--checkpoint best.pt | --train-epochs 4]] [--pipeline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgemtl.commands.bench import drive_frames, write_drive_video
+from edgemtl.data import open_dataset
+from edgemtl.data.splits import SYNTHETIC
+from edgemtl.deploy import ExportOptions, export_onnx
+from edgemtl.deploy.verify import compare_backend_metrics
+from edgemtl.machine import describe_machine
+from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset
+from edgemtl.runtime import Engine
+from edgemtl.runtime.backends import BACKENDS
+from edgemtl.runtime.parity import EXACT, compare_outputs
+from edgemtl.runtime.speed import bench_pipeline
+from edgemtl.runtime.timing import median_ms, time_calls
+from edgemtl.runtime.verified import REDUCED, verification_inputs
+from edgemtl.tasks import NAVIGATION_TASKS
+from edgemtl.train import Checkpoint, TrainConfig, load_checkpoint, train
+
+LARGE = (384, 640)
+
+
+def cpu_flags() -> str:
+    flags = set()
+    if Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    return ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in ("avx512_vnni", "avx512_bf16", "amx_bf16"))
+
+
+def export_pair(preset: str, size: tuple[int, int], folder: Path, int8: bool) -> dict[str, Path]:
+    torch.manual_seed(0)
+    model = create_model(preset, NAVIGATION_TASKS).eval()
+    checkpoint = Checkpoint(preset, NAVIGATION_TASKS, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
+    stem = f"{preset}-{size[0]}x{size[1]}"
+    files = {"fp32": export_onnx(checkpoint, folder / f"{stem}.onnx", overwrite=True).path}
+    if int8:
+        calibration = np.stack(drive_frames(32, size))
+        options = ExportOptions(precision="int8")
+        files["int8"] = export_onnx(
+            checkpoint, folder / f"{stem}-int8.onnx", options, calibration_frames=calibration, overwrite=True
+        ).path
+    return files
+
+
+def parity(engine: Engine, reference: Engine, strict: bool) -> str:
+    """Worst probability gap and least agreement of ids/masks over the runtime's own verification frames."""
+    gaps, agreements = [], []
+    for frames in verification_inputs(engine.metadata):
+        for check in compare_outputs(engine.run(frames), reference.run(frames), EXACT if strict else REDUCED):
+            (gaps if check.measure == "max_abs_diff" else agreements).append(check.value)
+    return f"probs Δ≤{max(gaps):.1g}, labels/masks {min(agreements):.2%}"
+
+
+def timed(engines: dict[str, Engine], frames: np.ndarray, repeats: int, runs: int) -> dict[str, float]:
+    blocks: dict[str, list[float]] = {name: [] for name in engines}
+    names = list(engines)
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            blocks[name].append(median_ms(time_calls(lambda e=engines[name]: e.run(frames), runs, warmup=3)))
+    return {name: float(np.median(values)) for name, values in blocks.items()}
+
+
+def speed_rows(preset: str, size: tuple[int, int], folder: Path, args: argparse.Namespace) -> list[str]:
+    files = export_pair(preset, size, folder, int8=args.int8 and size == LARGE)
+    engines: dict[str, Engine] = {"ORT fp32 (today)": Engine(files["fp32"], "cpu")}
+    auto = Engine(files["fp32"], "auto")
+    engines["auto"] = auto
+    for spec in BACKENDS["openvino"].devices():
+        if spec.startswith("openvino:") and spec.count(":") == 1:  # the CPU's hints
+            engines[f"OpenVINO {spec.split(':')[1]}"] = Engine(files["fp32"], spec)
+    if "int8" in files:
+        engines["ORT int8"] = Engine(files["int8"], "cpu")
+        engines["OpenVINO int8"] = Engine(files["int8"], "openvino")
+    frames = np.random.default_rng(0).integers(0, 256, (1, *size, 3), dtype=np.uint8)
+    ms = timed(engines, frames, args.repeats, args.runs)
+    base = ms["ORT fp32 (today)"]
+    reference = {"fp32": engines["ORT fp32 (today)"], "int8": engines.get("ORT int8")}
+    rows = []
+    for name, engine in engines.items():
+        is_int8 = engine.metadata.precision == "int8"
+        against = reference["int8" if is_int8 and not name.startswith("ORT") else "fp32"]
+        strict = engine.target.precision in (None, "f32") and not is_int8
+        check = "reference" if engine is against else parity(engine, against, strict)
+        served = engine.providers[0] if name == "auto" else ""
+        rows.append(
+            f"| {preset} {size[0]}x{size[1]} | {name}{f' → {served}' if served else ''} | {ms[name]:.2f} "
+            f"| {base / ms[name]:.2f}x | {check} |"
+        )
+    return rows
+
+
+def trained(args: argparse.Namespace, folder: Path) -> Checkpoint:
+    if args.checkpoint:
+        return load_checkpoint(args.checkpoint)
+    size = (128, 128)  # the demo's input size
+    data = open_dataset(SYNTHETIC, "train", size=size, count=1200, seed=0)
+    val = open_dataset(SYNTHETIC, "val", size=size, count=200, seed=0)
+    config = TrainConfig(preset="nano", input_size=size, epochs=args.train_epochs, batch_size=32, seed=0)
+    run = train(config, NAVIGATION_TASKS, data, val, folder / "run", progress=False, log=lambda _: None)
+    return load_checkpoint(run.best_checkpoint)
+
+
+def quality_rows(args: argparse.Namespace, folder: Path) -> list[str]:
+    checkpoint = trained(args, folder)
+    path = export_onnx(checkpoint, folder / "trained.onnx", overwrite=True).path
+    scenes = open_dataset(SYNTHETIC, "test", size=checkpoint.input_size, count=args.quality_frames, seed=0)
+    rows = []
+    for spec in BACKENDS["openvino"].devices():
+        if spec.count(":") != 1:
+            continue
+        report = compare_backend_metrics(path, spec, scenes)
+        for c in report.comparisons:
+            verdict = "pass" if c.drop <= report.max_drop else "FAIL"
+            rows.append(
+                f"| {spec} | {c.task} | {c.metric} | {c.pytorch:.4f} | {c.exported:.4f} | {c.drop:+.2f} "
+                f"| ≤ {report.max_drop:g}: {verdict} |"
+            )
+    return rows
+
+
+def pipeline_rows(folder: Path) -> list[str]:
+    """The camera pipeline on a 640x480 synthetic drive: nano at its own size, ORT against auto."""
+    preset = get_preset("nano")
+    files = export_pair("nano", preset.input_size, folder, int8=False)
+    video = write_drive_video(folder / "drive.mp4", 300, (480, 640))
+    rows = []
+    for device in ("cpu", "auto"):
+        engine = Engine(files["fp32"], device)
+        result = bench_pipeline(engine, video, frames=300, repeats=2)
+        rows.append(
+            f"| nano {preset.input_size[0]}x{preset.input_size[1]} | {device} → {engine.providers[0]} "
+            f"| {result.model_alone_fps:.0f} | {result.pipeline_fps:.0f} |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["nano", "small", "base"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--no-int8", dest="int8", action="store_false")
+    parser.add_argument("--quality", action="store_true")
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--train-epochs", type=int, default=4)
+    parser.add_argument("--quality-frames", type=int, default=200)
+    parser.add_argument("--pipeline", action="store_true")
+    args = parser.parse_args()
+    import onnxruntime
+    import openvino
+
+    print(f"Machine: {describe_machine()}; {cpu_flags()}")
+    print(
+        f"{datetime.date.today()}; onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__.split('-')[0]}"
+    )
+    print(f"load average at start {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores)\n")
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        print("| model | runtime | ms (median) | × ORT fp32 | parity with ORT |\n|---|---|---|---|---|")
+        for preset in args.presets:
+            for size in dict.fromkeys([get_preset(preset).input_size, LARGE]):
+                for row in speed_rows(preset, size, folder, args):
+                    print(row, flush=True)
+        if args.pipeline:
+            print("\n| model | device | model alone (FPS) | pipeline on a 640x480 file (FPS) |\n|---|---|---|---|")
+            for row in pipeline_rows(folder):
+                print(row, flush=True)
+        if args.quality:
+            print("\n| hint | task | metric | ORT fp32 | hint | drop (pt) | gate |\n|---|---|---|---|---|---|---|")
+            for row in quality_rows(args, folder):
+                print(row, flush=True)
+    print(f"\nload average at end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
