@@ -123,3 +123,22 @@ def restore_mask(mask: np.ndarray, where: Fit) -> np.ndarray:
         return content
     bottom, right = frame_h - top - height, frame_w - left - width
     return cv2.copyMakeBorder(content, top, bottom, left, right, cv2.BORDER_REPLICATE)
+
+
+def restore_boxes(boxes: np.ndarray, where: Fit) -> np.ndarray:
+    """(k, 4) float x1, y1, x2, y2 in the model input's pixels → the frame's pixels, undoing `where`'s policy:
+    the letterbox offset taken away, the scale undone, a crop's offset added back; clipped to the frame.
+
+    The same mapping as the masks' (`restore_mask`): the input's `target` part shows the frame's `source` part.
+    """
+    boxes = np.asarray(boxes, np.float32)
+    if where.identity or not len(boxes):
+        return boxes
+    top, left, height, width = where.source
+    t_top, t_left, t_height, t_width = where.target
+    scale = np.array([width / t_width, height / t_height] * 2, np.float32)
+    shift_in = np.array([t_left, t_top] * 2, np.float32)
+    shift_out = np.array([left, top] * 2, np.float32)
+    frame_h, frame_w = where.frame_size
+    out = (boxes - shift_in) * scale + shift_out
+    return np.clip(out, 0, np.array([frame_w, frame_h] * 2, np.float32)).astype(np.float32)

@@ -23,6 +23,7 @@ import numpy as np
 
 from edgemtl.errors import ConfigError, DataError
 from edgemtl.kinds.base import KindDef, TaskResult, class_swap
+from edgemtl.kinds.box_match import SCORE_TOLERANCE, match_boxes
 from edgemtl.kinds.boxes import MAX_BOXES, warp_target
 from edgemtl.kinds.detection_meter import DetectionMeter
 from edgemtl.kinds.imbalance import LOSS, check_loss, loss_name
@@ -110,6 +111,7 @@ class Detection(KindDef):
         "score_threshold": "a score threshold",
         "iou_threshold": "an IoU threshold",
     }
+    export_settings: ClassVar[dict[str, Any]] = DEFAULT_SELECTION
     flip_option = "flip_pairs"
     missing = math.nan
     target_dtype = np.float32
@@ -214,6 +216,22 @@ class Detection(KindDef):
 
     def scored(self, task: TaskSpec, outputs: Mapping[str, Any]) -> Any:
         return pack(outputs)
+
+    def parity(
+        self, task: TaskSpec, ours: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
+    ) -> list[tuple[str, str, float, float]] | None:
+        """Boxes matched one to one (edgemtl.kinds.box_match): same class, IoU ≥ 0.99, score within 1e-4."""
+        share, score_difference, _ = match_boxes(ours, reference, selection(task)[1])
+        return [("boxes", "agreement", share, 1.0), ("scores", "max_abs_diff", score_difference, SCORE_TOLERANCE)]
+
+    def raw_at_frame(self, task: TaskSpec, raw: Tensor, scale_x: Any, scale_y: Any) -> Tensor:
+        """Boxes in the frame's pixels before selection: IoU is unchanged by scaling each axis, so the same
+        boxes survive. The location columns stay in input pixels (only the loss reads them)."""
+        import torch
+
+        x1, y1, x2, y2 = raw[..., :4].unbind(-1)
+        boxes = torch.stack([x1 * scale_x, y1 * scale_y, x2 * scale_x, y2 * scale_y], dim=-1)
+        return torch.cat([boxes, raw[..., 4:]], dim=-1)
 
     # --- the runtime -----------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edgemtl.errors import ConfigError, DeviceError, FrameError
-from edgemtl.resize import Fit, fit, resize_frame, restore_mask
+from edgemtl.resize import Fit, fit, resize_frame, restore_boxes, restore_mask
 from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.features import check_rows, predict_rows
 from edgemtl.runtime.metadata import ModelMetadata
@@ -372,6 +372,8 @@ class Engine:
             result = task_result(task, outputs, frame_size if where is None else self.input_size)
             if where is not None and result.mask is not None and not where.identity:
                 result = dataclasses.replace(result, mask=restore_mask(result.mask, where))
+            if where is not None and getattr(result, "boxes", None) is not None and not where.identity:
+                result = dataclasses.replace(result, boxes=restore_boxes(result.boxes, where))
             results[task.name] = result
         overlay = raw[self.metadata.overlay["output"]][row] if self.metadata.overlay else None
         return Prediction(results, overlay)
