@@ -172,7 +172,7 @@ def end_nodes(proto: onnx.ModelProto) -> list[str]:
 
 def selection_nodes(proto: onnx.ModelProto) -> list[str]:
     """What follows a Sigmoid or TopK and reaches no convolution: a detection task's box selection
-    (edgemtl.model.box_select), kept fp32 in an fp16 file. In fp16 a box's area overflows above 65504
+    (edgemtl.kinds.box_select), kept fp32 in an fp16 file. In fp16 a box's area overflows above 65504
     square pixels (a 256×256 box) and coordinates past 1024 pixels step by 1, so IoU and ranks would change."""
     users, names = _users(proto), set()
     for node in proto.graph.node:

@@ -1,6 +1,6 @@
 """The export flags that set how a detection task's final boxes are chosen inside the graph (K, the score
 threshold, the IoU threshold), checked before any work and written into the task's spec, so the graph
-(edgemtl.model.box_select through the kind's postprocessing) and the file's metadata hold the same numbers.
+(edgemtl.kinds.box_select through the kind's postprocessing) and the file's metadata hold the same numbers.
 
 Which tasks take them is their kind's word (`KindDef.export_settings`), not a list of kinds here.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from edgemtl.errors import ConfigError
 from edgemtl.kinds import kind_of
-from edgemtl.model.box_select import MAX_CANDIDATES
+from edgemtl.kinds.box_select import MAX_CANDIDATES
 from edgemtl.tasks import TaskSpec
 
 #: ExportOptions field → the flag that sets it, as messages name it.

@@ -3,7 +3,7 @@
 Targets are padded (MAX_BOXES, 5) float32 rows per image (edgemtl.kinds.boxes): [class, x1, y1, x2, y2] in
 the model input's pixels, class -1 for padding, all NaN where the image's boxes were not labelled. The head
 (edgemtl.model.detection) decodes a box and class scores at every location; `postprocess` keeps the final
-boxes with `select_boxes` (edgemtl.model.box_select: class-aware suppression from static-shape operators,
+boxes with `select_boxes` (edgemtl.kinds.box_select: class-aware suppression from static-shape operators,
 so the exported graph returns fixed-size outputs every ONNX consumer runs). Scored by COCO mAP through
 pycocotools (edgemtl.kinds.detection_meter).
 
@@ -208,7 +208,7 @@ class Detection(KindDef):
 
     def postprocess(self, task: TaskSpec, logits: Tensor, constants: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
         """Raw (N, A, 4 + C + 3) → boxes, scores, classes, count, by `select_boxes`."""
-        from edgemtl.model.box_select import select_boxes
+        from edgemtl.kinds.box_select import select_boxes
 
         classes = len(task.classes)
         boxes, scores = logits[..., :4], logits[..., 4 : 4 + classes].sigmoid()
