@@ -256,6 +256,9 @@ def task_options(option: str, values: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--overlay-alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="The mask's opacity."
 )
+@click.option("--max-detections", type=int, default=None, help="Detection: boxes per frame, K [the task's, 100].")
+@click.option("--score-threshold", type=float, default=None, help="Detection: lowest score kept [the task's, 0.25].")
+@click.option("--iou-threshold", type=float, default=None, help="Detection: suppression overlap [the task's, 0.5].")
 @click.option("--verify/--no-verify", default=True, help="Compare with PyTorch on labelled validation frames.")
 @click.option(
     "--verify-data",
@@ -292,6 +295,9 @@ def export_command(
     frame_size: str | None,
     overlay_output: bool,
     overlay_alpha: float,
+    max_detections: int | None,
+    score_threshold: float | None,
+    iou_threshold: float | None,
     calib_method: str,
     max_drop: float | None,
     allow_degraded: bool,
@@ -311,6 +317,9 @@ def export_command(
         frame_size=parse_frame_size(frame_size),
         overlay=overlay_output,
         overlay_alpha=overlay_alpha,
+        max_detections=max_detections,
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
         calibration_method=calib_method,
         max_drop=max_drop,
         allow_degraded=allow_degraded,

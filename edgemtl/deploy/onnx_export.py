@@ -22,6 +22,7 @@ import torch
 from edgemtl import __version__
 from edgemtl.data import ArrayDataset
 from edgemtl.deploy.precision import CALIBRATION_METHODS, PRECISIONS, convert_fp16, quantize_int8
+from edgemtl.deploy.selection import check_settings, overrides, with_settings
 from edgemtl.deploy.vector import check_vector_export, example_input, input_name, vector_metadata
 from edgemtl.deploy.verify import (
     DEFAULT_MAX_DROP,
@@ -66,6 +67,10 @@ class ExportOptions:
     frame_size: tuple[int, int] | str | None = None
     overlay: bool = False  # frame-sized only: one more output, the frame with the mask blended in
     overlay_alpha: float = 0.5
+    # A detection task's final boxes (edgemtl.deploy.selection); None: the task's own, else the kind's default
+    max_detections: int | None = None
+    score_threshold: float | None = None
+    iou_threshold: float | None = None
 
     @property
     def graph_size(self) -> tuple[int, int] | None:
@@ -101,6 +106,7 @@ class ExportOptions:
         else:
             check_input_size(size, model_stride(checkpoint.preset, checkpoint.encoder))
             _check_frame_options(self, checkpoint)
+        check_settings(overrides(self), checkpoint.tasks)
         max_drop = DEFAULT_MAX_DROP[self.precision] if self.max_drop is None else self.max_drop
         resize = check_policy(self.resize or checkpoint.resize)
         return replace(self, input_size=size, max_drop=max_drop, resize=resize)
@@ -321,6 +327,7 @@ def export_onnx(
     """
     path = Path(path)
     options = options.validate(checkpoint)
+    checkpoint = replace(checkpoint, tasks=with_settings(checkpoint.tasks, overrides(options)))
     _check_output_path(path, overwrite)
     if options.precision == "int8" and (calibration_frames is None or len(calibration_frames) == 0):
         raise ConfigError("int8 export needs calibration frames: give --calib-data (a folder or synthetic)")

@@ -71,12 +71,13 @@ def preprocessing_nodes(proto: onnx.ModelProto) -> list[str]:
 def convert_fp16(proto: onnx.ModelProto) -> onnx.ModelProto:
     """Weights and activations to float16. Preprocessing stays fp32 (onnxconverter-common mis-types the
     uint8 → float Cast otherwise); softmax, sigmoid and argmax run on float32 logits, so probabilities
-    keep full precision and near-ties resolve as in fp32; graph inputs and outputs keep their types."""
+    keep full precision and near-ties resolve as in fp32; a detection task's box selection stays fp32
+    (`selection_nodes`); graph inputs and outputs keep their types."""
     output_types = {o.name: o.type.tensor_type.elem_type for o in proto.graph.output}
     converted = float16.convert_float_to_float16(
         proto,
         keep_io_types=True,
-        node_block_list=preprocessing_nodes(proto),
+        node_block_list=preprocessing_nodes(proto) + selection_nodes(proto),
         op_block_list=[*float16.DEFAULT_OP_BLOCK_LIST, *FP32_POSTPROCESSING_OPS],
     )
     _restore_output_types(converted, output_types)
@@ -138,27 +139,58 @@ def float_nodes(proto: onnx.ModelProto, min_channels: int = MIN_INT8_CHANNELS) -
     ]
 
 
-def end_nodes(proto: onnx.ModelProto) -> list[str]:
-    """The first convolution, and each Conv/Gemm whose output reaches no other (transposed) convolution: a
-    classification head's last layer. A segmentation head ends in a ConvTranspose, which is float anyway."""
+def _users(proto: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
     users: dict[str, list[onnx.NodeProto]] = {}
     for node in proto.graph.node:
         for name in node.input:
             users.setdefault(name, []).append(node)
+    return users
+
+
+def _downstream(start: onnx.NodeProto, users: dict[str, list[onnx.NodeProto]]) -> Iterator[onnx.NodeProto]:
+    stack, seen = list(start.output), set()
+    while stack:
+        for user in users.get(stack.pop(), []):
+            if user.name not in seen:
+                seen.add(user.name)
+                stack.extend(user.output)
+                yield user
+
+
+def _reaches_conv(start: onnx.NodeProto, users: dict[str, list[onnx.NodeProto]]) -> bool:
+    """Through what lies between convs: Add, Relu, Resize..."""
+    return any(user.op_type in ("Conv", "Gemm", "ConvTranspose") for user in _downstream(start, users))
+
+
+def end_nodes(proto: onnx.ModelProto) -> list[str]:
+    """The first convolution, and each Conv/Gemm whose output reaches no other (transposed) convolution: a
+    classification head's last layer. A segmentation head ends in a ConvTranspose, which is float anyway."""
+    users = _users(proto)
     convs = [node for node in proto.graph.node if node.op_type in ("Conv", "Gemm")]
+    return [node.name for node in convs[:1]] + [node.name for node in convs[1:] if not _reaches_conv(node, users)]
 
-    def reaches_conv(start: onnx.NodeProto) -> bool:  # through what lies between convs: Add, Relu, Resize...
-        stack, seen = list(start.output), set()
-        while stack:
-            for user in users.get(stack.pop(), []):
-                if user.op_type in ("Conv", "Gemm", "ConvTranspose"):
-                    return True
-                if user.name not in seen:
-                    seen.add(user.name)
-                    stack.extend(user.output)
-        return False
 
-    return [node.name for node in convs[:1]] + [node.name for node in convs[1:] if not reaches_conv(node)]
+def selection_nodes(proto: onnx.ModelProto) -> list[str]:
+    """What follows a Sigmoid or TopK and reaches no convolution: a detection task's box selection
+    (edgemtl.kinds.box_select), kept fp32 in an fp16 file. In fp16 a box's area overflows above 65504
+    square pixels (a 256×256 box) and coordinates past 1024 pixels step by 1, so IoU and ranks would change."""
+    users, names = _users(proto), set()
+    for node in proto.graph.node:
+        if node.op_type in ("Sigmoid", "TopK") and node.name not in names and not _reaches_conv(node, users):
+            names.add(node.name)
+            names.update(user.name for user in _downstream(node, users))
+    return [node.name for node in proto.graph.node if node.name in names]
+
+
+def tail_nodes(proto: onnx.ModelProto) -> list[str]:
+    """Quantizable element-wise nodes (Add, Relu) that reach no convolution: postprocessing (box decoding
+    and selection), not the network, so int8 leaves them float."""
+    users = _users(proto)
+    return [
+        node.name
+        for node in proto.graph.node
+        if node.op_type in INT8_OPS and node.op_type not in ("Conv", "Gemm") and not _reaches_conv(node, users)
+    ]
 
 
 INT8_FORMATS = ("QDQ", "QOperator")
@@ -220,7 +252,8 @@ def quantize_int8(
         prepared = Path(folder) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))  # shape inference + folding, as ORT recommends
         proto = onnx.load(str(prepared))
-        excluded = float_nodes(proto, settings.min_channels) + (end_nodes(proto) if settings.float_ends else [])
+        excluded = float_nodes(proto, settings.min_channels) + tail_nodes(proto)
+        excluded += end_nodes(proto) if settings.float_ends else []
         quantize_static(
             str(prepared),
             str(target),

@@ -78,6 +78,9 @@ class KindDef(ABC):
     min_classes: ClassVar[int]  # fewest names `TaskSpec.classes` may hold
     class_noun: ClassVar[str]  # what `TaskSpec.classes` names: "class", "label", "value"
     options: ClassVar[dict[str, str]] = {}  # extra keys only this kind takes → how a message names each
+    # extra keys an export may set by flag (detection's K and thresholds) → their defaults; the export writes
+    # every one into the task's spec, so the file's metadata records what its graph does
+    export_settings: ClassVar[dict[str, Any]] = {}
     flip_option: ClassVar[str]  # the extra key declaring what a flip does: "flip_pairs" or "flip_negate"
     missing: ClassVar[Any]  # the missing-label marker (partial labels): losses and metrics skip it
     target_dtype: ClassVar[type[np.generic]]  # dtype of the dataset's targets (edgemtl.data.ArrayDataset)
@@ -223,6 +226,20 @@ class KindDef(ABC):
         The one postprocessing: the export wrapper puts it in the graph, and training scores
         `prediction`, its scored output, so validation metrics are those of the exported file.
         """
+
+    def parity(
+        self, task: TaskSpec, ours: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
+    ) -> list[tuple[str, str, float, float]] | None:
+        """How export parity compares the file's outputs (by field) with PyTorch's: (field, measure, value, limit)
+        rows, measure "agreement" (value ≥ limit) or "max_abs_diff" (value ≤ limit). None: output by output,
+        values to a tolerance and ids by agreement (edgemtl.deploy.verify), what every kind but detection wants."""
+        return None
+
+    def raw_at_frame(self, task: TaskSpec, raw: Tensor, scale_x: Any, scale_y: Any) -> Tensor:
+        """A frame-sized graph (edgemtl.model.frame): the head's raw output once the frame was stretched to the
+        input by 1 / `scale_x`, 1 / `scale_y`; a kind whose raw output holds input pixel coordinates (boxes)
+        multiplies them back into the frame's. Masks are upsampled there instead; the default changes nothing."""
+        return raw
 
     def prediction(self, task: TaskSpec, logits: Tensor) -> Tensor:
         """What the metrics compare with the target, computed as the exported graph computes it."""

@@ -3,7 +3,7 @@
 Targets are padded (MAX_BOXES, 5) float32 rows per image (edgemtl.kinds.boxes): [class, x1, y1, x2, y2] in
 the model input's pixels, class -1 for padding, all NaN where the image's boxes were not labelled. The head
 (edgemtl.model.detection) decodes a box and class scores at every location; `postprocess` keeps the final
-boxes with `select_boxes` (edgemtl.model.box_select: class-aware suppression from static-shape operators,
+boxes with `select_boxes` (edgemtl.kinds.box_select: class-aware suppression from static-shape operators,
 so the exported graph returns fixed-size outputs every ONNX consumer runs). Scored by COCO mAP through
 pycocotools (edgemtl.kinds.detection_meter).
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from edgemtl.errors import ConfigError, DataError
 from edgemtl.kinds.base import KindDef, TaskResult, class_swap
+from edgemtl.kinds.box_match import SCORE_TOLERANCE, match_boxes
 from edgemtl.kinds.boxes import MAX_BOXES, warp_target
 from edgemtl.kinds.detection_meter import DetectionMeter
 from edgemtl.kinds.imbalance import LOSS, check_loss, loss_name
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     from edgemtl.tasks import TaskSpec
 
-#: The selection's defaults (the contract with edgemtl.model.box_select and the export flags).
+#: The selection's defaults (the contract with edgemtl.kinds.box_select and the export flags).
 DEFAULT_SELECTION = {"max_detections": 100, "score_threshold": 0.25, "iou_threshold": 0.5}
 STRIDES = (4, 8)
 DEFAULT_STRIDE = 4  # chosen by benchmarks/detection_heads.py: small objects need the finer grid
@@ -120,6 +121,7 @@ class Detection(KindDef):
         "score_threshold": "a score threshold",
         "iou_threshold": "an IoU threshold",
     }
+    export_settings: ClassVar[dict[str, Any]] = DEFAULT_SELECTION
     flip_option = "flip_pairs"
     missing = math.nan
     target_dtype = np.float32
@@ -216,7 +218,7 @@ class Detection(KindDef):
 
     def postprocess(self, task: TaskSpec, logits: Tensor, constants: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
         """Raw (N, A, 4 + C + 3) → boxes, scores, classes, count, by `select_boxes`."""
-        from edgemtl.model.box_select import select_boxes
+        from edgemtl.kinds.box_select import select_boxes
 
         classes = len(task.classes)
         boxes, scores = logits[..., :4], logits[..., 4 : 4 + classes].sigmoid()
@@ -224,6 +226,22 @@ class Detection(KindDef):
 
     def scored(self, task: TaskSpec, outputs: Mapping[str, Any]) -> Any:
         return pack(outputs)
+
+    def parity(
+        self, task: TaskSpec, ours: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
+    ) -> list[tuple[str, str, float, float]] | None:
+        """Boxes matched one to one (edgemtl.kinds.box_match): same class, IoU ≥ 0.99, score within 1e-4."""
+        share, score_difference, _ = match_boxes(ours, reference, selection(task)[1])
+        return [("boxes", "agreement", share, 1.0), ("scores", "max_abs_diff", score_difference, SCORE_TOLERANCE)]
+
+    def raw_at_frame(self, task: TaskSpec, raw: Tensor, scale_x: Any, scale_y: Any) -> Tensor:
+        """Boxes in the frame's pixels before selection: IoU is unchanged by scaling each axis, so the same
+        boxes survive. The location columns stay in input pixels (only the loss reads them)."""
+        import torch
+
+        x1, y1, x2, y2 = raw[..., :4].unbind(-1)
+        boxes = torch.stack([x1 * scale_x, y1 * scale_y, x2 * scale_x, y2 * scale_y], dim=-1)
+        return torch.cat([boxes, raw[..., 4:]], dim=-1)
 
     # --- the runtime -----------------------------------------------------------------------------------
 

@@ -1,5 +1,8 @@
 """The network at a camera's frame size: the resize to its input and back to the frame inside the graph.
 
+Boxes (detection) come back in the frame's pixels: the head's coordinates are scaled by the stretch's
+factors before the boxes are selected (`KindDef.raw_at_frame`).
+
 A camera pipeline around a 128×128 model otherwise spends its frame budget on host work: a CPU resize
 down, a nearest-neighbour blow-up of the small mask, a blend. Inside the exported graph the same work
 runs on the accelerator beside the network, and the mask gets better too: per-pixel logits are
@@ -61,9 +64,10 @@ class FrameSizedNet(nn.Module):
         else:
             resized = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
         raw = self.model(self.preprocess.normalize(resized))
+        scale_x, scale_y = size[1] / self.input_size[1], size[0] / self.input_size[0]
         return {
-            name: F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-            if name in self._per_pixel
-            else logits
-            for name, logits in raw.items()
+            task.name: F.interpolate(raw[task.name], size=size, mode="bilinear", align_corners=False)
+            if task.name in self._per_pixel
+            else kind_of(task).raw_at_frame(task, raw[task.name], scale_x, scale_y)  # boxes into frame pixels
+            for task in self.tasks
         }

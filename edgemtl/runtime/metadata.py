@@ -378,9 +378,11 @@ def _check_output(where: str, output: Any, dtype: str, axes: tuple[int | None, .
     shape = list(output.shape)
     if len(shape) != 1 + len(axes):
         raise ModelFileError(f"{where} shape {shape}: expected {1 + len(axes)} axes")
+    kind = kind_of(task)
     for want, size in zip(axes, shape[1:], strict=True):
         if want is not None and isinstance(size, int) and size != want:
-            raise ModelFileError(
-                f"{where} shape {shape}: the metadata's task {task.name!r} has {kind_of(task).count_of(want)} "
-                f"({', '.join(task.classes) or 'one value'})"
-            )
+            if want == kind.num_outputs(task):
+                said = f"has {kind.count_of(want)} ({', '.join(task.classes) or 'one value'})"
+            else:  # an axis that is not the classes: detection's K
+                said = f"says {want} there ({'; '.join(kind.spec_lines(task)) or 'its outputs'})"
+            raise ModelFileError(f"{where} shape {shape}: the metadata's task {task.name!r} {said}")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from edgemtl.errors import ConfigError
-from edgemtl.model.box_select import DEFAULT_ITERATIONS, candidate_count, select_boxes
+from edgemtl.kinds.box_select import DEFAULT_ITERATIONS, candidate_count, select_boxes
 
 
 def greedy_nms(

@@ -31,12 +31,13 @@ from torch import Tensor
 
 from edgemtl.errors import ConfigError
 
-#: Unrolled Cluster-NMS steps; each one batched vector-matrix product (N × M × M). Chosen by measurement (module doc).
+#: Unrolled Cluster-NMS steps, each one batched vector-matrix product (N × M × M); chosen by measurement (module doc).
 DEFAULT_ITERATIONS = 12
 #: The fewest candidates considered, whatever K: room for the duplicates suppression removes.
 MIN_CANDIDATES = 256
-#: TensorRT's TopK takes K up to 3840: the candidate bound never exceeds it, so its provider can take the graph.
-MAX_CANDIDATES = 3840
+#: TensorRT 10's TopK takes K below 3840 (onnx-tensorrt docs/operators.md): the candidate bound stays under it,
+#: so ONNX Runtime's TensorRT provider can take the graph.
+MAX_CANDIDATES = 3839
 
 
 def candidate_count(max_detections: int, available: int) -> int:
