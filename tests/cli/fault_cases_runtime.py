@@ -157,6 +157,15 @@ fault(
 )(_model_and_clip)
 
 fault(
+    "smooth-object-class-unknown",
+    "a smoothing spec latching an object class the detection task does not have",
+    "edgemtl camera clip.avi -m model.onnx -o none --smooth obstacles:latch=person:5",
+    "Error: smoothing of task 'obstacles' latches 'person', which is not one of its class names: expected one of "
+    "box, blob, cone",
+    uses="detection",
+)(_model_and_clip)
+
+fault(
     "track-unknown",
     "an unknown tracker",
     "edgemtl camera clip.avi -m model.onnx -o none --track deepsort",

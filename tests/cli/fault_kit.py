@@ -67,7 +67,8 @@ class Fault:
     intact: str  # what must stay as it was (besides every file that existed before)
     setup: Callable[[Kit], None]
     exit_code: int = 1
-    uses: str = "model"  # "model": the session's export; "checkpoint": its checkpoint too (PyTorch runs)
+    uses: str = "model"  # "model": the session's export; "checkpoint": its checkpoint too (PyTorch runs);
+    #                      "detection": a scene + detection export (tests/conftest.py's detection_model) as the model
     send: int | None = None  # a signal sent once `ready` holds
     ready: Callable[[Path], bool] | None = None
     after: Callable[[Path, str], None] | None = None  # a further check of the folder, given stdout

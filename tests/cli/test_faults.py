@@ -50,7 +50,7 @@ def _environment(case: Fault) -> dict[str, str]:
 def kit(request, tmp_path):
     """The case's folder, with the session's export (and checkpoint, for the cases that train or export)."""
     case: Fault = request.node.callspec.params["case"]
-    model = request.getfixturevalue("exported_model")
+    model = request.getfixturevalue("detection_model" if case.uses == "detection" else "exported_model")
     checkpoint = request.getfixturevalue("trained_run").best_checkpoint if case.uses == "checkpoint" else None
     root = tmp_path / "case"
     root.mkdir()

@@ -19,7 +19,10 @@ def _dry_run(root: Path, out: Path) -> subprocess.CompletedProcess:
     env = os.environ | {"PYTHON": sys.executable, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         ["bash", str(root / "benchmarks" / "gpu_check.sh"), "--dry-run", "-o", str(out)],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
 
 
