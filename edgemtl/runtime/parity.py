@@ -64,7 +64,8 @@ def _worst(ours: np.ndarray, reference: np.ndarray, differs: np.ndarray, names: 
         gap = gap.max(-1)
     index = np.unravel_index(int(np.argmax(np.where(differs, gap, -1))), differs.shape)
     a, b = ours[index], reference[index]
-    show = (lambda v: f"{float(v):.4g}") if np.issubdtype(ours.dtype, np.floating) else (lambda v: str(np.asarray(v).tolist()))
+    floating = np.issubdtype(ours.dtype, np.floating)
+    show = (lambda v: f"{float(v):.4g}") if floating else (lambda v: str(np.asarray(v).tolist()))
     return f"{names[0]} {show(a)} vs {names[1]} {show(b)} at {tuple(int(i) for i in index)}"
 
 
