@@ -30,6 +30,7 @@ def test_info_describes_an_export(exported_model):
     for text in ("scene", "segmentation", *SCENE.classes, *SEGMENTATION.classes, "precision fp32", "32 x 32"):
         assert text in out, f"{text!r} missing from:\n{out}"
     assert "scene_probs" in out and "segmentation_mask" in out
+    assert "runtime onnxruntime" in out and "device auto: " in out  # what auto serves the file with here, and why
 
 
 def test_info_on_a_foreign_onnx_file(tmp_path):
