@@ -206,7 +206,7 @@ class Detection(KindDef):
 
     def postprocess(self, task: TaskSpec, logits: Tensor, constants: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
         """Raw (N, A, 4 + C + 3) → boxes, scores, classes, count, by `select_boxes`."""
-        from edgemtl.model.box_select import select_boxes
+        from edgemtl.kinds.box_select import select_boxes
 
         classes = len(task.classes)
         boxes, scores = logits[..., :4], logits[..., 4 : 4 + classes].sigmoid()
