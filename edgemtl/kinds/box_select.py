@@ -1,5 +1,7 @@
-"""Final boxes from a detection head's candidates, inside the exported graph, with operators every consumer runs.
+"""`select_boxes` where the model's users look for it; it lives in edgemtl.kinds.box_select because the
+detection kind's postprocessing (edgemtl.kinds.detection) calls it, and the kinds sit below the model."""
 
+<<<<<<<< HEAD:edgemtl/kinds/box_select.py
 ONNX's NonMaxSuppression returns a data-dependent number of rows: OpenCV DNN has no such layer, TensorRT
 runs it slowly or not at all, and ONNX Runtime's TensorRT provider cuts the graph there. `select_boxes`
 gets greedy class-aware NMS from static-shape operators only (TopK, Gather, Min/Max, Mul, ReduceMax,
@@ -130,3 +132,24 @@ def _take(rows: Tensor, index: Tensor) -> Tensor:
     offset = torch.arange(batch, device=rows.device).unsqueeze(1) * length
     flat = rows.reshape(batch * length, *rows.shape[2:]).index_select(0, (index + offset).reshape(-1))
     return flat.reshape(*index.shape, *rows.shape[2:])
+========
+from edgemtl.kinds.box_select import (
+    DEFAULT_ITERATIONS,
+    MAX_CANDIDATES,
+    MIN_CANDIDATES,
+    candidate_count,
+    check_selection,
+    pairwise_iou,
+    select_boxes,
+)
+
+__all__ = [
+    "DEFAULT_ITERATIONS",
+    "MAX_CANDIDATES",
+    "MIN_CANDIDATES",
+    "candidate_count",
+    "check_selection",
+    "pairwise_iou",
+    "select_boxes",
+]
+>>>>>>>> detect:edgemtl/model/box_select.py
