@@ -86,18 +86,21 @@ def select_boxes(
     """
     check_selection(max_detections, score_threshold, iou_threshold)
     batch, anchors, num_classes = scores.shape
-    flat = scores.float().reshape(batch, anchors * num_classes)
+    boxes, scores = _float32(boxes), _float32(scores)
+    flat = scores.reshape(batch, anchors * num_classes)
     taken = candidate_count(max_detections, anchors * num_classes)
     top_scores, top_index = flat.topk(taken, dim=1)  # (N, M), sorted descending
     anchor = torch.div(top_index, num_classes, rounding_mode="floor")
     classes = top_index - anchor * num_classes  # the remainder, without a Mod operator
-    top_boxes = _take(boxes.float(), anchor)  # (N, M, 4)
+    top_boxes = _take(boxes, anchor)  # (N, M, 4)
 
     position = torch.arange(taken, device=scores.device)
-    earlier = (position.unsqueeze(1) < position.unsqueeze(0)).float()  # [i, j]: i ranks above j
-    same_class = (classes.unsqueeze(2) == classes.unsqueeze(1)).float()
-    # (N, M, M) [i, j]: 1 where i would suppress j (higher score, same class, IoU above the threshold)
-    suppresses = (pairwise_iou(top_boxes) > iou_threshold).float() * same_class * earlier
+    earlier = position.unsqueeze(1) < position.unsqueeze(0)  # [i, j]: i ranks above j
+    same_class = classes.unsqueeze(2) == classes.unsqueeze(1)
+    # (N, M, M) [i, j]: 1 where i would suppress j (higher score, same class, IoU above the threshold). Combined
+    # as booleans and cast once after the TopK: a Cast on the constant `earlier` would sit outside what an
+    # fp16 file keeps in fp32 (edgemtl.deploy.precision.selection_nodes) and break the converted graph.
+    suppresses = ((pairwise_iou(top_boxes) > iou_threshold) & same_class & earlier).float()
     valid = (top_scores >= score_threshold).float()
     keep = valid.unsqueeze(1)  # (N, 1, M)
     for _ in range(iterations):  # unrolled: a fixed number of static steps, no Loop
@@ -119,6 +122,12 @@ def select_boxes(
         out_scores = torch.nn.functional.pad(out_scores, (0, pad))
         out_classes = torch.nn.functional.pad(out_classes, (0, pad))
     return out_boxes, out_scores, out_classes, count
+
+
+def _float32(values: Tensor) -> Tensor:
+    """float32, without a Cast node when it is already: the fp16 converter re-types a Cast's output but not
+    its target type, and onnx.checker then refuses the graph."""
+    return values if values.dtype == torch.float32 else values.float()
 
 
 def _take(rows: Tensor, index: Tensor) -> Tensor:
