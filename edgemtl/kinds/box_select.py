@@ -1,7 +1,5 @@
-"""`select_boxes` where the model's users look for it; it lives in edgemtl.kinds.box_select because the
-detection kind's postprocessing (edgemtl.kinds.detection) calls it, and the kinds sit below the model."""
+"""Final boxes from a detection head's candidates, inside the exported graph, with operators every consumer runs.
 
-<<<<<<<< HEAD:edgemtl/kinds/box_select.py
 ONNX's NonMaxSuppression returns a data-dependent number of rows: OpenCV DNN has no such layer, TensorRT
 runs it slowly or not at all, and ONNX Runtime's TensorRT provider cuts the graph there. `select_boxes`
 gets greedy class-aware NMS from static-shape operators only (TopK, Gather, Min/Max, Mul, ReduceMax,
@@ -88,18 +86,21 @@ def select_boxes(
     """
     check_selection(max_detections, score_threshold, iou_threshold)
     batch, anchors, num_classes = scores.shape
-    flat = scores.float().reshape(batch, anchors * num_classes)
+    boxes, scores = _float32(boxes), _float32(scores)
+    flat = scores.reshape(batch, anchors * num_classes)
     taken = candidate_count(max_detections, anchors * num_classes)
     top_scores, top_index = flat.topk(taken, dim=1)  # (N, M), sorted descending
     anchor = torch.div(top_index, num_classes, rounding_mode="floor")
     classes = top_index - anchor * num_classes  # the remainder, without a Mod operator
-    top_boxes = _take(boxes.float(), anchor)  # (N, M, 4)
+    top_boxes = _take(boxes, anchor)  # (N, M, 4)
 
     position = torch.arange(taken, device=scores.device)
-    earlier = (position.unsqueeze(1) < position.unsqueeze(0)).float()  # [i, j]: i ranks above j
-    same_class = (classes.unsqueeze(2) == classes.unsqueeze(1)).float()
-    # (N, M, M) [i, j]: 1 where i would suppress j (higher score, same class, IoU above the threshold)
-    suppresses = (pairwise_iou(top_boxes) > iou_threshold).float() * same_class * earlier
+    earlier = position.unsqueeze(1) < position.unsqueeze(0)  # [i, j]: i ranks above j
+    same_class = classes.unsqueeze(2) == classes.unsqueeze(1)
+    # (N, M, M) [i, j]: 1 where i would suppress j (higher score, same class, IoU above the threshold). Combined
+    # as booleans and cast once after the TopK: a Cast on the constant `earlier` would sit outside what an
+    # fp16 file keeps in fp32 (edgemtl.deploy.precision.selection_nodes) and break the converted graph.
+    suppresses = ((pairwise_iou(top_boxes) > iou_threshold) & same_class & earlier).float()
     valid = (top_scores >= score_threshold).float()
     keep = valid.unsqueeze(1)  # (N, 1, M)
     for _ in range(iterations):  # unrolled: a fixed number of static steps, no Loop
@@ -123,6 +124,12 @@ def select_boxes(
     return out_boxes, out_scores, out_classes, count
 
 
+def _float32(values: Tensor) -> Tensor:
+    """float32, without a Cast node when it is already: the fp16 converter re-types a Cast's output but not
+    its target type, and onnx.checker then refuses the graph."""
+    return values if values.dtype == torch.float32 else values.float()
+
+
 def _take(rows: Tensor, index: Tensor) -> Tensor:
     """rows (N, A, ...) at index (N, M) → (N, M, ...), per image: one Gather on the flattened rows.
 
@@ -132,24 +139,3 @@ def _take(rows: Tensor, index: Tensor) -> Tensor:
     offset = torch.arange(batch, device=rows.device).unsqueeze(1) * length
     flat = rows.reshape(batch * length, *rows.shape[2:]).index_select(0, (index + offset).reshape(-1))
     return flat.reshape(*index.shape, *rows.shape[2:])
-========
-from edgemtl.kinds.box_select import (
-    DEFAULT_ITERATIONS,
-    MAX_CANDIDATES,
-    MIN_CANDIDATES,
-    candidate_count,
-    check_selection,
-    pairwise_iou,
-    select_boxes,
-)
-
-__all__ = [
-    "DEFAULT_ITERATIONS",
-    "MAX_CANDIDATES",
-    "MIN_CANDIDATES",
-    "candidate_count",
-    "check_selection",
-    "pairwise_iou",
-    "select_boxes",
-]
->>>>>>>> detect:edgemtl/model/box_select.py

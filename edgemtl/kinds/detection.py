@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from edgemtl.errors import ConfigError, DataError
+from edgemtl.errors import ConfigError, DataError, ModelFileError
 from edgemtl.kinds.base import KindDef, TaskResult, class_swap
 from edgemtl.kinds.box_match import SCORE_TOLERANCE, match_boxes
 from edgemtl.kinds.boxes import MAX_BOXES, warp_target
@@ -247,5 +247,13 @@ class Detection(KindDef):
 
     def result(self, task: TaskSpec, outputs: Mapping[str, np.ndarray], frame_size: tuple[int, int]) -> TaskResult:
         count = outputs["count"] if "count" in outputs else len(outputs["boxes"])
+        classes = np.asarray(outputs["classes"][: int(np.asarray(count).reshape(-1)[0])], np.int64)
+        if len(classes) and (classes.min() < 0 or classes.max() >= len(task.classes)):
+            # the graph's outputs do not show its class count, so a file whose metadata lists fewer classes than
+            # its head has is caught here, at the first box beyond them, rather than when it is opened
+            raise ModelFileError(
+                f"task {task.name!r}: the graph returned class id {int(classes.max())}, the metadata names "
+                f"{self.count_of(len(task.classes))} ({', '.join(task.classes)}): re-export the model"
+            )
         fields = (outputs["boxes"], outputs["scores"], outputs["classes"])
         return DetectionResult(task, Objects.from_outputs(*fields, count, task.classes))

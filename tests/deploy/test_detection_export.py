@@ -198,3 +198,20 @@ def test_reduced_precisions_keep_the_selection_float_and_are_gated_by_map(tmp_pa
     assert not [node.op_type for node in inside if node.op_type in ("QuantizeLinear", "DequantizeLinear")]
     floats = [types[out] for node in inside if node.op_type in ("TopK", "MatMul") for out in node.output[:1]]
     assert floats and all(t == onnx.TensorProto.FLOAT for t in floats)
+
+
+def test_a_class_the_metadata_does_not_name_is_refused_in_one_line(exported, tmp_path):
+    """The graph's outputs do not show its class count: a file whose metadata names fewer classes than its
+    head has opens, and is refused at the first box of a class beyond them."""
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(exported.path)).metadata_props}
+    tasks = json.loads(props["edgemtl.tasks"])
+    tasks[0]["classes"] = tasks[0]["classes"][:1]
+    doctored = doctor_metadata(exported.path, tmp_path / "classes.onnx", {"tasks": json.dumps(tasks)})
+    engine = Engine(doctored, device="cpu")
+    frames = make_dataset(4, SIZE, seed=2, tasks=(OBSTACLES_TASK,)).images
+    with pytest.raises(ModelFileError) as error:
+        for frame in frames:
+            engine.predict(frame)
+    assert_one_line(error, "'obstacles'", "class id", "1 class (")
