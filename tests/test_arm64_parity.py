@@ -97,3 +97,12 @@ def test_raw_openvino_on_a_frame_sized_file_is_reported_not_failed_but_on_a_plai
     assert "known frame-sized.onnx segmentation_mask" in capsys.readouterr().out
     _edit_npz(arm / "model.npz", **{f"{parity.RAW_OPENVINO}/segmentation_mask": wrong})
     assert parity.compare(x86, arm) == 1
+
+
+def test_info_may_differ_in_its_runtime_line_only(parity, sides):
+    x86, arm = sides
+    (x86 / "info-model.txt").write_text("model.onnx\nruntime onnxruntime 1.31.1 (cpu, cuda, tensorrt)\n")
+    (arm / "info-model.txt").write_text("model.onnx\nruntime onnxruntime 1.32.0 (cpu)\n")
+    assert parity.compare(x86, arm) == 0
+    (arm / "info-model.txt").write_text("model.onnx, another file\nruntime onnxruntime 1.32.0 (cpu)\n")
+    assert parity.compare(x86, arm) == 1

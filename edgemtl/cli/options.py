@@ -70,11 +70,18 @@ def _sigterm_like_ctrl_c() -> Iterator[list[bool]]:
 
     The yielded list turns true once SIGTERM came. A second SIGTERM while outputs are being finalized is
     ignored, so it cannot cut a video's index in half; a supervisor's SIGKILL still ends the process.
-    Outside the main thread (click run from an application's worker) signals are left alone.
+    Outside the main thread (click run from an application's worker) signals are left alone. A process a
+    library forked (OpenVINO's telemetry sender, which its parent terminates at exit) inherits the handler:
+    there SIGTERM ends the process as it would have without edgemtl, with no traceback on stderr.
     """
     received: list[bool] = []
+    owner = os.getpid()
 
     def handler(signum: int, frame: object) -> None:
+        if os.getpid() != owner:  # a forked child's SIGTERM is not the command's to finalize
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         if not received:
             received.append(True)
             raise Terminated()

@@ -329,3 +329,22 @@ def test_sigterm_raises_like_ctrl_c_once_and_the_handler_is_restored():
         time.sleep(5)  # the handler raises here, at once
     assert isinstance(error.value, Terminated) and received == [True]
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_forked_child_ends_on_sigterm_quietly_as_without_edgemtl():
+    """OpenVINO's telemetry sender is a forked process its parent terminates at exit: it inherits the handler,
+    and printed a Terminated traceback on stderr (found by the emulated arm64 check)."""
+    import multiprocessing
+    import signal
+    import time
+
+    from edgemtl.cli.options import _sigterm_like_ctrl_c
+
+    context = multiprocessing.get_context("fork")
+    with _sigterm_like_ctrl_c() as received:
+        child = context.Process(target=time.sleep, args=(30,))
+        child.start()
+        time.sleep(0.2)
+        child.terminate()  # SIGTERM
+        child.join(10)
+    assert child.exitcode == -signal.SIGTERM and received == []
