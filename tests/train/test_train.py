@@ -125,7 +125,9 @@ def test_unlabelled_frames_leave_the_validation_loss_unchanged(trained_run, tiny
     for name in ("scene", "segmentation"):
         assert alone[name]["loss"] > 0
         assert padded[name]["loss"] == pytest.approx(alone[name]["loss"], rel=1e-5)
-        assert shuffled[name]["loss"] == pytest.approx(alone[name]["loss"], rel=1e-5)
+    assert shuffled["scene"]["loss"] == pytest.approx(alone["scene"]["loss"], rel=1e-5)
+    # The default segmentation loss is Dice + CE, and Dice's overlap is a batch's: other batches move it a little.
+    assert shuffled["segmentation"]["loss"] == pytest.approx(alone["segmentation"]["loss"], rel=1e-3)
     nothing = validate_model(model, _without_labels(labelled), preprocess, batch_size=8)
     assert np.isnan(nothing["segmentation"]["loss"]), "no label at all: NaN, not a fake zero"
 
@@ -219,7 +221,7 @@ def test_a_failed_save_keeps_the_previous_checkpoint(trained_run, tmp_path, monk
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", fail)
-    with pytest.raises(OutputError, match=r"cannot write checkpoint .*last\.pt \(No space left on device\)"):
+    with pytest.raises(OutputError, match=r"no space left on device writing .*last\.pt"):
         save_checkpoint(checkpoint, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
