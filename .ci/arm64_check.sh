@@ -95,13 +95,15 @@ run_side() {
 
 check() {
     local dir=$1 x86=$2
-    rm -rf "$dir/files" "$dir/x86" "$dir/arm64" "$dir/home"
+    rm -rf "$dir/files" "$dir/x86" "$dir/arm64" "$dir/home" "$dir/arm64-cache"
     # OpenVINO's telemetry (sent by a forked process from its ONNX reader) declined in a home of our own:
     # no network calls from the check, and no change to the machine's own home
     mkdir -p "$dir/home/intel" && echo 0 >"$dir/home/intel/openvino_telemetry"
     export HOME=$dir/home
     "$x86" .ci/arm64_parity.py make "$dir/files"
-    run_side "$(dirname "$x86")" "$dir/x86" "$dir/files"
+    local x86_openvino=()  # x86's Engine verdicts on OpenVINO, which arm64's must match
+    "$x86" -c "import openvino" 2>/dev/null && x86_openvino=(--openvino)
+    run_side "$(dirname "$x86")" "$dir/x86" "$dir/files" "${x86_openvino[@]}"
     local openvino=()
     [ -e "$dir/openvino-installed" ] && openvino=(--openvino)
     # a fresh verdict cache: the Engine must check OpenVINO against ORT here, not reuse x86's verdict

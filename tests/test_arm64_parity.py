@@ -106,3 +106,32 @@ def test_info_may_differ_in_its_runtime_line_only(parity, sides):
     assert parity.compare(x86, arm) == 0
     (arm / "info-model.txt").write_text("model.onnx, another file\nruntime onnxruntime 1.32.0 (cpu)\n")
     assert parity.compare(x86, arm) == 1
+
+
+def _verdict(folder: Path, stem: str, served: bool, parity) -> None:
+    """The Engine's OpenVINO on one side: refused in one line, or served (its outputs equal ORT's here)."""
+    arrays = dict(np.load(folder / f"{stem}.npz"))
+    if served:
+        arrays |= {f"{parity.ENGINE_OPENVINO}/{k}": arrays[k] for k in ("scene_probs", "segmentation_mask")}
+    else:
+        arrays[f"{parity.ENGINE_OPENVINO}/refused"] = np.array(f"{stem}.onnx: openvino:CPU:f32 disagrees")
+    np.savez(folder / f"{stem}.npz", **arrays)
+
+
+@pytest.mark.parametrize(
+    ("x86", "arm", "result"),
+    [("refused", "refused", 0), ("served", "served", 0), ("served", "refused", 1), ("refused", "served", 1)],
+)
+def test_arm64_must_give_x86s_openvino_verdict(parity, sides, x86, arm, result):
+    x86_dir, arm_dir = sides
+    _verdict(x86_dir, "model", x86 == "served", parity)
+    _verdict(arm_dir, "model", arm == "served", parity)
+    assert parity.compare(x86_dir, arm_dir) == result
+
+
+def test_without_openvino_on_x86_only_a_frame_sized_file_may_be_refused(parity, sides):
+    x86_dir, arm_dir = sides
+    _verdict(arm_dir, "frame-sized", False, parity)
+    assert parity.compare(x86_dir, arm_dir) == 0
+    _verdict(arm_dir, "model", False, parity)
+    assert parity.compare(x86_dir, arm_dir) == 1
