@@ -36,6 +36,12 @@ from edgemtl.errors import ConfigError
 @click.option(
     "--video-frames", type=click.IntRange(1), default=300, show_default=True, help="Frames of the synthetic drive."
 )
+@click.option(
+    "--objects/--no-objects",
+    default=False,
+    show_default=True,
+    help="image: also detect each obstacle (boxes inside the graph); its mAP targets are not reached yet.",
+)
 @seed_option
 @device_option
 @progress_option
@@ -45,6 +51,7 @@ def demo(
     epochs: int | None,
     train_size: int,
     video_frames: int,
+    objects: bool,
     seed: int,
     device: str,
     progress: bool,
@@ -63,7 +70,9 @@ def demo(
         return
     from edgemtl.commands.demo import DemoConfig, run_demo
 
-    config = DemoConfig(epochs=epochs or 12, train_size=train_size, video_frames=video_frames, seed=seed, device=device)
+    config = DemoConfig(
+        epochs=epochs or 12, train_size=train_size, video_frames=video_frames, seed=seed, device=device, objects=objects
+    )
     report = run_demo(Path(output), config, progress=progress, log=click.echo)
     click.echo("")
     click.echo((report.out_dir / "report.md").read_text())

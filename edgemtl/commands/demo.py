@@ -28,13 +28,10 @@ from edgemtl.runtime.timing import median_ms, time_calls
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import TrainConfig, load_checkpoint, train
 
-#: What the nano preset must reach on held-out scenes (issues #3 and #22); the report says whether it did.
-TARGETS = {
-    ("scene", "accuracy"): 0.90,
-    ("segmentation", "miou"): 0.75,
-    ("obstacles", "map_50"): 0.90,
-    ("obstacles", "map"): 0.60,
-}
+#: What the nano preset must reach on held-out scenes (issue #3); the report says whether it did.
+TARGETS = {("scene", "accuracy"): 0.90, ("segmentation", "miou"): 0.75}
+#: What `--objects` adds (issue #22). Not reached yet (docs/training.md#detection), hence not the default.
+OBJECT_TARGETS = {("obstacles", "map_50"): 0.90, ("obstacles", "map"): 0.60}
 
 
 @dataclass
@@ -56,6 +53,12 @@ class DemoConfig:
     segmentation_class_weights: str = "inverse_sqrt"
     seed: int = 0
     device: str = "auto"
+    # Also detect each obstacle (boxes, suppressed inside the graph). Off by default until its targets are met.
+    objects: bool = False
+
+    @property
+    def targets(self) -> dict[tuple[str, str], float]:
+        return {**TARGETS, **OBJECT_TARGETS} if self.objects else TARGETS
 
 
 @dataclass
@@ -106,8 +109,9 @@ def run_demo(
 
     scene, segmentation = NAVIGATION_TASKS
     losses = {"loss": config.segmentation_loss, "class_weights": config.segmentation_class_weights}
-    # Where to go, what is where, and each obstacle's box (edgemtl.data.synthetic.OBSTACLES_TASK).
-    tasks = (scene, replace(segmentation, extra={**segmentation.extra, **losses}), OBSTACLES_TASK)
+    # Where to go, what is where and, with `objects`, each obstacle's box (edgemtl.data.synthetic.OBSTACLES_TASK).
+    tasks = (scene, replace(segmentation, extra={**segmentation.extra, **losses}))
+    tasks += (OBSTACLES_TASK,) if config.objects else ()
     size = TrainConfig(preset=config.preset, input_size=config.input_size).resolved_input_size()
     counts = f"{config.train_size} + {config.val_size} + {config.test_size}"
     log(f"[1/5] generating {counts} synthetic scenes at {size[0]}x{size[1]}")
@@ -143,7 +147,8 @@ def run_demo(
     lap("video")
 
     cost = model_cost(create_model(config.preset, tasks), size)
-    met = {f"{task}.{metric}": test_metrics[task][metric] >= target for (task, metric), target in TARGETS.items()}
+    targets = config.targets.items()
+    met = {f"{task}.{metric}": test_metrics[task][metric] >= target for (task, metric), target in targets}
     report.facts = {
         "edgemtl_version": __version__,
         "machine": describe_machine(),
@@ -160,6 +165,7 @@ def run_demo(
         },
         "onnx_latency_ms_batch1": round(latency, 3),
         "pipeline_fps_video": round(video_fps, 1),
+        "targets": {f"{task}.{metric}": target for (task, metric), target in config.targets.items()},
         "targets_met": met,
         "files": {
             "checkpoint": str(result.best_checkpoint),
@@ -191,8 +197,9 @@ def render_markdown(report: DemoReport) -> str:
         "| task | metric | value | target |",
         "|---|---|---|---|",
     ]
-    for (task, metric), target in TARGETS.items():
-        verdict = "met" if facts["targets_met"][f"{task}.{metric}"] else "NOT met"
+    for key, target in facts["targets"].items():
+        task, metric = key.split(".")
+        verdict = "met" if facts["targets_met"][key] else "NOT met"
         lines.append(f"| {task} | {metric} | {test[task][metric]:.4f} | ≥ {target} ({verdict}) |")
     for name, value in test["segmentation"].items():
         if name.startswith("iou_"):

@@ -5,7 +5,7 @@ import json
 import cv2
 import pytest
 
-from edgemtl.commands.demo import TARGETS, DemoConfig, run_demo
+from edgemtl.commands.demo import OBJECT_TARGETS, TARGETS, DemoConfig, run_demo
 
 
 @pytest.mark.slow
@@ -21,3 +21,16 @@ def test_default_demo_reaches_its_targets(tmp_path):
     assert len(list((tmp_path / "overlays" / "overlays").glob("*.png"))) == DemoConfig().sample_images
     assert (tmp_path / "report.md").read_text().count("(met)") == len(TARGETS)
     assert report.seconds["total"] > 0
+
+
+@pytest.mark.slow
+def test_the_objects_demo_trains_exports_and_reports_the_detection_targets(tmp_path):
+    """Wiring only (a few scenes, one epoch): the targets themselves are the full demo's, not reached yet."""
+    config = DemoConfig(epochs=1, train_size=48, val_size=16, test_size=16, video_frames=4, objects=True)
+    run_demo(tmp_path, config, progress=False, log=lambda _: None)
+    facts = json.loads((tmp_path / "report.json").read_text())
+    assert set(facts["targets"]) == {f"{task}.{metric}" for task, metric in {**TARGETS, **OBJECT_TARGETS}}
+    assert 0.0 <= facts["test_onnx"]["obstacles"]["map_50"] <= 1.0
+    assert {"obstacles_boxes", "obstacles_scores"} <= set(facts["parity"])  # matched box by box (KindDef.parity)
+    report = (tmp_path / "report.md").read_text()
+    assert "| obstacles | map_50 |" in report and "| obstacles | map |" in report
