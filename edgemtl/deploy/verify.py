@@ -20,7 +20,7 @@ from edgemtl.kinds import kind_of
 from edgemtl.metrics import higher_is_better, primary_metric
 from edgemtl.model import MultiTaskNet
 from edgemtl.runtime.engine import Engine
-from edgemtl.runtime.parity import ParityCheck, check_output
+from edgemtl.runtime.parity import ParityCheck, compare_outputs
 from edgemtl.runtime.scoring import engine_batches, fill_batch, score_engine
 from edgemtl.runtime.timing import median_ms, time_calls, time_interleaved
 from edgemtl.tasks import TaskSpec
@@ -43,22 +43,6 @@ class ParityReport:
         return next(check.value for check in self.checks if check.output == output)
 
 
-def _checks(wrapper: ExportWrapper, ours: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> tuple:
-    """Each task's outputs compared as its kind says (`KindDef.parity`), else output by output."""
-    checks, compared = [], set()
-    for task in wrapper.model.tasks:
-        fields = wrapper.outputs[task.name]
-        rows = kind_of(task).parity(
-            task, {f: ours[n] for f, n in fields.items()}, {f: reference[n] for f, n in fields.items()}
-        )
-        for field, measure, value, limit in rows or []:
-            checks.append(ParityCheck(fields[field], measure, value, limit))
-            compared.update(fields.values())
-    names = ("ONNX", "PyTorch")
-    checks += [check_output(name, ours[name], reference[name], names=names) for name in ours if name not in compared]
-    return tuple(checks)
-
-
 @torch.no_grad()
 def verify_parity(path: Path, wrapper: ExportWrapper, frames: np.ndarray, batch_size: int = 32) -> ParityReport:
     """Run the same uint8 frames through PyTorch and through ONNX Runtime on the CPU; compare.
@@ -78,7 +62,7 @@ def verify_parity(path: Path, wrapper: ExportWrapper, frames: np.ndarray, batch_
             reference[name].append(value.numpy()[:count])
     mine = {name: np.concatenate(values) for name, values in ours.items()}
     theirs = {name: np.concatenate(values) for name, values in reference.items()}
-    checks = _checks(wrapper, mine, theirs)
+    checks = compare_outputs(mine, theirs, names=("ONNX", "PyTorch"), tasks=wrapper.model.tasks)
     report = ParityReport(len(frames), checks)
     if not report.passed:
         failures = "; ".join(str(check) for check in checks if not check.ok)

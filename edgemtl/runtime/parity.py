@@ -9,12 +9,14 @@ its overlay pixel by up to the full blend.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from edgemtl.kinds import KINDS
-from edgemtl.runtime.metadata import OVERLAY_OUTPUT
+from edgemtl.kinds import KINDS, kind_of
+from edgemtl.runtime.metadata import OVERLAY_OUTPUT, output_name
+from edgemtl.tasks import TaskSpec
 
 PROBABILITY_TOLERANCE = 1e-4  # max |p_a - p_b|: far below any decision threshold
 VALUE_TOLERANCE = 1e-3  # regression values and raw logits, which are not bounded to [0, 1]
@@ -98,6 +100,21 @@ def compare_outputs(
     reference: dict[str, np.ndarray],
     tolerance: Tolerance = EXACT,
     names: tuple[str, str] = ("ours", "reference"),
+    tasks: Iterable[TaskSpec] = (),
 ) -> tuple[ParityCheck, ...]:
-    """Every output of `reference` compared with the same output of `ours`."""
-    return tuple(check_output(name, ours[name], reference[name], tolerance, names) for name in reference)
+    """Every output of `reference` compared with the same output of `ours`: a task whose kind compares its
+    outputs together (`KindDef.parity`: detection matches boxes one to one, in any order) as its kind says,
+    every other output under its own rule."""
+    checks: list[ParityCheck] = []
+    compared: set[str] = set()
+    for task in tasks:
+        fields = {field: output_name(task, field) for field in kind_of(task).outputs}
+        fields = {field: name for field, name in fields.items() if name in reference}
+        rows = kind_of(task).parity(
+            task, {f: ours[n] for f, n in fields.items()}, {f: reference[n] for f, n in fields.items()}
+        )
+        for field, measure, value, limit in rows or []:
+            checks.append(ParityCheck(fields[field], measure, value, limit))
+            compared.update(fields.values())
+    rest = (name for name in reference if name not in compared)
+    return (*checks, *(check_output(name, ours[name], reference[name], tolerance, names) for name in rest))

@@ -154,7 +154,7 @@ def verify(
     for frames in verification_inputs(metadata):
         ours, theirs = runner.run(frames), checked.run(frames)
         names = (str(runner.target), "onnxruntime")
-        failed = [check for check in compare_outputs(ours, theirs, tolerance, names) if not check.ok]
+        failed = [check for check in compare_outputs(ours, theirs, tolerance, names, metadata.tasks) if not check.ok]
         if failed:
             size = "x".join(str(d) for d in frames.shape[1:3])
             failure = f"{failed[0]} (a deterministic {size} test input)"
