@@ -13,7 +13,6 @@ from tests.data.test_import_boxes import SOURCES
 from tests.data.tool_formats import FRAMES, expected_boxes
 from tests.helpers import invoke
 
-
 #: One layout per format: the other layouts of a format (VOC without its class list, YOLO's classes.txt and
 #: Roboflow's folders) differ only in what the import reads, which tests/data/test_import_boxes.py reads back
 #: through the loader for every layout; training on them again would repeat these steps (CI time).
