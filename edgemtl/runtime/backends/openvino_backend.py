@@ -169,7 +169,9 @@ class OpenVinoRunner:
             except Exception as exc:
                 reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
                 raise DeviceError(f"OpenVINO could not compile {self.path.name} for {self.target}: {reason}") from None
-            outputs = [(node.get_any_name(), node) for node in compiled.outputs]
+            # By position, named as the file names them: compiling may fuse an output into a node whose tensor
+            # also carries an internal name (a multilabel's flags came back as 'gt_2'), which get_any_name can pick.
+            outputs = [(port.name, node) for port, node in zip(self.outputs, compiled.outputs)]
             self._requests[shape] = (compiled.create_infer_request(), outputs)
             while len(self._requests) > _KEEP_SHAPES:
                 del self._requests[next(iter(self._requests))]
