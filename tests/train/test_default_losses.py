@@ -16,21 +16,10 @@ from edgemtl.data.synthetic import make_dataset
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 from edgemtl.train import TrainConfig, load_checkpoint, train
 from edgemtl.train.losses import rare_lines, resolve_class_weights, with_losses_written_out
+from tests.train.test_resume import TINY_RUN
 
 SCENE, SEGMENTATION = NAVIGATION_TASKS
 ROAD = TaskSpec("road", "segmentation", ("background", "road", "kerb"))
-TINY_RUN = """
-device = "cpu"
-[model]
-input_size = 32
-[data]
-train_size = 16
-val_size = 8
-[train]
-epochs = {epochs}
-batch_size = 8
-plots = false
-"""
 
 
 def test_a_task_naming_no_loss_gets_its_kinds_default_written_out():
