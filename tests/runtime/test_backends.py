@@ -119,6 +119,23 @@ def test_auto_passes_over_a_backend_that_disagrees_and_says_why(monkeypatch, exp
     assert any("segmentation_mask" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
 
 
+def test_auto_refuses_a_doctored_file_before_timing_any_backend(monkeypatch, exported_model, tmp_path):
+    """The error must not depend on which backend would have won (OpenVINO names no open axis)."""
+    import onnx
+
+    from tests.cli.fault_kit import doctor_metadata, tasks_with_scene_classes
+
+    current = {p.key.removeprefix("edgemtl."): p.value for p in onnx.load(str(exported_model)).metadata_props}
+    doctored = tmp_path / "three.onnx"
+    doctor_metadata(exported_model, doctored, tasks_with_scene_classes(current, ["left", "straight", "right"]))
+    opened = []
+    monkeypatch.setattr(openvino_backend.OpenVinoBackend, "open", lambda *args: opened.append(args))
+    with pytest.raises(ModelFileError) as error:
+        Engine(doctored, "auto")
+    assert_one_line(error, "three.onnx", "['batch', 4]", "has 3 classes")
+    assert opened == []
+
+
 def test_a_dynamic_frame_sized_file_is_refused_by_openvino(frame_sized_model):
     """OpenVINO ignores the antialiasing of a downscale whose size is known only per frame."""
     with pytest.raises(ParityError) as error:

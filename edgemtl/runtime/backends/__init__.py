@@ -93,6 +93,9 @@ def _open_auto(path: Path, options: EngineOptions) -> Opened:
     """CUDA when it starts; else OpenVINO's CPU at f32 when installed, verified and faster; else the CPU."""
     onnxruntime = BACKENDS[REFERENCE.backend].open(path, Target(REFERENCE.backend, "auto"), options)
     metadata = ModelMetadata.from_props(onnxruntime.metadata, str(path))
+    # A file whose metadata and graph disagree is refused before any backend is timed, and in the
+    # reference's words: the one-line error is the same whichever backend would have won.
+    metadata.check_graph(onnxruntime.inputs, onnxruntime.outputs, str(path))
     if onnxruntime.providers[0] != CPU_PROVIDER:
         return Opened(onnxruntime, metadata, reason=f"{onnxruntime.providers[0]} (a GPU is here)")
     openvino = BACKENDS["openvino"]
