@@ -9,8 +9,12 @@ so `device="auto"` can take the faster of two correct ones.
 
 The verdict is cached on disk, one small JSON file per (file's SHA-256, target, backend version, onnxruntime
 version): opening the same file on the same machine again costs a hash, not a second session and a
-check. The folder is $EDGEMTL_CACHE_DIR, else $XDG_CACHE_HOME/edgemtl, else ~/.cache/edgemtl; when it cannot
-be written, the check simply runs again next time.
+check. Only its correctness is reused: `auto` times the two again at each open (`retimed`), because which
+runtime is faster depends on what else the cores are doing (on a 2-core VM OpenVINO ran base at 384x640
+1.5x faster than ONNX Runtime when alone, and 2x slower beside a niced job), and a timing cached under
+load would make the wrong choice for good. The folder is $EDGEMTL_CACHE_DIR, else
+$XDG_CACHE_HOME/edgemtl, else ~/.cache/edgemtl; when it cannot be written, the check simply runs again
+next time.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +137,14 @@ def _timed(runner: Runner, reference: Runner, frames: np.ndarray) -> tuple[float
         for name, which in (("ours", runner), ("ref", reference)):
             best[name] = min(best[name], median_ms(time_calls(lambda w=which: w.run(frames), _TIMED_RUNS, 3)))
     return best["ours"], best["ref"]
+
+
+def retimed(verdict: Verdict, runner: Runner, reference: Runner, metadata: ModelMetadata) -> Verdict:
+    """A cached verdict with this moment's timings of `runner` and `reference` (a new verdict is timed already)."""
+    if not verdict.cached or not verdict.ok:
+        return verdict
+    ms, reference_ms = _timed(runner, reference, verification_inputs(metadata)[0])
+    return replace(verdict, ms=ms, reference_ms=reference_ms)
 
 
 def verify(

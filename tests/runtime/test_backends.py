@@ -136,6 +136,21 @@ def test_auto_refuses_a_doctored_file_before_timing_any_backend(monkeypatch, exp
     assert opened == []
 
 
+def test_auto_times_again_at_each_open_and_reuses_only_the_correctness(monkeypatch, exported_model, tmp_path):
+    """A timing taken under load must not decide for good: the second open finds the cached verdict and
+    still follows this moment's timings."""
+    from edgemtl.runtime import verified
+
+    monkeypatch.setenv("EDGEMTL_CACHE_DIR", str(tmp_path))
+    timings = iter([(9.0, 3.0), (1.0, 3.0)])  # OpenVINO slower at the first open, faster at the second
+    monkeypatch.setattr(verified, "_timed", lambda *args: next(timings))
+    first = Engine(exported_model, "auto")
+    assert first.providers[0] == "CPUExecutionProvider" and "not faster" in first.choice
+    second = Engine(exported_model, "auto")
+    assert second.verdict.cached and second.target.backend == "openvino"
+    assert "1.00 ms vs 3.00 ms" in second.choice
+
+
 def test_a_dynamic_frame_sized_file_is_refused_by_openvino(frame_sized_model):
     """OpenVINO ignores the antialiasing of a downscale whose size is known only per frame."""
     with pytest.raises(ParityError) as error:

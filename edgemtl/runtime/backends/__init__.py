@@ -23,7 +23,7 @@ from edgemtl.runtime.backends.openvino_backend import OpenVinoBackend
 from edgemtl.runtime.backends.ort_backend import OrtBackend
 from edgemtl.runtime.metadata import ModelMetadata
 from edgemtl.runtime.providers import CPU_PROVIDER, EngineOptions, check_model_path
-from edgemtl.runtime.verified import Verdict, tolerance_for, verify
+from edgemtl.runtime.verified import Verdict, retimed, tolerance_for, verify
 
 __all__ = ["BACKENDS", "DEVICE_HELP", "Backend", "Opened", "Port", "Runner", "Target", "open_runner", "parse_device"]
 
@@ -105,7 +105,7 @@ def _open_auto(path: Path, options: EngineOptions) -> Opened:
         return Opened(onnxruntime, metadata, reason=reason)
     try:
         candidate = openvino.open(path, openvino.parse("openvino"), options)
-        verdict = _verified(path, candidate, options, onnxruntime)
+        verdict = retimed(_verified(path, candidate, options, onnxruntime), candidate, onnxruntime, metadata)
     except DeviceError as exc:  # OpenVINO could not compile it: the reference serves, and says why
         reason = f"onnxruntime on the CPU ({exc})"
         _say_once(reason)
