@@ -170,11 +170,13 @@ void print_output(const std::string& name, const Ort::Value& value, const cv::Si
   std::cout << "\n";
 }
 
-// A detection task's final boxes for the first frame, from its boxes, scores, classes and count outputs (named
-// in edgemtl.outputs): `count` rows of class name (id), score and x1 y1 x2 y2 in the image's pixels. A graph
-// run at another size than the image's (a model-size file) returns them in its input's pixels: they are mapped
-// back under the resize policy, as the Python Engine maps them. A graph run at the image's own size (a
-// frame-sized export, or an image already at the model's size) returns them where they belong.
+// A detection task's final boxes for the first frame, from its four outputs, named in edgemtl.outputs under the
+// fields boxes (N, K, 4) float32 x1 y1 x2 y2, scores (N, K) float32 best first, classes (N, K) int64 indices
+// into the task's classes, and count (N) int64, the rows that are boxes (K: the task's max_detections). Printed:
+// `count` rows of class name (id), score and box in the image's pixels. A graph run at another size than the
+// image's (a model-size file) returns boxes in its input's pixels: they are mapped back under the resize
+// policy, as the Python Engine maps them. A graph run at the image's own size (a frame-sized export, or an
+// image already at the model's size) returns them where they belong.
 void print_objects(const Value& task, const Value& fields, const std::map<std::string, const Ort::Value*>& outputs,
                    const cv::Size& image_size, const cv::Size& input_size, const Fit& where) {
   const std::string name = task.string_or("name", "");
@@ -191,8 +193,8 @@ void print_objects(const Value& task, const Value& fields, const std::map<std::s
   if (shape.size() != 3 || shape[2] != 4) throw std::runtime_error("task " + name + ": boxes are not (N, K, 4)");
   const int64_t kept = std::clamp<int64_t>(static_cast<int64_t>(number_at(output("count"), 0)), 0, shape[1]);
   const std::vector<Value>& names = task.at("classes").items;
-  std::cout << name << " (detection): " << kept << " objects, class (id) score and box x1 y1 x2 y2 in the "
-            << image_size.width << "x" << image_size.height << " image's pixels\n";
+  std::cout << name << " (detection): " << kept << " objects, class (id) score and box x1 y1 x2 y2 in the image's "
+            << "pixels (" << image_size.height << "x" << image_size.width << ", height x width)\n";
   for (int64_t i = 0; i < kept; ++i) {
     const auto id = static_cast<int64_t>(number_at(classes, size_t(i)));
     if (id < 0 || id >= static_cast<int64_t>(names.size()))

@@ -220,3 +220,14 @@ def test_cpp_runs_a_vector_model_like_the_python_engine(cpp_program, vector_mode
     table.write_text("age,bmi\n1,2\n")
     run = subprocess.run([cpp_program, vector_model, table], capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "has no feature column 'heart_rate'" in run.stderr
+
+
+def test_cpp_refuses_damaged_metadata_json_in_one_line(cpp_program, exported_model, tiny_data, tmp_path):
+    from tests.helpers import doctor_metadata
+
+    damaged = doctor_metadata(exported_model, tmp_path / "damaged.onnx", {"outputs": '{"scene": {"probs": "scene_pr'})
+    image = tmp_path / "scene.png"
+    cv2.imwrite(str(image), tiny_data.images[0])
+    run = subprocess.run([cpp_program, damaged, image], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
+    assert run.stderr.startswith("error: edgemtl.outputs: metadata JSON: unexpected end at character"), run.stderr
