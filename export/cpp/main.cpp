@@ -6,8 +6,10 @@
 // Everything the program needs comes from the file itself: the input size from the graph, the
 // outputs by name, the task list and the resize policy from metadata_props. The graph does the
 // preprocessing (uint8 BGR NHWC in) and the postprocessing (probabilities, labels, a uint8 class
-// mask), so this file holds no normalization constants and no softmax. The resize policy (stretch,
-// letterbox, crop) is applied as edgemtl/resize.py defines it: the same boxes, the same rounding.
+// mask, a detection task's final boxes after suppression), so this file holds no normalization
+// constants, no softmax and no NMS. The resize policy (stretch, letterbox, crop) is applied as
+// edgemtl/resize.py defines it: the same boxes, the same rounding; masks and boxes are mapped back
+// to the image's own pixels as the Python Engine maps them.
 #include <onnxruntime_cxx_api.h>
 
 #include <opencv2/imgcodecs.hpp>
@@ -26,7 +28,11 @@
 #include <string>
 #include <vector>
 
+#include "json.hpp"
+
 namespace {
+
+using edgemtl_json::Value;
 
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -78,11 +84,52 @@ cv::Mat restore_mask(const cv::Mat& mask, const cv::Size& frame, const Fit& wher
   return full;
 }
 
+// A box x1 y1 x2 y2 in the model input's pixels → the frame's (edgemtl.resize.restore_boxes): out of the
+// letterbox padding, scaled from the part of the input the frame filled onto the part of the frame that was
+// seen (a crop placed back where it was cut), clipped to the frame. In float32, as NumPy computes it there.
+std::array<float, 4> restore_box(const std::array<float, 4>& box, const cv::Size& frame, const Fit& where) {
+  const cv::Rect &s = where.source, &t = where.target;
+  const float scale[2] = {float(double(s.width) / t.width), float(double(s.height) / t.height)};
+  const float offset_in[2] = {float(t.x), float(t.y)}, offset_out[2] = {float(s.x), float(s.y)};
+  const float limit[2] = {float(frame.width), float(frame.height)};
+  std::array<float, 4> out{};
+  for (int i = 0; i < 4; ++i)
+    out[i] = std::clamp((box[i] - offset_in[i % 2]) * scale[i % 2] + offset_out[i % 2], 0.0f, limit[i % 2]);
+  return out;
+}
+
+// The metadata_props value under `key` as JSON (`fallback` when the file has none).
+Value json_prop(Ort::ModelMetadata& metadata, Ort::AllocatorWithDefaultOptions& allocator, const char* key,
+                const char* fallback) {
+  auto text = metadata.LookupCustomMetadataMapAllocated(key, allocator);
+  try {
+    return edgemtl_json::parse(text ? text.get() : fallback);
+  } catch (const std::exception& error) {
+    throw std::runtime_error(std::string(key) + ": " + error.what());
+  }
+}
+
 // The policy recorded in edgemtl.input ({"resize": "letterbox", ...}); files without one are "stretch".
-std::string resize_policy(const std::string& input_json) {
-  for (const char* policy : {"letterbox", "crop"})
-    if (input_json.find(std::string("\"resize\": \"") + policy + "\"") != std::string::npos) return policy;
-  return "stretch";
+std::string resize_policy(const Value& input) {
+  const std::string policy = input.string_or("resize", "stretch");
+  if (policy != "stretch" && policy != "letterbox" && policy != "crop")
+    throw std::runtime_error("edgemtl.input names resize policy '" + policy + "': expected stretch, letterbox or crop");
+  return policy;
+}
+
+// Element `i` of a tensor of numbers as a double, whatever its ONNX type (a count may be int64 or int32).
+double number_at(const Ort::Value& value, size_t i) {
+  const ONNXTensorElementDataType type = value.GetTensorTypeAndShapeInfo().GetElementType();
+  switch (type) {
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT: return value.GetTensorData<float>()[i];
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16: return value.GetTensorData<Ort::Float16_t>()[i].ToFloat();
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE: return value.GetTensorData<double>()[i];
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64: return double(value.GetTensorData<int64_t>()[i]);
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32: return value.GetTensorData<int32_t>()[i];
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8: return value.GetTensorData<uint8_t>()[i];
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL: return value.GetTensorData<bool>()[i];
+    default: throw std::runtime_error("an output of ONNX type " + std::to_string(type) + ": expected numbers");
+  }
 }
 
 // The first values of a tensor; `+` prints a uint8 as a number, not a character.
@@ -123,20 +170,70 @@ void print_output(const std::string& name, const Ort::Value& value, const cv::Si
   std::cout << "\n";
 }
 
-// The quoted strings of the JSON array under "features" in edgemtl.input: the model's feature names, in
-// input order (edgemtl writes plain names; a backslash escape is taken as the character it escapes).
-std::vector<std::string> feature_names(const std::string& input_json) {
-  std::vector<std::string> names;
-  size_t at = input_json.find("\"features\"");
-  if (at == std::string::npos) return names;
-  at = input_json.find('[', at);
-  const size_t end = input_json.find(']', at);
-  for (size_t i = at; i < end; ++i) {
-    if (input_json[i] != '"') continue;
-    std::string name;
-    for (++i; i < end && input_json[i] != '"'; ++i) name += input_json[i] == '\\' ? input_json[++i] : input_json[i];
-    names.push_back(name);
+// A detection task's final boxes for the first frame, from its four outputs, named in edgemtl.outputs under the
+// fields boxes (N, K, 4) float32 x1 y1 x2 y2, scores (N, K) float32 best first, classes (N, K) int64 indices
+// into the task's classes, and count (N) int64, the rows that are boxes (K: the task's max_detections). Printed:
+// `count` rows of class name (id), score and box in the image's pixels. A graph run at another size than the
+// image's (a model-size file) returns boxes in its input's pixels: they are mapped back under the resize
+// policy, as the Python Engine maps them. A graph run at the image's own size (a frame-sized export, or an
+// image already at the model's size) returns them where they belong.
+void print_objects(const Value& task, const Value& fields, const std::map<std::string, const Ort::Value*>& outputs,
+                   const cv::Size& image_size, const cv::Size& input_size, const Fit& where) {
+  const std::string name = task.string_or("name", "");
+  auto output = [&](const char* field) -> const Ort::Value& {
+    const std::string output_name = fields.string_or(field, "");
+    const auto found = outputs.find(output_name);
+    if (found == outputs.end())
+      throw std::runtime_error("edgemtl.outputs." + name + "." + field + " is '" + output_name +
+                               "', which the graph lacks");
+    return *found->second;
+  };
+  const Ort::Value &boxes = output("boxes"), &scores = output("scores"), &classes = output("classes");
+  const std::vector<int64_t> shape = boxes.GetTensorTypeAndShapeInfo().GetShape();
+  if (shape.size() != 3 || shape[2] != 4) throw std::runtime_error("task " + name + ": boxes are not (N, K, 4)");
+  const int64_t kept = std::clamp<int64_t>(static_cast<int64_t>(number_at(output("count"), 0)), 0, shape[1]);
+  const std::vector<Value>& names = task.at("classes").items;
+  std::cout << name << " (detection): " << kept << " objects, class (id) score and box x1 y1 x2 y2 in the image's "
+            << "pixels (" << image_size.height << "x" << image_size.width << ", height x width)\n";
+  for (int64_t i = 0; i < kept; ++i) {
+    const auto id = static_cast<int64_t>(number_at(classes, size_t(i)));
+    if (id < 0 || id >= static_cast<int64_t>(names.size()))
+      throw std::runtime_error("task " + name + ": the graph returned class id " + std::to_string(id) +
+                               ", the metadata names " + std::to_string(names.size()) + " classes");
+    std::array<float, 4> box{};
+    for (size_t j = 0; j < 4; ++j) box[j] = static_cast<float>(number_at(boxes, size_t(i) * 4 + j));
+    if (image_size != input_size) box = restore_box(box, image_size, where);
+    std::cout << "  " << names[size_t(id)].text << " (" << id << ") score " << number_at(scores, size_t(i)) << " box "
+              << box[0] << " " << box[1] << " " << box[2] << " " << box[3] << "\n";
   }
+}
+
+// Every output of the first frame: a detection task's four as its objects (after the other outputs), each
+// other output on a line of its own.
+void print_results(const Value& tasks, const Value& output_map, const std::vector<const char*>& names,
+                   const std::vector<Ort::Value>& values, const cv::Size& image_size, const cv::Size& input_size,
+                   const Fit& where) {
+  std::map<std::string, const Ort::Value*> by_name;
+  for (size_t i = 0; i < values.size(); ++i) by_name[names[i]] = &values[i];
+  std::vector<std::pair<const Value*, const Value*>> detections;  // (task, its fields → output names)
+  std::vector<std::string> shown_as_objects;
+  for (const Value& task : tasks.items) {
+    if (task.string_or("kind", "") != "detection") continue;
+    const Value& fields = output_map.at(task.string_or("name", ""));
+    detections.emplace_back(&task, &fields);
+    for (const Value& output_name : fields.items) shown_as_objects.push_back(output_name.text);
+  }
+  for (size_t i = 0; i < values.size(); ++i)
+    if (std::find(shown_as_objects.begin(), shown_as_objects.end(), names[i]) == shown_as_objects.end())
+      print_output(names[i], values[i], image_size, where);
+  for (const auto& [task, fields] : detections) print_objects(*task, *fields, by_name, image_size, input_size, where);
+}
+
+// The model's feature names in input order: the "features" list of edgemtl.input (a vector model).
+std::vector<std::string> feature_names(const Value& input) {
+  std::vector<std::string> names;
+  if (const Value* features = input.find("features"))
+    for (const Value& name : features->items) names.push_back(name.text);
   return names;
 }
 
@@ -195,8 +292,10 @@ int main(int argc, char** argv) {
       auto value = metadata.LookupCustomMetadataMapAllocated(key, allocator);
       std::cout << key << ": " << (value ? value.get() : "(missing)") << "\n";
     }
-    auto input_json = metadata.LookupCustomMetadataMapAllocated("edgemtl.input", allocator);
-    const std::string policy = resize_policy(input_json ? input_json.get() : "");
+    const Value input_json = json_prop(metadata, allocator, "edgemtl.input", "{}");
+    const Value tasks = json_prop(metadata, allocator, "edgemtl.tasks", "[]");
+    const Value output_map = json_prop(metadata, allocator, "edgemtl.outputs", "{}");
+    const std::string policy = resize_policy(input_json);
     std::cout << "edgemtl.resize: " << policy << "\n";
 
     auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
@@ -212,8 +311,7 @@ int main(int argc, char** argv) {
 
     // A vector model: [batch, features] float32 raw values, named in edgemtl.input.
     if (shape.size() == 2) {
-      auto input_json = metadata.LookupCustomMetadataMapAllocated("edgemtl.input", allocator);
-      const auto names = feature_names(input_json ? input_json.get() : "");
+      const auto names = feature_names(input_json);
       if (names.empty() || static_cast<int64_t>(names.size()) != shape[1]) {
         std::cerr << "error: " << argv[1] << " names " << names.size() << " features for a graph of " << shape[1]
                   << "\n";
@@ -229,7 +327,7 @@ int main(int argc, char** argv) {
       auto outputs = session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names.data(),
                                  output_names.size());
       std::cout << std::fixed << std::setprecision(6);
-      for (size_t i = 0; i < outputs.size(); ++i) print_output(output_names[i], outputs[i], cv::Size(1, 1), Fit{});
+      print_results(tasks, output_map, output_names, outputs, cv::Size(1, 1), cv::Size(1, 1), Fit{});
       return 0;
     }
 
@@ -255,7 +353,7 @@ int main(int argc, char** argv) {
     auto outputs = session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names.data(),
                                output_names.size());
     std::cout << std::fixed << std::setprecision(6);
-    for (size_t i = 0; i < outputs.size(); ++i) print_output(output_names[i], outputs[i], image.size(), where);
+    print_results(tasks, output_map, output_names, outputs, image.size(), input_size, where);
   } catch (const std::exception& error) {  // Ort::Exception, cv::Exception and allocation failures
     std::cerr << "error: " << error.what() << "\n";
     return 1;

@@ -18,8 +18,9 @@ import torch
 from edgemtl.data.synthetic import OBSTACLES_TASK, make_dataset
 from edgemtl.deploy import ExportOptions, export_onnx
 from edgemtl.deploy.precision import selection_nodes
+from edgemtl.deploy.triton import triton_config
 from edgemtl.deploy.wrapper import ExportWrapper
-from edgemtl.errors import ConfigError, ModelFileError
+from edgemtl.errors import ConfigError, ExportError, ModelFileError
 from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, Preprocess, create_model
 from edgemtl.model.frame import AREA, FrameSizedNet
 from edgemtl.model.preprocess import channels_first
@@ -28,6 +29,7 @@ from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import Checkpoint
 from edgemtl.train.checkpoint import save_checkpoint
 from tests.deploy.test_consumers import opencv_dnn_matches_onnxruntime
+from tests.deploy.test_precision import parse_triton_config
 from tests.helpers import assert_one_line, assert_one_line_error, doctor_metadata, invoke
 
 SIZE = (32, 32)
@@ -215,3 +217,54 @@ def test_a_class_the_metadata_does_not_name_is_refused_in_one_line(exported, tmp
         for frame in frames:
             engine.predict(frame)
     assert_one_line(error, "'obstacles'", "class id", "1 class (")
+
+
+def test_triton_declares_every_detection_output(exported):
+    """Boxes (K, 4), scores and classes (K) and the count (a per-frame scalar: [1] reshaped to []), each with its
+    type and past the batch axis Triton's batcher adds; class names with quotes and backslashes reach the
+    config's parameter as they are."""
+    from tritonclient.grpc import model_config_pb2
+
+    odd = replace(OBSTACLES_TASK, classes=('a "box"', "back\\slash", "cone"))
+    metadata = replace(exported.metadata, tasks=(replace(odd, extra=exported.metadata.tasks[0].extra),))
+    parsed = parse_triton_config(triton_config(exported.path, "detect", metadata))
+    outputs = {o.name: (model_config_pb2.DataType.Name(o.data_type), list(o.dims)) for o in parsed.output}
+    assert outputs == {
+        "obstacles_boxes": ("TYPE_FP32", [7, 4]),
+        "obstacles_scores": ("TYPE_FP32", [7]),
+        "obstacles_classes": ("TYPE_INT64", [7]),
+        "obstacles_count": ("TYPE_INT64", [1]),
+    }
+    count = next(o for o in parsed.output if o.name == "obstacles_count")
+    assert count.HasField("reshape") and list(count.reshape.shape) == []
+    tasks = json.loads(parsed.parameters["edgemtl.tasks"].string_value)
+    assert tasks == [task.to_dict() for task in metadata.tasks] and tasks[0]["classes"][:2] == [
+        'a "box"',
+        "back\\slash",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("elem_type", "triton_type"), [("INT32", "TYPE_INT32"), ("BOOL", "TYPE_BOOL"), ("STRING", None)]
+)
+def test_triton_declares_any_count_type_it_has_and_refuses_others_in_one_line(
+    exported, tmp_path, elem_type, triton_type
+):
+    """A graph whose count is int32 (or bool flags, as another exporter may write) is served with that type; a
+    type Triton has no name for is refused naming the output, not a KeyError."""
+    import onnx
+
+    model = onnx.load(str(exported.path))
+    count = next(o for o in model.graph.output if o.name == "obstacles_count")
+    count.type.tensor_type.elem_type = getattr(onnx.TensorProto, elem_type)
+    onnx.save(model, str(tmp_path / "typed.onnx"))
+    if triton_type is None:
+        with pytest.raises(ExportError) as error:
+            triton_config(tmp_path / "typed.onnx", "detect", exported.metadata)
+        assert_one_line(error, "'obstacles_count'", "STRING", "INT32")
+        return
+    from tritonclient.grpc import model_config_pb2
+
+    parsed = parse_triton_config(triton_config(tmp_path / "typed.onnx", "detect", exported.metadata))
+    declared = next(o for o in parsed.output if o.name == "obstacles_count")
+    assert model_config_pb2.DataType.Name(declared.data_type) == triton_type and list(declared.dims) == [1]
