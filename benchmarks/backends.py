@@ -2,7 +2,8 @@
 
 Random-weight exports (speed does not depend on the weights) of each preset at its own camera size and at
 384x640, batch 1, uint8 frame in → labels and masks out, through the Engine (`run`). Rows: today's ORT path
-(`--device cpu`), `auto`, OpenVINO at each precision hint the CPU has, and the int8 QDQ file on both runtimes.
+(`--device cpu`), `auto`, OpenVINO at each precision hint the CPU has, and the int8 QDQ files (quantized for
+ONNX Runtime, the default, and `--int8-for openvino`) on both runtimes.
 Timing: `--repeats` rounds; in each, every engine runs a block of `--runs` calls (the order rotating round by
 round), the block's median kept; a row's figure is the median of its blocks. Blocks, not call-by-call turns:
 ORT's idle threads spin after a run and would slow whichever runtime came next. Parity: each engine's outputs
@@ -63,10 +64,11 @@ def export_pair(preset: str, size: tuple[int, int], folder: Path, int8: bool) ->
     files = {"fp32": export_onnx(checkpoint, folder / f"{stem}.onnx", overwrite=True).path}
     if int8:
         calibration = np.stack(drive_frames(32, size))
-        options = ExportOptions(precision="int8")
-        files["int8"] = export_onnx(
-            checkpoint, folder / f"{stem}-int8.onnx", options, calibration_frames=calibration, overwrite=True
-        ).path
+        for runtime, key in (("onnxruntime", "int8"), ("openvino", "int8 for openvino")):
+            options = ExportOptions(precision="int8", int8_for=runtime)
+            files[key] = export_onnx(
+                checkpoint, folder / f"{stem}-{key.replace(' ', '-')}.onnx", options, calibration_frames=calibration
+            ).path
     return files
 
 
@@ -100,14 +102,17 @@ def speed_rows(preset: str, size: tuple[int, int], folder: Path, args: argparse.
     if "int8" in files:
         engines["ORT int8"] = Engine(files["int8"], "cpu")
         engines["OpenVINO int8"] = Engine(files["int8"], "openvino")
+        engines["OpenVINO int8 (--int8-for openvino)"] = Engine(files["int8 for openvino"], "openvino")
+        engines["ORT int8 (--int8-for openvino)"] = Engine(files["int8 for openvino"], "cpu")
     frames = np.random.default_rng(0).integers(0, 256, (1, *size, 3), dtype=np.uint8)
     ms = timed(engines, frames, args.repeats, args.runs)
     base = ms["ORT fp32 (today)"]
-    reference = {"fp32": engines["ORT fp32 (today)"], "int8": engines.get("ORT int8")}
+    fp32 = engines["ORT fp32 (today)"]
+    ort_of_file = {engine.path: engine for name, engine in engines.items() if name.startswith("ORT")}
     rows = []
     for name, engine in engines.items():
         is_int8 = engine.metadata.precision == "int8"
-        against = reference["int8" if is_int8 and not name.startswith("ORT") else "fp32"]
+        against = ort_of_file[engine.path] if is_int8 and not name.startswith("ORT") else fp32  # int8: same file
         strict = engine.target.precision in (None, "f32") and not is_int8
         check = "reference" if engine is against else parity(engine, against, strict)
         served = engine.providers[0] if name == "auto" else ""

@@ -36,9 +36,7 @@ def export_file(preset: str, tasks: tuple, path: Path) -> Path:
 
     torch.manual_seed(0)
     model = create_model(preset, tasks).eval()
-    checkpoint = Checkpoint(
-        preset, tasks, get_preset(preset).input_size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict()
-    )
+    checkpoint = Checkpoint(preset, tasks, get_preset(preset).input_size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
     save_checkpoint(checkpoint, path.with_suffix(".pt"))
     return export_onnx(checkpoint, path, ExportOptions(), overwrite=True).path
 

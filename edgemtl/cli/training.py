@@ -287,6 +287,13 @@ def task_options(option: str, values: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax", show_default=True
 )
+@click.option(
+    "--int8-for",
+    type=click.Choice(["onnxruntime", "openvino"]),
+    default="onnxruntime",
+    show_default=True,
+    help="int8: the CPU runtime to quantize for (openvino: transposed convolutions in int8 too).",
+)
 @click.option("--max-drop", type=float, default=None, help="Points a task may lose [fp32 0.1, fp16 0.5, int8 1].")
 @click.option("--allow-degraded", is_flag=True, help="Keep an export that lost more than --max-drop.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
@@ -308,6 +315,7 @@ def export_command(
     score_threshold: float | None,
     iou_threshold: float | None,
     calib_method: str,
+    int8_for: str,
     max_drop: float | None,
     allow_degraded: bool,
     **flags: Any,
@@ -330,6 +338,7 @@ def export_command(
         score_threshold=score_threshold,
         iou_threshold=iou_threshold,
         calibration_method=calib_method,
+        int8_for=int8_for,
         max_drop=max_drop,
         allow_degraded=allow_degraded,
     )

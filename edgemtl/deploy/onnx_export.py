@@ -21,7 +21,7 @@ import torch
 
 from edgemtl import __version__
 from edgemtl.data import ArrayDataset
-from edgemtl.deploy.precision import CALIBRATION_METHODS, PRECISIONS, convert_fp16, quantize_int8
+from edgemtl.deploy.precision import CALIBRATION_METHODS, PRECISIONS, convert_fp16, int8_settings_for, quantize_int8
 from edgemtl.deploy.selection import check_settings, overrides, with_settings
 from edgemtl.deploy.vector import check_vector_export, example_input, input_name, vector_metadata
 from edgemtl.deploy.verify import (
@@ -59,6 +59,7 @@ class ExportOptions:
     raw_logits: bool = False
     calibration_method: str = "minmax"
     reduce_range: bool | None = None  # int8 7-bit weights; None: when the exporting CPU lacks VNNI
+    int8_for: str = "onnxruntime"  # the CPU runtime the int8 file is quantized for (INT8_RUNTIMES)
     max_drop: float | None = None  # points a task may lose; None: DEFAULT_MAX_DROP[precision]
     allow_degraded: bool = False  # keep a file that lost more than max_drop, and say so
     resize: str | None = None  # the resize policy the file records; None: the one the model was trained with
@@ -98,6 +99,7 @@ class ExportOptions:
         if self.calibration_method not in CALIBRATION_METHODS:
             methods = ", ".join(CALIBRATION_METHODS)
             raise ConfigError(f"unknown calibration method {self.calibration_method!r}: expected one of {methods}")
+        int8_settings_for(self.int8_for)
         if self.max_drop is not None and self.max_drop < 0:
             raise ConfigError(f"max drop {self.max_drop} is negative: expected points ≥ 0")
         size = tuple(self.input_size or checkpoint.input_size)
@@ -285,9 +287,9 @@ def _convert(
         onnx.save(convert_fp16(onnx.load(str(fp32_file))), str(target))
         return {}
     if options.precision == "int8":
-        return quantize_int8(
-            fp32_file, target, calibration_frames, INPUT_NAME, options.calibration_method, options.reduce_range
-        )
+        settings = int8_settings_for(options.int8_for)
+        method, reduce_range = options.calibration_method, options.reduce_range
+        return quantize_int8(fp32_file, target, calibration_frames, INPUT_NAME, method, reduce_range, settings)
     os.replace(fp32_file, target)
     return {}
 

@@ -10,7 +10,7 @@ import pytest
 
 from edgemtl.data import load_frames
 from edgemtl.deploy import ExportOptions, export_onnx
-from edgemtl.deploy.precision import Int8Settings, end_nodes, quantize_int8
+from edgemtl.deploy.precision import INT8_RUNTIMES, Int8Settings, end_nodes, quantize_int8
 from edgemtl.deploy.triton import model_file, triton_config, write_triton_config
 from edgemtl.deploy.verify import MetricComparison, VerificationReport
 from edgemtl.errors import ConfigError, DataError, ExportError, FrameError
@@ -86,6 +86,15 @@ def test_int8_settings_change_what_is_quantized(checkpoint, tiny_data, tmp_path)
         return max(int(np.prod(i.dims)) for i in proto.graph.initializer if i.name.endswith("weight_scale"))
 
     assert largest_weight_scale(every) > 1 and largest_weight_scale(quantized(per_channel=False)) == 1
+
+    def int8_transposed(proto: onnx.ModelProto) -> int:  # ConvTranspose nodes whose weights are int8
+        producers = {output: node.op_type for node in proto.graph.node for output in node.output}
+        convs = [node for node in proto.graph.node if node.op_type == "ConvTranspose"]
+        return sum(producers.get(node.input[1]) == "DequantizeLinear" for node in convs)
+
+    assert int8_transposed(every) == 0 < int8_transposed(quantized(transposed=INT8_RUNTIMES["openvino"].transposed))
+    with pytest.raises(ConfigError, match="int8 for 'tensorrt': expected one of onnxruntime, openvino"):
+        ExportOptions(precision="int8", int8_for="tensorrt").validate(checkpoint)
 
 
 def test_verification_table_compares_every_task(int8_export):
