@@ -16,6 +16,20 @@ from PIL import Image
 from edgemtl.cli import main
 
 TINY_SIZE = (32, 32)  # the session model's input: seconds to train on a 2-core CPU
+# A config file for `edgemtl train --config` (format it with the epochs): synthetic frames at 32x32, a few
+# seconds an epoch on a 2-core CPU, no plots.
+TINY_RUN = """
+device = "cpu"
+[model]
+input_size = 32
+[data]
+train_size = 16
+val_size = 8
+[train]
+epochs = {epochs}
+batch_size = 8
+plots = false
+"""
 
 
 def write_images(folder: Path, count: int, size: tuple[int, int] = (24, 40), prefix: str = "img") -> list[np.ndarray]:
