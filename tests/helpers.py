@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,6 +31,15 @@ epochs = {epochs}
 batch_size = 8
 plots = false
 """
+
+
+def strict_loads(text: str) -> Any:
+    """json.loads as a strict reader (JavaScript, jq, Go) parses: a bare NaN or Infinity is an error, not a number."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def write_images(folder: Path, count: int, size: tuple[int, int] = (24, 40), prefix: str = "img") -> list[np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -10,15 +9,7 @@ import pytest
 
 from edgemtl.errors import ConfigError, DataError
 from edgemtl.jsonfile import dumps, finite_or_null, read_json
-
-
-def strict_loads(text: str):
-    """json.loads as a strict reader (JavaScript, jq, Go) behaves: NaN and Infinity are not JSON."""
-
-    def refuse(constant: str):
-        raise ValueError(f"{constant} is not JSON")
-
-    return json.loads(text, parse_constant=refuse)
+from tests.helpers import strict_loads
 
 
 def test_read_json_returns_the_contents(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from edgemtl import jsonfile
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
 from edgemtl.errors import ConfigError
 from edgemtl.features import FeatureSpec
@@ -308,7 +308,7 @@ def _start_files(run: _Training, resumed: Checkpoint | None, run_dir: Path) -> t
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(run.run_config, run_dir / "config.json")
         # The epochs last.pt holds; on resume this drops only lines of an epoch cut off before its checkpoint.
-        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in history))
+        (run_dir / "metrics.jsonl").write_text("".join(jsonfile.dumps(entry) + "\n" for entry in history))
     return best_score, best_metrics, history
 
 
@@ -392,7 +392,7 @@ def train(
             if context.is_main:  # metrics.jsonl after the checkpoint: a full disk leaves both at the last epoch
                 run.save(run_dir, epoch, metrics, improved, (best_score, best_metrics), history)
                 with (run_dir / "metrics.jsonl").open("a") as file:
-                    file.write(json.dumps(entry) + "\n")
+                    file.write(jsonfile.dumps(entry) + "\n")
                 if config.plots:  # after the checkpoint: a slow or failing plot never costs an epoch
                     plot_run(run_dir, history, run.model, run.preprocess, val_data)
             log(_epoch_line(run, entry) + ("  (best)" if improved else ""))

@@ -20,7 +20,7 @@ from edgemtl.train import (
     validate_model,
 )
 from edgemtl.train.weighting import create_weighting
-from tests.helpers import TINY_SIZE
+from tests.helpers import TINY_SIZE, strict_loads
 
 
 def test_run_folder_holds_checkpoints_config_and_history(trained_run):
@@ -168,6 +168,8 @@ def test_missing_masks_leave_the_training_loss_a_mean_over_the_labelled_ones(tin
     # A task with no label in the whole epoch reports NaN, not 0, and the log line still prints.
     assert np.isnan(runs["none"]["train_loss"]["segmentation"])
     assert "segmentation nan" in logs[-1]
+    (written,) = [strict_loads(line) for line in (tmp_path / "none" / "metrics.jsonl").read_text().splitlines()]
+    assert written["train_loss"]["segmentation"] is None, "NaN is written as null: metrics.jsonl stays JSON"
 
 
 def test_data_of_the_wrong_size_is_refused(tiny_data, tmp_path):
