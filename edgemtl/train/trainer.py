@@ -14,7 +14,6 @@ from tqdm import tqdm
 
 from edgemtl import jsonfile
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
-from edgemtl.errors import ConfigError
 from edgemtl.features import FeatureSpec
 from edgemtl.model import build_model, fit_value_heads, input_preprocess
 from edgemtl.runtime.stop_signals import StopSignals
@@ -32,7 +31,6 @@ from edgemtl.train.device import resolve_device, seed_everything
 from edgemtl.train.inputs import check_data, run_features
 from edgemtl.train.losses import (
     as_tensors,
-    as_trained,
     class_counts,
     labelled_count,
     loss_lines,
@@ -41,8 +39,8 @@ from edgemtl.train.losses import (
     task_loss,
     with_losses_written_out,
 )
-from edgemtl.train.overrides import check_resumable
 from edgemtl.train.plots import plot_run
+from edgemtl.train.resuming import check_resume, check_world_size
 from edgemtl.train.schedule import parameter_groups, warmup_cosine
 from edgemtl.train.validate import format_metrics, labelled_mean, selection_score, validate_model
 from edgemtl.train.weighting import create_weighting
@@ -94,27 +92,6 @@ def _training_batch(
     return torch.from_numpy(images).to(device, non_blocking=True), {
         name: torch.from_numpy(target).to(device, non_blocking=True) for name, target in targets.items()
     }
-
-
-def _check_resumable(resumed: Checkpoint, run_dir: Path, run_config: RunConfig) -> None:
-    """Whether the run's last.pt allows continuing it with `run_config`."""
-    check_resumable(as_trained(resumed.config), run_config.to_dict(), run_dir)
-    epochs = run_config.train.epochs
-    if epochs < resumed.epoch:
-        raise ConfigError(
-            f"cannot resume {run_dir} for {epochs} epochs: it has trained {resumed.epoch} already; "
-            f"give at least {resumed.epoch}"
-        )
-
-
-def _check_world_size(resumed: Checkpoint | None, context: distributed.Distributed, run_dir: Path) -> None:
-    trained_with = resumed.training.get("world_size", 1) if resumed is not None else context.world_size
-    if trained_with != context.world_size:
-        distributed.teardown(context)
-        raise ConfigError(
-            f"cannot resume {run_dir} with {context.world_size} process(es): it trained with {trained_with}, "
-            "and the batches each process sees depend on that; resume with the same --nproc_per_node"
-        )
 
 
 class _Training:
@@ -353,9 +330,9 @@ def train(
     named, tasks = tasks, with_losses_written_out(tasks, resumed.config if resumed else None)  # recorded as used
     run_config = replace(settings or RunConfig(data=None), train=config, tasks=tasks)
     if resumed is not None:
-        _check_resumable(resumed, run_dir, run_config)
+        check_resume(resumed, run_dir, run_config)
     context, device = distributed.setup(resolve_device(config.device))
-    _check_world_size(resumed, context, run_dir)
+    check_world_size(resumed, context, run_dir)
     if not context.is_main:
         progress, log = False, lambda _: None
     steps_per_epoch = max(1, len(train_data) // context.world_size // config.batch_size)
