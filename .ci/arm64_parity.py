@@ -39,13 +39,11 @@ REFUSAL_ALLOWED = {"frame-sized.onnx"}
 def make(folder: Path) -> None:
     """Random weights are enough: the check is that both machines compute the same thing from one file."""
     import cv2
-    import torch
 
     from edgemtl.deploy import ExportOptions, export_onnx
     from edgemtl.kinds import KINDS
-    from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model
     from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
-    from edgemtl.train import Checkpoint
+    from edgemtl.train import random_checkpoint
 
     folder.mkdir(parents=True, exist_ok=True)
     tasks = NAVIGATION_TASKS
@@ -53,9 +51,7 @@ def make(folder: Path) -> None:
         # random weights score every box low: a threshold near 0 keeps 20 boxes to compare
         selection = {"score_threshold": 0.001, "max_detections": 20}
         tasks = (*tasks, TaskSpec("objects", "detection", ("cone", "person"), extra=selection))
-    torch.manual_seed(0)
-    model = create_model("nano", tasks).eval()
-    checkpoint = Checkpoint("nano", tasks, (64, 96), DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
+    checkpoint = random_checkpoint("nano", tasks, (64, 96))
     export_onnx(checkpoint, folder / "model.onnx", ExportOptions(), overwrite=True)
     export_onnx(checkpoint, folder / "frame-sized.onnx", ExportOptions(frame_size=FRAME_SIZE), overwrite=True)
     # smooth shapes plus noise: a frame the resize has work to do on, at a size the plain model was not exported at

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
+from speed import trained_nano
 
 from edgemtl.commands.bench import drive_frames, write_drive_video
 from edgemtl.data import open_dataset
@@ -33,7 +33,7 @@ from edgemtl.data.splits import SYNTHETIC
 from edgemtl.deploy import ExportOptions, export_onnx
 from edgemtl.deploy.verify import compare_backend_metrics
 from edgemtl.machine import describe_machine
-from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset
+from edgemtl.model import get_preset
 from edgemtl.runtime import Engine
 from edgemtl.runtime.backends import BACKENDS
 from edgemtl.runtime.parity import EXACT, compare_outputs
@@ -41,7 +41,7 @@ from edgemtl.runtime.speed import bench_pipeline
 from edgemtl.runtime.timing import median_ms, time_calls
 from edgemtl.runtime.verified import REDUCED, verification_inputs
 from edgemtl.tasks import NAVIGATION_TASKS
-from edgemtl.train import Checkpoint, TrainConfig, load_checkpoint, train
+from edgemtl.train import Checkpoint, random_checkpoint
 
 LARGE = (384, 640)
 
@@ -57,9 +57,7 @@ def cpu_flags() -> str:
 
 
 def export_pair(preset: str, size: tuple[int, int], folder: Path, int8: bool) -> dict[str, Path]:
-    torch.manual_seed(0)
-    model = create_model(preset, NAVIGATION_TASKS).eval()
-    checkpoint = Checkpoint(preset, NAVIGATION_TASKS, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
+    checkpoint = random_checkpoint(preset, NAVIGATION_TASKS, size)
     stem = f"{preset}-{size[0]}x{size[1]}"
     files = {"fp32": export_onnx(checkpoint, folder / f"{stem}.onnx", overwrite=True).path}
     if int8:
@@ -124,14 +122,13 @@ def speed_rows(preset: str, size: tuple[int, int], folder: Path, args: argparse.
 
 
 def trained(args: argparse.Namespace, folder: Path) -> Checkpoint:
-    if args.checkpoint:
-        return load_checkpoint(args.checkpoint)
     size = (128, 128)  # the demo's input size
-    data = open_dataset(SYNTHETIC, "train", size=size, count=args.train_scenes, seed=0)
-    val = open_dataset(SYNTHETIC, "val", size=size, count=200, seed=0)
-    config = TrainConfig(preset="nano", input_size=size, epochs=args.train_epochs, batch_size=32, seed=0)
-    run = train(config, NAVIGATION_TASKS, data, val, folder / "run", progress=False, log=lambda _: None)
-    return load_checkpoint(run.best_checkpoint)
+
+    def datasets() -> tuple:
+        train_data = open_dataset(SYNTHETIC, "train", size=size, count=args.train_scenes, seed=0)
+        return train_data, open_dataset(SYNTHETIC, "val", size=size, count=200, seed=0)
+
+    return trained_nano(args.checkpoint, folder, args.train_epochs, datasets, input_size=size)
 
 
 def quality_rows(args: argparse.Namespace, folder: Path) -> list[str]:

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
+from speed import trained_nano
 
 from edgemtl.commands.bench import drive_frames, write_drive_video
 from edgemtl.data.synthetic import make_dataset
 from edgemtl.deploy import ExportOptions, export_onnx
 from edgemtl.kinds.scores import confusion_matrix, iou_per_class, mean_iou
 from edgemtl.machine import describe_machine
-from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset
+from edgemtl.model import get_preset
 from edgemtl.runtime import Engine, EngineOptions, run_pipeline
 from edgemtl.runtime.buffers import BufferPool
 from edgemtl.runtime.overlay import Overlay
@@ -39,7 +39,7 @@ from edgemtl.runtime.sources import open_source
 from edgemtl.runtime.speed import split_stages
 from edgemtl.runtime.timing import median_ms, time_interleaved
 from edgemtl.tasks import NAVIGATION_TASKS
-from edgemtl.train import Checkpoint, TrainConfig, load_checkpoint, train
+from edgemtl.train import Checkpoint, random_checkpoint
 
 FRAME = (480, 640)  # a VGA camera: (height, width)
 
@@ -79,9 +79,7 @@ def bilinear_on_host(engine: Engine, frame: np.ndarray) -> Prediction:
 def speed_rows(
     preset: str, size: tuple[int, int], folder: Path, runs: int, video: Path, device: str = "cpu"
 ) -> list[str]:
-    torch.manual_seed(0)
-    model = create_model(preset, NAVIGATION_TASKS).eval()
-    checkpoint = Checkpoint(preset, NAVIGATION_TASKS, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
+    checkpoint = random_checkpoint(preset, NAVIGATION_TASKS, size)
     # on the CPU the pipeline's setting (the other core decodes and draws); on a GPU the Engine's defaults
     options = EngineOptions(threads=1, spinning=False) if device == "cpu" else EngineOptions()
     files = export_files(checkpoint, folder, preset)
@@ -132,14 +130,12 @@ def speed_rows(
 
 
 def trained_checkpoint(args: argparse.Namespace, folder: Path) -> Checkpoint:
-    if args.checkpoint:
-        return load_checkpoint(args.checkpoint)
-    preset = get_preset("nano")
-    data = make_dataset(1500, preset.input_size, seed=0)
-    val = make_dataset(200, preset.input_size, seed=1_000)
-    config = TrainConfig(preset="nano", epochs=args.train_epochs, batch_size=32, seed=0, device="cpu")
-    run = train(config, NAVIGATION_TASKS, data, val, folder / "run", progress=False, log=lambda _: None)
-    return load_checkpoint(run.best_checkpoint)
+    size = get_preset("nano").input_size
+
+    def datasets() -> tuple:
+        return make_dataset(1500, size, seed=0), make_dataset(200, size, seed=1_000)
+
+    return trained_nano(args.checkpoint, folder, args.train_epochs, datasets, device="cpu")
 
 
 def quality_rows(checkpoint: Checkpoint, folder: Path, frames: int) -> list[str]:

@@ -28,15 +28,10 @@ DETECTION_TASK = ("objects", ("cone", "person", "vehicle"))
 
 def export_file(preset: str, tasks: tuple, path: Path) -> Path:
     """A random-weight model of `preset` with `tasks`, exported as `edgemtl export` does, and its checkpoint."""
-    import torch
-
     from edgemtl.deploy import ExportOptions, export_onnx
-    from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset
-    from edgemtl.train import Checkpoint, save_checkpoint
+    from edgemtl.train import random_checkpoint, save_checkpoint
 
-    torch.manual_seed(0)
-    model = create_model(preset, tasks).eval()
-    checkpoint = Checkpoint(preset, tasks, get_preset(preset).input_size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
+    checkpoint = random_checkpoint(preset, tasks)
     save_checkpoint(checkpoint, path.with_suffix(".pt"))
     return export_onnx(checkpoint, path, ExportOptions(), overwrite=True).path
 

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from edgemtl.data import ArrayDataset
 from edgemtl.deploy import ExportOptions, ExportWrapper, export_onnx
 from edgemtl.machine import describe_machine
-from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model, get_preset, model_cost
+from edgemtl.model import get_preset, model_cost
 from edgemtl.runtime import Engine, render_overlay
 from edgemtl.runtime.timing import time_calls
 from edgemtl.tasks import NAVIGATION_TASKS
-from edgemtl.train import Checkpoint, load_checkpoint, save_checkpoint
+from edgemtl.train import Checkpoint, TrainConfig, load_checkpoint, random_checkpoint, save_checkpoint, train
 
 
 def percentiles(timings: np.ndarray) -> tuple[float, float]:
@@ -34,12 +37,26 @@ def export_random(
 ) -> tuple[Path, Path]:
     """A random-weight model of the preset at `size` (default: the preset's), exported as `edgemtl export`
     does (with `options`, e.g. a frame size), and its checkpoint file."""
-    size = size or get_preset(name).input_size
-    torch.manual_seed(0)
-    model = create_model(name, NAVIGATION_TASKS).eval()
-    checkpoint = Checkpoint(name, NAVIGATION_TASKS, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
+    checkpoint = random_checkpoint(name, NAVIGATION_TASKS, size)
     path = export_onnx(checkpoint, folder / f"{name}.onnx", options or ExportOptions(), overwrite=True).path
     return path, save_checkpoint(checkpoint, folder / f"{name}.pt")
+
+
+def trained_nano(
+    checkpoint: Path | None,
+    folder: Path,
+    epochs: int,
+    datasets: Callable[[], tuple[ArrayDataset, ArrayDataset]],
+    **settings: Any,
+) -> Checkpoint:
+    """`checkpoint` loaded, or else nano trained quietly for `epochs` on datasets()'s (training, validation) in
+    folder/run, with TrainConfig `settings`: the trained model a benchmark's accuracy rows score."""
+    if checkpoint:
+        return load_checkpoint(checkpoint)
+    data, val = datasets()
+    config = TrainConfig(preset="nano", epochs=epochs, batch_size=32, seed=0, **settings)
+    run = train(config, NAVIGATION_TASKS, data, val, folder / "run", progress=False, log=lambda _: None)
+    return load_checkpoint(run.best_checkpoint)
 
 
 def bench_preset(name: str, runs: int, threads: int, folder: Path) -> dict:

@@ -13,7 +13,7 @@ import edgemtl
 
 PACKAGE = Path(edgemtl.__file__).parent
 #: Modules every layer may import: pure Python or NumPy, no layer of their own.
-FOUNDATION = ("errors", "tasks", "metrics", "palette", "paths", "machine", "kinds", "features", "resize")
+FOUNDATION = ("errors", "tasks", "metrics", "palette", "paths", "machine", "kinds", "features", "resize", "jsonfile")
 #: Lower layers first; a layer may import any layer of a lower rank, never one of its own rank or above.
 RANKS = {"foundation": 0, "data": 1, "model": 1, "runtime": 1, "plots": 2, "train": 3, "deploy": 4, "commands": 5}
 RANKS["cli"] = 6

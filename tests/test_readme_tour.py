@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import invoke, write_cvat_masks
+from tests.helpers import invoke
+from tests.label_files import write_cvat_masks
 
 ROOT = Path(__file__).parents[1]
 TINY_TRAIN = ["--train-size", "48", "--val-size", "16", "--batch-size", "16", "--input-size", "32x64", "--no-plots"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from edgemtl import jsonfile
 from edgemtl.cli.options import (
     deprecated,
     echo_err,
@@ -222,7 +223,6 @@ def bench(
 ) -> None:
     """Latency and throughput of models (-m, repeatable) per provider and batch, end to end, and in the
     pipeline on SOURCE (a video; default: a synthetic drive)."""
-    import json
 
     from edgemtl.commands.bench import bench_devices, run_bench
 
@@ -246,4 +246,4 @@ def bench(
     for line in report.lines():
         click.echo(line)
     if output:
-        output.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        output.write_text(jsonfile.dumps(report.to_dict(), indent=2) + "\n")

@@ -4,11 +4,11 @@ frame's results to a controller, until they end or are stopped. The runtime alon
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgemtl import jsonfile
 from edgemtl.runtime import Engine, EngineOptions, PipelineStats, open_output, open_source, run_pipeline
 from edgemtl.runtime.multicam import MulticamStats, run_multicamera, source_outputs
 from edgemtl.runtime.results_stream import open_results
@@ -92,7 +92,7 @@ def run_camera(request: CameraRequest, status: Callable[[str], None] | None = No
                 engine, frames, sinks, output_names=outputs, steadiers=steadiers, trackings=trackings, **common
             )
     if request.summary_json is not None:
-        request.summary_json.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+        request.summary_json.write_text(jsonfile.dumps(summary.to_dict(), indent=2) + "\n")
     return summary
 
 

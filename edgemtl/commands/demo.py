@@ -6,13 +6,12 @@ toolkit does and how well, and can open each artefact (checkpoint, .onnx, video,
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from edgemtl import __version__
+from edgemtl import __version__, jsonfile
 from edgemtl.commands.predict import predict_source
 from edgemtl.data import ArrayDataset, open_dataset
 from edgemtl.data.splits import SYNTHETIC
@@ -68,7 +67,7 @@ class DemoReport:
     facts: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({"seconds": self.seconds, **self.facts}, indent=2)
+        return jsonfile.dumps({"seconds": self.seconds, **self.facts}, indent=2)
 
 
 def _run_on_video_and_samples(

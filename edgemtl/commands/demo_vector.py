@@ -8,13 +8,12 @@ baseline, all on the same split. The report says whether each task is at least a
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgemtl import __version__
+from edgemtl import __version__, jsonfile
 from edgemtl.commands.baseline import BASELINE, baseline_scores
 from edgemtl.commands.train import TrainOptions, run_train
 from edgemtl.data import TableColumns, open_dataset, training_sets, write_table
@@ -163,7 +162,7 @@ def run_vector_demo(
         "predict_features_latency_ms_batch1": round(predict_latency, 4),
         "files": {"table": str(table), "model": str(model_path), "config": str(out_dir / "config.json")},
     }
-    (out_dir / "report.json").write_text(json.dumps({"seconds": report.seconds, **report.facts}, indent=2))
+    (out_dir / "report.json").write_text(jsonfile.dumps({"seconds": report.seconds, **report.facts}, indent=2))
     (out_dir / "report.md").write_text(render_markdown(report))
     return report
 

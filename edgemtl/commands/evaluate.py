@@ -7,13 +7,13 @@ the report and the plots are one code path whichever file was given.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from edgemtl import jsonfile
 from edgemtl.data import ArrayDataset, TableColumns, VectorDataset, open_dataset
 from edgemtl.data.splits import ALL, SYNTHETIC, SYNTHETIC_VAL_SCENES, open_recorded, scored_split
 from edgemtl.data.synthetic import labels_all
@@ -180,7 +180,7 @@ def evaluate_on(evaluator: Evaluator, data: ArrayDataset, data_name: str, out: P
         evaluator.path, evaluator.description, data_name, usable, evaluator.tasks, metrics, out_dir, files, split
     )
     report.files.append(out_dir / "metrics.json")
-    (out_dir / "metrics.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    (out_dir / "metrics.json").write_text(jsonfile.dumps(report.to_dict(), indent=2) + "\n")
     return report
 
 

@@ -4,7 +4,6 @@ masks and per-frame results."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -13,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgemtl import jsonfile
 from edgemtl.data.masks import write_mask
 from edgemtl.kinds import TaskResult, kind_of
 from edgemtl.kinds.objects import coco_categories
@@ -139,7 +139,7 @@ def predict_source(
                         folder.mkdir(parents=True, exist_ok=True)
                         write_mask(folder / f"{frame.name}.png", result.mask, len(result.task.classes))
                 line = {"frame": frame.name, "image_id": frames, **prediction.to_dict()}
-                predictions.write(json.dumps(line) + "\n")
+                predictions.write(jsonfile.dumps(line) + "\n")
                 predictions.flush()
                 for name, result in prediction.items():
                     if result.objects is not None:
@@ -149,6 +149,6 @@ def predict_source(
                     on_frame(frame.index)
     for task in engine.tasks:  # written once the source is done: a COCO results file is one JSON array
         if task.name in coco:
-            (out_dir / f"{task.name}.coco.json").write_text(json.dumps(coco[task.name]) + "\n")
-            (out_dir / f"{task.name}.categories.json").write_text(json.dumps(coco_categories(task.classes)) + "\n")
+            (out_dir / f"{task.name}.coco.json").write_text(jsonfile.dumps(coco[task.name]) + "\n")
+            (out_dir / f"{task.name}.categories.json").write_text(jsonfile.dumps(coco_categories(task.classes)) + "\n")
     return PredictSummary(frames, out_dir, time.perf_counter() - start, predictions_file)

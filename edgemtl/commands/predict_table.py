@@ -9,12 +9,12 @@ trained so (`missing_features = "mean"`), and are an error naming the row and co
 from __future__ import annotations
 
 import csv
-import json
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from edgemtl import jsonfile
 from edgemtl.data.table import TableColumns, read_table
 from edgemtl.errors import ConfigError, DataError, OutputError
 from edgemtl.runtime import Engine, Prediction
@@ -57,7 +57,7 @@ def write_predictions(path: Path, lines: list[int], predictions: list[Prediction
         with path.open("w", newline="", encoding="utf-8") as file:
             if fmt == "jsonl":
                 for line, prediction in zip(lines, predictions):
-                    file.write(json.dumps({"row": line, **prediction.to_dict()}) + "\n")
+                    file.write(jsonfile.dumps({"row": line, **prediction.to_dict()}) + "\n")
                 return
             records = [dict(flat_fields("", {"row": line, **p.to_dict()})) for line, p in zip(lines, predictions)]
             writer = csv.DictWriter(file, fieldnames=list(records[0]) if records else ["row"])

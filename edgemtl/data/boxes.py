@@ -15,11 +15,11 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from edgemtl.errors import DataError
+from edgemtl.jsonfile import read_json
 from edgemtl.kinds.boxes import MIN_SIDE, empty_target, pack_boxes, scale_target
 from edgemtl.tasks import TaskSpec
 
@@ -44,18 +44,11 @@ def box_name(image_name: str) -> str:
 
 def parse_box_file(path: Path, task: TaskSpec) -> list[tuple[int, list[float]]]:
     """The (class id, [x1, y1, x2, y2]) entries of a box file, unclipped; a DataError naming what is wrong."""
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise DataError(
-                f"box file {path} is over {MAX_FILE_BYTES >> 20} MiB: expected at most {MAX_FILE_BOXES} boxes"
-            )
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read box file {path} ({exc}): expected a UTF-8 JSON file") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"box file {path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    expected = 'expected [{"class": name, "box": [x1, y1, x2, y2]}, ...]'
+    too_big = f"expected at most {MAX_FILE_BOXES} boxes"
+    data = read_json(path, "box file", expected, max_bytes=MAX_FILE_BYTES, too_big=too_big)
     if not isinstance(data, list):
-        raise DataError(f'box file {path} is not a list: expected [{{"class": name, "box": [x1, y1, x2, y2]}}, ...]')
+        raise DataError(f"box file {path} is not a list: {expected}")
     if len(data) > MAX_FILE_BOXES:
         raise DataError(f"box file {path} holds {len(data)} boxes: expected at most {MAX_FILE_BOXES}")
     entries = []

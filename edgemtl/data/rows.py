@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import csv
 import difflib
-import json
 from pathlib import Path
 from typing import Any
 
 from edgemtl.errors import DataError
+from edgemtl.jsonfile import read_json as read_json_file
 from edgemtl.tasks import TaskSpec
 
 #: Optional columns (keys in JSON) beside the tasks': which split a sample belongs to, and its group
 #: (sequence, track, session), which the automatic split keeps on one side.
 SPLIT_COLUMN, GROUP_COLUMN = "split", "group"
 _SHOWN = 3  # offending entries named in one message
+MAX_MANIFEST_BYTES = 512 << 20
 
 
 def fail_if_any(bad: list[str], what: str, expected: str) -> None:
@@ -29,12 +30,8 @@ def fail_if_any(bad: list[str], what: str, expected: str) -> None:
 
 
 def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path} ({exc}): expected a UTF-8 JSON manifest") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): expected a manifest") from None
+    """A JSON manifest's contents (bounded: one of a million samples takes about 100 MB)."""
+    return read_json_file(path, "manifest", "expected a UTF-8 JSON manifest", max_bytes=MAX_MANIFEST_BYTES)
 
 
 Row = tuple[str, dict[str, Any]]  # ("line 4" or "samples[2]", the sample's values by column / key)

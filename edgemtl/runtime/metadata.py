@@ -8,6 +8,7 @@ structure and the Engine reads it; nothing about the model is hard-coded on eith
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgemtl import jsonfile
 from edgemtl.errors import ConfigError, ForeignModelError, ModelFileError
 from edgemtl.features import VECTOR, FeatureSpec
 from edgemtl.kinds import kind_of
@@ -126,7 +128,7 @@ class ModelMetadata:
             "precision": self.precision,
             "preset": self.preset,
             "opset": str(self.opset),
-            "metrics": json.dumps(self.metrics),
+            "metrics": jsonfile.dumps(self.metrics),  # a class no validation frame held: null, not bare NaN
             "calibration": json.dumps(self.calibration),
             "extra": json.dumps(self.extra),
         }
@@ -262,7 +264,9 @@ class ModelMetadata:
             lines.append(f"task   {task.name} ({task.kind.value}): {classes} -> {outputs}")
             lines += [f"       {line}" for line in kind_of(task).spec_lines(task)]  # e.g. the flags' thresholds
             if task.name in self.metrics:
-                scores = ", ".join(f"{k} {v:.4f}" for k, v in self.metrics[task.name].items() if isinstance(v, float))
+                # null: nothing to score (a NaN, written so the text stays JSON), shown as the NaN it was
+                metrics = {k: math.nan if v is None else v for k, v in self.metrics[task.name].items()}
+                scores = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
                 lines.append(f"       validation: {scores}")
         return lines
 

@@ -40,6 +40,7 @@ from foxglove_schemas_protobuf.RawImage_pb2 import RawImage
 from mcap.writer import CompressionType, Writer
 from mcap_protobuf.schema import register_schema
 
+from edgemtl import jsonfile
 from edgemtl.errors import OutputError
 from edgemtl.kinds.objects import Objects
 from edgemtl.runtime.overlay import legend
@@ -222,7 +223,7 @@ class McapSink(FrameSink):
         name = schema["title"]
         if name not in self._schemas:
             self._schemas[name] = self._writer.register_schema(name, "jsonschema", json.dumps(schema).encode())
-        self._add(topic, "json", self._schemas[name], json.dumps(value, default=float).encode(), stamp, logged)
+        self._add(topic, "json", self._schemas[name], jsonfile.dumps(value, default=float).encode(), stamp, logged)
 
     def _add(self, topic: str, encoding: str, schema_id: int, data: bytes, stamp: int, logged: int) -> None:
         if topic not in self._channels:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import logging
 import queue
 import socket
@@ -30,6 +29,7 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
+from edgemtl import jsonfile
 from edgemtl.errors import ConfigError, OutputError
 from edgemtl.runtime.closing import Closing
 from edgemtl.runtime.results import Prediction
@@ -119,7 +119,7 @@ class ResultsSink(Closing):
 
     def send(self, record: Mapping[str, Any]) -> None:
         if not self.failed:
-            self._send((json.dumps(record, separators=(",", ":")) + "\n").encode())
+            self._send((jsonfile.dumps(record, separators=(",", ":")) + "\n").encode())
 
     def _send(self, line: bytes) -> None:
         raise NotImplementedError

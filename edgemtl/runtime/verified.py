@@ -8,21 +8,24 @@ and for a dynamic frame-sized file the same at a VGA frame too. Both are timed o
 so `device="auto"` can take the faster of two correct ones.
 
 The verdict is cached on disk, one small JSON file per (file's SHA-256, target, backend version, onnxruntime
-version): opening the same file on the same machine again costs a hash, not a second session and a
-check. Only its correctness is reused: `auto` times the two again at each open (`retimed`), because which
-runtime is faster depends on what else the cores are doing (on a 2-core VM OpenVINO ran base at 384x640
-1.5x faster than ONNX Runtime when alone, and 2x slower beside a niced job), and a timing cached under
-load would make the wrong choice for good. The folder is $EDGEMTL_CACHE_DIR, else
-$XDG_CACHE_HOME/edgemtl, else ~/.cache/edgemtl; when it cannot be written, the check simply runs again
-next time.
+version, machine: architecture, CPU model and the device's own name where the backend gives one): opening the
+same file on the same machine again costs a hash, not a second session and a check, and a cache shared
+between machines (a network home, a copied folder) never hands one CPU's verdict to another. Only its
+correctness is reused: `auto` times the two again at each open (`retimed`), because which runtime is
+faster depends on what else the cores are doing (on a 2-core VM OpenVINO ran base at 384x640 1.5x faster
+than ONNX Runtime when alone, and 2x slower beside a niced job), and a timing cached under load would make
+the wrong choice for good. The folder is $EDGEMTL_CACHE_DIR, else $XDG_CACHE_HOME/edgemtl, else
+~/.cache/edgemtl; when it cannot be written, the check simply runs again next time.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
+import platform
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -30,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from edgemtl.machine import cpu_name
 from edgemtl.runtime.backends.base import Runner, Target
 from edgemtl.runtime.metadata import DYNAMIC, ModelMetadata
 from edgemtl.runtime.parity import EXACT, Tolerance, compare_outputs
@@ -104,9 +108,17 @@ def verification_inputs(metadata: ModelMetadata) -> list[np.ndarray]:
     return batches
 
 
-def _key(path: Path, target: Target, version: str, tolerance: Tolerance) -> str:
+@functools.cache
+def this_cpu() -> str:
+    """The architecture and CPU model ("x86_64 Intel(R) Xeon(R) ..."): a backend's kernels, and so its verdict,
+    depend on them (AVX-512 or not, ARM's f16 default)."""
+    return f"{platform.machine()} {cpu_name()}"
+
+
+def _key(path: Path, runner: Runner, version: str, tolerance: Tolerance) -> str:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
-    name = f"{digest}|{target}|{version}|ort{ort.__version__}|{tolerance}|v{_CACHE_VERSION}"
+    machine = f"{this_cpu()}|{runner.device_name}"
+    name = f"{digest}|{runner.target}|{version}|ort{ort.__version__}|{tolerance}|{machine}|v{_CACHE_VERSION}"
     return hashlib.sha256(name.encode()).hexdigest()[:32]
 
 
@@ -157,7 +169,7 @@ def verify(
 ) -> Verdict:
     """The cached verdict for `runner` on this file, or a new one (`reference` opens ONNX Runtime on the CPU,
     called only when there is no cached verdict)."""
-    key = _key(path, runner.target, version, tolerance)
+    key = _key(path, runner, version, tolerance)
     cached = _read(key)
     if cached is not None:
         return cached

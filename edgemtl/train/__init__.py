@@ -1,6 +1,6 @@
 """Training: per-task losses, task weighting, the trainer, validation and checkpoints (PyTorch)."""
 
-from edgemtl.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from edgemtl.train.checkpoint import Checkpoint, load_checkpoint, random_checkpoint, save_checkpoint
 from edgemtl.train.config import TrainConfig
 from edgemtl.train.device import resolve_device
 from edgemtl.train.trainer import TrainResult, train
@@ -11,6 +11,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "load_checkpoint",
+    "random_checkpoint",
     "resolve_device",
     "save_checkpoint",
     "train",

@@ -23,7 +23,7 @@ import torch
 from edgemtl import __version__
 from edgemtl.errors import CheckpointError, ConfigError, OutputError
 from edgemtl.features import FeatureSpec
-from edgemtl.model import MultiTaskNet, build_model
+from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, MultiTaskNet, build_model, create_model, get_preset
 from edgemtl.tasks import TaskSpec, validate_tasks
 
 CHECKPOINT_FORMAT = "edgemtl-checkpoint"
@@ -101,6 +101,19 @@ class _Writes:
 
     def flush(self) -> None:
         self.file.flush()
+
+
+def random_checkpoint(
+    preset: str, tasks: tuple[TaskSpec, ...], input_size: tuple[int, int] | None = None, seed: int = 0
+) -> Checkpoint:
+    """An untrained model of `preset` with `tasks` at `input_size` (default: the preset's), as a checkpoint.
+
+    What speed benchmarks and cross-machine parity checks export: neither depends on the weights, and the
+    seed makes every call give the same ones."""
+    torch.manual_seed(seed)
+    model = create_model(preset, tasks).eval()
+    size = tuple(input_size) if input_size is not None else get_preset(preset).input_size
+    return Checkpoint(preset, tasks, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: Path) -> Path:

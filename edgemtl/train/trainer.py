@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -13,8 +12,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from edgemtl import jsonfile
 from edgemtl.data import ArrayDataset, AugmentConfig, augment_batch
-from edgemtl.errors import ConfigError
 from edgemtl.features import FeatureSpec
 from edgemtl.model import build_model, fit_value_heads, input_preprocess
 from edgemtl.runtime.stop_signals import StopSignals
@@ -32,7 +31,6 @@ from edgemtl.train.device import resolve_device, seed_everything
 from edgemtl.train.inputs import check_data, run_features
 from edgemtl.train.losses import (
     as_tensors,
-    as_trained,
     class_counts,
     labelled_count,
     loss_lines,
@@ -41,8 +39,8 @@ from edgemtl.train.losses import (
     task_loss,
     with_losses_written_out,
 )
-from edgemtl.train.overrides import check_resumable
 from edgemtl.train.plots import plot_run
+from edgemtl.train.resuming import check_resume, check_world_size
 from edgemtl.train.schedule import parameter_groups, warmup_cosine
 from edgemtl.train.validate import format_metrics, labelled_mean, selection_score, validate_model
 from edgemtl.train.weighting import create_weighting
@@ -94,27 +92,6 @@ def _training_batch(
     return torch.from_numpy(images).to(device, non_blocking=True), {
         name: torch.from_numpy(target).to(device, non_blocking=True) for name, target in targets.items()
     }
-
-
-def _check_resumable(resumed: Checkpoint, run_dir: Path, run_config: RunConfig) -> None:
-    """Whether the run's last.pt allows continuing it with `run_config`."""
-    check_resumable(as_trained(resumed.config), run_config.to_dict(), run_dir)
-    epochs = run_config.train.epochs
-    if epochs < resumed.epoch:
-        raise ConfigError(
-            f"cannot resume {run_dir} for {epochs} epochs: it has trained {resumed.epoch} already; "
-            f"give at least {resumed.epoch}"
-        )
-
-
-def _check_world_size(resumed: Checkpoint | None, context: distributed.Distributed, run_dir: Path) -> None:
-    trained_with = resumed.training.get("world_size", 1) if resumed is not None else context.world_size
-    if trained_with != context.world_size:
-        distributed.teardown(context)
-        raise ConfigError(
-            f"cannot resume {run_dir} with {context.world_size} process(es): it trained with {trained_with}, "
-            "and the batches each process sees depend on that; resume with the same --nproc_per_node"
-        )
 
 
 class _Training:
@@ -308,7 +285,7 @@ def _start_files(run: _Training, resumed: Checkpoint | None, run_dir: Path) -> t
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(run.run_config, run_dir / "config.json")
         # The epochs last.pt holds; on resume this drops only lines of an epoch cut off before its checkpoint.
-        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in history))
+        (run_dir / "metrics.jsonl").write_text("".join(jsonfile.dumps(entry) + "\n" for entry in history))
     return best_score, best_metrics, history
 
 
@@ -353,9 +330,9 @@ def train(
     named, tasks = tasks, with_losses_written_out(tasks, resumed.config if resumed else None)  # recorded as used
     run_config = replace(settings or RunConfig(data=None), train=config, tasks=tasks)
     if resumed is not None:
-        _check_resumable(resumed, run_dir, run_config)
+        check_resume(resumed, run_dir, run_config)
     context, device = distributed.setup(resolve_device(config.device))
-    _check_world_size(resumed, context, run_dir)
+    check_world_size(resumed, context, run_dir)
     if not context.is_main:
         progress, log = False, lambda _: None
     steps_per_epoch = max(1, len(train_data) // context.world_size // config.batch_size)
@@ -392,7 +369,7 @@ def train(
             if context.is_main:  # metrics.jsonl after the checkpoint: a full disk leaves both at the last epoch
                 run.save(run_dir, epoch, metrics, improved, (best_score, best_metrics), history)
                 with (run_dir / "metrics.jsonl").open("a") as file:
-                    file.write(json.dumps(entry) + "\n")
+                    file.write(jsonfile.dumps(entry) + "\n")
                 if config.plots:  # after the checkpoint: a slow or failing plot never costs an epoch
                     plot_run(run_dir, history, run.model, run.preprocess, val_data)
             log(_epoch_line(run, entry) + ("  (best)" if improved else ""))

@@ -10,11 +10,8 @@ import pytest
 from PIL import Image
 
 from edgemtl.data import read_tasks, training_sets
-from tests.helpers import (
-    TINY_SIZE,
-    assert_one_line_error,
-    assert_png,
-    invoke,
+from tests.helpers import TINY_SIZE, assert_one_line_error, assert_png, invoke
+from tests.label_files import (
     write_cityscapes,
     write_coco,
     write_colour_masks,

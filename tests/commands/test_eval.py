@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from edgemtl.data.folder import write_dataset
 from edgemtl.tasks import NAVIGATION_TASKS
-from tests.helpers import assert_one_line_error, assert_png, invoke, snapshot, write_foreign_onnx
+from tests.helpers import assert_one_line_error, assert_png, invoke, snapshot, strict_loads, write_foreign_onnx
 
 SCENE, SEGMENTATION = NAVIGATION_TASKS
 EVAL_FILES = {"metrics.json", "confusion_scene.png", "iou_segmentation.png", "predictions.png"}
@@ -18,7 +16,7 @@ EVAL_FILES = {"metrics.json", "confusion_scene.png", "iou_segmentation.png", "pr
 def evaluate(model, out, *args):
     result = invoke("eval", "-m", model, "--frames", 16, "--device", "cpu", "-o", out, *args)
     assert result.exit_code == 0, result.output
-    return result, json.loads((out / "metrics.json").read_text())
+    return result, strict_loads((out / "metrics.json").read_text())
 
 
 def check_outputs(result, report, out, frames: int = 16) -> None:
@@ -59,6 +57,16 @@ def test_eval_on_a_dataset_folder(tmp_path, exported_model, tiny_data):
     result, report = evaluate(exported_model, tmp_path / "out", "--data", folder)
     check_outputs(result, report, tmp_path / "out", frames=12)
     assert report["data"] == str(folder)
+
+
+def test_a_metric_without_samples_is_null_in_strict_json(tmp_path, exported_model, tiny_data):
+    """No frame labels the scene: its accuracy is NaN, which metrics.json writes as null (bare NaN is not JSON)."""
+    unlabelled = tiny_data.subset(slice(0, 12))
+    unlabelled.targets[SCENE.name] = np.full_like(unlabelled.targets[SCENE.name], -1)  # the missing class
+    folder = write_dataset(tmp_path / "set", unlabelled)
+    _, report = evaluate(exported_model, tmp_path / "out", "--data", folder)  # parsed strictly
+    assert report["metrics"][SCENE.name]["accuracy"] is None, report["metrics"][SCENE.name]
+    assert 0.0 <= report["metrics"][SEGMENTATION.name]["miou"] <= 1.0
 
 
 def test_eval_of_a_missing_model(tmp_path):

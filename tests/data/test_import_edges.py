@@ -130,7 +130,7 @@ def test_the_cli_reports_the_clipped_polygons_and_refuses_one_outside(tmp_path):
 
 
 def test_colour_and_id_tables_name_the_background_in_any_case(tmp_path):
-    from tests.helpers import fixture_scene, write_cityscapes, write_colour_masks
+    from tests.label_files import fixture_scene, write_cityscapes, write_colour_masks
 
     src = write_colour_masks(tmp_path / "colours", 2)  # colors.csv: sky (0,0,0), road, car
     (src / "colors.csv").write_text("class,r,g,b\nroad,128,64,128\ncar,0,0,142\n_Background_,0,0,0\n")

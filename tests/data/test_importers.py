@@ -16,10 +16,9 @@ from edgemtl.data.importers import IMPORTERS, ClassMap, import_dataset
 from edgemtl.data.importers.voc import VOC_CLASSES
 from edgemtl.errors import ConfigError, DataError, OutputError
 from edgemtl.tasks import IGNORE_PIXEL
-from tests.helpers import (
-    assert_one_line,
+from tests.helpers import assert_one_line, snapshot
+from tests.label_files import (
     fixture_scene,
-    snapshot,
     write_cityscapes,
     write_coco,
     write_colour_masks,

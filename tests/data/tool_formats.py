@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from tests.helpers import fixture_scene
+from tests.label_files import fixture_scene
 
 FRAMES = 4
 SIZE = 32

@@ -4,13 +4,14 @@ its cached verdict, `auto`'s choice, and the one-line errors."""
 from __future__ import annotations
 
 import logging
+import platform
 import sys
 
 import numpy as np
 import pytest
 
 from edgemtl.errors import DeviceError, ModelFileError, ParityError
-from edgemtl.runtime import Engine
+from edgemtl.runtime import Engine, verified
 from edgemtl.runtime.backends import Target, parse_device
 from edgemtl.runtime.buffers import BufferPool
 from tests.helpers import assert_one_line, assert_one_line_error, invoke, write_images
@@ -71,6 +72,21 @@ def test_openvino_gives_the_cpu_results_and_its_verdict_is_cached(exported_model
             assert ours[name].index == result.index
     again = Engine(exported_model, "openvino")
     assert again.verdict.cached and again.verdict.ok
+
+
+def test_a_cached_verdict_serves_only_the_machine_and_device_it_was_checked_on(exported_model, tmp_path, monkeypatch):
+    """A cache folder shared by machines (a network home, a copied ~/.cache) must not hand one CPU's verdict to
+    another: OpenVINO's kernels, and whether they compute the file right, depend on the CPU (and the GPU)."""
+    monkeypatch.setenv("EDGEMTL_CACHE_DIR", str(tmp_path))
+    assert platform.machine() in verified.this_cpu()
+    assert not Engine(exported_model, "openvino").verdict.cached
+    assert Engine(exported_model, "openvino").verdict.cached
+    monkeypatch.setattr(verified, "this_cpu", lambda: "aarch64 Neoverse-N1")  # the same cache, another machine
+    assert not Engine(exported_model, "openvino").verdict.cached, "another CPU checks the file again"
+    assert Engine(exported_model, "openvino").verdict.cached
+    monkeypatch.setattr(openvino_backend, "_full_name", lambda device: "Intel(R) Arc(TM) A770 Graphics")
+    assert not Engine(exported_model, "openvino").verdict.cached, "another device checks the file again"
+    assert len(list((tmp_path / "verified").glob("*.json"))) == 3
 
 
 def test_openvino_fills_pooled_buffers_and_batches(exported_model, frame):

@@ -3,7 +3,9 @@ within bounds, and never follows external data out of the model's folder."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 
 import numpy as np
@@ -13,13 +15,14 @@ import pytest
 from edgemtl.errors import ForeignModelError, ModelFileError
 from edgemtl.kinds import KINDS
 from edgemtl.runtime import Engine
-from edgemtl.runtime.metadata import MAX_JSON_DEPTH, MAX_VALUE_CHARS, bounded_json
+from edgemtl.runtime.metadata import MAX_JSON_DEPTH, MAX_VALUE_CHARS, ModelMetadata, bounded_json
 from edgemtl.runtime.modelfile import check_external_data, external_data_paths
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 from tests.helpers import (
     assert_one_line,
     copy_metadata,
     doctor_metadata,
+    strict_loads,
     write_external_data_onnx,
     write_foreign_onnx,
 )
@@ -114,6 +117,17 @@ def test_metadata_json_is_parsed_within_bounds():
     with pytest.raises(ModelFileError) as error:
         bounded_json(json.dumps("x" * MAX_VALUE_CHARS), "m")
     assert_one_line(error, f"refused above {MAX_VALUE_CHARS}")
+
+
+def test_a_nan_training_metric_is_null_in_the_metadata_and_still_described(exported_model):
+    """ONNX consumers outside Python parse the metadata strictly: a metric with nothing to score is null."""
+    metadata = Engine(exported_model, device="cpu").metadata
+    with_nan = dataclasses.replace(metadata, metrics={"scene": {"accuracy": 0.5, "f1_blocked": math.nan}})
+    props = with_nan.to_props()
+    assert strict_loads(props["edgemtl.metrics"]) == {"scene": {"accuracy": 0.5, "f1_blocked": None}}
+    read_back = ModelMetadata.from_props(props, "model.onnx")
+    assert read_back.metrics == {"scene": {"accuracy": 0.5, "f1_blocked": None}}
+    assert "validation: accuracy 0.5000, f1_blocked nan" in "\n".join(read_back.describe())
 
 
 def test_every_kind_states_its_outputs_as_the_graph_checks_them():

@@ -27,7 +27,7 @@ from edgemtl.runtime.results_stream import (
 )
 from edgemtl.runtime.sinks import NullSink
 from edgemtl.runtime.steady import Steadier, parse_smoothing
-from tests.helpers import assert_one_line, write_video
+from tests.helpers import assert_one_line, strict_loads, write_video
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,6 +85,13 @@ def test_file_lines_follow_the_schema_raw_and_steadied(tmp_path, engine):
     with open_results(tmp_path / "results.jsonl") as results:  # a second run appends
         run(engine, clip, results, frames=2)
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 10
+
+
+def test_a_nan_goes_out_as_null_so_strict_parsers_read_the_line(tmp_path):
+    with open_results(tmp_path / "results.jsonl") as results:
+        results.send({"schema": 2, "tasks": {"distance": {"values": {"metres": float("nan"), "angle": 1.5}}}})
+    (line,) = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert strict_loads(line)["tasks"]["distance"]["values"] == {"metres": None, "angle": 1.5}
 
 
 def test_masks_only_when_asked_and_they_decode_to_the_engines_mask(tmp_path, engine):

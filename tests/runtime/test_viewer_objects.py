@@ -78,3 +78,12 @@ const box = renderResult("objects", { objects: [{ class: "cone", class_id: 0, sc
 console.log(box.children[2].children.map((c) => c.textContent).join("|"));
 """
     assert run_page(probe).strip() == "|cone||0.90"
+
+
+def test_a_null_value_shows_as_a_dash():
+    """The server writes a NaN as null (JSON has no NaN): the page shows a dash instead of failing on the state."""
+    probe = """
+const box = renderResult("distance", { values: { metres: null, angle: 1.5 } });
+console.log(box.children.slice(1).map((c) => c.textContent).join("|"));
+"""
+    assert run_page(probe).strip() == "metres: –|angle: 1.500"

@@ -16,7 +16,7 @@ from edgemtl.data.synthetic import make_dataset
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 from edgemtl.train import TrainConfig, load_checkpoint, train
 from edgemtl.train.losses import rare_lines, resolve_class_weights, with_losses_written_out
-from tests.train.test_resume import TINY_RUN
+from tests.helpers import TINY_RUN
 
 SCENE, SEGMENTATION = NAVIGATION_TASKS
 ROAD = TaskSpec("road", "segmentation", ("background", "road", "kerb"))

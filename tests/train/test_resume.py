@@ -23,19 +23,7 @@ from edgemtl.train import TrainConfig, load_checkpoint, train
 from edgemtl.train.checkpoint import load_resumable
 from edgemtl.train.config import DataConfig, RunConfig
 from edgemtl.train.overrides import check_resumable
-
-TINY_RUN = """
-device = "cpu"
-[model]
-input_size = 32
-[data]
-train_size = 16
-val_size = 8
-[train]
-epochs = {epochs}
-batch_size = 8
-plots = false
-"""
+from tests.helpers import TINY_RUN
 
 
 class Interrupted(Exception):

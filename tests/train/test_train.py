@@ -6,12 +6,13 @@ import torch
 
 from edgemtl.data import ArrayDataset
 from edgemtl.errors import CheckpointError, ConfigError, DataError, DeviceError, OutputError
-from edgemtl.model import Preprocess
+from edgemtl.model import Preprocess, get_preset
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import (
     TrainConfig,
     distributed,
     load_checkpoint,
+    random_checkpoint,
     resolve_device,
     save_checkpoint,
     train,
@@ -19,7 +20,7 @@ from edgemtl.train import (
     validate_model,
 )
 from edgemtl.train.weighting import create_weighting
-from tests.helpers import TINY_SIZE
+from tests.helpers import TINY_SIZE, strict_loads
 
 
 def test_run_folder_holds_checkpoints_config_and_history(trained_run):
@@ -167,6 +168,8 @@ def test_missing_masks_leave_the_training_loss_a_mean_over_the_labelled_ones(tin
     # A task with no label in the whole epoch reports NaN, not 0, and the log line still prints.
     assert np.isnan(runs["none"]["train_loss"]["segmentation"])
     assert "segmentation nan" in logs[-1]
+    (written,) = [strict_loads(line) for line in (tmp_path / "none" / "metrics.jsonl").read_text().splitlines()]
+    assert written["train_loss"]["segmentation"] is None, "NaN is written as null: metrics.jsonl stays JSON"
 
 
 def test_data_of_the_wrong_size_is_refused(tiny_data, tmp_path):
@@ -202,6 +205,17 @@ def test_corrupt_checkpoints_are_named(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(CheckpointError, match=r"broken\.pt"):
         load_checkpoint(path)
+
+
+def test_random_checkpoint_is_seeded_at_the_presets_size_unless_given(tmp_path):
+    """Speed and parity scripts export it: the same weights on every call and every machine."""
+    first, again = random_checkpoint("nano", NAVIGATION_TASKS), random_checkpoint("nano", NAVIGATION_TASKS)
+    assert first.input_size == get_preset("nano").input_size
+    assert all(torch.equal(first.model_state[k], again.model_state[k]) for k in first.model_state)
+    other = random_checkpoint("nano", NAVIGATION_TASKS, (32, 48), seed=1)
+    assert other.input_size == (32, 48)
+    assert not all(torch.equal(first.model_state[k], other.model_state[k]) for k in first.model_state)
+    assert load_checkpoint(save_checkpoint(other, tmp_path / "random.pt")).input_size == (32, 48)
 
 
 def test_foreign_and_missing_checkpoints(tmp_path):

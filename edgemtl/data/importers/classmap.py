@@ -16,18 +16,18 @@ an error listing the source's classes: a typo must not silently leave a class un
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from edgemtl.errors import ConfigError
+from edgemtl.jsonfile import read_json
 from edgemtl.tasks import IGNORE_PIXEL
 
 DROP, IGNORE = "-", "255"  # the command line's words for "drop the class" and "ignore its pixels"
 BACKGROUND = "background"
+MAX_MAP_BYTES = 1 << 20  # 1 MiB: a map of thousands of classes takes tens of kB
 _BACKGROUND_NAMES = ("background", "_background_")  # labelme's converters write `_background_` (COCO id 0)
 
 
@@ -145,12 +145,8 @@ class MappedClasses:
 
 
 def _read_map_file(path: Path) -> dict[str, str]:
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read class map {path} ({exc}): expected a JSON object") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"class map {path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    expected = 'expected a JSON object {"car": "vehicle", "tree": null, "blur": 255}'
+    data = read_json(path, "class map", expected, error=ConfigError, max_bytes=MAX_MAP_BYTES)
     if not isinstance(data, dict):
         raise ConfigError(f'class map {path} is not a JSON object: expected {{"car": "vehicle", "tree": null}}')
     entries = {}

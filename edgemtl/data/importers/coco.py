@@ -23,7 +23,6 @@ COCO's evaluation; they are counted in the report.
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -36,9 +35,10 @@ import numpy as np
 from edgemtl.data.importers.base import Source, SourceBox, SourceSample, routes
 from edgemtl.data.importers.boxes import Box
 from edgemtl.data.importers.classmap import background_first, is_background
-from edgemtl.data.importers.files import inside, stem_of
+from edgemtl.data.importers.files import MAX_XML_BYTES, inside, stem_of
 from edgemtl.data.importers.polygons import CLIPPED_POLYGONS, clip_polygon
 from edgemtl.errors import ConfigError, DataError
+from edgemtl.jsonfile import read_json
 
 LABEL_TASK = "categories"
 
@@ -54,13 +54,13 @@ def _annotation_file(src: Path) -> Path:
     return found[0]
 
 
+_EXPECTED = "expected a JSON object with lists 'images', 'annotations', 'categories'"
+
+
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"COCO file {path} is not readable JSON ({exc})") from None
+    data = read_json(path, "COCO file", _EXPECTED, max_bytes=MAX_XML_BYTES)  # a large task's export: 100s of MB
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "categories")):
-        raise DataError(f"{path} is not a COCO annotation file: expected lists 'images', 'annotations', 'categories'")
+        raise DataError(f"{path} is not a COCO annotation file: {_EXPECTED}")
     return data
 
 

@@ -25,7 +25,6 @@ become the detection task `objects` and the other shapes the mask; `--take masks
 from __future__ import annotations
 
 import base64
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +39,7 @@ from edgemtl.data.importers.classmap import BACKGROUND, background_first, is_bac
 from edgemtl.data.importers.files import inside
 from edgemtl.data.importers.polygons import CLIPPED_POLYGONS, check_extent, clip_polygon
 from edgemtl.errors import DataError
+from edgemtl.jsonfile import read_json
 
 IGNORE_LABEL = "__ignore__"
 FLAGS_TASK = "flags"
@@ -48,10 +48,7 @@ _LINE_WIDTH = 3
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"labelme file {path} is not readable JSON ({exc})") from None
+    data = read_json(path, "labelme file", "expected an object with 'shapes' and 'imagePath'")
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise DataError(f"{path} is not a labelme file: expected an object with 'shapes' and 'imagePath'")
     return data

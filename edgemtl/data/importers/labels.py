@@ -12,15 +12,15 @@ object mapping image names to objects. The `image` cell matches an imported imag
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgemtl.data.manifest import read_splits
-from edgemtl.data.rows import GROUP_COLUMN, SPLIT_COLUMN, Row, fail_if_any, read_csv_rows
+from edgemtl.data.rows import GROUP_COLUMN, MAX_MANIFEST_BYTES, SPLIT_COLUMN, Row, fail_if_any, read_csv_rows
 from edgemtl.errors import ConfigError, DataError
+from edgemtl.jsonfile import read_json
 from edgemtl.kinds.base import empty_cell
 from edgemtl.kinds.multilabel import NO_LABELS
 from edgemtl.tasks import TaskKind, TaskSpec
@@ -127,10 +127,7 @@ class LabelTable:
 
 
 def _json_rows(path: Path) -> list[Row]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"labels file {path} is not readable JSON ({exc}): expected a list of objects") from None
+    data = read_json(path, "labels file", "expected a list of objects", max_bytes=MAX_MANIFEST_BYTES)
     if isinstance(data, dict):
         data = [{"image": image, **(v if isinstance(v, dict) else {"label": v})} for image, v in data.items()]
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):

@@ -49,6 +49,9 @@ class Runner(Protocol):
     outputs: list[Port]
     metadata: dict[str, str]  # the file's metadata_props
     io_binding: bool  # outputs go to buffers bound once (onnxruntime's I/O binding)
+    # The device the target runs on as its runtime names it (OpenVINO's FULL_DEVICE_NAME, e.g. an Intel GPU's
+    # model), "" where that is not cheap to ask: part of the key of a cached parity verdict, beside this CPU's
+    device_name: str
 
     @property
     def providers(self) -> list[str]:

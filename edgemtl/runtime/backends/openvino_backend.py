@@ -57,6 +57,14 @@ def _capabilities(device: str) -> list[str] | None:
         return None
 
 
+def _full_name(device: str) -> str:
+    """The device's model as OpenVINO names it ("Intel(R) Core(TM) i7-1185G7", "Intel(R) Iris(R) Xe Graphics")."""
+    try:
+        return str(_core().get_property(device, "FULL_DEVICE_NAME"))
+    except Exception:  # a device plugin without the property: the verdict cache still keys on the CPU
+        return ""
+
+
 def antialias_matrix(size_in: int, size_out: int) -> np.ndarray:
     """(size_out, size_in) weights of a bilinear downscale with antialiasing along one axis, half-pixel
     centres: ONNX Resize's (and PyTorch's, and PIL's) tent filter widened by the scale, each row normalized
@@ -156,6 +164,7 @@ class OpenVinoRunner:
         self._requests: dict[tuple[int, ...] | None, tuple[Any, list[tuple[str, Any]]]] = {}
         self._request(None if not self._per_shape else (1, *self.inputs[0].shape[1:]))  # compile errors now
         self._providers = [f"OpenVINO {target.device} ({target.precision})"]
+        self.device_name = _full_name(target.device)
 
     def _request(self, shape: tuple[int, ...] | None) -> tuple[Any, list[tuple[str, Any]]]:
         """The infer request for an input shape (None: the dynamic graph), compiled on first use."""

@@ -115,6 +115,7 @@ class OrtRunner:
     def __init__(self, path: Path, target: Target, options: EngineOptions) -> None:
         global _said_fallback
         self.target, self.options = target, options
+        self.device_name = ""  # ORT does not name its GPU; the verdict cache keys on this machine's CPU
         requested = provider_list(target.device, options, path)
         self.session = open_session(path, requested, options.session_options())
         wanted = requested[0][0] if isinstance(requested[0], tuple) else requested[0]

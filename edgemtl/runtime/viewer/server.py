@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import socket
 import threading
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 from aiohttp import WSMsgType, web
 
+from edgemtl import jsonfile
 from edgemtl.errors import OutputError
 
 log = logging.getLogger("edgemtl.viewer")
@@ -86,7 +86,7 @@ class ViewerServer:
         self.loop.call_soon_threadsafe(self._publish)
 
     def set_meta(self, meta: dict[str, Any]) -> None:
-        text = json.dumps({"type": "meta", **meta})
+        text = jsonfile.dumps({"type": "meta", **meta})
         self.loop.call_soon_threadsafe(setattr, self, "_meta", text)
 
     def close(self) -> None:
@@ -141,7 +141,7 @@ class ViewerServer:
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         if not ok:
             return
-        self._jpeg, self._state = encoded.tobytes(), json.dumps({"type": "state", **state}, default=float)
+        self._jpeg, self._state = encoded.tobytes(), jsonfile.dumps({"type": "state", **state}, default=float)
         self._version += 1
         self._changed.set()
         self._changed = asyncio.Event()

@@ -14,6 +14,11 @@ function el(tag, cls, text) {
   return node;
 }
 
+// A number as text; null (what the server sends for a NaN: JSON has no NaN) as a dash.
+function fixed(value, digits) {
+  return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+}
+
 function bar(name, value, on) {
   const row = el("div", on ? "bar on" : "bar");
   row.append(el("span", "name", name));
@@ -21,7 +26,7 @@ function bar(name, value, on) {
   fill.style.width = `${Math.max(0, Math.min(1, value)) * 100}%`;
   fill.style.display = "block";
   track.append(fill);
-  row.append(track, el("span", "value", value.toFixed(2)));
+  row.append(track, el("span", "value", fixed(value, 2)));
   return row;
 }
 
@@ -39,7 +44,7 @@ function renderObjects(box, task, objects) {
     const swatch = el("span", "swatch");
     swatch.style.background = colourOf(task, o.class_id);
     const id = o.track_id === undefined ? "" : o.track_id >= 0 ? `#${o.track_id}` : "–";
-    row.append(swatch, el("span", "name", o.class), el("span", "track", id), el("span", "value", o.score.toFixed(2)));
+    row.append(swatch, el("span", "name", o.class), el("span", "track", id), el("span", "value", fixed(o.score, 2)));
     if (o.held) row.append(el("span", "flag", "held"));
     box.append(row);
   }
@@ -50,14 +55,14 @@ function renderResult(name, result) {
   const box = el("div", "task");
   box.append(el("div", "task-name", name));
   if (result.probabilities && result.label !== undefined) {
-    box.append(el("div", "", `${result.label} (${result.confidence.toFixed(2)})`));
+    box.append(el("div", "", `${result.label} (${fixed(result.confidence, 2)})`));
     for (const [c, p] of Object.entries(result.probabilities)) box.append(bar(c, p, c === result.label));
   } else if (result.probabilities && result.labels) {
     for (const [c, p] of Object.entries(result.probabilities)) {
-      box.append(el("span", result.labels.includes(c) ? "flag on" : "flag", `${c} ${p.toFixed(2)}`));
+      box.append(el("span", result.labels.includes(c) ? "flag on" : "flag", `${c} ${fixed(p, 2)}`));
     }
   } else if (result.values) {
-    for (const [c, v] of Object.entries(result.values)) box.append(el("div", "", `${c}: ${Number(v).toFixed(3)}`));
+    for (const [c, v] of Object.entries(result.values)) box.append(el("div", "", `${c}: ${fixed(v, 3)}`));
   } else if (Array.isArray(result.objects)) {
     renderObjects(box, name, result.objects);
   } else if (result.class_fractions) {
@@ -112,9 +117,9 @@ function showState(state) {
   $("frame-name").textContent = state.name || "";
   const live = state.live || {};
   if (live.fps !== undefined) {
-    $("fps").textContent = live.fps.toFixed(1);
-    $("p50").textContent = live.latency_p50_ms.toFixed(1);
-    $("p99").textContent = live.latency_p99_ms.toFixed(1);
+    $("fps").textContent = fixed(live.fps, 1);
+    $("p50").textContent = fixed(live.latency_p50_ms, 1);
+    $("p99").textContent = fixed(live.latency_p99_ms, 1);
     $("dropped").textContent = live.dropped;
     history.fps.push(live.fps); history.p99.push(live.latency_p99_ms);
     for (const s of Object.values(history)) if (s.length > HISTORY) s.shift();
