@@ -229,7 +229,7 @@ def pipeline_cost(frames: int, name: str, repeats: int = 3, size: tuple[int, int
     from speed import export_random
 
     from edgemtl.commands.bench import write_drive_video
-    from edgemtl.runtime import Engine, open_source, run_pipeline
+    from edgemtl.runtime import Engine, EngineOptions, open_source, run_pipeline
 
     rng = np.random.default_rng(7)
     detections = [detect(view, rng) for view in drive(frames, seed=7)]
@@ -238,7 +238,7 @@ def pipeline_cost(frames: int, name: str, repeats: int = 3, size: tuple[int, int
     with tempfile.TemporaryDirectory() as folder:
         model, _ = export_random("nano", Path(folder), size=size)
         video = write_drive_video(Path(folder) / "drive.mp4", frames, (HEIGHT, WIDTH))
-        engine = Engine(model, device="cpu")
+        engine = Engine(model, device="cpu", options=EngineOptions(spinning=False))  # as `edgemtl camera` runs it
         for _ in range(repeats):
             for label in best:
                 sink = _TrackedSink(detections, name) if "+" in label else NullSink(draw=True)
