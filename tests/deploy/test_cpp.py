@@ -20,7 +20,7 @@ import pytest
 from edgemtl.data.synthetic import OBSTACLES_TASK
 from edgemtl.runtime import Engine
 from edgemtl.tasks import NAVIGATION_TASKS, TaskKind
-from tests.deploy.test_detection_export import _checkpoint as detection_checkpoint
+from tests.deploy.kit import detection_checkpoint
 
 pytestmark = pytest.mark.slow
 

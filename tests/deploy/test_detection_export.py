@@ -21,15 +21,14 @@ from edgemtl.deploy.precision import selection_nodes
 from edgemtl.deploy.triton import triton_config
 from edgemtl.deploy.wrapper import ExportWrapper
 from edgemtl.errors import ConfigError, ExportError, ModelFileError
-from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, Preprocess, create_model
+from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, Preprocess
 from edgemtl.model.frame import AREA, FrameSizedNet
 from edgemtl.model.preprocess import channels_first
 from edgemtl.runtime import Engine
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import Checkpoint
 from edgemtl.train.checkpoint import save_checkpoint
-from tests.deploy.test_consumers import opencv_dnn_matches_onnxruntime
-from tests.deploy.test_precision import parse_triton_config
+from tests.deploy.kit import detection_checkpoint, opencv_dnn_matches_onnxruntime, parse_triton_config
 from tests.helpers import assert_one_line, assert_one_line_error, doctor_metadata, invoke
 
 SIZE = (32, 32)
@@ -37,20 +36,9 @@ FRAME = (64, 96)  # twice and three times the input: a whole-number (area) downs
 SETTINGS = {"max_detections": 7, "score_threshold": 0.3, "iou_threshold": 0.45}
 
 
-def _checkpoint(tasks=(OBSTACLES_TASK,)) -> Checkpoint:
-    torch.manual_seed(0)
-    model = create_model("nano", tasks)
-    if OBSTACLES_TASK in tasks:
-        with torch.no_grad():  # scores spread over (0, 1) instead of all at the 1 % prior
-            model.heads[OBSTACLES_TASK.name].classes.weight.normal_(0, 2.0)
-            model.heads[OBSTACLES_TASK.name].classes.bias.zero_()
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    return Checkpoint("nano", tuple(tasks), SIZE, DEFAULT_MEAN, DEFAULT_STD, state)
-
-
 @pytest.fixture(scope="module")
 def checkpoint() -> Checkpoint:
-    return _checkpoint()
+    return detection_checkpoint()
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +130,7 @@ def test_bad_settings_are_refused_before_any_work(checkpoint, setting, fragment)
 
 
 def test_settings_need_a_detection_task():
-    plain = _checkpoint(NAVIGATION_TASKS)
+    plain = detection_checkpoint(NAVIGATION_TASKS)
     with pytest.raises(ConfigError) as error:
         ExportOptions(max_detections=5).validate(plain)
     assert_one_line(error, "--max-detections", "has none", "scene (classification)")

@@ -18,6 +18,7 @@ from edgemtl.metrics import primary_metric
 from edgemtl.runtime import Engine
 from edgemtl.runtime.scoring import score_engine
 from edgemtl.train import load_checkpoint
+from tests.deploy.kit import parse_triton_config
 
 
 @pytest.fixture(scope="module")
@@ -167,14 +168,6 @@ def test_fixed_batch_and_triton_repository(checkpoint, tiny_data, tmp_path):
     assert parse_triton_config(config).max_batch_size == 0
     assert 'name: "nav"' in config and "max_batch_size: 0" in config and "dynamic_batching" not in config
     assert 'name: "frames"\n    data_type: TYPE_UINT8\n    dims: [2, 32, 32, 3]' in config
-
-
-def parse_triton_config(text: str):
-    """Through Triton's own ModelConfig schema: a config Triton would reject fails here."""
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
-
-    return text_format.Parse(text, model_config_pb2.ModelConfig())
 
 
 def test_triton_config_of_a_dynamic_batch_export(exported_model):

@@ -13,7 +13,7 @@ from edgemtl.deploy import export_onnx
 from edgemtl.runtime import Engine
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import TrainConfig, load_checkpoint, train
-from tests.deploy.test_consumers import opencv_dnn_matches_onnxruntime
+from tests.deploy.kit import opencv_dnn_matches_onnxruntime
 from tests.helpers import import_timm
 
 import_timm()
