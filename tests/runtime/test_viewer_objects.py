@@ -87,3 +87,11 @@ const box = renderResult("distance", { values: { metres: null, angle: 1.5 } });
 console.log(box.children.slice(1).map((c) => c.textContent).join("|"));
 """
     assert run_page(probe).strip() == "metres: –|angle: 1.500"
+
+
+def test_each_object_row_names_its_box_in_frame_pixels():
+    probe = """
+const box = renderResult("objects", { objects: [{ class: "cone", class_id: 0, score: 0.9, box: [1.5, 2, 30, 40.2] }] });
+console.log(box.children[2].title);
+"""
+    assert run_page(probe).strip() == "box 1.5, 2, 30, 40.2 (x1, y1, x2, y2 in frame pixels)"

@@ -6,6 +6,7 @@ const history = { fps: [], p99: [] };
 const HISTORY = 120;
 let meta = { tasks: [] };
 let shownUrl = null;
+let stateFrame = null;  // the frame number of the last state: the JPEG that follows it is that frame's
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -41,6 +42,7 @@ function renderObjects(box, task, objects) {
   box.append(el("div", "", `${objects.length} object${objects.length === 1 ? "" : "s"}`));
   for (const o of objects) {
     const row = el("div", o.held ? "object held" : "object");
+    row.title = `box ${o.box.join(", ")} (x1, y1, x2, y2 in frame pixels)`;
     const swatch = el("span", "swatch");
     swatch.style.background = colourOf(task, o.class_id);
     const id = o.track_id === undefined ? "" : o.track_id >= 0 ? `#${o.track_id}` : "–";
@@ -129,9 +131,14 @@ function showState(state) {
   results.replaceChildren(...Object.entries(state.results || {}).map(([n, r]) => renderResult(n, r)));
 }
 
-function showFrame(blob) {
+// The image says which frame it shows (data-frame): what is drawn on it can be matched with that frame's results.
+function showFrame(blob, frame) {
   const url = URL.createObjectURL(blob), img = $("frame");
-  img.onload = () => { if (shownUrl) URL.revokeObjectURL(shownUrl); shownUrl = url; };
+  img.onload = () => {
+    if (shownUrl) URL.revokeObjectURL(shownUrl);
+    shownUrl = url;
+    img.dataset.frame = frame ?? "";
+  };
   img.src = url;
 }
 
@@ -142,9 +149,11 @@ function connect() {
   socket.binaryType = "blob";
   socket.onopen = () => { $("status").textContent = "live"; $("status").className = "status live"; };
   socket.onmessage = (event) => {
-    if (typeof event.data !== "string") return showFrame(event.data);
+    if (typeof event.data !== "string") return showFrame(event.data, stateFrame);
     const message = JSON.parse(event.data);
-    if (message.type === "meta") { meta = message; renderLegend(); } else showState(message);
+    if (message.type === "meta") { meta = message; renderLegend(); return; }
+    stateFrame = message.frame;
+    showState(message);
   };
   socket.onclose = () => {
     $("status").textContent = "disconnected, retrying…"; $("status").className = "status down";
