@@ -1,8 +1,9 @@
 """What a detection task costs at run time: issue 22's cost target (≤ 30 % more FLOPs for nano, and on the
 CPU at 384x640 frame to boxes + masks in ≤ 1.2× the time of the same model without detection).
 
-Two random-weight nano exports at the same size (speed does not depend on the weights): scene + segmentation,
-and scene + segmentation + the synthetic `obstacles` detection task (boxes chosen inside the graph). Each is
+Random-weight nano exports at the same size (speed does not depend on the weights): scene + segmentation,
+and the same + the synthetic `obstacles` detection task (boxes chosen inside the graph) with its head at
+stride 4 (the default) and at stride 8. Each is
 timed through `Engine.predict` (uint8 frame in → labels, masks and final boxes out, as a camera gets them) on
 each device asked for, in blocks taken in turns with the order rotating, median of the blocks.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,12 @@ from edgemtl.runtime.timing import median_ms, time_calls
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import random_checkpoint
 
-MODELS = {"scene + segmentation": NAVIGATION_TASKS, "+ obstacles (detection)": (*NAVIGATION_TASKS, OBSTACLES_TASK)}
+STRIDE_8 = replace(OBSTACLES_TASK, extra={**OBSTACLES_TASK.extra, "stride": 8})
+MODELS = {
+    "scene + segmentation": NAVIGATION_TASKS,
+    "+ obstacles (detection, stride 4: the default)": (*NAVIGATION_TASKS, OBSTACLES_TASK),
+    "+ obstacles (detection, stride 8)": (*NAVIGATION_TASKS, STRIDE_8),
+}
 
 
 def main() -> None:
