@@ -150,7 +150,7 @@ def quality_rows(args: argparse.Namespace, folder: Path) -> list[str]:
 
 
 def pipeline_rows(folder: Path) -> list[str]:
-    """The camera pipeline on a 640x480 synthetic drive: nano at its own size, ORT against auto."""
+    """The camera pipeline on a 480x640 synthetic drive: nano at its own size, ORT against auto."""
     preset = get_preset("nano")
     files = export_pair("nano", preset.input_size, folder, int8=False)
     video = write_drive_video(folder / "drive.mp4", 300, (480, 640))
@@ -196,7 +196,7 @@ def main() -> None:
                 for row in speed_rows(preset, size, folder, args):
                     print(row, flush=True)
         if args.pipeline:
-            print("\n| model | device | model alone (FPS) | pipeline on a 640x480 file (FPS) |\n|---|---|---|---|")
+            print("\n| model | device | model alone (FPS) | pipeline on a 480x640 file (FPS) |\n|---|---|---|---|")
             for row in pipeline_rows(folder):
                 print(row, flush=True)
         if args.quality:
