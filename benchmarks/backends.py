@@ -22,10 +22,11 @@ import argparse
 import datetime
 import os
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-from speed import trained_nano
+from speed import timed_in_turns, trained_nano
 
 from edgemtl.commands.bench import drive_frames, write_drive_video
 from edgemtl.data import open_dataset
@@ -38,7 +39,6 @@ from edgemtl.runtime import Engine
 from edgemtl.runtime.backends import BACKENDS
 from edgemtl.runtime.parity import EXACT, compare_outputs
 from edgemtl.runtime.speed import bench_pipeline
-from edgemtl.runtime.timing import median_ms, time_calls
 from edgemtl.runtime.verified import REDUCED, verification_inputs
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import Checkpoint, random_checkpoint
@@ -79,16 +79,6 @@ def parity(engine: Engine, reference: Engine, strict: bool) -> str:
     return f"probs Δ≤{max(gaps):.1g}, labels/masks {min(agreements):.2%}"
 
 
-def timed(engines: dict[str, Engine], frames: np.ndarray, repeats: int, runs: int) -> dict[str, float]:
-    blocks: dict[str, list[float]] = {name: [] for name in engines}
-    names = list(engines)
-    for round_ in range(repeats):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            blocks[name].append(median_ms(time_calls(lambda e=engines[name]: e.run(frames), runs, warmup=3)))
-    return {name: float(np.median(values)) for name, values in blocks.items()}
-
-
 def speed_rows(preset: str, size: tuple[int, int], folder: Path, args: argparse.Namespace) -> list[str]:
     files = export_pair(preset, size, folder, int8=args.int8 and size == LARGE)
     engines: dict[str, Engine] = {"ORT fp32 (today)": Engine(files["fp32"], "cpu")}
@@ -103,7 +93,7 @@ def speed_rows(preset: str, size: tuple[int, int], folder: Path, args: argparse.
         engines["OpenVINO int8 (--int8-for openvino)"] = Engine(files["int8 for openvino"], "openvino")
         engines["ORT int8 (--int8-for openvino)"] = Engine(files["int8 for openvino"], "cpu")
     frames = np.random.default_rng(0).integers(0, 256, (1, *size, 3), dtype=np.uint8)
-    ms = timed(engines, frames, args.repeats, args.runs)
+    ms = timed_in_turns({name: partial(e.run, frames) for name, e in engines.items()}, args.repeats, args.runs)
     base = ms["ORT fp32 (today)"]
     fp32 = engines["ORT fp32 (today)"]
     ort_of_file = {engine.path: engine for name, engine in engines.items() if name.startswith("ORT")}

@@ -16,16 +16,17 @@ import argparse
 import os
 import tempfile
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+from speed import timed_in_turns
 
 from edgemtl.data.synthetic import OBSTACLES_TASK
 from edgemtl.deploy import ExportOptions, export_onnx
 from edgemtl.machine import describe_machine
 from edgemtl.model import create_model, model_cost
 from edgemtl.runtime import Engine
-from edgemtl.runtime.timing import median_ms, time_calls
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import random_checkpoint
 
@@ -54,23 +55,18 @@ def main() -> None:
             for i, (model, tasks) in enumerate(MODELS.items())
         }
         engines = {(model, device): Engine(path, device) for model, path in files.items() for device in args.devices}
-        blocks: dict[tuple[str, str], list[float]] = {key: [] for key in engines}
-        keys = list(engines)
-        for round_ in range(args.repeats):
-            shift = round_ % len(keys)
-            for key in keys[shift:] + keys[:shift]:
-                predict = engines[key].predict
-                blocks[key].append(median_ms(time_calls(lambda p=predict: p(frame), args.runs, warmup=3)))
+        calls = {key: partial(engine.predict, frame) for key, engine in engines.items()}
+        ms = timed_in_turns(calls, args.repeats, args.runs)
     base_flops = flops["scene + segmentation"]
     print(f"nano at {size[0]}x{size[1]}, `Engine.predict` on one frame, median of {args.repeats} x {args.runs} calls\n")
     print("| model | GFLOPs | FLOPs × | device | served by | ms | time × |\n|---|---|---|---|---|---|---|")
     for device in args.devices:
-        base_ms = float(np.median(blocks[("scene + segmentation", device)]))
+        base_ms = ms[("scene + segmentation", device)]
         for model in MODELS:
-            ms = float(np.median(blocks[(model, device)]))
+            model_ms = ms[(model, device)]
             print(
                 f"| {model} | {flops[model] / 1e9:.3f} | {flops[model] / base_flops:.2f} | {device} "
-                f"| {engines[(model, device)].providers[0]} | {ms:.2f} | {ms / base_ms:.2f} |"
+                f"| {engines[(model, device)].providers[0]} | {model_ms:.2f} | {model_ms / base_ms:.2f} |"
             )
     print(f"\nload average at end {os.getloadavg()[0]:.1f}")
 

@@ -12,7 +12,7 @@ import argparse
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -22,9 +22,24 @@ from edgemtl.deploy import ExportOptions, ExportWrapper, export_onnx
 from edgemtl.machine import describe_machine
 from edgemtl.model import get_preset, model_cost
 from edgemtl.runtime import Engine, render_overlay
-from edgemtl.runtime.timing import time_calls
+from edgemtl.runtime.timing import median_ms, time_calls
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import Checkpoint, TrainConfig, load_checkpoint, random_checkpoint, save_checkpoint, train
+
+Key = TypeVar("Key")  # what names a call: a row's label, or a (model, device) pair
+
+
+def timed_in_turns(calls: dict[Key, Callable[[], object]], repeats: int, runs: int) -> dict[Key, float]:
+    """Median ms of each call: `repeats` rounds, in each a block of `runs` calls per name (the order rotating
+    round by round), the block's median kept, then the median of the blocks. Blocks, not call-by-call turns:
+    ORT's idle threads spin after a run and would slow whichever runtime came next."""
+    blocks: dict[Key, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            blocks[name].append(median_ms(time_calls(calls[name], runs, warmup=3)))
+    return {name: float(np.median(values)) for name, values in blocks.items()}
 
 
 def percentiles(timings: np.ndarray) -> tuple[float, float]:
