@@ -11,7 +11,7 @@ import pytest
 
 from edgemtl.data.synthetic import make_dataset
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
-from tests.helpers import TINY_SIZE
+from tests.helpers import TINY_SIZE, train_split
 from tests.runtime.objects_kit import OBJECTS_TASK
 
 # No test downloads anything: timm and huggingface_hub stay off the network (timm encoders use random init).
@@ -48,18 +48,10 @@ def tiny_data():
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, tiny_data):
     """A nano model trained for one epoch on 32×32 scenes: seconds on a 2-core CPU."""
-    from edgemtl.train import TrainConfig, train
+    from edgemtl.train import TrainConfig
 
     config = TrainConfig(preset="nano", input_size=TINY_SIZE, epochs=1, batch_size=16, seed=0, device="cpu")
-    return train(
-        config,
-        NAVIGATION_TASKS,
-        tiny_data.subset(slice(0, 40)),
-        tiny_data.subset(slice(40, 48)),
-        tmp_path_factory.mktemp("run"),
-        progress=False,
-        log=lambda _: None,
-    )
+    return train_split(config, NAVIGATION_TASKS, tiny_data, (40, 48), tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -16,6 +16,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from edgemtl.cli import main
+
+if TYPE_CHECKING:  # the helpers stay light to import: training (and torch) loads when a test trains
+    from edgemtl.data import ArrayDataset
+    from edgemtl.tasks import TaskSpec
+    from edgemtl.train import TrainConfig, TrainResult
 
 TINY_SIZE = (32, 32)  # the session model's input: seconds to train on a 2-core CPU
 # A config file for `edgemtl train --config` (format it with the epochs): synthetic frames at 32x32, a few
@@ -32,6 +37,27 @@ epochs = {epochs}
 batch_size = 8
 plots = false
 """
+
+
+def train_split(
+    config: TrainConfig,
+    tasks: tuple[TaskSpec, ...],
+    data: ArrayDataset,
+    rows: tuple[int, int | None],
+    folder: Path,
+    log: Any = None,
+) -> TrainResult:
+    """`train` quietly on `data`'s first rows[0] scenes, validated on the scenes from there to rows[1] (None:
+    the end); `log` gets the epoch lines when given."""
+    from edgemtl.train import train
+
+    split, end = rows
+    validation = data.subset(slice(split, end))
+    return train(config, tasks, data.subset(slice(0, split)), validation, folder, progress=False, log=log or _ignore)
+
+
+def _ignore(_: str) -> None:
+    pass
 
 
 def strict_loads(text: str) -> Any:

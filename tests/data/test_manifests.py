@@ -24,7 +24,7 @@ from edgemtl.data import (
 )
 from edgemtl.errors import DataError
 from edgemtl.tasks import IGNORE_PIXEL, MISSING_CLASS, NAVIGATION_TASKS, TaskKind, TaskSpec
-from tests.helpers import assert_same_dataset, rewrite_labels
+from tests.helpers import assert_same_dataset, rewrite_labels, train_split
 
 # --- all four task kinds, partial labels --------------------------------------------------------------
 
@@ -328,7 +328,7 @@ def test_a_sample_without_a_mask_still_trains_classification(tmp_path: Path) -> 
     """Half the frames have no mask: the scene head still gets gradients and training runs to the end."""
     torch = pytest.importorskip("torch")
     from edgemtl.model import create_model
-    from edgemtl.train import TrainConfig, train
+    from edgemtl.train import TrainConfig
     from edgemtl.train.losses import task_loss
 
     data = make_dataset(24, (32, 32), seed=2)
@@ -344,15 +344,7 @@ def test_a_sample_without_a_mask_still_trains_classification(tmp_path: Path) -> 
     assert any(g is not None and g.abs().sum() > 0 for name, g in grads.items() if "scene" in name)
     assert all(g is None or g.abs().sum() == 0 for name, g in grads.items() if "segmentation" in name)
     config = TrainConfig(input_size=(32, 32), epochs=1, batch_size=8, device="cpu")
-    result = train(
-        config,
-        NAVIGATION_TASKS,
-        data.subset(slice(0, 16)),
-        data.subset(slice(16, 24)),
-        tmp_path,
-        progress=False,
-        log=lambda _: None,
-    )
+    result = train_split(config, NAVIGATION_TASKS, data, (16, 24), tmp_path)
     assert np.isfinite(result.history[0]["train_loss"]["scene"])
     assert np.isfinite(result.history[0]["train_loss"]["segmentation"])
     assert 0 <= result.best_metrics["scene"]["accuracy"] <= 1

@@ -12,9 +12,9 @@ from edgemtl.data.synthetic import make_dataset
 from edgemtl.deploy import export_onnx
 from edgemtl.runtime import Engine
 from edgemtl.tasks import NAVIGATION_TASKS
-from edgemtl.train import TrainConfig, load_checkpoint, train
+from edgemtl.train import TrainConfig, load_checkpoint
 from tests.deploy.kit import opencv_dnn_matches_onnxruntime
-from tests.helpers import import_timm
+from tests.helpers import import_timm, train_split
 
 import_timm()
 pytestmark = pytest.mark.slow
@@ -35,15 +35,7 @@ def timm_export(tmp_path_factory):
         device="cpu",
         plots=False,
     )
-    run = train(
-        config,
-        NAVIGATION_TASKS,
-        data.subset(slice(0, 16)),
-        data.subset(slice(16, 24)),
-        tmp_path_factory.mktemp("timm-run"),
-        progress=False,
-        log=lambda _: None,
-    )
+    run = train_split(config, NAVIGATION_TASKS, data, (16, 24), tmp_path_factory.mktemp("timm-run"))
     checkpoint = load_checkpoint(run.best_checkpoint)
     assert checkpoint.encoder == "timm:regnetx_002"
     path = tmp_path_factory.mktemp("timm-export") / "timm.onnx"

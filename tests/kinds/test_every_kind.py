@@ -30,8 +30,9 @@ from edgemtl.runtime import (
 )
 from edgemtl.runtime.overlay import _text_lines
 from edgemtl.tasks import NAVIGATION_TASKS, TaskKind, TaskSpec, tasks_from_json, tasks_to_json
-from edgemtl.train import TrainConfig, load_checkpoint, train
+from edgemtl.train import TrainConfig, load_checkpoint
 from edgemtl.train.losses import task_loss, task_prediction
+from tests.helpers import train_split
 
 THRESHOLDS = (0.5, 0.4, 0.6)
 OBJECTS = replace(OBJECTS_TASK, extra={"threshold": list(THRESHOLDS)})
@@ -45,15 +46,7 @@ def all_kinds(tmp_path_factory) -> tuple[Path, dict[str, dict[str, float]]]:
     """A nano model with every kind, trained one epoch on 64 scenes and exported with verification."""
     data = make_dataset(64, SIZE, seed=0, tasks=TASKS)
     config = TrainConfig(preset="nano", input_size=SIZE, epochs=1, batch_size=16, seed=0, device="cpu")
-    run = train(
-        config,
-        TASKS,
-        data.subset(slice(0, 56)),
-        data.subset(slice(56, 64)),
-        tmp_path_factory.mktemp("kinds_run"),
-        progress=False,
-        log=lambda _: None,
-    )
+    run = train_split(config, TASKS, data, (56, 64), tmp_path_factory.mktemp("kinds_run"))
     path = tmp_path_factory.mktemp("kinds_export") / "kinds.onnx"
     export_onnx(load_checkpoint(run.best_checkpoint), path, verify_data=data.subset(slice(56, 64)))
     return path, run.best_metrics

@@ -39,8 +39,9 @@ from edgemtl.runtime.metadata import task_output_fields
 from edgemtl.runtime.overlay import _text_lines
 from edgemtl.runtime.scoring import score_engine
 from edgemtl.tasks import NAVIGATION_TASKS, TaskKind, TaskSpec, tasks_from_json
-from edgemtl.train import TrainConfig, load_checkpoint, train
+from edgemtl.train import TrainConfig, load_checkpoint
 from edgemtl.train.losses import labelled_count, task_loss, task_prediction
+from tests.helpers import train_split
 
 PACKAGE = Path(edgemtl.__file__).parent
 PER_IMAGE_METHODS = ("parse_label", "expected_label", "format_label", "describe")
@@ -348,15 +349,7 @@ def test_a_new_kind_goes_from_a_dataset_folder_through_training_and_export_to_th
     assert np.array_equal(loaded.targets["door"], data.targets["door"], equal_nan=True)
 
     config = TrainConfig(preset="nano", input_size=SIZE, epochs=1, batch_size=8, seed=0, device="cpu")
-    run = train(
-        config,
-        tasks,
-        loaded.subset(slice(0, 16)),
-        loaded.subset(slice(16, 24)),
-        tmp_path / "run",
-        progress=False,
-        log=lambda _: None,
-    )
+    run = train_split(config, tasks, loaded, (16, 24), tmp_path / "run")
     assert set(run.best_metrics["door"]) == {"accuracy", "loss"}
     assert (tmp_path / "run" / "predictions.png").is_file(), "the plots titled the door answers"
 

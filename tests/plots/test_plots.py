@@ -14,7 +14,7 @@ from edgemtl.plots import plot_history, plot_predictions, plot_scores
 from edgemtl.tasks import IGNORE_PIXEL, MISSING_CLASS, NAVIGATION_TASKS, TaskKind, TaskSpec
 from edgemtl.train import plots
 from edgemtl.train.plots import plot_run
-from tests.helpers import assert_png
+from tests.helpers import assert_png, train_split
 
 SCENE, SEGMENTATION = NAVIGATION_TASKS
 OBJECTS = TaskSpec("objects", TaskKind.MULTILABEL, ("cone", "box", "rock"))
@@ -120,18 +120,10 @@ def test_a_training_run_writes_its_plots(trained_run):
 
 
 def test_plots_can_be_turned_off(tmp_path, tiny_data):
-    from edgemtl.train import TrainConfig, train
+    from edgemtl.train import TrainConfig
 
     config = TrainConfig(input_size=(32, 32), epochs=1, batch_size=8, device="cpu", plots=False)
-    train(
-        config,
-        NAVIGATION_TASKS,
-        tiny_data.subset(slice(0, 8)),
-        tiny_data.subset(slice(8, 12)),
-        tmp_path,
-        progress=False,
-        log=lambda _: None,
-    )
+    train_split(config, NAVIGATION_TASKS, tiny_data, (8, 12), tmp_path)
     assert (tmp_path / "last.pt").is_file()
     assert not list(tmp_path.glob("*.png"))
 

@@ -20,7 +20,7 @@ from edgemtl.train import (
     validate_model,
 )
 from edgemtl.train.weighting import create_weighting
-from tests.helpers import TINY_SIZE, strict_loads
+from tests.helpers import TINY_SIZE, strict_loads, train_split
 
 
 def test_run_folder_holds_checkpoints_config_and_history(trained_run):
@@ -56,15 +56,7 @@ def test_training_learns_a_learnable_signal(tmp_path):
         masks[i, rows * 16 : rows * 16 + 16, cols * 16 : cols * 16 + 16] = 1 + label % 3
     data = ArrayDataset(images, {"scene": labels, "segmentation": masks})
     config = TrainConfig(input_size=(32, 32), epochs=6, batch_size=16, learning_rate=1e-2, device="cpu")
-    result = train(
-        config,
-        NAVIGATION_TASKS,
-        data.subset(slice(0, 160)),
-        data.subset(slice(160, None)),
-        tmp_path,
-        progress=False,
-        log=lambda _: None,
-    )
+    result = train_split(config, NAVIGATION_TASKS, data, (160, None), tmp_path)
     assert result.best_metrics["scene"]["accuracy"] > 0.6
     assert result.best_metrics["segmentation"]["pixel_accuracy"] > 0.8
 
@@ -73,15 +65,7 @@ def test_same_seed_gives_the_same_model(tiny_data, tmp_path):
     config = TrainConfig(input_size=TINY_SIZE, epochs=1, batch_size=16, device="cpu", seed=3)
     states = []
     for name in ("a", "b"):
-        result = train(
-            config,
-            NAVIGATION_TASKS,
-            tiny_data.subset(slice(0, 32)),
-            tiny_data.subset(slice(32, 40)),
-            tmp_path / name,
-            progress=False,
-            log=lambda _: None,
-        )
+        result = train_split(config, NAVIGATION_TASKS, tiny_data, (32, 40), tmp_path / name)
         states.append(load_checkpoint(result.last_checkpoint).model_state)
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 

@@ -15,6 +15,7 @@ from edgemtl.errors import ConfigError
 from edgemtl.tasks import NAVIGATION_TASKS, TaskKind, TaskSpec
 from edgemtl.train import TrainConfig, train
 from edgemtl.train.weighting import WEIGHTINGS, TaskWeighting, create_weighting
+from tests.helpers import train_split
 
 TASKS = (
     TaskSpec("big", TaskKind.REGRESSION),
@@ -179,15 +180,7 @@ def data64():
 def test_one_epoch_with_each_method_logs_raw_and_weighted_losses_and_weights(name, data64, tmp_path):
     lines: list[str] = []
     config = TrainConfig(preset="nano", input_size=(64, 64), epochs=1, batch_size=16, device="cpu", weighting=name)
-    train(
-        config,
-        NAVIGATION_TASKS,
-        data64.subset(slice(0, 32)),
-        data64.subset(slice(32, 40)),
-        tmp_path,
-        progress=False,
-        log=lines.append,
-    )
+    train_split(config, NAVIGATION_TASKS, data64, (32, 40), tmp_path, log=lines.append)
     (entry,) = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     names = {t.name for t in NAVIGATION_TASKS}
     for key in ("train_loss", "weighted_loss", "task_weights"):
