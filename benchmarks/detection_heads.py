@@ -33,12 +33,14 @@ from edgemtl.train.losses import task_prediction
 from edgemtl.train.validate import validate_model
 
 SIZE = (128, 128)
-HEADS = ("center/4", "tal/4", "center/8", "tal/8")
+HEADS = ("center/4", "center/4/4", "tal/4", "center/8")
 
 
 def head_task(head: str):
-    assigner, stride = head.split("/")
-    return replace(OBSTACLES_TASK, extra={"loss": assigner, "stride": int(stride)})
+    """ASSIGNER/STRIDE[/TOWER_STRIDE] → the obstacles task with that head (tower stride: the task's default)."""
+    assigner, stride, *tower = head.split("/")
+    extra = {"loss": assigner, "stride": int(stride)} | ({"tower_stride": int(tower[0])} if tower else {})
+    return replace(OBSTACLES_TASK, extra=extra)
 
 
 def latency_ms(model: torch.nn.Module, task) -> float:
