@@ -96,10 +96,12 @@ class DetectionHead(nn.Module):
             x = self.merge[index](x)
         x = self.tower(x)
         batch, _, height, width = x.shape
-        distances = self._per_location(softplus(self.box(x))) * self.stride  # (N, A, 4): l, t, r, b
+        distances = self._per_location(softplus(self.box(x)))  # (N, A, 4): l, t, r, b in strides
         logits = self._per_location(self.classes(x))  # (N, A, C)
         points = self._points(height, width, x).reshape(1, -1, 2)  # (1, A, 2) x, y
-        boxes = torch.cat([points - distances[..., :2], points + distances[..., 2:]], dim=-1)
+        # x − l, y − t, x + r, y + b as one multiply-add (no slices or concatenation of the A × 4 map)
+        sides = torch.tensor([-1.0, -1.0, 1.0, 1.0], device=x.device, dtype=x.dtype) * self.stride
+        boxes = points.repeat(1, 1, 2) + distances * sides
         where = torch.cat([points, torch.full_like(points[..., :1], float(self.stride))], dim=-1)
         return torch.cat([boxes, logits, where.expand(batch, -1, -1)], dim=-1)
 
