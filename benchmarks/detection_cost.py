@@ -31,6 +31,7 @@ from edgemtl.runtime import Engine
 from edgemtl.tasks import NAVIGATION_TASKS
 from edgemtl.train import random_checkpoint
 
+
 def obstacles(**extra: int):
     return replace(OBSTACLES_TASK, extra={**OBSTACLES_TASK.extra, **extra})
 

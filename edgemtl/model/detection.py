@@ -118,7 +118,9 @@ class DetectionHead(nn.Module):
         The locations' own columns (`_points`) follow the same order; nothing else depends on it."""
         batch, _, height, width = maps.shape
         groups = self.cells**2
-        return maps.reshape(batch, groups, -1, height * width).transpose(2, 3).reshape(batch, groups * height * width, -1)
+        return (
+            maps.reshape(batch, groups, -1, height * width).transpose(2, 3).reshape(batch, groups * height * width, -1)
+        )
 
     def _points(self, height: int, width: int, like: Tensor) -> Tensor:
         """(r, r, H, W, 2) the x, y in input pixels of each output location, in `_per_location`'s order."""
