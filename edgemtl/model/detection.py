@@ -1,22 +1,25 @@
-"""The detection head: anchor-free, one prediction per location of a fine feature map (FCOS / YOLOv8-like).
+"""The detection head: anchor-free, one prediction per location of a fine grid (FCOS / YOLOv8-like).
 
 A light top-down path (as a feature pyramid's) carries the coarsest encoder map back to the tower's stride,
 adding each finer encoder map on the way (1×1 projections, nearest upsampling, a depthwise-separable block
-per level); two depthwise-separable blocks (the tower) follow. By default the tower runs at stride 8 and the
-head's output stride is 4: the tower's map is brought to stride 4 by nearest upsampling plus a 1×1
-projection of the stride-4 encoder map (one fused conv-add-ReLU), so only 1×1 convolutions touch the
-96×160 maps of a 384×640 frame. Those large maps are bound by memory, not arithmetic: the same blocks at
-stride 4 cost 1.6× the model's time for 1.29× its FLOPs (docs/training.md, "What it costs at run time").
-`tower_stride` = the output stride gives the earlier head, blocks and tower at the output stride.
+per level); two depthwise-separable blocks (the tower) follow. By default the output grid is stride 4 (small
+objects) but the blocks run at stride 8 (`tower_stride`): the stride-4 encoder map joins the path at
+stride 8 through a 3×3 stride-2 convolution, and each stride-8 location predicts the 2 × 2 stride-4
+locations of its cell with its own 1×1 weights per location (a pixel shuffle of the outputs). Only that
+projection reads a stride-4 feature map; the blocks on the 96×160 maps of a 384×640 frame were bound by
+memory, not arithmetic, and cost 1.6× the model's time for 1.29× its FLOPs (docs/training.md, "What it costs
+at run time"), and were no more accurate ("Which head"). `tower_stride` = the output stride gives that
+earlier head, whose parameter names this one keeps.
 
-Per location, two 1×1 convolutions: four distances to the box's sides and C class logits (the bias starts
-at a 1 % prior, as RetinaNet's, so the many negatives do not swamp the first steps). The distances are
-exp(·) × stride, clamped (as FCOS's): positive, starting one cell out, and one vectorized Exp in ONNX
-Runtime where its Softplus kernel took 0.3–0.5 ms on a 96×160 map.
+Per location: four distances to the box's sides (softplus × stride, so they are positive and start near
+the location's own cell) and C class logits (the bias starts at a 1 % prior, as RetinaNet's, so the many
+negatives do not swamp the first steps). Softplus is written as relu(x) − log σ(|x|): ONNX Runtime's Softplus
+kernel is not vectorized (0.5 ms on a 4 × 96 × 160 map, these operators 0.1 ms together).
 
 The output is decoded already, (N, A, 4 + C + 3): the box x1, y1, x2, y2 in input pixels, the class logits,
-and the location's x, y and stride, which the loss (edgemtl.kinds.detection_loss) assigns boxes by. The
-export slices off what it needs; the location columns are constants there.
+and the location's x, y and stride, which the loss (edgemtl.kinds.detection_loss) assigns boxes by. With
+r × r locations per tower cell the A rows run cell position first (`_per_location`); the location columns
+say where each is. The export slices off what it needs; the location columns are constants there.
 """
 
 from __future__ import annotations
@@ -32,8 +35,6 @@ from edgemtl.errors import ConfigError
 from edgemtl.model.blocks import ConvBnAct, DepthwiseSeparable
 
 PRIOR = 0.01  # the initial probability of every class at every location
-#: exp's argument is clamped here: distances up to e^8 ≈ 2981 strides, still finite in fp16 (≤ 65504 at stride 16).
-MAX_LOG_DISTANCE = 8.0
 
 
 def softplus(x: Tensor) -> Tensor:
@@ -46,9 +47,8 @@ def softplus(x: Tensor) -> Tensor:
 class DetectionHead(nn.Module):
     """`stride`: the output stride (one prediction per location there); `tower_stride` (≥ `stride`, default
     `stride`): where the path's blocks and the tower run, `width` their channels. With r = tower_stride /
-    stride > 1, the stride-`stride` encoder map joins the tower's input by an r×r stride-r convolution (a
-    projection of its r × r cells), and each 1×1 output conv predicts r² locations per cell, rearranged to
-    the output grid (pixel shuffle)."""
+    stride > 1, the stride-`stride` encoder map joins the path at the tower's level (before its merge block)
+    through an (r + 1)×(r + 1) stride-r convolution, and the 1×1 output convs predict r² locations per cell."""
 
     def __init__(
         self,
