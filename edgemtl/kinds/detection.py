@@ -8,8 +8,10 @@ so the exported graph returns fixed-size outputs every ONNX consumer runs). Scor
 pycocotools (edgemtl.kinds.detection_meter).
 
 Options (`extra`): "loss" — the assigner, "center" or "tal" (edgemtl.kinds.detection_loss); "stride" — the
-head's output stride, 4 or 8; "max_detections", "score_threshold", "iou_threshold" — the selection (the
-export records the values it used here); "flip_pairs" — classes a mirror swaps.
+head's output stride, 4 or 8; "tower_stride" — where the head's blocks run, 4 or 8 and at least the stride
+(default 8: only a projection reads the stride-4 maps, edgemtl.model.detection); "max_detections",
+"score_threshold", "iou_threshold" — the selection (the export records the values it used here);
+"flip_pairs" — classes a mirror swaps.
 """
 
 from __future__ import annotations
