@@ -131,6 +131,11 @@ class KindDef(ABC):
         """Check the value of `task.extra[key]`, one of this kind's `options`."""
         raise NotImplementedError(f"{self.value} tasks take no option {key!r}")
 
+    def saved_task(self, task: TaskSpec, state_keys: frozenset[str]) -> TaskSpec:
+        """The task as a checkpoint's weights (their state-dict keys) were trained: an older file's head layout
+        where the defaults have changed since. Most kinds have no such history."""
+        return task
+
     def spec_lines(self, task: TaskSpec) -> list[str]:
         """What an integrator must know beyond the outputs (`edgemtl info`), e.g. the flags' thresholds."""
         return []

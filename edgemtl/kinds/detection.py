@@ -8,8 +8,10 @@ so the exported graph returns fixed-size outputs every ONNX consumer runs). Scor
 pycocotools (edgemtl.kinds.detection_meter).
 
 Options (`extra`): "loss" — the assigner, "center" or "tal" (edgemtl.kinds.detection_loss); "stride" — the
-head's output stride, 4 or 8; "max_detections", "score_threshold", "iou_threshold" — the selection (the
-export records the values it used here); "flip_pairs" — classes a mirror swaps.
+head's output stride, 4 or 8; "tower_stride" — where the head's blocks run, 4 or 8 and at least the stride
+(default 8: only a projection reads the stride-4 maps, edgemtl.model.detection); "max_detections",
+"score_threshold", "iou_threshold" — the selection (the export records the values it used here);
+"flip_pairs" — classes a mirror swaps.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 DEFAULT_SELECTION = {"max_detections": 100, "score_threshold": 0.25, "iou_threshold": 0.5}
 STRIDES = (4, 8)
 DEFAULT_STRIDE = 4  # chosen by benchmarks/detection_heads.py: small objects need the finer grid
+DEFAULT_TOWER_STRIDE = 8  # the blocks at stride 8, only 1×1 convolutions at 4: the time target (docs/training.md)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ def head_stride(task: TaskSpec) -> int:
     return int(task.extra.get("stride", DEFAULT_STRIDE))
 
 
+def tower_stride(task: TaskSpec) -> int:
+    """Where the head's blocks run: the task's `tower_stride`, else 8 (or the output stride if coarser)."""
+    return int(task.extra.get("tower_stride", max(head_stride(task), DEFAULT_TOWER_STRIDE)))
+
+
 def pack(outputs: Mapping[str, Any]) -> Any:
     """(N, K, 7) rows [x1, y1, x2, y2, score, class, kept] from the four outputs, tensors or arrays."""
     boxes, scores, classes, count = (outputs[k] for k in ("boxes", "scores", "classes", "count"))
@@ -117,6 +125,7 @@ class Detection(KindDef):
     options: ClassVar[dict[str, str]] = {
         LOSS: "a loss",
         "stride": "a detection stride",
+        "tower_stride": "a detection tower stride",
         "max_detections": "a maximum of detections",
         "score_threshold": "a score threshold",
         "iou_threshold": "an IoU threshold",
@@ -144,12 +153,28 @@ class Detection(KindDef):
             raise ConfigError(
                 f"task {task.name!r} has stride {value!r}: expected one of {', '.join(map(str, STRIDES))}"
             )
+        elif key == "tower_stride" and (value not in STRIDES or value < head_stride(task)):
+            raise ConfigError(
+                f"task {task.name!r} has tower_stride {value!r}: expected one of "
+                f"{', '.join(str(s) for s in STRIDES if s >= head_stride(task))} (at least its stride)"
+            )
         elif key == "max_detections" and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
             raise ConfigError(f"task {task.name!r} has max_detections {value!r}: expected a whole number ≥ 1")
         elif key in ("score_threshold", "iou_threshold") and not (
             isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
         ):
             raise ConfigError(f"task {task.name!r} has {key} {value!r}: expected a number between 0 and 1")
+
+    def saved_task(self, task: TaskSpec, state_keys: frozenset[str]) -> TaskSpec:
+        """Files from before the stride-8 tower (no `tower_stride`, no weights of its `fine` projection) ran the
+        tower at the output stride: they keep that head, so they still load."""
+        from dataclasses import replace
+
+        if "tower_stride" in task.extra or head_stride(task) >= tower_stride(task):
+            return task
+        if f"heads.{task.name}.fine.0.weight" in state_keys:
+            return task
+        return replace(task, extra={**task.extra, "tower_stride": head_stride(task)})
 
     def spec_lines(self, task: TaskSpec) -> list[str]:
         k, score, iou = selection(task)

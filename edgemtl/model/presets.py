@@ -15,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from edgemtl.errors import ConfigError
 from edgemtl.kinds import kind_of
-from edgemtl.kinds.detection import head_stride
+from edgemtl.kinds.detection import head_stride, tower_stride
 from edgemtl.model.detection import DetectionHead
 from edgemtl.model.encoder import Encoder
 from edgemtl.model.heads import PooledHead, SegmentationHead
@@ -96,10 +96,10 @@ def _decoder(task: TaskSpec, backbone: nn.Module, config: Preset, decoder: tuple
 def _detection(task: TaskSpec, backbone: nn.Module, config: Preset, decoder: tuple[int, ...], skips: bool) -> nn.Module:
     """Its width is the segmentation decoder's at the head's stride (nano: 24 at stride 4, 32 at stride 8), so
     the head costs what a decoder level does there (stride 4 adds 29 % to nano's FLOPs, stride 8 12 %)."""
-    stride = head_stride(task)
-    level = list(backbone.reductions).index(stride) if stride in backbone.reductions else 0
+    stride, tower = head_stride(task), tower_stride(task)
+    level = list(backbone.reductions).index(tower) if tower in backbone.reductions else 0
     width = decoder[max(len(decoder) - 1 - level, 0)]
-    return DetectionHead(backbone.channels, backbone.reductions, width, task.num_outputs, stride)
+    return DetectionHead(backbone.channels, backbone.reductions, width, task.num_outputs, stride, tower)
 
 
 #: The head a kind asks for (`KindDef.head`) → how the preset builds it for a task.

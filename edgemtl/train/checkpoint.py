@@ -23,6 +23,7 @@ import torch
 from edgemtl import __version__
 from edgemtl.errors import CheckpointError, ConfigError, OutputError
 from edgemtl.features import FeatureSpec
+from edgemtl.kinds import kind_of
 from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, MultiTaskNet, build_model, create_model, get_preset
 from edgemtl.tasks import TaskSpec, validate_tasks
 
@@ -175,7 +176,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         normalization = data["normalization"]
         return Checkpoint(
             preset=data["preset"],
-            tasks=validate_tasks(TaskSpec.from_dict(t) for t in data["tasks"]),
+            tasks=_saved_tasks(validate_tasks(TaskSpec.from_dict(t) for t in data["tasks"]), data["model"]),
             input_size=tuple(data["input_size"]),
             mean=tuple(normalization["mean"]),
             std=tuple(normalization["std"]),
@@ -194,6 +195,12 @@ def load_checkpoint(path: Path) -> Checkpoint:
         )
     except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path} is incomplete or damaged ({exc}): re-run `edgemtl train`") from None
+
+
+def _saved_tasks(tasks: tuple[TaskSpec, ...], state: dict[str, Any]) -> tuple[TaskSpec, ...]:
+    """Each task as its weights were trained (KindDef.saved_task): older files keep their heads' layout."""
+    keys = frozenset(state)
+    return tuple(kind_of(task).saved_task(task, keys) for task in tasks)
 
 
 def load_resumable(path: Path) -> Checkpoint:

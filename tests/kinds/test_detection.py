@@ -18,8 +18,9 @@ from edgemtl.kinds.boxes import MAX_BOXES, empty_target, objects_of, pack_boxes,
 from edgemtl.kinds.detection_loss import TOPK, assign_center, assign_tal, detection_loss
 from edgemtl.metrics import make_meter
 from edgemtl.model import create_model
+from edgemtl.model.detection import softplus
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
-from edgemtl.train import TrainConfig, train
+from edgemtl.train import TrainConfig, load_checkpoint, random_checkpoint, save_checkpoint, train
 from edgemtl.train.losses import labelled_count, task_loss, task_prediction
 from edgemtl.train.weighting import WEIGHTINGS
 from tests.helpers import import_timm
@@ -87,6 +88,49 @@ def test_the_head_decodes_a_box_and_scores_per_location(stride: int):
     assert torch.all(raw[..., -1] == stride)
     assert points[0].tolist() == [stride / 2, stride / 2]
     assert torch.allclose(raw[..., 4:6].sigmoid().mean(), torch.tensor(0.01), atol=0.01), "1 % prior"
+
+
+@pytest.mark.parametrize("tower", [4, 8])
+def test_the_stride_4_head_predicts_each_location_once_wherever_its_tower_runs(tower: int):
+    model = create_model("nano", (replace(TASK, extra={"tower_stride": tower}),)).eval()
+    head, shapes = model.heads[TASK.name], []
+    head.tower.register_forward_hook(lambda module, inputs, output: shapes.append(tuple(output.shape[-2:])))
+    raw = model(torch.randn(1, 3, *SIZE, generator=torch.manual_seed(0)))[TASK.name]
+    assert shapes == [(SIZE[0] // tower, SIZE[1] // tower)]  # the blocks run at the tower's stride
+    grid = sorted((x * 4 + 2.0, y * 4 + 2.0) for x in range(SIZE[1] // 4) for y in range(SIZE[0] // 4))
+    assert sorted(map(tuple, raw[0, :, 6:8].tolist())) == grid  # every stride-4 location, once
+    boxes, points = raw[0, :, :4], raw[0, :, 6:8]
+    assert torch.all(boxes[:, :2] <= points) and torch.all(boxes[:, 2:] >= points)
+
+
+def test_the_tower_stride_is_checked():
+    with pytest.raises(ConfigError, match="tower_stride 4: expected one of 8 \\(at least its stride\\)"):
+        TaskSpec("t", "detection", ("a",), extra={"stride": 8, "tower_stride": 4})
+    with pytest.raises(ConfigError, match="tower_stride 16: expected one of 4, 8"):
+        TaskSpec("t", "detection", ("a",), extra={"tower_stride": 16})
+
+
+def test_the_box_distances_are_softplus_in_operators_onnx_runtime_vectorizes():
+    x = torch.linspace(-40, 40, 2001)
+    assert torch.allclose(softplus(x), torch.nn.functional.softplus(x), atol=1e-6)
+    half = softplus(x.half())
+    assert torch.isfinite(half).all() and torch.allclose(half.float(), torch.nn.functional.softplus(x), atol=0.05)
+
+
+def test_a_checkpoint_from_before_the_stride_8_tower_still_loads(tmp_path):
+    old = random_checkpoint("nano", (replace(TASK, extra={"tower_stride": 4}),), SIZE)
+    path = save_checkpoint(old, tmp_path / "old.pt")
+    data = torch.load(path, weights_only=True)
+    for task in data["tasks"]:  # as written before the option existed
+        task["extra"].pop("tower_stride")
+    torch.save(data, path)
+    loaded = load_checkpoint(path)
+    assert loaded.tasks[0].extra["tower_stride"] == 4
+    frame = torch.randn(1, 3, *SIZE, generator=torch.manual_seed(1))
+    assert torch.equal(loaded.build_model()(frame)[TASK.name], old.build_model()(frame)[TASK.name])
+    assert load_checkpoint(save_checkpoint(random_checkpoint("nano", (TASK,), SIZE), tmp_path / "new.pt")).tasks == (
+        TASK,
+    )
 
 
 @pytest.mark.parametrize("assigner", ["center", "tal"])
