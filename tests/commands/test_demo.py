@@ -29,6 +29,7 @@ def test_the_objects_demo_trains_exports_and_reports_the_detection_targets(tmp_p
     config = DemoConfig(epochs=1, train_size=48, val_size=16, test_size=16, video_frames=4, objects=True)
     run_demo(tmp_path, config, progress=False, log=lambda _: None)
     facts = json.loads((tmp_path / "report.json").read_text())
+    assert facts["input_size"] == list(DemoConfig().objects_input_size)  # larger than the plain demo's
     assert set(facts["targets"]) == {f"{task}.{metric}" for task, metric in {**TARGETS, **OBJECT_TARGETS}}
     assert 0.0 <= facts["test_onnx"]["obstacles"]["map_50"] <= 1.0
     assert {"obstacles_boxes", "obstacles_scores"} <= set(facts["parity"])  # matched box by box (KindDef.parity)
