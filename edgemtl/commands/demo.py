@@ -30,7 +30,7 @@ from edgemtl.train.config import RunConfig
 
 #: What the nano preset must reach on held-out scenes (issue #3); the report says whether it did.
 TARGETS = {("scene", "accuracy"): 0.90, ("segmentation", "miou"): 0.75}
-#: What `--objects` adds (issue #22). Not reached yet (docs/training.md#detection), hence not the default.
+#: What `--objects` adds (issue #22). mAP@0.5 not reached yet (docs/training.md#detection), hence not the default.
 OBJECT_TARGETS = {("obstacles", "map_50"): 0.90, ("obstacles", "map"): 0.60}
 #: How `--objects` trains, where TrainConfig's defaults learn the boxes too slowly: twice the steps (batch 16)
 #: at twice the rate, and mirrored scenes (the obstacles have no side; the scene label swaps left and right).
