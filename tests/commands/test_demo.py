@@ -5,7 +5,7 @@ import json
 import cv2
 import pytest
 
-from edgemtl.commands.demo import OBJECT_TARGETS, OBJECTS_TRAINING, TARGETS, DemoConfig, run_demo
+from edgemtl.commands.demo import OBJECT_TARGETS, OBJECTS_EPOCHS, OBJECTS_TRAINING, TARGETS, DemoConfig, run_demo
 
 
 @pytest.mark.slow
@@ -43,3 +43,5 @@ def test_only_the_objects_demo_trains_with_its_own_rate_batch_and_flips():
     given = DemoConfig(objects=True, learning_rate=1e-3, flip=0.0).training
     assert given == {**OBJECTS_TRAINING, "learning_rate": 1e-3, "flip": 0.0}
     assert DemoConfig(batch_size=8).training == {"batch_size": 8}
+    assert (DemoConfig().epoch_count, DemoConfig(objects=True).epoch_count) == (12, OBJECTS_EPOCHS)
+    assert DemoConfig(objects=True, epochs=3).epoch_count == 3
