@@ -40,7 +40,7 @@ from edgemtl.errors import ConfigError
     "--objects/--no-objects",
     default=False,
     show_default=True,
-    help="image: also detect each obstacle (boxes inside the graph, at 160x160); its mAP targets are met, narrowly.",
+    help="image: also detect each obstacle (boxes inside the graph, at 160x160); mAP targets met (docs/training.md).",
 )
 @seed_option
 @device_option
