@@ -24,9 +24,9 @@ SETTINGS = ("ce", "dice_ce", "ce+inverse_sqrt", "dice_ce+inverse_sqrt")
 
 
 def main() -> None:
-    demo = DemoConfig()
+    demo = DemoConfig(objects=False)  # scene + segmentation, as NAVIGATION_TASKS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=demo.epoch_count)
+    parser.add_argument("--epochs", type=int, default=demo.recipe.epochs)
     parser.add_argument("--train-size", type=int, default=demo.train_size)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), help="LOSS or LOSS+CLASS_WEIGHTS")
     args = parser.parse_args()

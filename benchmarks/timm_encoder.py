@@ -38,17 +38,17 @@ THREADS = 2
 
 
 def main() -> None:
-    demo = DemoConfig()
+    demo = DemoConfig(objects=False)  # scene + segmentation, as NAVIGATION_TASKS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", action="append", help="timm:<name>, repeatable (default timm:regnetx_002)")
-    parser.add_argument("--epochs", type=int, default=demo.epochs)
+    parser.add_argument("--epochs", type=int, default=demo.recipe.epochs)
     parser.add_argument("--train-size", type=int, default=demo.train_size)
     parser.add_argument("--val-size", type=int, default=demo.val_size)
     parser.add_argument("--test-size", type=int, default=demo.test_size)
     parser.add_argument("--runs", type=int, default=300, help="timed runs per model")
     args = parser.parse_args()
     encoders = ["", *(args.encoder or ["timm:regnetx_002"])]
-    size = demo.input_size
+    size = demo.recipe.input_size
     data = {
         split: open_dataset(SYNTHETIC, split, size=size, count=count, seed=demo.seed)
         for split, count in (("train", args.train_size), ("val", args.val_size), ("test", args.test_size))

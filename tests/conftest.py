@@ -18,6 +18,52 @@ from tests.runtime.objects_kit import OBJECTS_TASK
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 
+def _share_of_cores() -> int:
+    """Under pytest-xdist, a worker's share of the cores: a worker per core each using every core for torch's
+    and OpenMP's threads would oversubscribe them."""
+    return max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(_share_of_cores())  # and the commands a test starts
+        torch.set_num_threads(_share_of_cores())
+
+
+def _longest(item: pytest.Item) -> bool:
+    slow = item.get_closest_marker("slow")
+    return slow is not None and "minutes" in slow.kwargs
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test of several minutes (the default demo) takes every core: it starts first and runs for longer
+    than the other workers take to finish the rest, after which it would otherwise leave their cores idle."""
+    if _longest(item):
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if _longest(item):
+        import torch
+
+        torch.set_num_threads(_share_of_cores())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (`@pytest.mark.slow(minutes=N)`, then the other slow ones), so a worker starts
+    the default demo at once and the others fill in around it, rather than it starting late and running alone."""
+
+    def minutes(item: pytest.Item) -> float:
+        slow = item.get_closest_marker("slow")
+        return -1.0 if slow is None else slow.kwargs.get("minutes", 0.0)
+
+    items.sort(key=minutes, reverse=True)
+
+
 @pytest.fixture
 def python_signals():
     """SIGINT on Python's own handler (KeyboardInterrupt) and SIGTERM on the system default, as a program started

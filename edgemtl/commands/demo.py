@@ -30,60 +30,62 @@ from edgemtl.train.config import RunConfig
 
 #: What the nano preset must reach on held-out scenes (issue #3); the report says whether it did.
 TARGETS = {("scene", "accuracy"): 0.90, ("segmentation", "miou"): 0.75}
-#: What `--objects` adds (issue #22): met (docs/training.md#detection); not the default yet: it doubles the demo.
+#: What the obstacles' boxes must reach (issue #22), met by the default demo (docs/training.md#detection).
 OBJECT_TARGETS = {("obstacles", "map_50"): 0.90, ("obstacles", "map"): 0.60}
-#: How `--objects` trains, where TrainConfig's defaults learn the boxes too slowly: twice the steps (batch 16)
-#: at twice the rate, and mirrored scenes (the obstacles have no side; the scene label swaps left and right).
-#: Measured in short screens and the full demo: docs/training.md#the-demo-with-objects-reached.
-OBJECTS_TRAINING = {"learning_rate": 8e-3, "batch_size": 16, "flip": 0.5}
-#: 14, not 12: validation mAP was still rising at 12, and the 13th and 14th epochs lift held-out mAP@0.5 from
-#: 0.896 to 0.904 inside the 10 minutes (8 min 10 s on 2 quiet cores).
-OBJECTS_EPOCHS = 14
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the demo trains, chosen by measurement for what it trains (docs/training.md): its epochs, the
+    square size its scenes are drawn at, and what it sets beyond TrainConfig's defaults (None: TrainConfig's)."""
+
+    epochs: int
+    input_size: tuple[int, int]
+    learning_rate: float | None = None
+    batch_size: int | None = None
+    flip: float = 0.0  # the share of training scenes mirrored (AugmentConfig.flip)
+
+
+#: Scene + segmentation (`--no-objects`): TrainConfig's optimiser at 128x128, where the issue-3 targets and
+#: their 2-minute budget were measured (docs/training.md, "Input sizes"); square, not the preset's camera
+#: shape: the synthetic scenes are drawn at the model's size, with no camera frame to fit.
+PLAIN = Recipe(epochs=12, input_size=(128, 128))
+#: With the obstacles' boxes (the default), where TrainConfig's defaults learn them too slowly: twice the steps
+#: (batch 16) at twice the rate; mirrored scenes (the obstacles have no side; the scene label swaps left and
+#: right); 160x160, where the 8-16 px far obstacles are drawn 1.25 times larger (held-out mAP@0.5:0.95 0.567 →
+#: 0.604 at the same epochs); 14 epochs, as validation mAP still rose at 12. Measured in short screens and the
+#: full demo: docs/training.md#the-demo-with-objects-reached.
+OBJECTS = Recipe(epochs=14, input_size=(160, 160), learning_rate=8e-3, batch_size=16, flip=0.5)
 
 
 @dataclass
 class DemoConfig:
-    epochs: int | None = None  # None: 12, or OBJECTS_EPOCHS with `objects`
     train_size: int = 3000
     val_size: int = 400
     test_size: int = 600
     video_frames: int = 300
     sample_images: int = 6
     preset: str = "nano"
-    # Square, not the preset's camera-shaped default: the demo's synthetic scenes are drawn at the model's
-    # size (no camera frame to fit), and its targets and 2-minute budget were measured at 128x128
-    # (docs/training.md, "Input sizes"). None: the preset's own.
-    input_size: tuple[int, int] | None = (128, 128)
-    # With `objects`: 160x160, where the renderer draws the 8-16 px far obstacles 1.25 times larger; it lifted
-    # held-out mAP@0.5:0.95 from 0.567 to 0.604 at the same epochs (docs/training.md#the-demo-with-objects-reached).
-    objects_input_size: tuple[int, int] | None = (160, 160)
     # Dice + cross-entropy with inverse-sqrt class weights lifts thin, rare classes the most of the losses
     # measured (benchmarks/rare_class.py, docs/benchmarks.md#losses-for-a-rare-class)
     segmentation_loss: str = "dice_ce"
     segmentation_class_weights: str = "inverse_sqrt"
     seed: int = 0
     device: str = "auto"
-    # Also detect each obstacle (boxes, suppressed inside the graph). Off by default until its targets are met.
-    objects: bool = False
-    # None: OBJECTS_TRAINING's with `objects`, else TrainConfig's (and no flips)
+    # Also detect each obstacle (boxes suppressed inside the graph): scene + segmentation + detection.
+    objects: bool = True
+    # None: the recipe's (OBJECTS, or PLAIN without objects)
+    epochs: int | None = None
+    input_size: tuple[int, int] | None = None
     learning_rate: float | None = None
     batch_size: int | None = None
-    flip: float | None = None  # the share of training scenes mirrored (AugmentConfig.flip)
+    flip: float | None = None
 
     @property
-    def epoch_count(self) -> int:
-        return self.epochs if self.epochs is not None else OBJECTS_EPOCHS if self.objects else 12
-
-    @property
-    def training(self) -> dict[str, float]:
-        """What the demo sets beyond TrainConfig's and AugmentConfig's defaults: given, else OBJECTS_TRAINING's."""
-        chosen = {"learning_rate": self.learning_rate, "batch_size": self.batch_size, "flip": self.flip}
-        defaults = OBJECTS_TRAINING if self.objects else {}
-        return {
-            key: defaults[key] if value is None else value
-            for key, value in chosen.items()
-            if value is not None or key in defaults
-        }
+    def recipe(self) -> Recipe:
+        """The recipe for what the demo trains, with what was given in its place."""
+        given = {key: getattr(self, key) for key in ("epochs", "input_size", "learning_rate", "batch_size", "flip")}
+        return replace(OBJECTS if self.objects else PLAIN, **{k: v for k, v in given.items() if v is not None})
 
     @property
     def targets(self) -> dict[tuple[str, str], float]:
@@ -141,8 +143,8 @@ def run_demo(
     # Where to go, what is where and, with `objects`, each obstacle's box (edgemtl.data.synthetic.OBSTACLES_TASK).
     tasks = (scene, replace(segmentation, extra={**segmentation.extra, **losses}))
     tasks += (OBSTACLES_TASK,) if config.objects else ()
-    chosen_size = config.objects_input_size if config.objects else config.input_size
-    size = TrainConfig(preset=config.preset, input_size=chosen_size).resolved_input_size()
+    recipe = config.recipe
+    size = recipe.input_size
     counts = f"{config.train_size} + {config.val_size} + {config.test_size}"
     log(f"[1/5] generating {counts} synthetic scenes at {size[0]}x{size[1]}")
     train_data, val_data, test_data = (
@@ -151,18 +153,17 @@ def run_demo(
     )  # the test scenes are held out: never seen in training
     lap("data")
 
-    log(f"[2/5] training {config.preset} for {config.epoch_count} epochs")
-    optimiser = dict(config.training)
-    augment = AugmentConfig(flip=optimiser.pop("flip", 0.0))
+    log(f"[2/5] training {config.preset} for {recipe.epochs} epochs")
+    optimiser = {"learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size}
     train_config = TrainConfig(
         preset=config.preset,
         input_size=size,
-        epochs=config.epoch_count,
+        epochs=recipe.epochs,
         seed=config.seed,
         device=config.device,
-        **optimiser,
+        **{key: value for key, value in optimiser.items() if value is not None},
     )
-    settings = RunConfig(data=None, augment=augment)
+    settings = RunConfig(data=None, augment=AugmentConfig(flip=recipe.flip))
     result = train(
         train_config, tasks, train_data, val_data, out_dir / "train", progress=progress, log=log, settings=settings
     )
