@@ -46,9 +46,9 @@ class Recipe:
     flip: float = 0.0  # the share of training scenes mirrored (AugmentConfig.flip)
 
 
-#: Scene + segmentation (`--no-objects`): TrainConfig's optimiser at 128x128, where the issue-3 targets and
-#: their 2-minute budget were measured (docs/training.md, "Input sizes"); square, not the preset's camera
-#: shape: the synthetic scenes are drawn at the model's size, with no camera frame to fit.
+#: Scene + segmentation (`--no-objects`): TrainConfig's optimiser at 128x128, where the two-task targets were
+#: measured (docs/training.md, "Input sizes"). Both recipes are square, not the preset's camera shape: the
+#: synthetic scenes are drawn at the model's size, with no camera frame to fit.
 PLAIN = Recipe(epochs=12, input_size=(128, 128))
 #: With the obstacles' boxes (the default), where TrainConfig's defaults learn them too slowly: twice the steps
 #: (batch 16) at twice the rate; mirrored scenes (the obstacles have no side; the scene label swaps left and

@@ -9,9 +9,9 @@ from edgemtl.commands.demo import OBJECT_TARGETS, OBJECTS, PLAIN, TARGETS, DemoC
 
 
 @pytest.mark.slow(minutes=7)  # on 2 quiet cores: started first (tests/conftest.py)
-def test_default_demo_trains_scene_segmentation_and_boxes_and_reaches_every_target(tmp_path):
+def test_default_demo_trains_scene_segmentation_and_boxes_and_reaches_every_target(tmp_path, join_idle_cores):
     config = DemoConfig(video_frames=60)
-    report = run_demo(tmp_path, config, progress=False, log=lambda _: None)
+    report = run_demo(tmp_path, config, progress=False, log=join_idle_cores)  # each epoch's line: more threads?
     facts = json.loads((tmp_path / "report.json").read_text())
     assert set(config.targets) == {*TARGETS, *OBJECT_TARGETS}  # the default trains all three tasks
     for (task, metric), target in config.targets.items():
