@@ -242,12 +242,20 @@ class Detection(KindDef):
         return detection_loss(output, target, len(task.classes), loss_name(task, self.loss_names))
 
     def postprocess(self, task: TaskSpec, logits: Tensor, constants: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
-        """Raw (N, A, 4 + C + 3) → boxes, scores, classes, count, by `select_boxes`."""
-        from edgemtl.kinds.box_select import select_boxes
+        """Raw (N, A, 4 + C + 3), or the head's parts in the exported graph (edgemtl.model.detection) → boxes,
+        scores, classes, count, by `select_candidates`: candidates ranked by their raw logits, only theirs
+        pass through the sigmoid and only their boxes are decoded (the same outputs as deciding on all)."""
+        import torch
 
-        classes = len(task.classes)
-        boxes, scores = logits[..., :4], logits[..., 4 : 4 + classes].sigmoid()
-        return select_boxes(boxes, scores, *selection(task))
+        from edgemtl.kinds.box_select import select_candidates, take_rows
+        from edgemtl.model.detection import DetectionParts
+
+        k, score, iou = selection(task)
+        if isinstance(logits, DetectionParts):
+            return select_candidates(logits.logits, logits.boxes_at, k, score, iou, to_scores=torch.sigmoid)
+        boxes = logits[..., :4]
+        ranks = logits[..., 4 : 4 + len(task.classes)]
+        return select_candidates(ranks, lambda index: take_rows(boxes, index), k, score, iou, to_scores=torch.sigmoid)
 
     def scored(self, task: TaskSpec, outputs: Mapping[str, Any]) -> Any:
         return pack(outputs)
@@ -264,6 +272,10 @@ class Detection(KindDef):
         boxes survive. The location columns stay in input pixels (only the loss reads them)."""
         import torch
 
+        from edgemtl.model.detection import DetectionParts
+
+        if isinstance(raw, DetectionParts):  # the exported graph's: scale the few boxes it decodes
+            return raw.scaled(scale_x, scale_y)
         x1, y1, x2, y2 = raw[..., :4].unbind(-1)
         boxes = torch.stack([x1 * scale_x, y1 * scale_y, x2 * scale_x, y2 * scale_y], dim=-1)
         return torch.cat([boxes, raw[..., 4:]], dim=-1)
