@@ -120,7 +120,7 @@ class DetectionHead(nn.Module):
         maps = features[self.level :]
         x = self._lateral(len(maps) - 1, features)
         for index in range(len(maps) - 2, -1, -1):  # coarse to fine
-            x = F.interpolate(x, size=maps[index].shape[-2:], mode="nearest") + self._lateral(index, features)
+            x = _upsample(x, maps[index].shape[-2:]) + self._lateral(index, features)
             x = self.merge[index](x)
         x = self.tower(x)
         batch, _, height, width = x.shape
@@ -161,6 +161,16 @@ class DetectionHead(nn.Module):
         grid_x = xs.reshape(1, r, 1, width).expand(r, r, height, width)
         grid_y = ys.reshape(r, 1, height, 1).expand(r, r, height, width)
         return torch.stack([grid_x, grid_y], dim=-1)
+
+
+def _upsample(x: Tensor, size: Sequence[int]) -> Tensor:
+    """Nearest upsampling to `size`; by a constant whole factor where the size is one, so that ONNX Runtime's CPU
+    layout pass keeps the Resize in its blocked channel layout (NCHWc) instead of reordering the maps into and
+    out of it around each one. The same pixels either way."""
+    height, width = (int(v) for v in x.shape[-2:])
+    if size[0] % height == 0 and size[1] % width == 0:
+        return F.interpolate(x, scale_factor=(size[0] // height, size[1] // width), mode="nearest")
+    return F.interpolate(x, size=tuple(size), mode="nearest")
 
 
 @contextmanager
