@@ -137,14 +137,17 @@ def select_candidates(
 
     position = torch.arange(taken, device=ranks.device)
     earlier = position.unsqueeze(1) < position.unsqueeze(0)  # [i, j]: i ranks above j
-    same_class = classes.unsqueeze(2) == classes.unsqueeze(1)
+    # Only candidates above the score threshold suppress, and only their own class: one key per candidate, its
+    # class when above the threshold, else −1 − its rank (a key no other candidate has), so equal keys say both.
+    # A step then need not zero the candidates below the threshold again: one product with `valid` at the end
+    # does, and the kept set is the same (their rows suppress nothing, their own counts are not read).
+    above = top_scores >= score_threshold
+    key = torch.where(above, classes, -1 - position)
     # (N, M, M) [i, j]: 1 where i would suppress j (higher score, same class, IoU above the threshold). Combined
     # as booleans and cast once after the TopK: a Cast on the constant `earlier` would sit outside what an
     # fp16 file keeps in fp32 (edgemtl.deploy.precision.selection_nodes) and break the converted graph.
-    # Only candidates above the threshold suppress (their rows): a step need not zero the others again, one
-    # product with `valid` at the end does, and the kept set is the same.
-    above = top_scores >= score_threshold
-    suppresses = (overlaps_above(top_boxes, iou_threshold) & same_class & earlier & above.unsqueeze(2)).float()
+    same = key.unsqueeze(2) == key.unsqueeze(1)
+    suppresses = (overlaps_above(top_boxes, iou_threshold) & same & earlier).float()
     valid = above.float()
     keep = valid.unsqueeze(1)  # (N, 1, M)
     for _ in range(iterations):  # unrolled: a fixed number of static steps, no Loop
