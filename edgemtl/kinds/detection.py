@@ -2,10 +2,11 @@
 
 Targets are padded (MAX_BOXES, 5) float32 rows per image (edgemtl.kinds.boxes): [class, x1, y1, x2, y2] in
 the model input's pixels, class -1 for padding, all NaN where the image's boxes were not labelled. The head
-(edgemtl.model.detection) decodes a box and class scores at every location; `postprocess` keeps the final
-boxes with `select_boxes` (edgemtl.kinds.box_select: class-aware suppression from static-shape operators,
-so the exported graph returns fixed-size outputs every ONNX consumer runs). Scored by COCO mAP through
-pycocotools (edgemtl.kinds.detection_meter).
+(edgemtl.model.detection) decodes a box and class logits at every location for training, and hands the
+exported graph its undecoded parts; `postprocess` keeps the final boxes with `select_candidates`
+(edgemtl.kinds.box_select: class-aware suppression from static-shape operators, so the exported graph
+returns fixed-size outputs every ONNX consumer runs; it decodes and scores only the candidates). Scored by
+COCO mAP through pycocotools (edgemtl.kinds.detection_meter).
 
 Options (`extra`): "loss" — the assigner, "center" or "tal" (edgemtl.kinds.detection_loss); "stride" — the
 head's output stride, 4 or 8; "tower_stride" — where the head's blocks run, 4 or 8 and at least the stride
