@@ -262,8 +262,8 @@ def test_triton_declares_any_count_type_it_has_and_refuses_others_in_one_line(
 def test_the_graph_decodes_only_the_candidates_and_selects_as_training_does(tmp_path):
     """At 64×96 (384 locations, 3 classes: the selection keeps 256 anchors first), the wrapper hands the head's
     undecoded parts to the selection: the same boxes as selecting from the decoded output that training
-    validates on, no Sigmoid in the file over more values than the candidates' boxes, and the model decodes
-    again once the wrapper has run."""
+    validates on, no Sigmoid in the file over more values than the candidates' boxes, the model decoding
+    again once the wrapper has run, and onnx's reference evaluator running the file as ONNX Runtime does."""
     import onnx
 
     plain = detection_checkpoint(size=FRAME)
@@ -286,3 +286,10 @@ def test_the_graph_decodes_only_the_candidates_and_selects_as_training_does(tmp_
     shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim] for v in proto.graph.value_info}
     sigmoid_sizes = [int(np.prod(shapes[n.input[0]])) for n in proto.graph.node if n.op_type == "Sigmoid"]
     assert sigmoid_sizes and max(sigmoid_sizes) <= 256 * 4, sigmoid_sizes  # softplus of the candidates' boxes
+    from onnx.reference import ReferenceEvaluator
+
+    reference = ReferenceEvaluator(str(result.path))
+    feeds = {reference.input_names[0]: data.images}
+    want = Engine(result.path, device="cpu").run(data.images)
+    for name, have in zip(reference.output_names, reference.run(None, feeds)):
+        np.testing.assert_allclose(np.asarray(have, np.float64), want[name], atol=1e-4, err_msg=name)
