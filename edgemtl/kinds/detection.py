@@ -85,6 +85,14 @@ def selection(task: TaskSpec) -> tuple[int, float, float]:
     return int(values["max_detections"]), float(values["score_threshold"]), float(values["iou_threshold"])
 
 
+def logit_floor(score_threshold: float) -> float | None:
+    """A logit whose sigmoid is below `score_threshold` by more than float rounding (0.01 under the exact
+    logit), so that no logit under it can make a box; None where every logit might (a threshold of 0 or 1)."""
+    if not 0.0 < score_threshold < 1.0:
+        return None
+    return math.log(score_threshold / (1.0 - score_threshold)) - 0.01
+
+
 def head_stride(task: TaskSpec) -> int:
     return int(task.extra.get("stride", DEFAULT_STRIDE))
 
@@ -252,11 +260,12 @@ class Detection(KindDef):
         from edgemtl.model.detection import DetectionParts
 
         k, score, iou = selection(task)
+        late = {"to_scores": torch.sigmoid, "floor": logit_floor(score)}
         if isinstance(logits, DetectionParts):
-            return select_candidates(logits.logits, logits.boxes_at, k, score, iou, to_scores=torch.sigmoid)
+            return select_candidates(logits.logits, logits.boxes_at, k, score, iou, **late)
         boxes = logits[..., :4]
         ranks = logits[..., 4 : 4 + len(task.classes)]
-        return select_candidates(ranks, lambda index: take_rows(boxes, index), k, score, iou, to_scores=torch.sigmoid)
+        return select_candidates(ranks, lambda index: take_rows(boxes, index), k, score, iou, **late)
 
     def scored(self, task: TaskSpec, outputs: Mapping[str, Any]) -> Any:
         return pack(outputs)
