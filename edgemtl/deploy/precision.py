@@ -271,7 +271,10 @@ def quantize_int8(
         reduce_range = not cpu_has_vnni()
     with tempfile.TemporaryDirectory() as folder, _quiet_quantizer():
         prepared = Path(folder) / "prepared.onnx"
-        quant_pre_process(str(source), str(prepared))  # shape inference + folding, as ORT recommends
+        # shape inference + folding, as ORT recommends. auto_merge: a Resize by constant scales (the detection
+        # head's upsampling) gives floor(1.0 × batch), which the Add after it meets as `batch`; only such
+        # conflicting dimensions are merged, a graph without them infers as before
+        quant_pre_process(str(source), str(prepared), auto_merge=True)
         proto = onnx.load(str(prepared))
         excluded = float_nodes(proto, settings.min_channels, settings.op_types) + tail_nodes(proto)
         excluded += end_nodes(proto) if settings.float_ends else []

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from edgemtl.kinds import kind_of
 from edgemtl.model import MultiTaskNet, Preprocess
+from edgemtl.model.detection import graph_parts
 from edgemtl.model.frame import FrameSizedNet
 from edgemtl.palette import class_colors
 from edgemtl.runtime.metadata import OVERLAY_OUTPUT, output_name, task_output_fields
@@ -33,6 +34,8 @@ class ExportWrapper(nn.Module):
     """uint8 (N, H, W, 3) BGR frames → a tuple of outputs in the order of `output_names`.
 
     `model` a `FrameSizedNet`: the graph takes camera frames and resizes them itself (a frame-sized file).
+    While the wrapper runs, detection heads hand their undecoded parts to the selection, which decodes only
+    the boxes it keeps (edgemtl.model.detection.graph_parts); the model is unchanged after.
     """
 
     def __init__(
@@ -71,7 +74,8 @@ class ExportWrapper(nn.Module):
         return [*names, OVERLAY_OUTPUT] if self.overlay is not None else names
 
     def forward(self, frames: Tensor) -> tuple[Tensor, ...]:
-        raw = self.model(self.preprocess(frames))
+        with graph_parts(self.model):
+            raw = self.model(self.preprocess(frames))
         results: list[Tensor] = []
         for task in self.model.tasks:
             kind, logits = kind_of(task), raw[task.name]

@@ -2,10 +2,11 @@
 
 Targets are padded (MAX_BOXES, 5) float32 rows per image (edgemtl.kinds.boxes): [class, x1, y1, x2, y2] in
 the model input's pixels, class -1 for padding, all NaN where the image's boxes were not labelled. The head
-(edgemtl.model.detection) decodes a box and class scores at every location; `postprocess` keeps the final
-boxes with `select_boxes` (edgemtl.kinds.box_select: class-aware suppression from static-shape operators,
-so the exported graph returns fixed-size outputs every ONNX consumer runs). Scored by COCO mAP through
-pycocotools (edgemtl.kinds.detection_meter).
+(edgemtl.model.detection) decodes a box and class logits at every location for training, and hands the
+exported graph its undecoded parts; `postprocess` keeps the final boxes with `select_candidates`
+(edgemtl.kinds.box_select: class-aware suppression from static-shape operators, so the exported graph
+returns fixed-size outputs every ONNX consumer runs; it decodes and scores only the candidates). Scored by
+COCO mAP through pycocotools (edgemtl.kinds.detection_meter).
 
 Options (`extra`): "loss" — the assigner, "center" or "tal" (edgemtl.kinds.detection_loss); "stride" — the
 head's output stride, 4 or 8; "tower_stride" — where the head's blocks run, 4 or 8 and at least the stride
@@ -82,6 +83,14 @@ def selection(task: TaskSpec) -> tuple[int, float, float]:
     """(max detections, score threshold, IoU threshold) of a task: its extra, else the defaults."""
     values = {key: task.extra.get(key, default) for key, default in DEFAULT_SELECTION.items()}
     return int(values["max_detections"]), float(values["score_threshold"]), float(values["iou_threshold"])
+
+
+def logit_floor(score_threshold: float) -> float | None:
+    """A logit whose sigmoid is below `score_threshold` by more than float rounding (0.01 under the exact
+    logit), so that no logit under it can make a box; None where every logit might (a threshold of 0 or 1)."""
+    if not 0.0 < score_threshold < 1.0:
+        return None
+    return math.log(score_threshold / (1.0 - score_threshold)) - 0.01
 
 
 def head_stride(task: TaskSpec) -> int:
@@ -242,12 +251,21 @@ class Detection(KindDef):
         return detection_loss(output, target, len(task.classes), loss_name(task, self.loss_names))
 
     def postprocess(self, task: TaskSpec, logits: Tensor, constants: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
-        """Raw (N, A, 4 + C + 3) → boxes, scores, classes, count, by `select_boxes`."""
-        from edgemtl.kinds.box_select import select_boxes
+        """Raw (N, A, 4 + C + 3), or the head's parts in the exported graph (edgemtl.model.detection) → boxes,
+        scores, classes, count, by `select_candidates`: candidates ranked by their raw logits, only theirs
+        pass through the sigmoid and only their boxes are decoded (the same outputs as deciding on all)."""
+        import torch
 
-        classes = len(task.classes)
-        boxes, scores = logits[..., :4], logits[..., 4 : 4 + classes].sigmoid()
-        return select_boxes(boxes, scores, *selection(task))
+        from edgemtl.kinds.box_select import select_candidates, take_rows
+        from edgemtl.model.detection import DetectionParts
+
+        k, score, iou = selection(task)
+        late = {"to_scores": torch.sigmoid, "floor": logit_floor(score)}
+        if isinstance(logits, DetectionParts):
+            return select_candidates(logits.logits, logits.boxes_at, k, score, iou, **late)
+        boxes = logits[..., :4]
+        ranks = logits[..., 4 : 4 + len(task.classes)]
+        return select_candidates(ranks, lambda index: take_rows(boxes, index), k, score, iou, **late)
 
     def scored(self, task: TaskSpec, outputs: Mapping[str, Any]) -> Any:
         return pack(outputs)
@@ -264,6 +282,10 @@ class Detection(KindDef):
         boxes survive. The location columns stay in input pixels (only the loss reads them)."""
         import torch
 
+        from edgemtl.model.detection import DetectionParts
+
+        if isinstance(raw, DetectionParts):  # the exported graph's: scale the few boxes it decodes
+            return raw.scaled(scale_x, scale_y)
         x1, y1, x2, y2 = raw[..., :4].unbind(-1)
         boxes = torch.stack([x1 * scale_x, y1 * scale_y, x2 * scale_x, y2 * scale_y], dim=-1)
         return torch.cat([boxes, raw[..., 4:]], dim=-1)

@@ -19,22 +19,49 @@ kernel is not vectorized (0.5 ms on a 4 × 96 × 160 map, these operators 0.1 ms
 The output is decoded already, (N, A, 4 + C + 3): the box x1, y1, x2, y2 in input pixels, the class logits,
 and the location's x, y and stride, which the loss (edgemtl.kinds.detection_loss) assigns boxes by. With
 r × r locations per tower cell the A rows run cell position first (`_per_location`); the location columns
-say where each is. The export slices off what it needs; the location columns are constants there.
+say where each is. That is what training and its loss see. The exported graph asks for the head's parts
+instead (`graph_parts`): the raw distances and logits per location and the constant location corners, so the
+selection ranks anchors by their raw logits and decodes boxes for the M candidates it keeps only; the
+A-sized decode, the (N, A, 4 + C + 3) concatenation and its slices then never run (docs/training.md, "What it
+costs at run time").
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edgemtl.errors import ConfigError
+from edgemtl.kinds.box_select import take_rows
 from edgemtl.model.blocks import ConvBnAct, DepthwiseSeparable
 
 PRIOR = 0.01  # the initial probability of every class at every location
+
+
+class DetectionParts(NamedTuple):
+    """The head's output before decoding, what the exported graph's selection reads (edgemtl.kinds.box_select):
+    a box is `corners` + softplus(`distances`) × `sides` at its location, decoded only where selected."""
+
+    distances: Tensor  # (N, A, 4) raw l, t, r, b outputs, before softplus
+    logits: Tensor  # (N, A, C) class logits
+    corners: Tensor  # (A, 4) the location's x, y, x, y in input pixels (a constant in the graph)
+    sides: Tensor  # (4,) −stride, −stride, stride, stride: distances in strides → x1, y1, x2, y2 offsets
+
+    def boxes_at(self, index: Tensor) -> Tensor:
+        """(N, M) location indices → (N, M, 4) boxes, the same numbers the decoded output holds there."""
+        corners = self.corners.index_select(0, index.reshape(-1)).reshape(*index.shape, 4)
+        return corners + softplus(take_rows(self.distances, index)) * self.sides
+
+    def scaled(self, scale_x: float, scale_y: float) -> DetectionParts:
+        """The boxes in a frame stretched by `scale_x`, `scale_y` (edgemtl.model.frame)."""
+        scale = torch.tensor([scale_x, scale_y, scale_x, scale_y], device=self.sides.device, dtype=self.sides.dtype)
+        return self._replace(corners=self.corners * scale, sides=self.sides * scale)
 
 
 def softplus(x: Tensor) -> Tensor:
@@ -87,22 +114,25 @@ class DetectionHead(nn.Module):
         for layer in (self.box, self.classes):  # small weights: every location starts at the prior
             nn.init.normal_(layer.weight, std=0.01)
         nn.init.constant_(self.classes.bias, -math.log((1 - PRIOR) / PRIOR))
+        self.graph_parts = False  # True within `graph_parts`: forward returns DetectionParts, for the graph
 
-    def forward(self, features: Sequence[Tensor]) -> Tensor:
+    def forward(self, features: Sequence[Tensor]) -> Tensor | DetectionParts:
         maps = features[self.level :]
         x = self._lateral(len(maps) - 1, features)
         for index in range(len(maps) - 2, -1, -1):  # coarse to fine
-            x = F.interpolate(x, size=maps[index].shape[-2:], mode="nearest") + self._lateral(index, features)
+            x = _upsample(x, maps[index].shape[-2:]) + self._lateral(index, features)
             x = self.merge[index](x)
         x = self.tower(x)
         batch, _, height, width = x.shape
-        distances = self._per_location(softplus(self.box(x)))  # (N, A, 4): l, t, r, b in strides
-        logits = self._per_location(self.classes(x))  # (N, A, C)
-        points = self._points(height, width, x).reshape(1, -1, 2)  # (1, A, 2) x, y
-        # x − l, y − t, x + r, y + b as one multiply-add (no slices or concatenation of the A × 4 map)
+        points = self._points(height, width, x).reshape(-1, 2)  # (A, 2) x, y
         sides = torch.tensor([-1.0, -1.0, 1.0, 1.0], device=x.device, dtype=x.dtype) * self.stride
-        boxes = points.repeat(1, 1, 2) + distances * sides
-        where = torch.cat([points, torch.full_like(points[..., :1], float(self.stride))], dim=-1)
+        logits = self._per_location(self.classes(x))  # (N, A, C)
+        if self.graph_parts:
+            return DetectionParts(self._per_location(self.box(x)), logits, points.repeat(1, 2), sides)
+        distances = self._per_location(softplus(self.box(x)))  # (N, A, 4): l, t, r, b in strides
+        # x − l, y − t, x + r, y + b as one multiply-add (no slices or concatenation of the A × 4 map)
+        boxes = points.repeat(1, 2) + distances * sides
+        where = torch.cat([points, torch.full_like(points[:, :1], float(self.stride))], dim=-1)
         return torch.cat([boxes, logits, where.expand(batch, -1, -1)], dim=-1)
 
     def _lateral(self, index: int, features: Sequence[Tensor]) -> Tensor:
@@ -131,3 +161,27 @@ class DetectionHead(nn.Module):
         grid_x = xs.reshape(1, r, 1, width).expand(r, r, height, width)
         grid_y = ys.reshape(r, 1, height, 1).expand(r, r, height, width)
         return torch.stack([grid_x, grid_y], dim=-1)
+
+
+def _upsample(x: Tensor, size: Sequence[int]) -> Tensor:
+    """Nearest upsampling to `size`; by a constant whole factor where the size is one, so that ONNX Runtime's CPU
+    layout pass keeps the Resize in its blocked channel layout (NCHWc) instead of reordering the maps into and
+    out of it around each one. The same pixels either way."""
+    height, width = (int(v) for v in x.shape[-2:])
+    if size[0] % height == 0 and size[1] % width == 0:
+        return F.interpolate(x, scale_factor=(size[0] // height, size[1] // width), mode="nearest")
+    return F.interpolate(x, size=tuple(size), mode="nearest")
+
+
+@contextmanager
+def graph_parts(model: nn.Module) -> Iterator[None]:
+    """Within: every detection head in `model` returns its DetectionParts (the export wrapper's forward, so the
+    graph decodes only the boxes its selection keeps); outside, training and validation get the decoded output."""
+    heads = [module for module in model.modules() if isinstance(module, DetectionHead)]
+    for head in heads:
+        head.graph_parts = True
+    try:
+        yield
+    finally:
+        for head in heads:
+            head.graph_parts = False

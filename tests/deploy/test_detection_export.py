@@ -21,6 +21,7 @@ from edgemtl.deploy.precision import selection_nodes
 from edgemtl.deploy.triton import triton_config
 from edgemtl.deploy.wrapper import ExportWrapper
 from edgemtl.errors import ConfigError, ExportError, ModelFileError
+from edgemtl.kinds import kind_of
 from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, Preprocess
 from edgemtl.model.frame import AREA, FrameSizedNet
 from edgemtl.model.preprocess import channels_first
@@ -256,3 +257,39 @@ def test_triton_declares_any_count_type_it_has_and_refuses_others_in_one_line(
     parsed = parse_triton_config(triton_config(tmp_path / "typed.onnx", "detect", exported.metadata))
     declared = next(o for o in parsed.output if o.name == "obstacles_count")
     assert model_config_pb2.DataType.Name(declared.data_type) == triton_type and list(declared.dims) == [1]
+
+
+def test_the_graph_decodes_only_the_candidates_and_selects_as_training_does(tmp_path):
+    """At 64×96 (384 locations, 3 classes: the selection keeps 256 anchors first), the wrapper hands the head's
+    undecoded parts to the selection: the same boxes as selecting from the decoded output that training
+    validates on, no Sigmoid in the file over more values than the candidates' boxes, the model decoding
+    again once the wrapper has run, and onnx's reference evaluator running the file as ONNX Runtime does."""
+    import onnx
+
+    plain = detection_checkpoint(size=FRAME)
+    checkpoint = replace(plain, tasks=tuple(replace(t, extra={**t.extra, **SETTINGS}) for t in plain.tasks))
+    (task,) = checkpoint.tasks
+    model = checkpoint.build_model().eval()
+    wrapper = ExportWrapper(model, DEFAULT_MEAN, DEFAULT_STD).eval()
+    frames = torch.from_numpy(make_dataset(2, FRAME, seed=8, tasks=(OBSTACLES_TASK,)).images)
+    with torch.no_grad():
+        graph = wrapper(frames)
+        decoded = model(wrapper.preprocess(frames))["obstacles"]
+        trained = kind_of(task).postprocess(task, decoded, {})
+    assert decoded.shape == (2, 384, 4 + 3 + 3) and int(graph[3].min()) > 1
+    for have, want in zip(graph, trained):
+        torch.testing.assert_close(have, want, rtol=0, atol=0)
+    data = make_dataset(3, FRAME, seed=9, tasks=(OBSTACLES_TASK,))
+    result = export_onnx(checkpoint, tmp_path / "wide.onnx", ExportOptions(**SETTINGS), verify_data=data)
+    assert {c.output: c.value for c in result.parity.checks}["obstacles_boxes"] == 1.0
+    proto = onnx.shape_inference.infer_shapes(onnx.load(str(result.path)))
+    shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim] for v in proto.graph.value_info}
+    sigmoid_sizes = [int(np.prod(shapes[n.input[0]])) for n in proto.graph.node if n.op_type == "Sigmoid"]
+    assert sigmoid_sizes and max(sigmoid_sizes) <= 256 * 4, sigmoid_sizes  # softplus of the candidates' boxes
+    from onnx.reference import ReferenceEvaluator
+
+    reference = ReferenceEvaluator(str(result.path))
+    feeds = {reference.input_names[0]: data.images}
+    want = Engine(result.path, device="cpu").run(data.images)
+    for name, have in zip(reference.output_names, reference.run(None, feeds)):
+        np.testing.assert_allclose(np.asarray(have, np.float64), want[name], atol=1e-4, err_msg=name)

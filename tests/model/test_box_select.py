@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from edgemtl.errors import ConfigError
-from edgemtl.kinds.box_select import DEFAULT_ITERATIONS, candidate_count, select_boxes
+from edgemtl.kinds.box_select import DEFAULT_ITERATIONS, candidate_count, select_boxes, select_candidates, take_rows
 
 
 def greedy_nms(
@@ -82,6 +82,33 @@ def test_matches_greedy_nms(clustered, iou_threshold):
             assert agrees(got, want), (anchors, classes)
             kept_boxes = boxes[[a for _, _, a in want]]
             np.testing.assert_array_equal(got[0][: len(want)], kept_boxes)
+
+
+@pytest.mark.parametrize(("threshold", "floor"), [(0.05, None), (0.8, float(np.log(0.8 / 0.2)) - 0.01)])
+@pytest.mark.parametrize("classes", [1, 3])
+def test_ranking_logits_and_decoding_late_selects_the_same(classes, threshold, floor):
+    """What the exported graph runs: the TopK reads raw logits (raised to a floor under the threshold's logit:
+    the many that cannot make a box tie there), only the candidates pass through the sigmoid, only their boxes
+    are decoded (here: looked up and counted); the same outputs as deciding on all."""
+    rng = np.random.default_rng(5 + classes)
+    scenes = [random_scene(rng, 900, classes, clustered=True) for _ in range(2)]
+    boxes = torch.from_numpy(np.stack([b for b, _ in scenes]))
+    scores = torch.from_numpy(np.stack([s for _, s in scenes])).clamp(1e-6, 1 - 1e-6)
+    logits = torch.logit(scores.double()).float()
+    decoded = []
+
+    def boxes_at(index):
+        decoded.append(index.shape)
+        return take_rows(boxes, index)
+
+    late = select_candidates(logits, boxes_at, 50, threshold, 0.5, to_scores=torch.sigmoid, floor=floor)
+    early = select_boxes(boxes, torch.sigmoid(logits), 50, threshold, 0.5)
+    valid = (torch.sigmoid(logits).amax(-1) >= threshold).sum(-1)
+    assert floor is None or int(valid.max()) < candidate_count(50, 900 * classes), "some floored ranks are taken"
+    assert decoded == [(2, candidate_count(50, 900 * classes))]
+    assert int(early[3].min()) > 5, "the scenes keep boxes"
+    for have, want in zip(late, early):
+        torch.testing.assert_close(have, want, rtol=0, atol=0)
 
 
 def test_one_iteration_is_fast_nms_and_misses_greedy():
