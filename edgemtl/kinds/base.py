@@ -23,7 +23,7 @@ from edgemtl.errors import ConfigError
 from edgemtl.kinds.scores import TaskMeter
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    from torch import Tensor, nn
 
     from edgemtl.kinds.objects import Objects
     from edgemtl.tasks import TaskSpec
@@ -135,6 +135,12 @@ class KindDef(ABC):
         """The task as a checkpoint's weights (their state-dict keys) were trained: an older file's head layout
         where the defaults have changed since. Most kinds have no such history."""
         return task
+
+    def vary_untrained(self, head: nn.Module) -> None:
+        """Redraw an untrained head's weights (torch's global generator) so its outputs vary as a trained one's:
+        for checks that compare two runtimes' outputs of a random-weight file (`random_checkpoint(varied=True)`),
+        where outputs tied within float error could come out in either order. Most kinds need nothing."""
+        return None
 
     def spec_lines(self, task: TaskSpec) -> list[str]:
         """What an integrator must know beyond the outputs (`edgemtl info`), e.g. the flags' thresholds."""

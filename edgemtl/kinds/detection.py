@@ -33,7 +33,7 @@ from edgemtl.kinds.imbalance import LOSS, check_loss, loss_name
 from edgemtl.kinds.objects import Objects
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    from torch import Tensor, nn
 
     from edgemtl.tasks import TaskSpec
 
@@ -184,6 +184,16 @@ class Detection(KindDef):
         if f"heads.{task.name}.fine.0.weight" in state_keys:
             return task
         return replace(task, extra={**task.extra, "tower_stride": head_stride(task)})
+
+    def vary_untrained(self, head: nn.Module) -> None:
+        """Every location starts at the 1 % prior, all scores within float error of each other, so which of two
+        tied boxes ranks first differs between kernels (OpenVINO on arm64 swapped two): class weights drawn
+        wide, bias 0, spread the scores apart around 0.5, so boxes survive a selection threshold and rank alike."""
+        import torch
+
+        with torch.no_grad():
+            head.classes.weight.normal_(0, 2.0)
+            head.classes.bias.zero_()
 
     def spec_lines(self, task: TaskSpec) -> list[str]:
         k, score, iou = selection(task)

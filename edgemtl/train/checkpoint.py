@@ -105,14 +105,22 @@ class _Writes:
 
 
 def random_checkpoint(
-    preset: str, tasks: tuple[TaskSpec, ...], input_size: tuple[int, int] | None = None, seed: int = 0
+    preset: str,
+    tasks: tuple[TaskSpec, ...],
+    input_size: tuple[int, int] | None = None,
+    seed: int = 0,
+    varied: bool = False,
 ) -> Checkpoint:
     """An untrained model of `preset` with `tasks` at `input_size` (default: the preset's), as a checkpoint.
 
     What speed benchmarks and cross-machine parity checks export: neither depends on the weights, and the
-    seed makes every call give the same ones."""
+    seed makes every call give the same ones. `varied`: each head's outputs made to vary as a trained one's
+    (KindDef.vary_untrained: a detection head's scores spread apart around 0.5, not all tied at its prior), for
+    checks that compare two runtimes' boxes."""
     torch.manual_seed(seed)
     model = create_model(preset, tasks).eval()
+    for task in tasks if varied else ():
+        kind_of(task).vary_untrained(model.heads[task.name])
     size = tuple(input_size) if input_size is not None else get_preset(preset).input_size
     return Checkpoint(preset, tasks, size, DEFAULT_MEAN, DEFAULT_STD, model.state_dict())
 

@@ -8,23 +8,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnxruntime as ort
-import torch
 
 from edgemtl.data.synthetic import OBSTACLES_TASK
-from edgemtl.model import DEFAULT_MEAN, DEFAULT_STD, create_model
-from edgemtl.train import Checkpoint
+from edgemtl.train import Checkpoint, random_checkpoint
 
 
 def detection_checkpoint(tasks=(OBSTACLES_TASK,), size=(32, 32)) -> Checkpoint:
-    """Random weights, the detection scores spread over (0, 1): boxes survive a selection threshold."""
-    torch.manual_seed(0)
-    model = create_model("nano", tasks)
-    if OBSTACLES_TASK in tasks:
-        with torch.no_grad():  # scores spread over (0, 1) instead of all at the 1 % prior
-            model.heads[OBSTACLES_TASK.name].classes.weight.normal_(0, 2.0)
-            model.heads[OBSTACLES_TASK.name].classes.bias.zero_()
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    return Checkpoint("nano", tuple(tasks), size, DEFAULT_MEAN, DEFAULT_STD, state)
+    """Random weights, the detection scores spread apart around 0.5: boxes survive a selection threshold."""
+    return random_checkpoint("nano", tuple(tasks), size, varied=True)
 
 
 def opencv_dnn_matches_onnxruntime(model: Path, frames: np.ndarray) -> None:

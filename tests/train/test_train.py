@@ -202,6 +202,27 @@ def test_random_checkpoint_is_seeded_at_the_presets_size_unless_given(tmp_path):
     assert load_checkpoint(save_checkpoint(other, tmp_path / "random.pt")).input_size == (32, 48)
 
 
+def test_a_varied_random_checkpoint_spreads_the_box_scores_and_leaves_the_other_heads_alone():
+    """Parity checks across runtimes need boxes ranked by their weights, not by float error among tied scores."""
+    from edgemtl.data.synthetic import OBSTACLES_TASK
+    from edgemtl.model import create_model
+
+    tasks = (*NAVIGATION_TASKS, OBSTACLES_TASK)
+    plain, varied = (random_checkpoint("nano", tasks, (64, 64), varied=v) for v in (False, True))
+    changed = {k for k in plain.model_state if not torch.equal(plain.model_state[k], varied.model_state[k])}
+    assert changed == {"heads.obstacles.classes.weight", "heads.obstacles.classes.bias"}
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    spread = {}
+    for name, checkpoint in (("plain", plain), ("varied", varied)):
+        model = create_model("nano", tasks).eval()
+        model.load_state_dict(checkpoint.model_state)
+        with torch.no_grad():
+            logits = model(image)["obstacles"][..., 4 : 4 + len(OBSTACLES_TASK.classes)]
+        spread[name] = float(logits.sigmoid().std())
+    # all within float error of the 1 % prior, then around 0.5 (above the selection's threshold), far apart
+    assert spread["plain"] < 1e-4 and spread["varied"] > 1e-2, spread
+
+
 def test_foreign_and_missing_checkpoints(tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="not an edgemtl checkpoint"):
