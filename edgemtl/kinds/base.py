@@ -233,7 +233,7 @@ class KindDef(ABC):
     @abstractmethod
     def postprocess(self, task: TaskSpec, logits: Tensor, constants: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
         """The head's raw output → the graph's outputs, in the order of `outputs`. (Inside the export wrapper a
-        head may hand over a cheaper form of it: a detection head's undecoded parts, edgemtl.model.detection.)
+        head may hand over a cheaper form of it: a detection head's undecoded parts, edgemtl.kinds.box_decode.)
 
         The one postprocessing: the export wrapper puts it in the graph, and training scores
         `prediction`, its scored output, so validation metrics are those of the exported file.

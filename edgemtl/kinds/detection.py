@@ -261,13 +261,13 @@ class Detection(KindDef):
         return detection_loss(output, target, len(task.classes), loss_name(task, self.loss_names))
 
     def postprocess(self, task: TaskSpec, logits: Tensor, constants: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
-        """Raw (N, A, 4 + C + 3), or the head's parts in the exported graph (edgemtl.model.detection) → boxes,
+        """Raw (N, A, 4 + C + 3), or the head's parts in the exported graph (edgemtl.kinds.box_decode) → boxes,
         scores, classes, count, by `select_candidates`: candidates ranked by their raw logits, only theirs
         pass through the sigmoid and only their boxes are decoded (the same outputs as deciding on all)."""
         import torch
 
+        from edgemtl.kinds.box_decode import DetectionParts
         from edgemtl.kinds.box_select import select_candidates, take_rows
-        from edgemtl.model.detection import DetectionParts
 
         k, score, iou = selection(task)
         late = {"to_scores": torch.sigmoid, "floor": logit_floor(score)}
@@ -292,7 +292,7 @@ class Detection(KindDef):
         boxes survive. The location columns stay in input pixels (only the loss reads them)."""
         import torch
 
-        from edgemtl.model.detection import DetectionParts
+        from edgemtl.kinds.box_decode import DetectionParts
 
         if isinstance(raw, DetectionParts):  # the exported graph's: scale the few boxes it decodes
             return raw.scaled(scale_x, scale_y)

@@ -14,11 +14,11 @@ from edgemtl.data.augment import _affine
 from edgemtl.data.synthetic import OBSTACLES_TASK, make_dataset
 from edgemtl.errors import ConfigError, DataError
 from edgemtl.kinds import kind_of
+from edgemtl.kinds.box_decode import softplus
 from edgemtl.kinds.boxes import MAX_BOXES, empty_target, objects_of, pack_boxes, warp_target
 from edgemtl.kinds.detection_loss import TOPK, assign_center, assign_tal, detection_loss
 from edgemtl.metrics import make_meter
 from edgemtl.model import create_model
-from edgemtl.model.detection import softplus
 from edgemtl.tasks import NAVIGATION_TASKS, TaskSpec
 from edgemtl.train import TrainConfig, load_checkpoint, random_checkpoint, save_checkpoint, train
 from edgemtl.train.losses import labelled_count, task_loss, task_prediction
