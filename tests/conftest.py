@@ -33,12 +33,12 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(_share_of_cores())
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _worker_done(tmp_path_factory):
-    """A worker that has run out of tests says so, in a folder its run's workers share (`join_idle_cores`)."""
-    yield
-    if "PYTEST_XDIST_WORKER" in os.environ:
-        (tmp_path_factory.getbasetemp().parent / f"{os.environ['PYTEST_XDIST_WORKER']}.done").touch()
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker that has run out of tests, or was given none, says so in the folder its run's workers share
+    (xdist gives each the run's base temporary folder + its name): `join_idle_cores` counts them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and session.config.option.basetemp:
+        (Path(session.config.option.basetemp).parent / f"{worker}.done").touch()
 
 
 @pytest.fixture

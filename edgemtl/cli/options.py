@@ -15,7 +15,9 @@ import click
 from edgemtl.errors import ConfigError, EdgemtlError, Terminated
 
 #: What `pip install 'edgemtl[train]'` adds to the runtime's numpy, onnxruntime and OpenCV.
-TRAINING_MODULES = frozenset({"torch", "onnx", "onnxscript", "onnxconverter_common", "tqdm", "matplotlib"})
+TRAINING_MODULES = frozenset(
+    {"torch", "onnx", "onnxscript", "onnxconverter_common", "tqdm", "matplotlib", "pycocotools"}
+)
 MODEL_SUFFIXES = (".onnx", ".pt", ".pth")
 
 

@@ -10,6 +10,9 @@ from edgemtl.commands.demo import OBJECT_TARGETS, OBJECTS, PLAIN, TARGETS, DemoC
 
 @pytest.mark.slow(minutes=7)  # on 2 quiet cores: started first (tests/conftest.py)
 def test_default_demo_trains_scene_segmentation_and_boxes_and_reaches_every_target(tmp_path, join_idle_cores):
+    """Under xdist the training takes more threads as other workers finish, so its floats are summed in an order
+    that depends on when they do, and a run is not repeated bit for bit: the targets hold with room (mAP@0.5
+    0.931 against 0.90, where two identical runs have differed by 0.016; docs/training.md)."""
     config = DemoConfig(video_frames=60)
     report = run_demo(tmp_path, config, progress=False, log=join_idle_cores)  # each epoch's line: more threads?
     facts = json.loads((tmp_path / "report.json").read_text())
