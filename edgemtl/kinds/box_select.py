@@ -15,8 +15,8 @@ outputs, and no host writes NMS again:
    node of the selection; ONNX Runtime took 0.13 ms for it alone against 0.09 + 0.01 ms for the two. The
    anchor TopK runs unsorted (the pair TopK orders what it keeps): ONNX Runtime's CPU kernel then selects
    without its heap (0.08 against 0.15 ms for 400 of 15360 values, timed alone on the loaded 2-core VM).
-   A detection head that decodes late (`select_candidates`, what the exported graph runs: edgemtl.model.
-   detection.DetectionParts) ranks by its raw class logits, as monotonic in the score as the sigmoid is: only
+   A detection head that decodes late (`select_candidates`, what the exported graph runs: edgemtl.kinds.
+   box_decode.DetectionParts) ranks by its raw class logits, as monotonic in the score as the sigmoid is: only
    the M chosen pairs pass through the sigmoid, and only the M candidates' boxes are decoded.
 2. Which pairs overlap by IoU above the threshold (M × M, compared without a division), only within a class
    and only for a higher-ranked suppressor above the score threshold (one key per candidate says both).

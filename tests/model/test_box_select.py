@@ -10,6 +10,7 @@ import torch
 
 from edgemtl.errors import ConfigError
 from edgemtl.kinds.box_select import DEFAULT_ITERATIONS, candidate_count, select_boxes, select_candidates, take_rows
+from edgemtl.kinds.detection import logit_floor
 
 
 def greedy_nms(
@@ -84,7 +85,7 @@ def test_matches_greedy_nms(clustered, iou_threshold):
             np.testing.assert_array_equal(got[0][: len(want)], kept_boxes)
 
 
-@pytest.mark.parametrize(("threshold", "floor"), [(0.05, None), (0.8, float(np.log(0.8 / 0.2)) - 0.01)])
+@pytest.mark.parametrize(("threshold", "floor"), [(0.05, None), (0.8, logit_floor(0.8))])
 @pytest.mark.parametrize("classes", [1, 3])
 def test_ranking_logits_and_decoding_late_selects_the_same(classes, threshold, floor):
     """What the exported graph runs: the TopK reads raw logits (raised to a floor under the threshold's logit:
